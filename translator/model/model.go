@@ -1,0 +1,132 @@
+// Package model is the plain data the translator reads: what the gateways
+// must serve. The watcher writes Services and Revisions, deploy and the
+// autoscaler write RevisionEndpoints; nothing here does I/O.
+package model
+
+import "time"
+
+// Visibility says which listener serves a host.
+type Visibility string
+
+// Visibilities.
+const (
+	// External hosts are served on the external listener (8080).
+	External Visibility = "external"
+	// ClusterLocal hosts are served on the internal listener (8081) only.
+	ClusterLocal Visibility = "cluster-local"
+)
+
+// Protocol is the protocol a revision's container speaks.
+type Protocol string
+
+// Protocols.
+const (
+	// HTTP1 is HTTP/1.1 (the default).
+	HTTP1 Protocol = "http1"
+	// H2C is cleartext HTTP/2, chosen by a port named h2c or http2.
+	H2C Protocol = "h2c"
+)
+
+// Mode says where a revision's traffic goes.
+type Mode string
+
+// Modes.
+const (
+	// Proxy sends the revision's traffic to the activator.
+	Proxy Mode = "Proxy"
+	// Serve sends the revision's traffic straight to its pods.
+	Serve Mode = "Serve"
+)
+
+// Config is the whole model: the input of a full translation.
+type Config struct {
+	Services  []Service           `json:"services,omitempty"`
+	Revisions []Revision          `json:"revisions,omitempty"`
+	Endpoints []RevisionEndpoints `json:"endpoints,omitempty"`
+}
+
+// Service is the networking of one Knative Route (a Knative Service's route
+// has the Service's name): its hosts and how each routes to revisions.
+type Service struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Created orders Services that claim the same host: the earliest keeps
+	// it, the later ones are reported as DomainConflict and serve nothing.
+	Created      time.Time     `json:"created"`
+	VirtualHosts []VirtualHost `json:"virtualHosts,omitempty"`
+}
+
+// Key is "namespace/name".
+func (s Service) Key() string { return s.Namespace + "/" + s.Name }
+
+// VirtualHost is one host name and its routes.
+type VirtualHost struct {
+	// Host is a host name without port; the translator also matches host:*.
+	Host       string     `json:"host"`
+	Visibility Visibility `json:"visibility"`
+	// Routes are tried in order; the translator orders them longest prefix
+	// first, header-matching routes before plain ones.
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// Route sends requests whose path starts with PathPrefix (and that carry
+// Headers) to weighted revisions.
+type Route struct {
+	PathPrefix string        `json:"pathPrefix"`
+	Headers    []HeaderMatch `json:"headers,omitempty"`
+	Splits     []Split       `json:"splits"`
+	// Timeout bounds a request (the largest timeoutSeconds of the split's
+	// revisions); zero means no bound.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// HeaderMatch requires a request header to equal Value exactly.
+type HeaderMatch struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Split is one weighted target of a route.
+type Split struct {
+	// Revision is the target revision's key, "namespace/name".
+	Revision string `json:"revision"`
+	// Percent is the share of traffic, 0..100; the splits of a route sum to 100.
+	Percent uint32 `json:"percent"`
+	// SetHeaders are set (overwriting) on requests sent to this split.
+	SetHeaders []Header `json:"setHeaders,omitempty"`
+}
+
+// Header is a name and a value.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Revision is what the gateways need to know of a revision to reach it.
+type Revision struct {
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	Protocol  Protocol `json:"protocol"`
+	// Timeout is the revision's timeoutSeconds.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// Key is "namespace/name".
+func (r Revision) Key() string { return r.Namespace + "/" + r.Name }
+
+// RevisionEndpoints are where a revision's traffic can go right now.
+type RevisionEndpoints struct {
+	// Revision is the revision's key, "namespace/name".
+	Revision string `json:"revision"`
+	Mode     Mode   `json:"mode"`
+	// Pods are the ready pods' addresses.
+	Pods []Endpoint `json:"pods,omitempty"`
+	// Activators are the activator addresses used in proxy mode.
+	Activators []Endpoint `json:"activators,omitempty"`
+}
+
+// Endpoint is an IP (or host name) and port.
+type Endpoint struct {
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+}

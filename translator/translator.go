@@ -1,0 +1,75 @@
+// Package translator turns the model into Envoy resources. It is pure: no
+// I/O, no clock, no globals; the same model always gives the same output.
+//
+// Resource layout (names are the contract with xds/, the dev gateway and
+// proxyless gRPC clients):
+//
+//   - Listeners "external" (port 8080) and "internal" (8081): HTTP connection
+//     manager with scoped routes (SRDS over ADS). An early header mutation sets
+//     x-kgate-listener to the listener's name; the scope key is
+//     [x-kgate-listener, host part of :authority]. Scopes are keyed by listener
+//     because Envoy delivers every ScopedRouteConfiguration to every
+//     SRDS-based connection manager.
+//   - ScopedRouteConfiguration "<listener>/<host>" with key [listener, host]
+//     pointing at RouteConfiguration "<listener>/<namespace>/<service>".
+//   - RouteConfiguration "<listener>/<namespace>/<service>": one virtual host
+//     per host, domains [host, host:*]. One Service change re-sends only its
+//     own route configuration and scopes, whatever the number of Services.
+//   - API listener "<host>" (proxyless gRPC, xds:///<host>): RDS to the
+//     route configuration holding that host.
+//   - Cluster "<namespace>/<revision>" (EDS over ADS); its
+//     ClusterLoadAssignment holds the pods (Serve) or the activators (Proxy).
+//   - ClusterLoadAssignment "<namespace>/<revision>/pods": always the ready
+//     pods, for the activator.
+package translator
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/kgate/kgate/translator/model"
+)
+
+// Options are the deployment facts the translation depends on.
+type Options struct {
+	// ExternalAddress and ExternalPort are where the external listener binds
+	// (default 0.0.0.0:8080).
+	ExternalAddress string
+	ExternalPort    uint32
+	// InternalAddress and InternalPort are where the internal listener binds
+	// (default 0.0.0.0:8081).
+	InternalAddress string
+	InternalPort    uint32
+	// LoadReporting asks clients to report per-cluster load over LRS to the
+	// control plane (lrs_server: self on every revision cluster).
+	LoadReporting bool
+}
+
+// Output is a set of Envoy resources, each list sorted by name.
+type Output struct {
+	// Listeners are the gateway listeners (Envoy, dev gateway).
+	Listeners []*listenerv3.Listener
+	// APIListeners are for proxyless gRPC clients, one per host.
+	APIListeners []*listenerv3.Listener
+	ScopedRoutes []*routev3.ScopedRouteConfiguration
+	Routes       []*routev3.RouteConfiguration
+	Clusters     []*clusterv3.Cluster
+	Endpoints    []*endpointv3.ClusterLoadAssignment
+	// Conflicts are the Services left out because another claimed a host first.
+	Conflicts []Conflict
+}
+
+// Conflict reports a Service that lost a host to an earlier one.
+type Conflict struct {
+	// Service is the losing Service's key, "namespace/name".
+	Service string
+	// Host is the contested host.
+	Host string
+	// Owner is the key of the Service that keeps the host.
+	Owner string
+}
+
+// Translate translates the whole model.
+func Translate(cfg model.Config, opts Options) Output { panic("not implemented") }
