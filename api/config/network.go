@@ -1,0 +1,143 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"text/template"
+)
+
+// NetworkConfigName is the name of the ConfigMap Network is read from.
+const NetworkConfigName = "config-network"
+
+// Knative's default host name templates.
+const (
+	DefaultDomainTemplate = "{{.Name}}.{{.Namespace}}.{{.Domain}}"
+	DefaultTagTemplate    = "{{.Tag}}-{{.Name}}"
+)
+
+// DomainTemplateValues are what a domain-template can use.
+type DomainTemplateValues struct {
+	Name        string
+	Namespace   string
+	Domain      string
+	Annotations map[string]string
+	Labels      map[string]string
+}
+
+// TagTemplateValues are what a tag-template can use.
+type TagTemplateValues struct {
+	Name string
+	Tag  string
+}
+
+// Network is the part of config-network kgate uses: how host names are made.
+// Other keys (ingress class, TLS, ...) are ignored.
+type Network struct {
+	DomainTemplate string // domain-template
+	TagTemplate    string // tag-template
+
+	domain, tag *template.Template
+}
+
+// DefaultNetwork returns Knative's config-network host name templates.
+func DefaultNetwork() Network {
+	n, err := ParseNetwork(nil)
+	if err != nil {
+		panic(err) // the defaults are constants
+	}
+	return n
+}
+
+// ParseNetwork reads config-network data. Both templates must parse and run
+// on sample values; the domain template must yield a bare host name. The
+// older camelCase keys domainTemplate and tagTemplate are read too, the
+// kebab-case ones winning.
+func ParseNetwork(data map[string]string) (Network, error) {
+	n := Network{DomainTemplate: DefaultDomainTemplate, TagTemplate: DefaultTagTemplate}
+	p := &parser{configMap: NetworkConfigName, data: data}
+	p.string("domainTemplate", &n.DomainTemplate)
+	p.string("tagTemplate", &n.TagTemplate)
+	p.string("domain-template", &n.DomainTemplate)
+	p.string("tag-template", &n.TagTemplate)
+	var err error
+	if n.domain, err = template.New("domain-template").Parse(n.DomainTemplate); err != nil {
+		return Network{}, fmt.Errorf("%s: domain-template: %w", NetworkConfigName, err)
+	}
+	if err := checkDomainTemplate(n.domain); err != nil {
+		return Network{}, fmt.Errorf("%s: domain-template: %w", NetworkConfigName, err)
+	}
+	if n.tag, err = template.New("tag-template").Parse(n.TagTemplate); err != nil {
+		return Network{}, fmt.Errorf("%s: tag-template: %w", NetworkConfigName, err)
+	}
+	if err := n.tag.Execute(io.Discard, TagTemplateValues{Name: "foo", Tag: "v2"}); err != nil {
+		return Network{}, fmt.Errorf("%s: tag-template: %w", NetworkConfigName, err)
+	}
+	return n, nil
+}
+
+// checkDomainTemplate runs t on sample values and checks the result is a
+// host name with no path, as Knative does.
+func checkDomainTemplate(t *template.Template) error {
+	var b bytes.Buffer
+	if err := t.Execute(&b, DomainTemplateValues{Name: "foo", Namespace: "bar", Domain: "baz.com"}); err != nil {
+		return err
+	}
+	u, err := url.Parse("https://" + b.String())
+	if err != nil {
+		return err
+	}
+	if u.Hostname() == "" {
+		return errors.New("empty hostname")
+	}
+	if u.RequestURI() != "/" {
+		return fmt.Errorf("domain template has url path: %s", u.RequestURI())
+	}
+	return nil
+}
+
+// Host renders the domain template: the host name of a Route.
+func (n Network) Host(v DomainTemplateValues) (string, error) {
+	t := n.domain
+	if t == nil {
+		var err error
+		if t, err = template.New("domain-template").Parse(n.DomainTemplate); err != nil {
+			return "", fmt.Errorf("parsing domain-template: %w", err)
+		}
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, v); err != nil {
+		return "", fmt.Errorf("rendering domain-template for %s/%s: %w", v.Namespace, v.Name, err)
+	}
+	return b.String(), nil
+}
+
+// TagName renders the tag template: the name a tagged target's host is made
+// from in place of the Route's name.
+func (n Network) TagName(tag, name string) (string, error) {
+	t := n.tag
+	if t == nil {
+		var err error
+		if t, err = template.New("tag-template").Parse(n.TagTemplate); err != nil {
+			return "", fmt.Errorf("parsing tag-template: %w", err)
+		}
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, TagTemplateValues{Name: name, Tag: tag}); err != nil {
+		return "", fmt.Errorf("rendering tag-template for tag %q of %s: %w", tag, name, err)
+	}
+	return b.String(), nil
+}
+
+// TagHost is the host name of a tagged traffic target: the domain template
+// with the tag name in place of the Route's name.
+func (n Network) TagHost(tag string, v DomainTemplateValues) (string, error) {
+	name, err := n.TagName(tag, v.Name)
+	if err != nil {
+		return "", err
+	}
+	v.Name = name
+	return n.Host(v)
+}

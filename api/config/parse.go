@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// parser reads typed values out of one ConfigMap's data, remembering the first
+// error so that a Parse function reads as a list of keys.
+type parser struct {
+	configMap string
+	data      map[string]string
+	err       error
+}
+
+func (p *parser) fail(key, format string, args ...any) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s: %s: %s", p.configMap, key, fmt.Sprintf(format, args...))
+	}
+}
+
+func (p *parser) get(key string) (string, bool) {
+	v, ok := p.data[key]
+	return v, ok
+}
+
+func (p *parser) int64(key string, dst *int64) {
+	if v, ok := p.get(key); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			p.fail(key, "%q is not an integer", v)
+			return
+		}
+		*dst = n
+	}
+}
+
+func (p *parser) int32(key string, dst *int32) {
+	if v, ok := p.get(key); ok {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			p.fail(key, "%q is not a 32-bit integer", v)
+			return
+		}
+		*dst = int32(n)
+	}
+}
+
+func (p *parser) float(key string, dst *float64) {
+	if v, ok := p.get(key); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			p.fail(key, "%q is not a number", v)
+			return
+		}
+		*dst = f
+	}
+}
+
+func (p *parser) bool(key string, dst *bool) {
+	if v, ok := p.get(key); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			p.fail(key, "%q is not a boolean (want true or false)", v)
+			return
+		}
+		*dst = b
+	}
+}
+
+func (p *parser) duration(key string, dst *time.Duration) {
+	if v, ok := p.get(key); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			p.fail(key, "%q is not a duration (such as 30s or 1m)", v)
+			return
+		}
+		*dst = d
+	}
+}
+
+func (p *parser) string(key string, dst *string) {
+	if v, ok := p.get(key); ok {
+		*dst = v
+	}
+}
+
+func (p *parser) quantity(key string, dst **resource.Quantity) {
+	if v, ok := p.get(key); ok {
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			p.fail(key, "%q is not a resource quantity: %v", v, err)
+			return
+		}
+		*dst = &q
+	}
+}

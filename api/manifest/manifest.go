@@ -1,0 +1,396 @@
+// Package manifest decodes manifest files — multi-document YAML or JSON — into
+// the serving.knative.dev/v1 types and ConfigMaps, strictly and with errors
+// located by file and line, so that a user editing a folder of manifests is
+// told exactly what to fix and where.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	sjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	corev1 "k8s.io/api/core/v1"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+)
+
+// DefaultNamespace is the namespace of an object whose metadata names none.
+const DefaultNamespace = "default"
+
+// Object is one decoded document of a manifest file.
+type Object struct {
+	File string // as given to Decode
+	Line int    // 1-based line where the document starts (its first non-blank, non-comment line)
+
+	APIVersion, Kind, Namespace, Name string // Namespace defaults to "default"
+
+	// Obj is *servingv1.Service, *servingv1.Configuration, *servingv1.Route,
+	// *servingv1.Revision or *corev1.ConfigMap. It is nil for a document that
+	// was skipped because kgate does not read its kind; Warnings then says so.
+	Obj any
+
+	// Warnings are problems that do not stop the document from being used
+	// (or, with a nil Obj, why it was skipped).
+	Warnings []string
+}
+
+// Error is a decoding error located in a file.
+type Error struct {
+	File    string
+	Line    int
+	Message string
+}
+
+// Error returns "FILE:LINE: MESSAGE".
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
+}
+
+// v1alpha1 is the older Knative API version; converting it is planned.
+const v1alpha1 = servingv1.GroupName + "/v1alpha1"
+
+// nbsp is U+00A0, which web pages put in place of indentation spaces; YAML
+// does not treat it as white space, so it silently changes a document's shape.
+const nbsp = '\u00a0'
+
+// Decode splits a multi-document YAML (or JSON) file and decodes every
+// document it can; a bad document yields an *Error and does not stop the
+// others. Empty documents are ignored. serving.knative.dev/v1 objects are
+// decoded strictly (an unknown field is an error naming its path); v1
+// ConfigMaps are accepted; other kinds are skipped with a warning.
+func Decode(file string, data []byte) ([]Object, []error) {
+	var objs []Object
+	var errs []error
+	for _, d := range split(data) {
+		obj, err := decodeDocument(file, d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if obj != nil {
+			objs = append(objs, *obj)
+		}
+	}
+	return objs, errs
+}
+
+// document is one YAML document of a file.
+type document struct {
+	text  []byte
+	first int // 1-based file line of text's first line
+	lines []string
+}
+
+// fileLine turns a 1-based line within the document into a file line.
+func (d document) fileLine(n int) int { return d.first + n - 1 }
+
+// start returns the file line of the first line that is neither blank nor a
+// comment, or 0 when there is none (an empty document).
+func (d document) start() int {
+	for i, l := range d.lines {
+		t := strings.TrimFunc(l, unicode.IsSpace)
+		if t != "" && !strings.HasPrefix(t, "#") {
+			return d.first + i
+		}
+	}
+	return 0
+}
+
+// nbspLine returns the file line of the first line containing U+00A0,
+// preferring fileLine when it has one; 0 when no line has any.
+func (d document) nbspLine(fileLine int) int {
+	if i := fileLine - d.first; i >= 0 && i < len(d.lines) && strings.ContainsRune(d.lines[i], nbsp) {
+		return fileLine
+	}
+	for i, l := range d.lines {
+		if strings.ContainsRune(l, nbsp) {
+			return d.first + i
+		}
+	}
+	return 0
+}
+
+// separator matches a YAML document separator line ("---", optionally
+// followed by white space or a comment).
+var separator = regexp.MustCompile(`^---(\s.*)?$`)
+
+// split cuts data into documents at "---" lines, remembering where each
+// starts so that errors can name file lines.
+func split(data []byte) []document {
+	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	var docs []document
+	cur := document{first: 1}
+	flush := func() {
+		cur.text = []byte(strings.Join(cur.lines, "\n"))
+		docs = append(docs, cur)
+	}
+	for i, l := range lines {
+		if separator.MatchString(l) {
+			flush()
+			cur = document{first: i + 2}
+			continue
+		}
+		cur.lines = append(cur.lines, l)
+	}
+	flush()
+	return docs
+}
+
+// header is the part of every document that says what it is.
+type header struct {
+	APIVersion, Kind, Name, Namespace string
+}
+
+// readHeader reads apiVersion, kind and metadata's name and namespace from a
+// JSON object. A value that is not a string is an error naming the field;
+// YAML 1.1 reads unquoted y, n, yes, no, on and off as booleans, a common
+// surprise in names.
+func readHeader(js []byte) (header, string) {
+	var doc struct {
+		APIVersion any `json:"apiVersion"`
+		Kind       any `json:"kind"`
+		Metadata   any `json:"metadata"`
+	}
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return header{}, err.Error()
+	}
+	var h header
+	var problems []string
+	str := func(path string, v any, dst *string) {
+		switch v := v.(type) {
+		case nil:
+		case string:
+			*dst = v
+		case bool:
+			problems = append(problems, fmt.Sprintf("%s must be a string, got %v (YAML reads unquoted y, n, yes, no, on and off as booleans; quote the value)", path, v))
+		default:
+			problems = append(problems, fmt.Sprintf("%s must be a string, got %v", path, v))
+		}
+	}
+	str("apiVersion", doc.APIVersion, &h.APIVersion)
+	str("kind", doc.Kind, &h.Kind)
+	switch m := doc.Metadata.(type) {
+	case nil:
+	case map[string]any:
+		str("metadata.name", m["name"], &h.Name)
+		str("metadata.namespace", m["namespace"], &h.Namespace)
+	default:
+		problems = append(problems, "metadata must be an object")
+	}
+	return h, strings.Join(problems, "; ")
+}
+
+// yamlLine finds the "line N" a YAML parser error names.
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// decodeDocument decodes one document; it returns (nil, nil) for an empty one.
+func decodeDocument(file string, d document) (*Object, error) {
+	start := d.start()
+	if start == 0 {
+		return nil, nil
+	}
+	fail := func(line int, format string, args ...any) *Error {
+		msg := fmt.Sprintf(format, args...)
+		if n := d.nbspLine(line); n != 0 {
+			msg += "; " + nbspHint(n)
+		}
+		return &Error{File: file, Line: line, Message: msg}
+	}
+
+	js, err := yaml.YAMLToJSONStrict(d.text)
+	if err != nil {
+		line := start
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			line = d.fileLine(n)
+		}
+		return nil, fail(line, "invalid YAML: %s", cleanYAMLError(err))
+	}
+	js = bytes.TrimSpace(js)
+	if bytes.Equal(js, []byte("null")) {
+		return nil, nil
+	}
+	if len(js) == 0 || js[0] != '{' {
+		return nil, fail(start, "document is not a mapping (an object with apiVersion, kind and metadata)")
+	}
+	h, problem := readHeader(js)
+	if problem != "" {
+		return nil, fail(start, "%s", problem)
+	}
+
+	var missing []string
+	if h.APIVersion == "" {
+		missing = append(missing, "apiVersion")
+	}
+	if h.Kind == "" {
+		missing = append(missing, "kind")
+	}
+	if len(missing) > 0 {
+		return nil, fail(start, "missing field(s): %s", strings.Join(missing, ", "))
+	}
+
+	var into any
+	switch {
+	case h.APIVersion == servingv1.APIVersion:
+		switch h.Kind {
+		case servingv1.KindService:
+			into = &servingv1.Service{}
+		case servingv1.KindConfiguration:
+			into = &servingv1.Configuration{}
+		case servingv1.KindRoute:
+			into = &servingv1.Route{}
+		case servingv1.KindRevision:
+			into = &servingv1.Revision{}
+		default:
+			return nil, fail(start, "unknown kind %q in %s: want Service, Configuration, Route or Revision", h.Kind, servingv1.APIVersion)
+		}
+	case h.APIVersion == v1alpha1:
+		return nil, fail(start, "%s is not supported yet; use %s", v1alpha1, servingv1.APIVersion)
+	case strings.HasPrefix(h.APIVersion, servingv1.GroupName+"/"):
+		return nil, fail(start, "%s is not supported; use %s", h.APIVersion, servingv1.APIVersion)
+	case h.APIVersion == "v1" && h.Kind == "ConfigMap":
+		into = &corev1.ConfigMap{}
+	default:
+		return &Object{
+			File: file, Line: start,
+			APIVersion: h.APIVersion, Kind: h.Kind, Namespace: orDefault(h.Namespace), Name: h.Name,
+			Warnings: []string{fmt.Sprintf("skipped %s %s: kgate reads only %s objects and v1 ConfigMaps", h.APIVersion, h.Kind, servingv1.APIVersion)},
+		}, nil
+	}
+	if h.Name == "" {
+		return nil, fail(start, "missing field(s): metadata.name")
+	}
+
+	strict, err := sjson.UnmarshalStrict(js, into)
+	if err != nil {
+		line, msg := start, err.Error()
+		if m := typeError.FindStringSubmatch(msg); m != nil {
+			path := jsonPath(m[2])
+			if n := locate(d, path); n != 0 {
+				line = n
+			}
+			msg = fmt.Sprintf("cannot decode %s into %s: %s", m[1], m[3], printablePath(path))
+		}
+		return nil, fail(line, "%s", msg)
+	}
+	if len(strict) > 0 {
+		var unknown, dup []string
+		line := 0
+		for _, e := range strict {
+			fe, ok := e.(sjson.FieldError)
+			if !ok {
+				return nil, fail(start, "%s", e.Error())
+			}
+			path := fe.FieldPath()
+			if n := locate(d, path); n != 0 && (line == 0 || n < line) {
+				line = n
+			}
+			if strings.Contains(e.Error(), "duplicate field") {
+				dup = append(dup, printablePath(path))
+			} else {
+				unknown = append(unknown, printablePath(path))
+			}
+		}
+		if line == 0 {
+			line = start
+		}
+		var msgs []string
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			msgs = append(msgs, "must not set the field(s): "+strings.Join(unknown, ", "))
+		}
+		if len(dup) > 0 {
+			sort.Strings(dup)
+			msgs = append(msgs, "duplicate field(s): "+strings.Join(dup, ", "))
+		}
+		return nil, fail(line, "%s", strings.Join(msgs, "; "))
+	}
+
+	o := &Object{
+		File: file, Line: start,
+		APIVersion: h.APIVersion, Kind: h.Kind, Namespace: orDefault(h.Namespace), Name: h.Name,
+		Obj: into,
+	}
+	setNamespace(into, o.Namespace)
+	if n := d.nbspLine(0); n != 0 {
+		o.Warnings = append(o.Warnings, nbspHint(n))
+	}
+	return o, nil
+}
+
+// typeError matches encoding/json's type mismatch message, whose field is
+// "Struct.path.to.field".
+var typeError = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field [^.\s]+\.(\S+) of type (\S+)`)
+
+// jsonPath drops the Go names of embedded structs (ConfigurationSpec, ...)
+// that encoding/json puts in a type error's field path; JSON names start
+// with a lower-case letter.
+func jsonPath(goPath string) string {
+	var keep []string
+	for _, seg := range strings.Split(goPath, ".") {
+		if seg != "" && unicode.IsUpper(rune(seg[0])) {
+			continue
+		}
+		keep = append(keep, seg)
+	}
+	return strings.Join(keep, ".")
+}
+
+// cleanYAMLError drops the wrappers the YAML libraries add, keeping the
+// parser's own words.
+func cleanYAMLError(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "error converting YAML to JSON: ")
+	s = strings.TrimPrefix(s, "yaml: ")
+	s = yamlLineRef.ReplaceAllString(s, "")
+	return strings.TrimSpace(s)
+}
+
+// yamlLineRef is the "line N: " in a parser message; the line moves to the
+// Error's own Line, counted in the file rather than the document.
+var yamlLineRef = regexp.MustCompile(`line \d+: `)
+
+func nbspHint(line int) string {
+	return fmt.Sprintf("line %d contains non-breaking spaces (U+00A0), a common copy-paste accident; replace them with plain spaces", line)
+}
+
+// printablePath quotes a field path that holds invisible or non-ASCII
+// characters (such as U+00A0), so the user can see why it is unknown.
+func printablePath(p string) string {
+	for _, r := range p {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
+			return strconv.Quote(p)
+		}
+	}
+	return p
+}
+
+func orDefault(ns string) string {
+	if ns == "" {
+		return DefaultNamespace
+	}
+	return ns
+}
+
+func setNamespace(obj any, ns string) {
+	switch o := obj.(type) {
+	case *servingv1.Service:
+		o.Namespace = ns
+	case *servingv1.Configuration:
+		o.Namespace = ns
+	case *servingv1.Route:
+		o.Namespace = ns
+	case *servingv1.Revision:
+		o.Namespace = ns
+	case *corev1.ConfigMap:
+		o.Namespace = ns
+	}
+}

@@ -1,0 +1,312 @@
+package manifest
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/api/fielderr"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+)
+
+// TestSeeds pins what happens to every YAML of the user scenarios, copied
+// verbatim from the tutorials they come from.
+func TestSeeds(t *testing.T) {
+	nbspHint := "contains non-breaking spaces (U+00A0), a common copy-paste accident; replace them with plain spaces"
+	v1alpha1 := "serving.knative.dev/v1alpha1 is not supported yet; use serving.knative.dev/v1"
+	tests := []struct {
+		file    string
+		service string // name of the one Service it holds when it decodes
+		err     string // the one error it yields otherwise
+	}{
+		{file: "000-case1-hello.yaml", service: "hello"},
+		{file: "000-case2-hello-target.yaml", service: "hello"},
+		{file: "000-case3-hello-target-utilization-garbled.yaml",
+			err: "testdata/seeds/000-case3-hello-target-utilization-garbled.yaml:10: invalid YAML: did not find expected key; line 11 " + nbspHint},
+		{file: "000-case3-hello-target-utilization-repaired.yaml", service: "hello"},
+		{file: "000-case4-hello-traffic.yaml", service: "hello"},
+		{file: "002-helloworld-go-garbled.yaml",
+			err: "testdata/seeds/002-helloworld-go-garbled.yaml:4: invalid YAML: mapping values are not allowed in this context"},
+		{file: "002-helloworld-go-repaired.yaml", service: "helloworld-go"},
+		{file: "003-helloworld-csharp-v1alpha1.yaml", err: "testdata/seeds/003-helloworld-csharp-v1alpha1.yaml:1: " + v1alpha1},
+		{file: "003-helloworld-csharp-release-v1alpha1.yaml", err: "testdata/seeds/003-helloworld-csharp-release-v1alpha1.yaml:1: " + v1alpha1},
+		{file: "003-twilio-csharp-v1alpha1.yaml", err: "testdata/seeds/003-twilio-csharp-v1alpha1.yaml:1: " + v1alpha1},
+		{file: "004-hello.yaml", service: "hello"},
+		{file: "004-hello-knative-v2.yaml", service: "hello"},
+		{file: "004-hello-knative-v3.yaml", service: "hello"},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		seen[tt.file] = true
+		t.Run(tt.file, func(t *testing.T) {
+			file := filepath.Join("testdata", "seeds", tt.file)
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, errs := Decode(filepath.ToSlash(file), data)
+			if tt.err != "" {
+				if len(objs) != 0 || len(errs) != 1 || errs[0].Error() != tt.err {
+					t.Fatalf("Decode = %d objects, errors %q; want only error %q", len(objs), errs, tt.err)
+				}
+				return
+			}
+			if len(errs) != 0 || len(objs) != 1 {
+				t.Fatalf("Decode = %d objects, errors %q; want one object", len(objs), errs)
+			}
+			o := objs[0]
+			svc, ok := o.Obj.(*servingv1.Service)
+			if !ok || o.Name != tt.service || o.Namespace != "default" || o.Line != 1 || len(o.Warnings) != 0 {
+				t.Fatalf("object = %+v; want Service default/%s at line 1 without warnings", o, tt.service)
+			}
+			svc.SetDefaults(config.DefaultDefaults())
+			if verrs := servingv1.ValidateService(svc); len(verrs) != 0 {
+				t.Errorf("ValidateService: %s", fielderr.String(verrs))
+			}
+		})
+	}
+	// Every seed file is covered above.
+	files, err := filepath.Glob(filepath.Join("testdata", "seeds", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !seen[filepath.Base(f)] {
+			t.Errorf("seed %s has no expectation", f)
+		}
+	}
+}
+
+// TestRepairedSeedsKeepContent checks that a repaired seed differs from its
+// garbled original only in white space, so the repair changed no content.
+func TestRepairedSeedsKeepContent(t *testing.T) {
+	squash := func(s string) string {
+		return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+			return r == ' ' || r == '\n' || r == '\t' || r == '\u00a0'
+		}), "")
+	}
+	for _, garbled := range []string{"000-case3-hello-target-utilization-garbled.yaml", "002-helloworld-go-garbled.yaml"} {
+		repaired := strings.Replace(garbled, "garbled", "repaired", 1)
+		g, err := os.ReadFile(filepath.Join("testdata", "seeds", garbled))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := os.ReadFile(filepath.Join("testdata", "seeds", repaired))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if squash(string(g)) != squash(string(r)) {
+			t.Errorf("%s and %s differ in more than white space", garbled, repaired)
+		}
+		if strings.ContainsRune(string(r), '\u00a0') {
+			t.Errorf("%s still holds U+00A0", repaired)
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	type want struct {
+		kind, name, namespace string
+		line                  int
+		warnings              []string
+	}
+	tests := []struct {
+		name  string
+		input string
+		objs  []want
+		errs  []string
+	}{{
+		name: "several documents, each decoded; empty ones ignored",
+		input: `# leading comment
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: a
+  namespace: team
+spec:
+  template:
+    spec:
+      containers:
+      - image: x
+---
+---   # an empty document
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-domain
+data:
+  example.org: ""
+`,
+		objs: []want{
+			{kind: "Service", name: "a", namespace: "team", line: 3},
+			{kind: "ConfigMap", name: "config-domain", namespace: "default", line: 15},
+		},
+	}, {
+		name: "other kinds are skipped with a warning",
+		input: `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+`,
+		objs: []want{{kind: "Pod", name: "p", namespace: "default", line: 1,
+			warnings: []string{"skipped v1 Pod: kgate reads only serving.knative.dev/v1 objects and v1 ConfigMaps"}}},
+	}, {
+		name: "a bad document does not stop the next",
+		input: `apiVersion: serving.knative.dev/v1
+kind: Route
+metadata:
+  name: r
+spec:
+  trafic: []
+---
+apiVersion: serving.knative.dev/v1
+kind: Route
+metadata:
+  name: ok
+`,
+		objs: []want{{kind: "Route", name: "ok", namespace: "default", line: 8}},
+		errs: []string{"f.yaml:6: must not set the field(s): spec.trafic"},
+	}, {
+		name: "unknown fields deep in the template are located",
+		input: `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: s
+spec:
+  template:
+    spec:
+      containers:
+      - image: x
+        imagePolicy: Always
+        port: 8080
+`,
+		errs: []string{"f.yaml:10: must not set the field(s): spec.template.spec.containers[0].imagePolicy, spec.template.spec.containers[0].port"},
+	}, {
+		name: "wrong types name the field",
+		input: `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: s
+spec:
+  template:
+    spec:
+      containerConcurrency: ten
+`,
+		errs: []string{"f.yaml:8: cannot decode string into int64: spec.template.spec.containerConcurrency"},
+	}, {
+		name: "duplicate keys are syntax errors",
+		input: `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: s
+  name: t
+`,
+		errs: []string{`f.yaml:5: invalid YAML: unmarshal errors:
+  key "name" already set in map`},
+	}, {
+		name:  "missing kind and apiVersion",
+		input: "metadata:\n  name: x\n",
+		errs:  []string{"f.yaml:1: missing field(s): apiVersion, kind"},
+	}, {
+		name:  "missing name",
+		input: "\n\napiVersion: serving.knative.dev/v1\nkind: Service\n",
+		errs:  []string{"f.yaml:3: missing field(s): metadata.name"},
+	}, {
+		name:  "YAML booleans in names",
+		input: "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: no\n",
+		errs:  []string{"f.yaml:1: metadata.name must be a string, got false (YAML reads unquoted y, n, yes, no, on and off as booleans; quote the value)"},
+	}, {
+		name:  "unknown serving kind",
+		input: "apiVersion: serving.knative.dev/v1\nkind: DomainMapping\nmetadata:\n  name: x\n",
+		errs:  []string{`f.yaml:1: unknown kind "DomainMapping" in serving.knative.dev/v1: want Service, Configuration, Route or Revision`},
+	}, {
+		name:  "other serving versions",
+		input: "apiVersion: serving.knative.dev/v1beta1\nkind: Service\nmetadata:\n  name: x\n",
+		errs:  []string{"f.yaml:1: serving.knative.dev/v1beta1 is not supported; use serving.knative.dev/v1"},
+	}, {
+		name:  "a list is not an object",
+		input: "- a\n- b\n",
+		errs:  []string{"f.yaml:1: document is not a mapping (an object with apiVersion, kind and metadata)"},
+	}, {
+		name:  "syntax errors name the file line, past earlier documents",
+		input: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [c\n",
+		objs:  []want{{kind: "ConfigMap", name: "c", namespace: "default", line: 1}},
+		errs:  []string{"f.yaml:9: invalid YAML: did not find expected ',' or ']'"},
+	}, {
+		name:  "non-breaking spaces that change the shape are named",
+		input: "apiVersion: serving.knative.dev/v1\nkind: Route\nmetadata:\n  name: r\nspec:\n\u00a0 traffic: []\n",
+		errs:  []string{`f.yaml:6: must not set the field(s): "\u00a0 traffic"; line 6 contains non-breaking spaces (U+00A0), a common copy-paste accident; replace them with plain spaces`},
+	}, {
+		name:  "non-breaking spaces inside values only warn",
+		input: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: \"a\u00a0b\"\n",
+		objs: []want{{kind: "ConfigMap", name: "c", namespace: "default", line: 1,
+			warnings: []string{"line 6 contains non-breaking spaces (U+00A0), a common copy-paste accident; replace them with plain spaces"}}},
+	}, {
+		name:  "JSON",
+		input: `{"apiVersion": "serving.knative.dev/v1", "kind": "Configuration", "metadata": {"name": "c"}, "spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}`,
+		objs:  []want{{kind: "Configuration", name: "c", namespace: "default", line: 1}},
+	}, {
+		name:  "CRLF line ends",
+		input: "apiVersion: serving.knative.dev/v1\r\nkind: Revision\r\nmetadata:\r\n  name: r\r\n",
+		objs:  []want{{kind: "Revision", name: "r", namespace: "default", line: 1}},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, errs := Decode("f.yaml", []byte(tt.input))
+			var got []want
+			for _, o := range objs {
+				got = append(got, want{kind: o.Kind, name: o.Name, namespace: o.Namespace, line: o.Line, warnings: o.Warnings})
+				if o.Obj != nil && o.File != "f.yaml" {
+					t.Errorf("File = %q", o.File)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.objs) {
+				t.Errorf("objects = %+v\nwant      %+v", got, tt.objs)
+			}
+			var gotErrs []string
+			for _, e := range errs {
+				if _, ok := e.(*Error); !ok {
+					t.Errorf("error %v is a %T, want *Error", e, e)
+				}
+				gotErrs = append(gotErrs, e.Error())
+			}
+			if !reflect.DeepEqual(gotErrs, tt.errs) {
+				t.Errorf("errors = %q\nwant     %q", gotErrs, tt.errs)
+			}
+		})
+	}
+}
+
+// TestDecodeTypes checks each accepted kind decodes into its Go type, with
+// the object's namespace set.
+func TestDecodeTypes(t *testing.T) {
+	tests := []struct {
+		kind, apiVersion string
+		want             any
+	}{
+		{"Service", servingv1.APIVersion, &servingv1.Service{}},
+		{"Configuration", servingv1.APIVersion, &servingv1.Configuration{}},
+		{"Route", servingv1.APIVersion, &servingv1.Route{}},
+		{"Revision", servingv1.APIVersion, &servingv1.Revision{}},
+		{"ConfigMap", "v1", &corev1.ConfigMap{}},
+	}
+	for _, tt := range tests {
+		objs, errs := Decode("f", []byte("apiVersion: "+tt.apiVersion+"\nkind: "+tt.kind+"\nmetadata:\n  name: obj\n"))
+		if len(errs) != 0 || len(objs) != 1 {
+			t.Fatalf("%s: %d objects, errors %v", tt.kind, len(objs), errs)
+		}
+		if reflect.TypeOf(objs[0].Obj) != reflect.TypeOf(tt.want) {
+			t.Errorf("%s decoded into %T, want %T", tt.kind, objs[0].Obj, tt.want)
+		}
+		type namespaced interface{ GetNamespace() string }
+		if ns := objs[0].Obj.(namespaced).GetNamespace(); ns != "default" {
+			t.Errorf("%s namespace = %q, want default", tt.kind, ns)
+		}
+	}
+}
