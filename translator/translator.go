@@ -21,6 +21,25 @@
 //     ClusterLoadAssignment holds the pods (Serve) or the activators (Proxy).
 //   - ClusterLoadAssignment "<namespace>/<revision>/pods": always the ready
 //     pods, for the activator.
+//
+// Choices a reader of the Envoy config should know:
+//
+//   - Routes always use weighted_clusters, also for a single 100 % split (the
+//     per-split Knative-Serving-* headers live on the cluster weight); 0 %
+//     splits are left out. The route timeout is always explicit: the
+//     revision's timeoutSeconds, or 0s (disabled) instead of Envoy's 15 s.
+//     No retry policy: a 503 from the application reaches the client.
+//   - The connection manager's stream_idle_timeout is 1 h instead of 5 min,
+//     so a response may start as late as timeoutSeconds allows.
+//   - Revision clusters balance with LEAST_REQUEST, lift Envoy's 1024
+//     request/connection circuit breakers (admission is the autoscaler's and
+//     the activator's job) and close idle upstream connections after 4 s,
+//     before common application servers (5 s) close them under a request.
+//   - Every endpoint sits in one locality, zone "kgate", weight 1, which
+//     grpc-go requires.
+//   - Host conflicts: the earliest Service (Created, then key) claiming a
+//     host owns it; a Service that lost any host is not translated at all
+//     (see HostIndex).
 package translator
 
 import (
@@ -71,5 +90,10 @@ type Conflict struct {
 	Owner string
 }
 
-// Translate translates the whole model.
-func Translate(cfg model.Config, opts Options) Output { panic("not implemented") }
+// Translate translates the whole model: the gateway listeners and every
+// Service (those in conflict left out and reported), Revision and
+// RevisionEndpoints. It is the composition of Listeners, Service, Revision
+// and Endpoints, with host conflicts resolved as HostIndex does.
+func Translate(cfg model.Config, opts Options) Output {
+	return translate(cfg, opts)
+}

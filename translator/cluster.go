@@ -1,0 +1,95 @@
+package translator
+
+import (
+	"math"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/kgate/kgate/translator/model"
+)
+
+const (
+	connectTimeout = 5 * time.Second
+	// upstreamIdleTimeout closes pooled upstream connections before the
+	// application does: Node.js and uvicorn close idle keep-alive
+	// connections after 5 s, and a request sent on a connection the server
+	// is closing fails with 503 (there are no retries to hide it).
+	// Reconnecting within a cluster costs little.
+	upstreamIdleTimeout = 4 * time.Second
+)
+
+// Revision returns one revision's Cluster "<ns>/<rev>": EDS over ADS, so a
+// scale or proxy/serve switch only touches its ClusterLoadAssignment.
+//
+// Load balancing is LEAST_REQUEST (power of two choices on in-flight
+// requests): Knative revisions often have low containerConcurrency and
+// uneven request durations, and sending the next request to the less busy
+// of two pods keeps queues short on slow or just-started pods, where round
+// robin would keep feeding them. grpc-go supports it too.
+func Revision(rev model.Revision, opts Options) Output {
+	name := ClusterName(rev.Key())
+	c := &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{
+			EdsConfig:   ads(),
+			ServiceName: name,
+		},
+		ConnectTimeout: durationpb.New(connectTimeout),
+		LbPolicy:       clusterv3.Cluster_LEAST_REQUEST,
+		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{
+			unlimited(corev3.RoutingPriority_DEFAULT),
+			unlimited(corev3.RoutingPriority_HIGH),
+		}},
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{
+			upstreamHTTPOptionKey: mustAny(upstreamProtocol(rev.Protocol)),
+		},
+	}
+	if opts.LoadReporting {
+		c.LrsServer = &corev3.ConfigSource{
+			ResourceApiVersion:    corev3.ApiVersion_V3,
+			ConfigSourceSpecifier: &corev3.ConfigSource_Self{Self: &corev3.SelfConfigSource{}},
+		}
+	}
+	return Output{Clusters: []*clusterv3.Cluster{c}}
+}
+
+// unlimited lifts Envoy's per-cluster defaults (1024 requests, 1024
+// connections, 1024 pending): a busy revision would get 503s from the
+// gateway while its pods have room. Admission belongs to the autoscaler and
+// the activator's breaker (containerConcurrency), not to the gateway. grpc-go
+// honours max_requests too.
+func unlimited(p corev3.RoutingPriority) *clusterv3.CircuitBreakers_Thresholds {
+	return &clusterv3.CircuitBreakers_Thresholds{
+		Priority:           p,
+		MaxConnections:     wrapperspb.UInt32(math.MaxUint32),
+		MaxPendingRequests: wrapperspb.UInt32(math.MaxUint32),
+		MaxRequests:        wrapperspb.UInt32(math.MaxUint32),
+		MaxRetries:         wrapperspb.UInt32(math.MaxUint32),
+	}
+}
+
+// upstreamProtocol speaks HTTP/2 (h2c) to revisions that declare it and
+// HTTP/1.1 to the rest.
+func upstreamProtocol(p model.Protocol) *upstreamhttpv3.HttpProtocolOptions {
+	explicit := &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+		ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{
+			HttpProtocolOptions: &corev3.Http1ProtocolOptions{},
+		},
+	}
+	if p == model.H2C {
+		explicit.ProtocolConfig = &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+			Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+		}
+	}
+	return &upstreamhttpv3.HttpProtocolOptions{
+		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(upstreamIdleTimeout)},
+		UpstreamProtocolOptions:   &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: explicit},
+	}
+}

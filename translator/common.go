@@ -1,0 +1,51 @@
+package translator
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Envoy extension names.
+const (
+	hcmFilterName         = "envoy.filters.network.http_connection_manager"
+	routerFilterName      = "envoy.filters.http.router"
+	earlyHeaderMutation   = "envoy.http.early_header_mutation.header_mutation"
+	upstreamHTTPOptionKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+)
+
+// ads is the config source of every dynamic resource: the one ADS stream.
+func ads() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+// mustAny packs a message. Marshalling a well-formed generated message
+// cannot fail; a failure is a programming error in this package.
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic("translator: marshal " + string(proto.MessageName(m)) + ": " + err.Error())
+	}
+	return a
+}
+
+// routerFilter is the terminal HTTP filter of every connection manager.
+func routerFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       routerFilterName,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
+	}
+}
+
+func socketAddress(address string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Protocol:      corev3.SocketAddress_TCP,
+		Address:       address,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}

@@ -1,0 +1,186 @@
+package translator
+
+import (
+	"sort"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/kgate/kgate/translator/model"
+)
+
+// Service returns one Service's RouteConfigurations (one per listener it has
+// hosts on), ScopedRouteConfigurations (one per host) and API listeners
+// (one per host). It does not look at host conflicts: callers translate only
+// the Services HostIndex does not report. Parts that break CheckService's
+// rules are left out.
+func Service(svc model.Service, opts Options) Output {
+	// Group the valid hosts by listener, first occurrence of a host wins.
+	byListener := map[string][]model.VirtualHost{}
+	seen := map[string]bool{}
+	for _, vh := range svc.VirtualHosts {
+		if seen[vh.Host] || hostError(vh.Host) != "" {
+			continue
+		}
+		seen[vh.Host] = true
+		l := ListenerFor(vh.Visibility)
+		byListener[l] = append(byListener[l], vh)
+	}
+
+	var out Output
+	for _, l := range []string{ExternalListener, InternalListener} { // sorted
+		vhs := byListener[l]
+		if len(vhs) == 0 {
+			continue
+		}
+		sort.Slice(vhs, func(i, j int) bool { return vhs[i].Host < vhs[j].Host })
+		name := RouteName(l, svc.Namespace, svc.Name)
+		rc := &routev3.RouteConfiguration{
+			Name:                   name,
+			RequestHeadersToRemove: []string{ListenerHeader},
+			// Clusters may arrive after the routes that name them; Envoy
+			// must not reject the route configuration meanwhile.
+			ValidateClusters: wrapperspb.Bool(false),
+		}
+		for _, vh := range vhs {
+			rc.VirtualHosts = append(rc.VirtualHosts, virtualHost(vh))
+			out.ScopedRoutes = append(out.ScopedRoutes, scope(l, vh.Host, name))
+			out.APIListeners = append(out.APIListeners, apiListener(vh.Host, name))
+		}
+		out.Routes = append(out.Routes, rc)
+	}
+	sortOutput(&out)
+	return out
+}
+
+func scope(listener, host, routeName string) *routev3.ScopedRouteConfiguration {
+	return &routev3.ScopedRouteConfiguration{
+		Name:                   ScopeName(listener, host),
+		RouteConfigurationName: routeName,
+		Key: &routev3.ScopedRouteConfiguration_Key{Fragments: []*routev3.ScopedRouteConfiguration_Key_Fragment{
+			{Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: listener}},
+			{Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: host}},
+		}},
+	}
+}
+
+// apiListener is what a proxyless gRPC client resolving xds:///<host> asks
+// for: an HTTP connection manager with RDS over ADS and the router filter.
+func apiListener(host, routeName string) *listenerv3.Listener {
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: host,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    ads(),
+			RouteConfigName: routeName,
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+	}
+	return &listenerv3.Listener{
+		Name:        host,
+		ApiListener: &listenerv3.ApiListener{ApiListener: mustAny(hcm)},
+	}
+}
+
+func virtualHost(vh model.VirtualHost) *routev3.VirtualHost {
+	routes := make([]model.Route, 0, len(vh.Routes))
+	for _, r := range vh.Routes {
+		if routeUsable(r) {
+			routes = append(routes, r)
+		}
+	}
+	// Longest prefix first; among equal prefixes, routes with more header
+	// matches first (a tag route before the default); otherwise as given.
+	sort.SliceStable(routes, func(i, j int) bool {
+		if a, b := len(routes[i].PathPrefix), len(routes[j].PathPrefix); a != b {
+			return a > b
+		}
+		return len(routes[i].Headers) > len(routes[j].Headers)
+	})
+	out := &routev3.VirtualHost{
+		Name:    vh.Host,
+		Domains: []string{vh.Host, vh.Host + ":*"},
+		Routes:  make([]*routev3.Route, 0, len(routes)),
+	}
+	for _, r := range routes {
+		out.Routes = append(out.Routes, route(r))
+	}
+	return out
+}
+
+// routeUsable leaves out a route whose match cannot be expressed faithfully:
+// dropping a bad header match would widen the route.
+func routeUsable(r model.Route) bool {
+	if !validPrefix(r.PathPrefix) {
+		return false
+	}
+	for _, h := range r.Headers {
+		if !validHeader(h.Name, h.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func route(r model.Route) *routev3.Route {
+	match := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: r.PathPrefix}}
+	for _, h := range r.Headers {
+		match.Headers = append(match.Headers, &routev3.HeaderMatcher{
+			Name: strings.ToLower(h.Name),
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: h.Value},
+			}},
+		})
+	}
+	var clusters []*routev3.WeightedCluster_ClusterWeight
+	for _, s := range r.Splits {
+		if s.Percent == 0 || s.Revision == "" || !validHeaderValue(s.Revision) {
+			continue // a 0 % target receives nothing
+		}
+		cw := &routev3.WeightedCluster_ClusterWeight{
+			Name:   ClusterName(s.Revision),
+			Weight: wrapperspb.UInt32(s.Percent),
+		}
+		for _, h := range s.SetHeaders {
+			if !validHeader(h.Name, h.Value) {
+				continue
+			}
+			cw.RequestHeadersToAdd = append(cw.RequestHeadersToAdd, &corev3.HeaderValueOption{
+				Header:       &corev3.HeaderValue{Key: strings.ToLower(h.Name), Value: h.Value},
+				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+			})
+		}
+		clusters = append(clusters, cw)
+	}
+	if len(clusters) == 0 {
+		// No revision receives traffic (not a valid model; CheckService
+		// reports it): answer 503 rather than emit a route Envoy rejects.
+		return &routev3.Route{
+			Match:  match,
+			Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 503}},
+		}
+	}
+	timeout := r.Timeout
+	if timeout < 0 {
+		timeout = 0
+	}
+	return &routev3.Route{
+		Match: match,
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			// Always weighted, even for one 100 % split: the per-split
+			// headers live on the cluster weight either way.
+			ClusterSpecifier: &routev3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{
+				Clusters: clusters,
+			}},
+			// Explicit, also when zero: Envoy's default is 15 s, and zero
+			// disables it (Knative has no route timeout unless the revision
+			// sets one).
+			Timeout: durationpb.New(timeout),
+		}},
+	}
+}

@@ -1,0 +1,183 @@
+package translator
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
+	"github.com/kgate/kgate/translator/model"
+)
+
+// TestTranslateIsComposition: Translate equals the per-item functions the
+// xds engine calls incrementally, Services in conflict left out.
+func TestTranslateIsComposition(t *testing.T) {
+	inputs, _ := filepath.Glob("testdata/in/*.yaml")
+	for _, in := range inputs {
+		cfg := readConfig(t, in)
+		idx := NewHostIndex()
+		for _, s := range cfg.Services {
+			idx.Set(s)
+		}
+		want := Listeners(Options{})
+		for _, s := range cfg.Services {
+			if _, lost := idx.Conflict(s.Key()); !lost {
+				want.merge(Service(s, Options{}))
+			}
+		}
+		for _, r := range cfg.Revisions {
+			want.merge(Revision(r, Options{}))
+		}
+		for _, e := range cfg.Endpoints {
+			want.merge(Endpoints(e, Options{}))
+		}
+		want.Conflicts = idx.Conflicts()
+		sortOutput(&want)
+		if got := Translate(cfg, Options{}); string(render(t, got)) != string(render(t, want)) {
+			t.Errorf("%s: Translate differs from the per-item translation", in)
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	out := Listeners(Options{ExternalAddress: "127.0.0.1", ExternalPort: 18080, InternalAddress: "127.0.0.2", InternalPort: 18081})
+	assertValid(t, out)
+	for i, want := range []string{"external 127.0.0.1:18080", "internal 127.0.0.2:18081"} {
+		l := out.Listeners[i]
+		sa := l.GetAddress().GetSocketAddress()
+		if got := fmt.Sprintf("%s %s:%d", l.GetName(), sa.GetAddress(), sa.GetPortValue()); got != want {
+			t.Errorf("listener %d = %s, want %s", i, got, want)
+		}
+	}
+
+	rev := model.Revision{Namespace: "default", Name: "hello-00001", Protocol: model.HTTP1}
+	if c := Revision(rev, Options{}).Clusters[0]; c.GetLrsServer() != nil {
+		t.Errorf("lrs_server set without LoadReporting: %v", c.GetLrsServer())
+	}
+	c := Revision(rev, Options{LoadReporting: true}).Clusters[0]
+	if c.GetLrsServer().GetSelf() == nil {
+		t.Errorf("lrs_server = %v, want self", c.GetLrsServer())
+	}
+	assertValid(t, Output{Clusters: []*clusterv3.Cluster{c}})
+}
+
+// TestServiceBadInput: bad input is reported by CheckService with the field
+// and the rule, and Service still emits valid resources without the bad part.
+func TestServiceBadInput(t *testing.T) {
+	good := func() model.Route {
+		return model.Route{PathPrefix: "/", Splits: []model.Split{{Revision: "default/hello-00001", Percent: 100}}}
+	}
+	svc := func(vhs ...model.VirtualHost) model.Service {
+		return model.Service{Namespace: "default", Name: "hello", VirtualHosts: vhs}
+	}
+	vh := func(host string, routes ...model.Route) model.VirtualHost {
+		return model.VirtualHost{Host: host, Visibility: model.External, Routes: routes}
+	}
+	tests := []struct {
+		name    string
+		svc     model.Service
+		wantErr string
+		// want is a summary of the emitted routes: "listener host: route ..."
+		want []string
+	}{{
+		name:    "invalid host is left out",
+		svc:     svc(vh("Hello_World.example.com", good()), vh("ok.example.com", good())),
+		wantErr: "virtualHosts[0].host: Invalid value",
+		want:    []string{"external ok.example.com: / -> default/hello-00001"},
+	}, {
+		name:    "repeated host is served once",
+		svc:     svc(vh("a.example.com", good()), vh("a.example.com", good())),
+		wantErr: "virtualHosts[1].host: Duplicate value",
+		want:    []string{"external a.example.com: / -> default/hello-00001"},
+	}, {
+		name: "unknown visibility is internal only",
+		svc: svc(model.VirtualHost{Host: "a.example.com", Visibility: "public",
+			Routes: []model.Route{good()}}),
+		wantErr: "virtualHosts[0].visibility: Unsupported value",
+		want:    []string{"internal a.example.com: / -> default/hello-00001"},
+	}, {
+		name: "route without leading slash is left out",
+		svc: svc(vh("a.example.com", model.Route{PathPrefix: "api",
+			Splits: []model.Split{{Revision: "default/x", Percent: 100}}}, good())),
+		wantErr: "virtualHosts[0].routes[0].pathPrefix: Invalid value",
+		want:    []string{"external a.example.com: / -> default/hello-00001"},
+	}, {
+		name: "route with an invalid header match is left out, not widened",
+		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/", Headers: []model.HeaderMatch{{Name: "bad header", Value: "x"}},
+			Splits: []model.Split{{Revision: "default/x", Percent: 100}}}, good())),
+		wantErr: "virtualHosts[0].routes[0].headers[0].name: Invalid value",
+		want:    []string{"external a.example.com: / -> default/hello-00001"},
+	}, {
+		name: "invalid set header is dropped",
+		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/", Splits: []model.Split{{Revision: "default/hello-00001", Percent: 100,
+			SetHeaders: []model.Header{{Name: "ok", Value: "line\nbreak"}}}}})),
+		wantErr: "virtualHosts[0].routes[0].splits[0].setHeaders[0].value: Invalid value",
+		want:    []string{"external a.example.com: / -> default/hello-00001"},
+	}, {
+		name: "no positive split answers 503",
+		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/",
+			Splits: []model.Split{{Revision: "default/hello-00001", Percent: 0}}})),
+		wantErr: "virtualHosts[0].routes[0].splits: Invalid value: 0: percents must sum to 100",
+		want:    []string{"external a.example.com: / -> 503"},
+	}, {
+		name: "negative timeout is no timeout",
+		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/", Timeout: -time.Second,
+			Splits: []model.Split{{Revision: "default/hello-00001", Percent: 100}}})),
+		wantErr: "virtualHosts[0].routes[0].timeout: Invalid value",
+		want:    []string{"external a.example.com: / -> default/hello-00001"},
+	}, {
+		name:    "missing names",
+		svc:     model.Service{},
+		wantErr: "namespace: Required value, name: Required value",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckService(tt.svc)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("CheckService = %v, want it to contain %q", err, tt.wantErr)
+			}
+			out := Service(tt.svc, Options{})
+			assertValid(t, out)
+			if got := summarize(out); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("routes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestCheckServiceAcceptsGoldenInputs(t *testing.T) {
+	inputs, _ := filepath.Glob("testdata/in/*.yaml")
+	for _, in := range inputs {
+		for _, s := range readConfig(t, in).Services {
+			if err := CheckService(s); err != nil {
+				t.Errorf("%s: %s: %v", in, s.Key(), err)
+			}
+		}
+	}
+}
+
+func summarize(out Output) []string {
+	var lines []string
+	for _, rc := range out.Routes {
+		listener, _, _ := strings.Cut(rc.GetName(), "/")
+		for _, vh := range rc.GetVirtualHosts() {
+			var rs []string
+			for _, r := range vh.GetRoutes() {
+				target := fmt.Sprint(r.GetDirectResponse().GetStatus())
+				if wc := r.GetRoute().GetWeightedClusters(); wc != nil {
+					var names []string
+					for _, c := range wc.GetClusters() {
+						names = append(names, c.GetName())
+					}
+					target = strings.Join(names, ",")
+				}
+				rs = append(rs, r.GetMatch().GetPrefix()+" -> "+target)
+			}
+			lines = append(lines, listener+" "+vh.GetName()+": "+strings.Join(rs, "; "))
+		}
+	}
+	return lines
+}
