@@ -1,0 +1,619 @@
+package watcher
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/api/fielderr"
+	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator/model"
+)
+
+// Labels Knative puts on the objects it derives.
+const (
+	LabelService                 = "serving.knative.dev/service"
+	LabelConfiguration           = "serving.knative.dev/configuration"
+	LabelConfigurationGeneration = "serving.knative.dev/configurationGeneration"
+)
+
+// lastApplied is kubectl's annotation, which Knative does not copy to the
+// objects it derives.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// Input is everything one reconciliation reads.
+type Input struct {
+	// Objects are the declared objects (Services, Configurations, Routes and
+	// the ConfigMaps config-domain, config-network, config-defaults and
+	// config-autoscaler), in a stable order: when two declare the same
+	// object, the first wins.
+	Objects []manifest.Object
+	// Ready says which revisions ("namespace/name") are ready. nil means no
+	// deploy is attached and every revision counts as ready.
+	Ready map[string]bool
+}
+
+// Result is the output of one reconciliation.
+type Result struct {
+	// Model is what to serve: the Services (one per Route that resolved)
+	// and the Revisions some route sends traffic to, sorted by key; no
+	// Endpoints (deploy and the autoscaler add those).
+	Model model.Config
+	// The objects with their status, sorted by namespace and name.
+	// Configurations and Routes include those derived from Services.
+	Services       []*servingv1.Service
+	Configurations []*servingv1.Configuration
+	Routes         []*servingv1.Route
+	// Revisions are every revision that exists (the history included), with
+	// labels serving.knative.dev/configuration (and /service when a Service
+	// owns it), the template's annotations and the defaulted spec: what
+	// deploy runs.
+	Revisions []*servingv1.Revision
+	// Config is the ConfigMaps in effect (Knative's defaults for absent
+	// ones); Config.Autoscaler is config-autoscaler for the autoscaler.
+	Config config.Config
+	// Problems are every error found in the declared objects this round.
+	Problems []Problem
+}
+
+// Problem is an error in a declared object.
+type Problem struct {
+	File string
+	Line int
+	// Kind, Namespace and Name identify the object.
+	Kind, Namespace, Name string
+	// Field is the field path, "" when the problem is the whole object.
+	Field   string
+	Message string
+}
+
+// String renders "file:line: Kind namespace/name: field: message".
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		b.WriteString(": ")
+	}
+	fmt.Fprintf(&b, "%s %s/%s: ", p.Kind, p.Namespace, p.Name)
+	if p.Field != "" {
+		b.WriteString(p.Field + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Reconciler turns declared objects into the model and statuses. It is pure
+// (no I/O; time comes from the injected clock) but keeps state across
+// rounds, as Knative keeps it in etcd. It is not safe for concurrent use.
+type Reconciler struct {
+	now func() time.Time
+
+	seen      map[string]time.Time   // object key → when first seen
+	good      map[string]any         // object key → last valid declared version
+	gens      map[string]*generation // object key → generation
+	configs   map[string]*configState
+	revisions map[string]*revisionState
+	routed    map[string][]target // route key → last resolved traffic
+	settings  settings
+
+	last      *Result
+	roundTime time.Time
+	// prev holds, for the current round, the conditions of the previous
+	// round's result (conflict marks included), by object key.
+	prev map[string][]servingv1.Condition
+}
+
+// generation counts the changes of an object's spec, as the API server's
+// metadata.generation does.
+type generation struct {
+	n    int64
+	spec string
+}
+
+// NewReconciler returns a Reconciler reading time from now.
+func NewReconciler(now func() time.Time) *Reconciler {
+	return &Reconciler{
+		now:       now,
+		seen:      map[string]time.Time{},
+		good:      map[string]any{},
+		gens:      map[string]*generation{},
+		configs:   map[string]*configState{},
+		revisions: map[string]*revisionState{},
+		routed:    map[string][]target{},
+		settings:  defaultSettings(),
+	}
+}
+
+// objectKey is "Kind/namespace/name".
+func objectKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
+
+// round is the working state of one reconciliation.
+type round struct {
+	r   *Reconciler
+	in  Input
+	now time.Time
+	res *Result
+
+	live map[string]bool // object keys present this round
+
+	services []*svcEntry
+	configs  map[string]*cfgEntry // by "ns/name"
+	routes   map[string]*routeEntry
+}
+
+// svcEntry is a Service being reconciled.
+type svcEntry struct {
+	src     manifest.Object
+	out     *servingv1.Service // the version served (defaulted), or the invalid one when none is
+	served  bool
+	invalid field.ErrorList // errors of the newest version
+	// notOwned is the kind of a standalone object that holds the name of
+	// this Service's Configuration or Route.
+	notOwned []string
+	cond     conds
+}
+
+// cfgEntry is a Configuration being reconciled (standalone or a Service's).
+type cfgEntry struct {
+	src     manifest.Object
+	out     *servingv1.Configuration
+	owner   string // the owning Service's name; "" for a standalone one
+	served  bool
+	invalid field.ErrorList
+	cond    conds
+}
+
+// routeEntry is a Route being reconciled (standalone or a Service's).
+type routeEntry struct {
+	src     manifest.Object
+	out     *servingv1.Route
+	owner   string
+	served  bool
+	invalid field.ErrorList
+	cond    conds
+	model   *model.Service
+}
+
+// Reconcile runs one round over the declared objects.
+func (r *Reconciler) Reconcile(in Input) *Result {
+	rd := &round{
+		r: r, in: in, now: r.now(), res: &Result{},
+		live:    map[string]bool{},
+		configs: map[string]*cfgEntry{},
+		routes:  map[string]*routeEntry{},
+	}
+	r.prev = conditionsOf(r.last)
+	r.roundTime = rd.now
+
+	svcs, cfgs, routes, cms := rd.group()
+	rd.configMaps(cms)
+	names := map[string]bool{} // standalone Configuration and Route keys
+	for _, o := range cfgs {
+		names[objectKey(servingv1.KindConfiguration, o.Namespace, o.Name)] = true
+	}
+	for _, o := range routes {
+		names[objectKey(servingv1.KindRoute, o.Namespace, o.Name)] = true
+	}
+	for _, o := range svcs {
+		rd.service(o, names)
+	}
+	for _, o := range cfgs {
+		rd.configuration(o)
+	}
+	for _, o := range routes {
+		rd.route(o)
+	}
+	rd.revisionStatuses()
+	rd.configurationStatuses()
+	rd.routeStatuses()
+	rd.serviceStatuses()
+	rd.forget()
+	rd.output()
+
+	r.last = rd.res
+	return rd.res
+}
+
+// group sorts the declared objects by kind, dropping duplicates and
+// reporting objects kgate does not read.
+func (rd *round) group() (svcs, cfgs, routes, cms []manifest.Object) {
+	first := map[string]manifest.Object{}
+	for _, o := range rd.in.Objects {
+		if o.Obj == nil {
+			continue // skipped by the decoder, which said why
+		}
+		if o.Namespace == "" {
+			o.Namespace = manifest.DefaultNamespace
+		}
+		key := objectKey(o.Kind, o.Namespace, o.Name)
+		if f, dup := first[key]; dup {
+			rd.problem(o, "", fmt.Sprintf("declared again (first at %s:%d); this one is ignored", f.File, f.Line))
+			continue
+		}
+		first[key] = o
+		switch o.Obj.(type) {
+		case *servingv1.Service:
+			svcs = append(svcs, o)
+		case *servingv1.Configuration:
+			cfgs = append(cfgs, o)
+		case *servingv1.Route:
+			routes = append(routes, o)
+		case *corev1.ConfigMap:
+			cms = append(cms, o)
+		case *servingv1.Revision:
+			rd.problem(o, "", "Revisions are created by Configurations (or Services); a declared Revision is ignored")
+		}
+	}
+	return svcs, cfgs, routes, cms
+}
+
+func (rd *round) problem(o manifest.Object, fieldPath, msg string) {
+	rd.res.Problems = append(rd.res.Problems, Problem{
+		File: o.File, Line: o.Line, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
+		Field: fieldPath, Message: msg,
+	})
+}
+
+func (rd *round) fieldProblems(o manifest.Object, errs field.ErrorList) {
+	for _, e := range errs {
+		msg := e.Detail
+		if msg == "" {
+			msg = strings.ToLower(string(e.Type))
+		}
+		rd.problem(o, e.Field, strings.ReplaceAll(msg, "\n", "; "))
+	}
+}
+
+// fieldMessages renders errors as Knative's webhook does ("MESSAGE: PATHS"),
+// one line each.
+func fieldMessages(errs field.ErrorList) []string {
+	msgs := fielderr.Messages(errs)
+	for i := range msgs {
+		msgs[i] = strings.ReplaceAll(msgs[i], "\n", "; ")
+	}
+	return msgs
+}
+
+// firstSeen returns the creation time of an object: its
+// metadata.creationTimestamp when set, else when the reconciler first saw it.
+func (rd *round) firstSeen(key string, meta metav1.ObjectMeta) time.Time {
+	rd.live[key] = true
+	if !meta.CreationTimestamp.IsZero() {
+		return meta.CreationTimestamp.Time
+	}
+	t, ok := rd.r.seen[key]
+	if !ok {
+		t = rd.now
+		rd.r.seen[key] = t
+	}
+	return t
+}
+
+// generation returns the object's generation, bumped when spec changed.
+func (rd *round) generation(key string, spec any) int64 {
+	s := mustJSON(spec)
+	g, ok := rd.r.gens[key]
+	if !ok {
+		g = &generation{n: 1, spec: s}
+		rd.r.gens[key] = g
+	} else if g.spec != s {
+		g.n++
+		g.spec = s
+	}
+	return g.n
+}
+
+// accept validates the newest declared version of an object; when it is
+// invalid, the last valid version is used instead (if any). It returns the
+// declared version used and its checked (defaulted) form, whether there is
+// one to serve, and the errors of the newest version.
+func accept[T any](rd *round, key string, decl T, check func(T) (T, field.ErrorList)) (used, checked T, served bool, errs field.ErrorList) {
+	checked, errs = check(clone(decl))
+	if len(errs) == 0 {
+		rd.r.good[key] = clone(decl)
+		return decl, checked, true, nil
+	}
+	if g, ok := rd.r.good[key].(T); ok {
+		if c, gerrs := check(clone(g)); len(gerrs) == 0 {
+			return g, c, true, errs
+		}
+	}
+	return decl, checked, false, errs
+}
+
+// service derives a Service's Configuration and Route.
+func (rd *round) service(o manifest.Object, standalone map[string]bool) {
+	key := objectKey(o.Kind, o.Namespace, o.Name)
+	created := rd.firstSeen(key, o.Obj.(*servingv1.Service).ObjectMeta)
+	e := &svcEntry{src: o, cond: conds{}}
+	for _, kind := range []string{servingv1.KindConfiguration, servingv1.KindRoute} {
+		if standalone[objectKey(kind, o.Namespace, o.Name)] {
+			e.notOwned = append(e.notOwned, kind)
+		}
+	}
+	check := func(s *servingv1.Service) (*servingv1.Service, field.ErrorList) {
+		tmpl := clone(s.Spec.Template)
+		s.SetDefaults(rd.r.settings.Defaults)
+		errs := rd.validator().Service(s)
+		if len(errs) == 0 && len(e.notOwned) == 0 {
+			_, errs = rd.r.plan(s.Namespace, s.Name, tmpl, field.NewPath("spec", "template"))
+		}
+		return s, errs
+	}
+	decl, svc, served, errs := accept(rd, key, o.Obj.(*servingv1.Service), check)
+	rd.fieldProblems(o, errs)
+	e.out, e.served, e.invalid = svc, served, errs
+	svc.CreationTimestamp = metav1.NewTime(created)
+	svc.Status = servingv1.ServiceStatus{}
+	if served {
+		svc.Generation = rd.generation(key, decl.Spec)
+	}
+	rd.services = append(rd.services, e)
+	if !served || len(e.notOwned) > 0 {
+		return
+	}
+
+	labels := withLabel(svc.Labels, LabelService, svc.Name)
+	annotations := withoutKey(svc.Annotations, lastApplied)
+	cfg := &servingv1.Configuration{
+		TypeMeta: metav1.TypeMeta{APIVersion: servingv1.APIVersion, Kind: servingv1.KindConfiguration},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: svc.Namespace, Name: svc.Name, Labels: labels, Annotations: annotations,
+			CreationTimestamp: svc.CreationTimestamp,
+		},
+		Spec: svc.Spec.ConfigurationSpec,
+	}
+	rd.addConfiguration(&cfgEntry{src: o, out: cfg, owner: svc.Name, served: true, cond: conds{}}, decl.Spec.Template)
+
+	route := &servingv1.Route{
+		TypeMeta: metav1.TypeMeta{APIVersion: servingv1.APIVersion, Kind: servingv1.KindRoute},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: svc.Namespace, Name: svc.Name, Labels: labels, Annotations: annotations,
+			CreationTimestamp: svc.CreationTimestamp,
+		},
+		Spec: clone(svc.Spec.RouteSpec),
+	}
+	// As Knative's Service reconciler does: latest-revision targets follow
+	// the Service's own Configuration.
+	for i := range route.Spec.Traffic {
+		if route.Spec.Traffic[i].RevisionName == "" {
+			route.Spec.Traffic[i].ConfigurationName = svc.Name
+		}
+	}
+	rd.addRoute(&routeEntry{src: o, out: route, owner: svc.Name, served: true, cond: conds{}})
+}
+
+// configuration reconciles a standalone Configuration.
+func (rd *round) configuration(o manifest.Object) {
+	key := objectKey(o.Kind, o.Namespace, o.Name)
+	created := rd.firstSeen(key, o.Obj.(*servingv1.Configuration).ObjectMeta)
+	check := func(c *servingv1.Configuration) (*servingv1.Configuration, field.ErrorList) {
+		tmpl := clone(c.Spec.Template)
+		c.SetDefaults(rd.r.settings.Defaults)
+		errs := rd.validator().Configuration(c)
+		if len(errs) == 0 {
+			_, errs = rd.r.plan(c.Namespace, c.Name, tmpl, field.NewPath("spec", "template"))
+		}
+		return c, errs
+	}
+	decl, cfg, served, errs := accept(rd, key, o.Obj.(*servingv1.Configuration), check)
+	rd.fieldProblems(o, errs)
+	cfg.CreationTimestamp = metav1.NewTime(created)
+	cfg.Status = servingv1.ConfigurationStatus{}
+	rd.addConfiguration(&cfgEntry{src: o, out: cfg, served: served, invalid: errs, cond: conds{}}, decl.Spec.Template)
+}
+
+// addConfiguration registers a Configuration and, when it is served, makes
+// the revision of its template.
+func (rd *round) addConfiguration(e *cfgEntry, declared servingv1.RevisionTemplateSpec) {
+	rd.configs[e.out.Namespace+"/"+e.out.Name] = e
+	rd.live[objectKey(servingv1.KindConfiguration, e.out.Namespace, e.out.Name)] = true
+	if !e.served {
+		return
+	}
+	cs := rd.r.apply(rd.now, e.out, declared, e.owner)
+	e.out.Generation = cs.gen
+}
+
+// route reconciles a standalone Route.
+func (rd *round) route(o manifest.Object) {
+	key := objectKey(o.Kind, o.Namespace, o.Name)
+	created := rd.firstSeen(key, o.Obj.(*servingv1.Route).ObjectMeta)
+	check := func(rt *servingv1.Route) (*servingv1.Route, field.ErrorList) {
+		rt.SetDefaults(rd.r.settings.Defaults)
+		return rt, rd.validator().Route(rt)
+	}
+	_, rt, served, errs := accept(rd, key, o.Obj.(*servingv1.Route), check)
+	rd.fieldProblems(o, errs)
+	rt.CreationTimestamp = metav1.NewTime(created)
+	rt.Status = servingv1.RouteStatus{}
+	rd.addRoute(&routeEntry{src: o, out: rt, served: served, invalid: errs, cond: conds{}})
+}
+
+func (rd *round) addRoute(e *routeEntry) {
+	key := objectKey(servingv1.KindRoute, e.out.Namespace, e.out.Name)
+	rd.routes[e.out.Namespace+"/"+e.out.Name] = e
+	rd.live[key] = true
+	if e.served {
+		e.out.Generation = rd.generation(key, e.out.Spec)
+	}
+}
+
+// validator validates against the ConfigMaps in effect.
+func (rd *round) validator() servingv1.Validator {
+	return servingv1.Validator{Defaults: rd.r.settings.Defaults, Autoscaler: rd.r.settings.Autoscaler}
+}
+
+// forget drops the state of objects no longer declared: a deleted
+// Configuration takes its revisions with it, as Knative's owner references do.
+func (rd *round) forget() {
+	r := rd.r
+	for k := range r.seen {
+		if !rd.live[k] {
+			delete(r.seen, k)
+		}
+	}
+	for k := range r.good {
+		if !rd.live[k] {
+			delete(r.good, k)
+		}
+	}
+	for k := range r.gens {
+		if !rd.live[k] {
+			delete(r.gens, k)
+		}
+	}
+	for k := range r.configs {
+		if e, ok := rd.configs[k]; !ok || !e.served {
+			delete(r.configs, k)
+		}
+	}
+	for k, rev := range r.revisions {
+		if _, ok := r.configs[rev.namespace+"/"+rev.config]; !ok {
+			delete(r.revisions, k)
+		}
+	}
+	for k := range r.routed {
+		if e, ok := rd.routes[k]; !ok || !e.served {
+			delete(r.routed, k)
+		}
+	}
+}
+
+// output stamps the conditions and sorts everything into the Result.
+func (rd *round) output() {
+	res := rd.res
+	prev := rd.r.prev
+	for _, e := range rd.services {
+		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(servingv1.KindService, e.out.Namespace, e.out.Name)], rd.now)
+		res.Services = append(res.Services, e.out)
+	}
+	for _, e := range rd.configs {
+		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(servingv1.KindConfiguration, e.out.Namespace, e.out.Name)], rd.now)
+		res.Configurations = append(res.Configurations, e.out)
+	}
+	var services []model.Service
+	routed := map[string]bool{}
+	for _, e := range rd.routes {
+		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(servingv1.KindRoute, e.out.Namespace, e.out.Name)], rd.now)
+		res.Routes = append(res.Routes, e.out)
+		if e.model != nil {
+			services = append(services, *e.model)
+			for _, vh := range e.model.VirtualHosts {
+				for _, rt := range vh.Routes {
+					for _, s := range rt.Splits {
+						routed[s.Revision] = true
+					}
+				}
+			}
+		}
+	}
+	for _, rev := range rd.r.revisions {
+		out := rev.output()
+		out.Status.Conditions = rev.cond.stamp(prev[objectKey(servingv1.KindRevision, rev.namespace, rev.name)], rd.now)
+		res.Revisions = append(res.Revisions, out)
+		if routed[rev.key()] {
+			res.Model.Revisions = append(res.Model.Revisions, rev.model())
+		}
+	}
+	res.Model.Services = services
+	res.Config = rd.r.settings
+
+	sort.SliceStable(res.Problems, func(i, j int) bool {
+		a, b := res.Problems[i], res.Problems[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.String() < b.String()
+	})
+	sortByKey(res.Services, func(s *servingv1.Service) string { return s.Namespace + "/" + s.Name })
+	sortByKey(res.Configurations, func(c *servingv1.Configuration) string { return c.Namespace + "/" + c.Name })
+	sortByKey(res.Routes, func(r *servingv1.Route) string { return r.Namespace + "/" + r.Name })
+	sortByKey(res.Revisions, func(r *servingv1.Revision) string { return r.Namespace + "/" + r.Name })
+	sortByKey(res.Model.Services, model.Service.Key)
+	sortByKey(res.Model.Revisions, model.Revision.Key)
+}
+
+// conditionsOf indexes a result's conditions by object key.
+func conditionsOf(res *Result) map[string][]servingv1.Condition {
+	out := map[string][]servingv1.Condition{}
+	if res == nil {
+		return out
+	}
+	for _, s := range res.Services {
+		out[objectKey(servingv1.KindService, s.Namespace, s.Name)] = s.Status.Conditions
+	}
+	for _, c := range res.Configurations {
+		out[objectKey(servingv1.KindConfiguration, c.Namespace, c.Name)] = c.Status.Conditions
+	}
+	for _, r := range res.Routes {
+		out[objectKey(servingv1.KindRoute, r.Namespace, r.Name)] = r.Status.Conditions
+	}
+	for _, r := range res.Revisions {
+		out[objectKey(servingv1.KindRevision, r.Namespace, r.Name)] = r.Status.Conditions
+	}
+	return out
+}
+
+func sortByKey[T any](xs []T, key func(T) string) {
+	sort.SliceStable(xs, func(i, j int) bool { return key(xs[i]) < key(xs[j]) })
+}
+
+// clone deep-copies an API object through JSON, the form it is declared in.
+func clone[T any](x T) T {
+	var y T
+	b, err := json.Marshal(x)
+	if err == nil {
+		err = json.Unmarshal(b, &y)
+	}
+	if err != nil {
+		// The API types always round-trip; keep the original rather than lose it.
+		return x
+	}
+	return y
+}
+
+// mustJSON is the canonical JSON of an API value (they always marshal).
+func mustJSON(x any) string {
+	b, err := json.Marshal(x)
+	if err != nil {
+		return fmt.Sprintf("%#v", x)
+	}
+	return string(b)
+}
+
+func withLabel(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for mk, mv := range m {
+		out[mk] = mv
+	}
+	out[k] = v
+	return out
+}
+
+func withoutKey(m map[string]string, k string) map[string]string {
+	if _, ok := m[k]; !ok {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for mk, mv := range m {
+		if mk != k {
+			out[mk] = mv
+		}
+	}
+	return out
+}

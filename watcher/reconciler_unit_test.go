@@ -1,0 +1,221 @@
+package watcher
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator"
+)
+
+// decode parses inline manifests for a test.
+func decode(t *testing.T, docs ...string) []manifest.Object {
+	t.Helper()
+	objs, errs := manifest.Decode("test.yaml", []byte(strings.Join(docs, "\n---\n")))
+	if len(errs) > 0 {
+		t.Fatalf("decoding test manifests: %v", errs)
+	}
+	return objs
+}
+
+func service(name, image string, extra ...string) string {
+	return `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: ` + name + strings.Join(extra, "") + `
+spec:
+  template:
+    spec:
+      containers:
+        - image: ` + image
+}
+
+func findService(res *Result, name string) *servingv1.Service {
+	for _, s := range res.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func findRoute(res *Result, name string) *servingv1.Route {
+	for _, r := range res.Routes {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func condOf(t *testing.T, cs []servingv1.Condition, typ servingv1.ConditionType) servingv1.Condition {
+	t.Helper()
+	c := find(cs, typ)
+	if c == nil {
+		t.Fatalf("no %s condition in %+v", typ, cs)
+	}
+	return *c
+}
+
+func TestMarkConflicts(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	in := Input{Objects: decode(t, service("a", "img"), service("b", "img"))}
+	conflicts := []translator.Conflict{{Service: "default/b", Host: "b.default.example.com", Owner: "default/a"}}
+
+	res := r.Reconcile(in)
+	r.MarkConflicts(res, conflicts)
+	for _, check := range []struct {
+		conds []servingv1.Condition
+		typ   servingv1.ConditionType
+	}{
+		{findRoute(res, "b").Status.Conditions, servingv1.ConditionIngressReady},
+		{findRoute(res, "b").Status.Conditions, servingv1.ConditionReady},
+		{findService(res, "b").Status.Conditions, servingv1.ConditionRoutesReady},
+		{findService(res, "b").Status.Conditions, servingv1.ConditionReady},
+	} {
+		c := condOf(t, check.conds, check.typ)
+		if c.Status != corev1.ConditionFalse || c.Reason != ReasonDomainConflict ||
+			!strings.Contains(c.Message, `"b.default.example.com"`) || !strings.Contains(c.Message, `"default/a"`) {
+			t.Errorf("%s = %+v, want False DomainConflict naming the host and the owner", check.typ, c)
+		}
+	}
+	if c := condOf(t, findService(res, "a").Status.Conditions, servingv1.ConditionReady); c.Status != corev1.ConditionTrue {
+		t.Errorf("the owner's Ready = %+v, want True", c)
+	}
+
+	// A conflict that persists keeps its transition time.
+	clock.t = t0.Add(time.Minute)
+	res = r.Reconcile(in)
+	r.MarkConflicts(res, conflicts)
+	if c := condOf(t, findService(res, "b").Status.Conditions, servingv1.ConditionReady); !c.LastTransitionTime.Time.Equal(t0) || c.Reason != ReasonDomainConflict {
+		t.Errorf("persisting conflict: Ready = %+v, want DomainConflict since %v", c, t0)
+	}
+
+	// Once resolved, Ready turns True at the new time.
+	clock.t = t0.Add(2 * time.Minute)
+	res = r.Reconcile(in)
+	r.MarkConflicts(res, nil)
+	if c := condOf(t, findService(res, "b").Status.Conditions, servingv1.ConditionReady); c.Status != corev1.ConditionTrue || !c.LastTransitionTime.Time.Equal(clock.t) {
+		t.Errorf("resolved conflict: Ready = %+v, want True since %v", c, clock.t)
+	}
+}
+
+func TestCreated(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	stamped := service("stamped", "img", "\n  creationTimestamp: \"2020-05-06T07:08:09Z\"")
+	in := Input{Objects: decode(t, service("seen", "img"), stamped)}
+	r.Reconcile(in)
+	clock.t = t0.Add(time.Hour)
+	res := r.Reconcile(in)
+	want := map[string]time.Time{
+		"default/seen":    t0, // first seen, stable across reloads
+		"default/stamped": time.Date(2020, 5, 6, 7, 8, 9, 0, time.UTC),
+	}
+	for _, s := range res.Model.Services {
+		if !s.Created.Equal(want[s.Key()]) {
+			t.Errorf("%s: Created = %v, want %v", s.Key(), s.Created, want[s.Key()])
+		}
+	}
+	if len(res.Model.Services) != 2 {
+		t.Fatalf("got %d model services, want 2", len(res.Model.Services))
+	}
+}
+
+func TestDeletedServiceForgetsItsRevisions(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	r.Reconcile(Input{Objects: decode(t, service("hello", "img:1"))})
+	r.Reconcile(Input{Objects: decode(t, service("hello", "img:2"))})
+	res := r.Reconcile(Input{})
+	if len(res.Revisions)+len(res.Services)+len(res.Model.Services) != 0 {
+		t.Fatalf("after deletion: %d revisions, %d services, %d model services; want none",
+			len(res.Revisions), len(res.Services), len(res.Model.Services))
+	}
+	// Created again, it starts over, as a new Knative Service would.
+	res = r.Reconcile(Input{Objects: decode(t, service("hello", "img:3"))})
+	if len(res.Revisions) != 1 || res.Revisions[0].Name != "hello-00001" {
+		t.Fatalf("recreated: revisions %v, want [hello-00001]", names(res.Revisions))
+	}
+}
+
+func names(revs []*servingv1.Revision) []string {
+	var out []string
+	for _, r := range revs {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+func TestDuplicateObjectFirstWins(t *testing.T) {
+	r := NewReconciler((&fakeClock{t: t0}).now)
+	res := r.Reconcile(Input{Objects: decode(t, service("hello", "img:first"), service("hello", "img:second"))})
+	if len(res.Revisions) != 1 || res.Revisions[0].Spec.Containers[0].Image != "img:first" {
+		t.Fatalf("revisions %v, want one of img:first", names(res.Revisions))
+	}
+	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Message, "declared again") {
+		t.Fatalf("problems %v, want one about the duplicate", res.Problems)
+	}
+}
+
+func TestInvalidConfigMapKeepsLastGood(t *testing.T) {
+	r := NewReconciler((&fakeClock{t: t0}).now)
+	domain := func(d string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-domain\ndata:\n  " + d + ": \"\""
+	}
+	r.Reconcile(Input{Objects: decode(t, domain("good.example"), service("hello", "img"))})
+	res := r.Reconcile(Input{Objects: decode(t, domain("Not_A_Domain"), service("hello", "img"))})
+	if got := findRoute(res, "hello").Status.URL.String(); got != "http://hello.default.good.example" {
+		t.Errorf("URL = %s, want the last good domain's", got)
+	}
+	if len(res.Problems) != 1 || res.Problems[0].Kind != "ConfigMap" || !strings.Contains(res.Problems[0].Message, "config-domain") {
+		t.Errorf("problems %v, want one naming config-domain", res.Problems)
+	}
+	// Removing the ConfigMap means Knative's default domain again.
+	res = r.Reconcile(Input{Objects: decode(t, service("hello", "img"))})
+	if got := findRoute(res, "hello").Status.URL.String(); got != "http://hello.default.example.com" {
+		t.Errorf("URL = %s, want example.com once config-domain is gone", got)
+	}
+}
+
+func TestReconcileLeavesInputUnchanged(t *testing.T) {
+	objs := decode(t, service("hello", "img"), `apiVersion: serving.knative.dev/v1
+kind: Route
+metadata:
+  name: r
+spec:
+  traffic:
+    - revisionName: hello-00001
+      percent: 100`)
+	before, _ := json.Marshal(objs)
+	NewReconciler((&fakeClock{t: t0}).now).Reconcile(Input{Objects: objs})
+	after, _ := json.Marshal(objs)
+	if string(before) != string(after) {
+		t.Fatalf("Reconcile changed its input:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestChildName(t *testing.T) {
+	long := strings.Repeat("a", 60)
+	for _, tc := range []struct{ parent, suffix, want string }{
+		{"hello", "-00001", "hello-00001"},
+		{strings.Repeat("a", 57), "-00001", strings.Repeat("a", 57) + "-00001"},
+	} {
+		if got := childName(tc.parent, tc.suffix); got != tc.want {
+			t.Errorf("childName(%q, %q) = %q, want %q", tc.parent, tc.suffix, got, tc.want)
+		}
+	}
+	got := childName(long, "-00001")
+	if len(got) != 63 || !strings.HasSuffix(got, "-00001") || !strings.HasPrefix(got, "aaaa") {
+		t.Errorf("childName(60 a's, -00001) = %q, want 63 characters keeping a prefix and the suffix", got)
+	}
+	if childName(long, "-00001") == childName(long+"b", "-00001") {
+		t.Errorf("different long parents must get different names")
+	}
+}

@@ -1,0 +1,314 @@
+package watcher
+
+import (
+	"crypto/md5"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kgate/kgate/api/fielderr"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator/model"
+)
+
+// defaultTimeoutSeconds is Knative's revision-timeout-seconds default, used
+// when a revision somehow has no timeoutSeconds.
+const defaultTimeoutSeconds = 300
+
+// configState is what Knative stores of a Configuration between rounds.
+type configState struct {
+	// gen is the Configuration's generation: it bumps on each template change.
+	gen int64
+	// template is the declared template the latest revision was made from.
+	template      string
+	latestCreated string
+	latestReady   string
+}
+
+// revisionState is a Revision: immutable once made, kept while its
+// Configuration exists.
+type revisionState struct {
+	namespace, name string
+	config, service string
+	template        string // the declared template it was made from
+	generation      int64  // the Configuration generation that made it
+	created         time.Time
+	labels          map[string]string
+	annotations     map[string]string
+	spec            servingv1.RevisionSpec // defaulted when made
+	ready           bool
+	cond            conds
+}
+
+func (rev *revisionState) key() string { return rev.namespace + "/" + rev.name }
+
+// plan is what applying a template would do to a Configuration.
+type plan struct {
+	changed  bool
+	gen      int64
+	name     string // revision name
+	template string
+}
+
+// plan decides the revision a Configuration's template maps to, without
+// changing anything: a changed template makes a new revision named by the
+// template or <config>-<generation>; reusing an existing revision name for a
+// different template is an error at path.
+func (r *Reconciler) plan(ns, cfg string, tmpl servingv1.RevisionTemplateSpec, path *field.Path) (plan, field.ErrorList) {
+	t := mustJSON(tmpl)
+	cs := r.configs[ns+"/"+cfg]
+	if cs != nil && cs.template == t {
+		return plan{name: cs.latestCreated, gen: cs.gen, template: t}, nil
+	}
+	p := plan{changed: true, gen: 1, template: t}
+	if cs != nil {
+		p.gen = cs.gen + 1
+	}
+	p.name = tmpl.Name
+	if p.name == "" {
+		p.name = childName(cfg, fmt.Sprintf("-%05d", p.gen))
+	}
+	rev := r.revisions[ns+"/"+p.name]
+	if rev == nil {
+		return p, nil
+	}
+	namePath := path.Child("metadata", "name")
+	switch {
+	case rev.config != cfg:
+		return p, field.ErrorList{field.Invalid(namePath, p.name,
+			fmt.Sprintf("Revision %q already exists and belongs to Configuration %q; choose another name", p.name, rev.config))}
+	case rev.template != t && tmpl.Name != "" && cs != nil && cs.latestCreated == p.name:
+		return p, field.ErrorList{fielderr.Generic(namePath, p.name,
+			"Saw the following changes without a name change (-old +new)", changes(rev.template, t, path.String())...)}
+	case rev.template != t:
+		return p, field.ErrorList{fielderr.Generic(namePath, p.name,
+			fmt.Sprintf("Revision %q already exists with a different template; choose another name (-old +new)", p.name),
+			changes(rev.template, t, path.String())...)}
+	}
+	return p, nil // back to an existing revision's template: it becomes the latest again
+}
+
+// apply records a served Configuration's template, making its revision when
+// the template changed. cfg holds the defaulted template; declared is the
+// template as declared, which decides what counts as a change (defaults
+// changing later do not make new revisions, as in Knative where defaults are
+// frozen into the stored object).
+func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared servingv1.RevisionTemplateSpec, owner string) *configState {
+	key := cfg.Namespace + "/" + cfg.Name
+	cs := r.configs[key]
+	if cs == nil {
+		cs = &configState{}
+		r.configs[key] = cs
+	}
+	p, errs := r.plan(cfg.Namespace, cfg.Name, declared, field.NewPath("spec", "template"))
+	if len(errs) > 0 || !p.changed {
+		// Errors were reported when the object was accepted; a version that
+		// has them is never applied.
+		return cs
+	}
+	cs.gen, cs.template, cs.latestCreated = p.gen, p.template, p.name
+	if r.revisions[cfg.Namespace+"/"+p.name] != nil {
+		return cs
+	}
+	labels := withLabel(cfg.Spec.Template.Labels, LabelConfiguration, cfg.Name)
+	labels[LabelConfigurationGeneration] = strconv.FormatInt(p.gen, 10)
+	if owner != "" {
+		labels[LabelService] = owner
+	}
+	r.revisions[cfg.Namespace+"/"+p.name] = &revisionState{
+		namespace: cfg.Namespace, name: p.name, config: cfg.Name, service: owner,
+		template: p.template, generation: p.gen, created: now,
+		labels: labels, annotations: copyMap(cfg.Spec.Template.Annotations),
+		spec: clone(cfg.Spec.Template.Spec),
+	}
+	return cs
+}
+
+// output is the Revision object (status filled by the caller).
+func (rev *revisionState) output() *servingv1.Revision {
+	return &servingv1.Revision{
+		TypeMeta: metav1.TypeMeta{APIVersion: servingv1.APIVersion, Kind: servingv1.KindRevision},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: rev.namespace, Name: rev.name, Generation: 1,
+			Labels: copyMap(rev.labels), Annotations: copyMap(rev.annotations),
+			CreationTimestamp: metav1.NewTime(rev.created),
+		},
+		Spec:   clone(rev.spec),
+		Status: servingv1.RevisionStatus{Status: servingv1.Status{ObservedGeneration: 1}},
+	}
+}
+
+// model is what the gateways need of the revision.
+func (rev *revisionState) model() model.Revision {
+	return model.Revision{Namespace: rev.namespace, Name: rev.name, Protocol: protocol(rev.spec), Timeout: rev.timeout()}
+}
+
+func (rev *revisionState) timeout() time.Duration {
+	s := int64(defaultTimeoutSeconds)
+	if rev.spec.TimeoutSeconds != nil {
+		s = *rev.spec.TimeoutSeconds
+	}
+	return time.Duration(s) * time.Second
+}
+
+// protocol is H2C when the serving container's port is named h2c or http2
+// (Knative accepts both), else HTTP/1.1.
+func protocol(spec servingv1.RevisionSpec) model.Protocol {
+	for _, c := range spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == "h2c" || p.Name == "http2" {
+				return model.H2C
+			}
+		}
+	}
+	return model.HTTP1
+}
+
+// revisionStatuses sets every revision's readiness and conditions.
+func (rd *round) revisionStatuses() {
+	for _, rev := range rd.r.revisions {
+		rev.ready = rd.in.Ready == nil || rd.in.Ready[rev.key()]
+		rev.cond = conds{}
+		if rev.ready {
+			rev.cond.set(condTrue(servingv1.ConditionResourcesAvailable))
+			rev.cond.set(condTrue(servingv1.ConditionContainerHealthy))
+			rev.cond.set(condTrue(servingv1.ConditionActive))
+		} else {
+			rev.cond.set(condUnknown(servingv1.ConditionResourcesAvailable, ReasonDeploying, ""))
+			rev.cond.set(condUnknown(servingv1.ConditionContainerHealthy, ReasonDeploying, ""))
+			rev.cond.set(condUnknown(servingv1.ConditionActive, ReasonDeploying, ""))
+		}
+		// Active is informational in Knative: a revision scaled to zero is
+		// still Ready.
+		rev.cond.ready(servingv1.ConditionResourcesAvailable, servingv1.ConditionContainerHealthy)
+	}
+}
+
+// configurationStatuses sets latestCreated/latestReady and Ready. As in
+// Knative, latestReadyRevisionName moves to the latest created revision once
+// that is ready, and otherwise stays where it was.
+func (rd *round) configurationStatuses() {
+	for key, e := range rd.configs {
+		if !e.served {
+			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
+			continue
+		}
+		cs := rd.r.configs[key]
+		e.out.Status.ObservedGeneration = cs.gen
+		e.out.Status.LatestCreatedRevisionName = cs.latestCreated
+		latest := rd.r.revisions[e.out.Namespace+"/"+cs.latestCreated]
+		switch {
+		case latest != nil && latest.ready:
+			cs.latestReady = cs.latestCreated
+			e.cond.set(condTrue(servingv1.ConditionReady))
+		default:
+			e.cond.set(condUnknown(servingv1.ConditionReady, ReasonDeploying,
+				fmt.Sprintf("Revision %q is not yet ready.", cs.latestCreated)))
+		}
+		e.out.Status.LatestReadyRevisionName = cs.latestReady
+		if len(e.invalid) > 0 {
+			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, true)))
+		}
+	}
+}
+
+// invalidMessage renders validation errors in Knative's words, saying
+// whether the last valid version still serves.
+func invalidMessage(errs field.ErrorList, serving bool) string {
+	msg := strings.Join(fieldMessages(errs), "; ")
+	if serving {
+		msg += " (the last valid version keeps serving)"
+	}
+	return msg
+}
+
+// childName is Knative's kmeta.ChildName: parent+suffix, with the parent cut
+// and hashed when the result would exceed the 63 characters of a DNS label.
+func childName(parent, suffix string) string {
+	const longest = 63
+	if len(parent)+len(suffix) <= longest {
+		return parent + suffix
+	}
+	h := fmt.Sprintf("%x", md5.Sum([]byte(parent)))
+	head := longest - len(suffix) - len(h)
+	if head < 0 {
+		return fmt.Sprintf("%x", md5.Sum([]byte(parent+suffix)))
+	}
+	return parent[:head] + h + suffix
+}
+
+// changes lists where two JSON documents differ, at most five, as
+// "path: -old +new", to tell a user what changed.
+func changes(a, b, prefix string) []string {
+	var x, y any
+	_ = json.Unmarshal([]byte(a), &x)
+	_ = json.Unmarshal([]byte(b), &y)
+	var out []string
+	var walk func(p string, x, y any)
+	walk = func(p string, x, y any) {
+		if len(out) >= 5 || reflect.DeepEqual(x, y) {
+			return
+		}
+		switch xv := x.(type) {
+		case map[string]any:
+			if yv, ok := y.(map[string]any); ok {
+				keys := map[string]bool{}
+				for k := range xv {
+					keys[k] = true
+				}
+				for k := range yv {
+					keys[k] = true
+				}
+				sorted := make([]string, 0, len(keys))
+				for k := range keys {
+					sorted = append(sorted, k)
+				}
+				sort.Strings(sorted)
+				for _, k := range sorted {
+					walk(p+"."+k, xv[k], yv[k])
+				}
+				return
+			}
+		case []any:
+			if yv, ok := y.([]any); ok && len(xv) == len(yv) {
+				for i := range xv {
+					walk(fmt.Sprintf("%s[%d]", p, i), xv[i], yv[i])
+				}
+				return
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: -%s +%s", p, short(x), short(y)))
+	}
+	walk(prefix, x, y)
+	return out
+}
+
+// short renders a JSON value compactly for a message.
+func short(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	b, _ := json.Marshal(v)
+	if s := string(b); len(s) <= 60 {
+		return s
+	}
+	return string(b[:57]) + "..."
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+package watcher
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kgate/kgate/api/config"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator/model"
+)
+
+// Headers Knative's ingress uses.
+const (
+	// HeaderTag selects a tagged target on the Route's main hosts.
+	HeaderTag = "Knative-Serving-Tag"
+	// HeaderRevision and HeaderNamespace are set on requests sent to a split.
+	HeaderRevision  = "Knative-Serving-Revision"
+	HeaderNamespace = "Knative-Serving-Namespace"
+)
+
+// clusterDomain is the cluster's DNS suffix for cluster-local hosts.
+const clusterDomain = "svc.cluster.local"
+
+// target is a traffic target with its revision resolved.
+type target struct {
+	spec     servingv1.TrafficTarget
+	revision string
+}
+
+// resolve maps traffic targets to revisions: revisionName pins one,
+// configurationName follows the Configuration's latest ready revision. On
+// failure it returns the AllTrafficAssigned condition to report, preferring
+// a definite failure (False) to a wait (Unknown), with Knative's messages.
+func (rd *round) resolve(ns string, traffic []servingv1.TrafficTarget) ([]target, *cond) {
+	out := []target{} // non-nil: a Route with no traffic is resolved, to nothing
+	var wait *cond
+	for _, t := range traffic {
+		switch {
+		case t.RevisionName != "":
+			rev := rd.r.revisions[ns+"/"+t.RevisionName]
+			if rev == nil {
+				c := condFalse(servingv1.ConditionAllTrafficAssigned, ReasonRevisionMissing,
+					fmt.Sprintf("Revision %q referenced in traffic not found.", t.RevisionName))
+				return nil, &c
+			}
+			if !rev.ready && wait == nil {
+				c := condUnknown(servingv1.ConditionAllTrafficAssigned, ReasonRevisionMissing,
+					fmt.Sprintf("Revision %q is not yet ready.", t.RevisionName))
+				wait = &c
+			}
+			out = append(out, target{spec: t, revision: t.RevisionName})
+		default:
+			e := rd.configs[ns+"/"+t.ConfigurationName]
+			if e == nil {
+				c := condFalse(servingv1.ConditionAllTrafficAssigned, ReasonConfigurationMissing,
+					fmt.Sprintf("Configuration %q referenced in traffic not found.", t.ConfigurationName))
+				return nil, &c
+			}
+			cs := rd.r.configs[ns+"/"+t.ConfigurationName]
+			if !e.served || cs == nil {
+				c := condFalse(servingv1.ConditionAllTrafficAssigned, ReasonRevisionMissing,
+					fmt.Sprintf("Configuration %q does not have any ready Revision.", t.ConfigurationName))
+				return nil, &c
+			}
+			if cs.latestReady == "" {
+				if wait == nil {
+					c := condUnknown(servingv1.ConditionAllTrafficAssigned, ReasonRevisionMissing,
+						fmt.Sprintf("Configuration %q is waiting for a Revision to become ready.", t.ConfigurationName))
+					wait = &c
+				}
+				continue
+			}
+			out = append(out, target{spec: t, revision: cs.latestReady})
+		}
+	}
+	if wait != nil {
+		return nil, wait
+	}
+	return out, nil
+}
+
+// stillExists reports whether every revision of previously resolved traffic
+// still exists (its Configuration may have gone since).
+func (rd *round) stillExists(ns string, ts []target) bool {
+	for _, t := range ts {
+		if rd.r.revisions[ns+"/"+t.revision] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// routeStatuses resolves every served Route's traffic into the model and
+// its status. A Route whose traffic cannot be resolved keeps serving its
+// last resolved traffic, as Knative leaves the Ingress alone then.
+func (rd *round) routeStatuses() {
+	for key, e := range rd.routes {
+		rt := e.out
+		if !e.served {
+			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
+			continue
+		}
+		rt.Status.ObservedGeneration = rt.Generation
+		rt.Status.Address = &servingv1.Addressable{URL: httpURL(rt.Name + "." + rt.Namespace + "." + clusterDomain)}
+
+		targets, bad := rd.resolve(rt.Namespace, rt.Spec.Traffic)
+		if bad == nil {
+			rd.r.routed[key] = targets
+			e.cond.set(condTrue(servingv1.ConditionAllTrafficAssigned))
+		} else {
+			e.cond.set(*bad)
+			if bad.status == corev1.ConditionFalse {
+				rd.problem(e.src, "spec.traffic", bad.message)
+			}
+			targets = rd.r.routed[key]
+			if !rd.stillExists(rt.Namespace, targets) {
+				targets = nil
+				delete(rd.r.routed, key)
+			}
+		}
+
+		main, err := rd.hosts(rt, "")
+		if err != nil {
+			rd.problem(e.src, "", err.Error())
+			e.cond.set(condFalse(servingv1.ConditionIngressReady, ReasonInvalidHost, err.Error()))
+		} else {
+			rt.Status.URL = httpURL(main.primary(rt))
+			switch svc, traffic, err := rd.build(rt, main, targets); {
+			case err != nil:
+				rd.problem(e.src, "", err.Error())
+				e.cond.set(condFalse(servingv1.ConditionIngressReady, ReasonInvalidHost, err.Error()))
+			case targets == nil:
+				e.cond.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, "Ingress has not yet been reconciled."))
+			default:
+				svc.Created = rt.CreationTimestamp.Time
+				e.model = svc
+				rt.Status.Traffic = traffic
+				e.cond.set(condTrue(servingv1.ConditionIngressReady))
+			}
+		}
+		e.cond.ready(servingv1.ConditionAllTrafficAssigned, servingv1.ConditionIngressReady)
+		if len(e.invalid) > 0 {
+			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, true)))
+		}
+	}
+}
+
+// hostSet is the hosts of one name (the Route's, or a tag's).
+type hostSet struct {
+	external string   // "" when the Route is cluster-local only
+	local    []string // name.ns, name.ns.svc, name.ns.svc.cluster.local
+}
+
+// primary is the host of the status URL: the external one, else the full
+// cluster-local one.
+func (h hostSet) primary(rt *servingv1.Route) string {
+	if h.external != "" {
+		return h.external
+	}
+	return h.local[len(h.local)-1]
+}
+
+// hosts renders the hosts of a Route (tag "") or of one of its tags: the
+// external host from config-network's domain-template (the tag's name from
+// its tag-template) with config-domain's domain for the Route's labels, and
+// the cluster-local names. A cluster-local Route has no external host.
+func (rd *round) hosts(rt *servingv1.Route, tag string) (hostSet, error) {
+	net := rd.r.settings.Network
+	name := rt.Name
+	if tag != "" {
+		var err error
+		if name, err = net.TagName(tag, rt.Name); err != nil {
+			return hostSet{}, err
+		}
+	}
+	var h hostSet
+	for _, suffix := range []string{"", ".svc", "." + clusterDomain} {
+		h.local = append(h.local, name+"."+rt.Namespace+suffix)
+	}
+	domain := rd.r.settings.Domain.For(rt.Labels)
+	if rt.Labels[config.VisibilityLabel] == config.VisibilityClusterLocal || domain == config.ClusterLocalDomain || domain == "" {
+		return h, nil
+	}
+	ext, err := net.Host(config.DomainTemplateValues{
+		Name: name, Namespace: rt.Namespace, Domain: domain,
+		Annotations: rt.Annotations, Labels: rt.Labels,
+	})
+	if err != nil {
+		return hostSet{}, err
+	}
+	if msgs := validation.IsDNS1123Subdomain(ext); len(msgs) > 0 {
+		return hostSet{}, fmt.Errorf("host %q rendered by config-network's domain-template is not a valid host name: %s", ext, strings.Join(msgs, "; "))
+	}
+	h.external = ext
+	return h, nil
+}
+
+// build makes the model Service of a Route and its status traffic. Main
+// hosts route by weight, with a Knative-Serving-Tag header route per tag;
+// each tag also gets its own hosts, routing all traffic to its revision.
+func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*model.Service, []servingv1.TrafficTarget, error) {
+	if targets == nil {
+		return nil, nil, nil
+	}
+	svc := &model.Service{Namespace: rt.Namespace, Name: rt.Name}
+	var weighted []model.Split
+	index := map[string]int{}
+	var revs []string
+	var tagRoutes []model.Route
+	var tagHosts []model.VirtualHost
+	var traffic []servingv1.TrafficTarget
+	for _, t := range targets {
+		st := servingv1.TrafficTarget{
+			Tag: t.spec.Tag, RevisionName: t.revision,
+			LatestRevision: t.spec.LatestRevision, Percent: t.spec.Percent,
+		}
+		if p := percent(t.spec); p > 0 {
+			// Targets on one revision are one split, as Knative groups them.
+			if i, ok := index[t.revision]; ok {
+				weighted[i].Percent += p
+			} else {
+				index[t.revision] = len(weighted)
+				weighted = append(weighted, rd.split(rt.Namespace, t.revision, p))
+				revs = append(revs, t.revision)
+			}
+		}
+		if t.spec.Tag != "" {
+			h, err := rd.hosts(rt, t.spec.Tag)
+			if err != nil {
+				return nil, nil, err
+			}
+			st.URL = httpURL(h.primary(rt))
+			only := model.Route{
+				PathPrefix: "/",
+				Splits:     []model.Split{rd.split(rt.Namespace, t.revision, 100)},
+				Timeout:    rd.timeout([]string{t.revision}, rt.Namespace),
+			}
+			tagged := only
+			tagged.Headers = []model.HeaderMatch{{Name: HeaderTag, Value: t.spec.Tag}}
+			tagRoutes = append(tagRoutes, tagged)
+			tagHosts = append(tagHosts, virtualHosts(h, []model.Route{only})...)
+		}
+		traffic = append(traffic, st)
+	}
+	var routes []model.Route
+	routes = append(routes, tagRoutes...)
+	if len(weighted) > 0 {
+		routes = append(routes, model.Route{PathPrefix: "/", Splits: weighted, Timeout: rd.timeout(revs, rt.Namespace)})
+	}
+	svc.VirtualHosts = append(virtualHosts(main, routes), tagHosts...)
+	return svc, traffic, nil
+}
+
+// virtualHosts gives every host of h the same routes.
+func virtualHosts(h hostSet, routes []model.Route) []model.VirtualHost {
+	var out []model.VirtualHost
+	if h.external != "" {
+		out = append(out, model.VirtualHost{Host: h.external, Visibility: model.External, Routes: routes})
+	}
+	for _, l := range h.local {
+		out = append(out, model.VirtualHost{Host: l, Visibility: model.ClusterLocal, Routes: routes})
+	}
+	return out
+}
+
+func (rd *round) split(ns, rev string, p uint32) model.Split {
+	return model.Split{
+		Revision: ns + "/" + rev,
+		Percent:  p,
+		SetHeaders: []model.Header{
+			{Name: HeaderRevision, Value: rev},
+			{Name: HeaderNamespace, Value: ns},
+		},
+	}
+}
+
+// timeout is the largest timeoutSeconds of the revisions.
+func (rd *round) timeout(revs []string, ns string) time.Duration {
+	var max time.Duration
+	for _, r := range revs {
+		if rev := rd.r.revisions[ns+"/"+r]; rev != nil && rev.timeout() > max {
+			max = rev.timeout()
+		}
+	}
+	return max
+}
+
+func percent(t servingv1.TrafficTarget) uint32 {
+	if t.Percent == nil || *t.Percent <= 0 {
+		return 0
+	}
+	if *t.Percent > 100 {
+		return 100
+	}
+	return uint32(*t.Percent)
+}
+
+func httpURL(host string) *servingv1.URL {
+	return &servingv1.URL{Scheme: "http", Host: host}
+}
+
+// serviceStatuses sets each Service's status from its Configuration and
+// Route, as Knative's Service reconciler propagates them.
+func (rd *round) serviceStatuses() {
+	for _, e := range rd.services {
+		svc := e.out
+		if !e.served {
+			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
+			continue
+		}
+		svc.Status.ObservedGeneration = svc.Generation
+		key := svc.Namespace + "/" + svc.Name
+		cfgCond := condUnknown(servingv1.ConditionConfigurationsReady, "", "")
+		routeCond := condUnknown(servingv1.ConditionRoutesReady, "", "")
+		for _, kind := range e.notOwned {
+			c := condFalse("", ReasonNotOwned, fmt.Sprintf("There is an existing %s %q that we do not own.", kind, svc.Name))
+			if kind == servingv1.KindConfiguration {
+				c.typ, cfgCond = servingv1.ConditionConfigurationsReady, c
+			} else {
+				c.typ, routeCond = servingv1.ConditionRoutesReady, c
+			}
+		}
+		if len(e.notOwned) == 0 {
+			cfg, route := rd.configs[key], rd.routes[key]
+			svc.Status.ConfigurationStatusFields = cfg.out.Status.ConfigurationStatusFields
+			svc.Status.RouteStatusFields = clone(route.out.Status.RouteStatusFields)
+			cfgCond = mirror(servingv1.ConditionConfigurationsReady, cfg.cond)
+			routeCond = mirror(servingv1.ConditionRoutesReady, route.cond)
+		}
+		e.cond.set(cfgCond)
+		e.cond.set(routeCond)
+		e.cond.ready(servingv1.ConditionConfigurationsReady, servingv1.ConditionRoutesReady)
+		if len(e.invalid) > 0 {
+			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, true)))
+		}
+	}
+}
+
+// mirror copies a child's Ready condition under another type.
+func mirror(t servingv1.ConditionType, child conds) cond {
+	c, ok := child[servingv1.ConditionReady]
+	if !ok {
+		return condUnknown(t, "", "")
+	}
+	c.typ = t
+	if c.status == corev1.ConditionTrue {
+		c.reason, c.message = "", ""
+	}
+	return c
+}
