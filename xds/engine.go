@@ -1,0 +1,451 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"reflect"
+	"slices"
+	"sync"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/translator/model"
+)
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	// Translator are the deployment facts passed to the translator.
+	Translator translator.Options
+	// OnConflicts, when set, is called with every Service in conflict each
+	// time that set changes. It runs with the Engine's lock held: it must
+	// not block nor call the Engine (hand the list to a channel).
+	OnConflicts func([]translator.Conflict)
+	// Logger receives what the engine pushes, at debug level; nil discards.
+	Logger *slog.Logger
+}
+
+// Engine holds the current model and pushes into the server's caches only
+// what a change alters: one UpdateResources per cache and change, with
+// every resource whose proto is unchanged left alone, so that no client is
+// sent a version bump for identical content. Its methods are safe for
+// concurrent use; changes apply one at a time.
+type Engine struct {
+	mu sync.Mutex
+
+	caches      map[string]resourceCache
+	opts        translator.Options
+	hosts       *translator.HostIndex
+	onConflicts func([]translator.Conflict)
+	log         *slog.Logger
+
+	services  map[string]model.Service
+	revisions map[string]model.Revision
+	endpoints map[string]model.RevisionEndpoints
+
+	// owned maps an owner (see owner) to the names it published, by cache.
+	owned map[string]map[string][]string
+	// current is what the caches hold, by cache and name.
+	current   map[string]map[string]types.Resource
+	conflicts []translator.Conflict
+}
+
+// resourceCache is the part of a LinearCache the engine writes.
+type resourceCache interface {
+	UpdateResources(toUpdate map[string]types.Resource, toDelete []string) error
+}
+
+// pushOrder lists the caches so that a resource is pushed after the ones
+// it references: clusters before their endpoints and the routes that name
+// them, route configurations before the scopes and listeners naming them.
+var pushOrder = []string{
+	resource.ClusterType,
+	resource.EndpointType,
+	resource.RouteType,
+	resource.ScopedRouteType,
+	apiLDS,
+	gatewayLDS,
+}
+
+// NewEngine returns an engine writing to the server's caches, which it must
+// be the only writer of. It publishes the gateway listeners at once.
+func NewEngine(srv *Server, opts EngineOptions) (*Engine, error) {
+	caches := make(map[string]resourceCache, len(srv.caches))
+	for key, c := range srv.caches {
+		caches[key] = c
+	}
+	return newEngine(caches, opts)
+}
+
+func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		caches:      caches,
+		opts:        opts.Translator,
+		hosts:       translator.NewHostIndex(),
+		onConflicts: opts.OnConflicts,
+		log:         logger,
+		services:    map[string]model.Service{},
+		revisions:   map[string]model.Revision{},
+		endpoints:   map[string]model.RevisionEndpoints{},
+		owned:       map[string]map[string][]string{},
+		current:     map[string]map[string]types.Resource{},
+	}
+	for _, key := range pushOrder {
+		e.current[key] = map[string]types.Resource{}
+	}
+	b := newBatch()
+	e.publish("listeners", translator.Listeners(e.opts), b)
+	if err := e.apply(b); err != nil {
+		return nil, fmt.Errorf("publishing the gateway listeners: %w", err)
+	}
+	return e, nil
+}
+
+// SetService adds or replaces a Service.
+func (e *Engine) SetService(svc model.Service) error {
+	return e.change(func(c *change) { c.setService(svc) })
+}
+
+// DeleteService removes the Service with this key ("namespace/name").
+func (e *Engine) DeleteService(key string) error {
+	return e.change(func(c *change) { c.deleteService(key) })
+}
+
+// SetRevision adds or replaces a Revision.
+func (e *Engine) SetRevision(rev model.Revision) error {
+	return e.change(func(c *change) { c.setRevision(rev) })
+}
+
+// DeleteRevision removes the Revision with this key.
+func (e *Engine) DeleteRevision(key string) error {
+	return e.change(func(c *change) { c.deleteRevision(key) })
+}
+
+// SetEndpoints adds or replaces a revision's endpoints.
+func (e *Engine) SetEndpoints(ep model.RevisionEndpoints) error {
+	return e.change(func(c *change) { c.setEndpoints(ep) })
+}
+
+// DeleteEndpoints removes the endpoints of the revision with this key.
+func (e *Engine) DeleteEndpoints(revisionKey string) error {
+	return e.change(func(c *change) { c.deleteEndpoints(revisionKey) })
+}
+
+// Update replaces the whole model: it diffs cfg against the current model
+// by key and applies only the differences, as one change. Within cfg, a
+// later item wins over an earlier one with the same key.
+func (e *Engine) Update(cfg model.Config) error {
+	return e.change(func(c *change) {
+		services := make(map[string]model.Service, len(cfg.Services))
+		for _, svc := range cfg.Services {
+			services[svc.Key()] = svc
+		}
+		revisions := make(map[string]model.Revision, len(cfg.Revisions))
+		for _, rev := range cfg.Revisions {
+			revisions[rev.Key()] = rev
+		}
+		endpoints := make(map[string]model.RevisionEndpoints, len(cfg.Endpoints))
+		for _, ep := range cfg.Endpoints {
+			endpoints[ep.Revision] = ep
+		}
+		for _, key := range sortedKeys(e.services) {
+			if _, ok := services[key]; !ok {
+				c.deleteService(key)
+			}
+		}
+		for _, key := range sortedKeys(e.revisions) {
+			if _, ok := revisions[key]; !ok {
+				c.deleteRevision(key)
+			}
+		}
+		for _, key := range sortedKeys(e.endpoints) {
+			if _, ok := endpoints[key]; !ok {
+				c.deleteEndpoints(key)
+			}
+		}
+		for _, key := range sortedKeys(services) {
+			c.setService(services[key])
+		}
+		for _, key := range sortedKeys(revisions) {
+			c.setRevision(revisions[key])
+		}
+		for _, key := range sortedKeys(endpoints) {
+			c.setEndpoints(endpoints[key])
+		}
+	})
+}
+
+// Conflicts returns every Service in conflict, sorted: such a Service
+// publishes nothing until it owns all of its hosts.
+func (e *Engine) Conflicts() []translator.Conflict {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.conflicts)
+}
+
+// ServiceVersions returns the wire versions (see ResourceVersion) of what
+// the Service with this key publishes, by type URL and resource name. It is
+// empty when the Service publishes nothing: unknown, or in conflict.
+// With Server.Acked it tells whether the gateways applied a Service.
+func (e *Engine) ServiceVersions(key string) (map[string]map[string]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]map[string]string{}
+	for cacheKey, names := range e.owned[serviceOwner(key)] {
+		typeURL := cacheTypeURL(cacheKey)
+		for _, name := range names {
+			v, err := ResourceVersion(e.current[cacheKey][name])
+			if err != nil {
+				return nil, fmt.Errorf("computing the version of %s %q: %w", typeURL, name, err)
+			}
+			if out[typeURL] == nil {
+				out[typeURL] = map[string]string{}
+			}
+			out[typeURL][name] = v
+		}
+	}
+	return out, nil
+}
+
+// cacheTypeURL is the type URL a cache serves.
+func cacheTypeURL(cacheKey string) string {
+	if cacheKey == gatewayLDS || cacheKey == apiLDS {
+		return resource.ListenerType
+	}
+	return cacheKey
+}
+
+// change is one change in the making: the model edits and the Services
+// whose output must be recomputed once every edit is done, since a host
+// moving between Services can flip the conflict state of several.
+type change struct {
+	e     *Engine
+	b     *batch
+	dirty map[string]bool
+}
+
+// change applies edit to the model and pushes the result.
+func (e *Engine) change(edit func(*change)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := &change{e: e, b: newBatch(), dirty: map[string]bool{}}
+	edit(c)
+	for _, key := range sortedKeys(c.dirty) {
+		svc, ok := e.services[key]
+		_, inConflict := e.hosts.Conflict(key)
+		out := translator.Output{}
+		if ok && !inConflict {
+			out = translator.Service(svc, e.opts)
+		}
+		e.publish(serviceOwner(key), out, c.b)
+	}
+	err := e.apply(c.b)
+	if conflicts := e.hosts.Conflicts(); !reflect.DeepEqual(conflicts, e.conflicts) {
+		e.conflicts = conflicts
+		if e.onConflicts != nil {
+			e.onConflicts(slices.Clone(conflicts))
+		}
+	}
+	return err
+}
+
+func (c *change) setService(svc model.Service) {
+	key := svc.Key()
+	if old, ok := c.e.services[key]; ok && reflect.DeepEqual(old, svc) {
+		return
+	}
+	c.e.services[key] = svc
+	c.dirty[key] = true
+	for _, k := range c.e.hosts.Set(svc) {
+		c.dirty[k] = true
+	}
+}
+
+func (c *change) deleteService(key string) {
+	if _, ok := c.e.services[key]; !ok {
+		return
+	}
+	delete(c.e.services, key)
+	c.dirty[key] = true
+	for _, k := range c.e.hosts.Delete(key) {
+		c.dirty[k] = true
+	}
+}
+
+func (c *change) setRevision(rev model.Revision) {
+	key := rev.Key()
+	if old, ok := c.e.revisions[key]; ok && reflect.DeepEqual(old, rev) {
+		return
+	}
+	c.e.revisions[key] = rev
+	c.e.publish(revisionOwner(key), translator.Revision(rev, c.e.opts), c.b)
+}
+
+func (c *change) deleteRevision(key string) {
+	if _, ok := c.e.revisions[key]; !ok {
+		return
+	}
+	delete(c.e.revisions, key)
+	c.e.publish(revisionOwner(key), translator.Output{}, c.b)
+}
+
+func (c *change) setEndpoints(ep model.RevisionEndpoints) {
+	key := ep.Revision
+	if old, ok := c.e.endpoints[key]; ok && reflect.DeepEqual(old, ep) {
+		return
+	}
+	c.e.endpoints[key] = ep
+	c.e.publish(endpointsOwner(key), translator.Endpoints(ep, c.e.opts), c.b)
+}
+
+func (c *change) deleteEndpoints(key string) {
+	if _, ok := c.e.endpoints[key]; !ok {
+		return
+	}
+	delete(c.e.endpoints, key)
+	c.e.publish(endpointsOwner(key), translator.Output{}, c.b)
+}
+
+// Owners of published resources: a Service owns its route configurations,
+// scopes and API listeners, a Revision its cluster, a revision's endpoints
+// its load assignments.
+func serviceOwner(key string) string   { return "service/" + key }
+func revisionOwner(key string) string  { return "revision/" + key }
+func endpointsOwner(key string) string { return "endpoints/" + key }
+
+// publish makes out everything owner publishes: what it published before
+// and no longer does is deleted.
+func (e *Engine) publish(owner string, out translator.Output, b *batch) {
+	now := map[string][]string{}
+	add := func(cacheKey string, res types.Resource) {
+		name := cache.GetResourceName(res)
+		now[cacheKey] = append(now[cacheKey], name)
+		b.put(cacheKey, name, res)
+	}
+	for _, r := range out.Listeners {
+		add(gatewayLDS, r)
+	}
+	for _, r := range out.APIListeners {
+		add(apiLDS, r)
+	}
+	for _, r := range out.ScopedRoutes {
+		add(resource.ScopedRouteType, r)
+	}
+	for _, r := range out.Routes {
+		add(resource.RouteType, r)
+	}
+	for _, r := range out.Clusters {
+		add(resource.ClusterType, r)
+	}
+	for _, r := range out.Endpoints {
+		add(resource.EndpointType, r)
+	}
+	for cacheKey, names := range e.owned[owner] {
+		for _, name := range names {
+			if !slices.Contains(now[cacheKey], name) {
+				b.remove(cacheKey, name)
+			}
+		}
+	}
+	if len(now) == 0 {
+		delete(e.owned, owner)
+		return
+	}
+	e.owned[owner] = now
+}
+
+// batch collects a change's resources by cache. A resource put wins over a
+// removal of the same name, whatever their order: a host moving from one
+// Service to another is removed by one and put by the other.
+type batch struct {
+	puts    map[string]map[string]types.Resource
+	removes map[string]map[string]bool
+}
+
+func newBatch() *batch {
+	return &batch{puts: map[string]map[string]types.Resource{}, removes: map[string]map[string]bool{}}
+}
+
+func (b *batch) put(cacheKey, name string, res types.Resource) {
+	if b.puts[cacheKey] == nil {
+		b.puts[cacheKey] = map[string]types.Resource{}
+	}
+	b.puts[cacheKey][name] = res
+	delete(b.removes[cacheKey], name)
+}
+
+func (b *batch) remove(cacheKey, name string) {
+	if _, ok := b.puts[cacheKey][name]; ok {
+		return
+	}
+	if b.removes[cacheKey] == nil {
+		b.removes[cacheKey] = map[string]bool{}
+	}
+	b.removes[cacheKey][name] = true
+}
+
+// apply pushes a batch: per cache, what differs from what the cache holds,
+// in one UpdateResources. Caches with something to add or change go first,
+// in pushOrder; caches that only lose resources go last, in reverse order,
+// so that nothing is removed while a pushed resource still names it.
+func (e *Engine) apply(b *batch) error {
+	type push struct {
+		cacheKey string
+		update   map[string]types.Resource
+		remove   []string
+	}
+	var updates, removals []push
+	for _, key := range pushOrder {
+		cur := e.current[key]
+		p := push{cacheKey: key, update: map[string]types.Resource{}}
+		for name, res := range b.puts[key] {
+			if old, ok := cur[name]; ok && proto.Equal(old, res) {
+				continue
+			}
+			p.update[name] = res
+		}
+		for _, name := range sortedKeys(b.removes[key]) {
+			if _, ok := cur[name]; ok {
+				p.remove = append(p.remove, name)
+			}
+		}
+		switch {
+		case len(p.update) > 0:
+			updates = append(updates, p)
+		case len(p.remove) > 0:
+			removals = append(removals, p)
+		}
+	}
+	slices.Reverse(removals)
+
+	var errs []error
+	for _, p := range append(updates, removals...) {
+		// The cache stores the resources even when notifying fails, so
+		// current follows it either way.
+		maps.Copy(e.current[p.cacheKey], p.update)
+		for _, name := range p.remove {
+			delete(e.current[p.cacheKey], name)
+		}
+		if e.log.Enabled(context.Background(), slog.LevelDebug) {
+			e.log.Debug("pushing xDS resources", "cache", p.cacheKey, "update", sortedKeys(p.update), "remove", p.remove)
+		}
+		if err := e.caches[p.cacheKey].UpdateResources(p.update, p.remove); err != nil {
+			errs = append(errs, fmt.Errorf("pushing %s: %w", p.cacheKey, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,236 @@
+// Package xds serves the translator's Envoy resources over xDS: aggregated
+// discovery (ADS), state-of-the-world and delta, on one gRPC server.
+//
+// Resources live in one go-control-plane LinearCache per type, so every
+// resource carries its own version and one change re-sends only the
+// resources it touched. Two kinds of node read them:
+//
+//   - Gateways (Envoy, the dev gateway): a wildcard LDS gets the gateway
+//     listeners "external" and "internal", never an API listener.
+//   - Proxyless gRPC clients (node user_agent_name starting with "gRPC"):
+//     LDS by host name gets the API listener "<host>", never a gateway
+//     listener.
+//
+// Route configurations, scoped routes, clusters and cluster load
+// assignments are shared by both kinds: every node gets the same config.
+//
+// The Engine is the only writer of the caches; the Server only reads them,
+// logs NACKs and records what each connected node ACKed (see Server.Acked).
+package xds
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	clusterservicev3 "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservicev3 "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservicev3 "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservicev3 "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	sotwv3 "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+)
+
+// NodeKind says which listeners a node is served.
+type NodeKind string
+
+// Node kinds.
+const (
+	// Gateway is Envoy or the dev gateway: it gets the gateway listeners.
+	Gateway NodeKind = "gateway"
+	// Proxyless is a proxyless gRPC client: it gets API listeners.
+	Proxyless NodeKind = "proxyless"
+)
+
+// KindOf classifies a node by its user agent: grpc-go, grpc-java and
+// grpc-c++ all send a user_agent_name starting with "gRPC".
+func KindOf(node *corev3.Node) NodeKind {
+	if strings.HasPrefix(node.GetUserAgentName(), "gRPC") {
+		return Proxyless
+	}
+	return Gateway
+}
+
+// defaultShutdownGrace bounds how long Serve waits for RPCs to end.
+const defaultShutdownGrace = 5 * time.Second
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// Logger receives NACKs and stream events; nil discards them.
+	Logger *slog.Logger
+	// VersionPrefix starts every version the server hands out. Empty means
+	// NewVersionPrefix: a restarted server must never reuse a version, or a
+	// reconnecting client holding it would not be sent the new state.
+	VersionPrefix string
+	// OnACK, when set, is called after a node ACKs a response, with the
+	// node's id and the response's type URL. It runs on the stream's
+	// goroutine: it must not block.
+	OnACK func(nodeID, typeURL string)
+	// ShutdownGrace bounds how long Serve waits for RPCs to end once its
+	// context is cancelled (default 5s); then it closes them.
+	ShutdownGrace time.Duration
+}
+
+// Server is the xDS server: the caches the Engine writes and the gRPC
+// services that read them.
+type Server struct {
+	log    *slog.Logger
+	prefix string
+	grace  time.Duration
+
+	// caches holds one cache per type, by mux key: two for listeners
+	// (gatewayLDS, apiLDS), the type URL for every other type.
+	caches map[string]*cache.LinearCache
+
+	xds    serverv3.Server
+	stop   context.CancelFunc
+	acks   *ackTracker
+	closed sync.Once
+}
+
+// Mux keys for the two listener caches; every other type is keyed by its
+// type URL.
+const (
+	gatewayLDS = "lds/" + string(Gateway)
+	apiLDS     = "lds/" + string(Proxyless)
+)
+
+// NewServer returns a server with empty caches. Its streams end when ctx is
+// cancelled or Serve returns.
+func NewServer(ctx context.Context, opts ServerOptions) *Server {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	prefix := opts.VersionPrefix
+	if prefix == "" {
+		prefix = NewVersionPrefix(time.Now())
+	}
+	grace := opts.ShutdownGrace
+	if grace <= 0 {
+		grace = defaultShutdownGrace
+	}
+	cacheLog := cacheLogger{logger}
+	newCache := func(typeURL string) *cache.LinearCache {
+		return cache.NewLinearCache(typeURL, cache.WithVersionPrefix(prefix), cache.WithLogger(cacheLog))
+	}
+	s := &Server{
+		log:    logger,
+		prefix: prefix,
+		grace:  grace,
+		caches: map[string]*cache.LinearCache{
+			gatewayLDS:               newCache(resource.ListenerType),
+			apiLDS:                   newCache(resource.ListenerType),
+			resource.ScopedRouteType: newCache(resource.ScopedRouteType),
+			resource.RouteType:       newCache(resource.RouteType),
+			resource.ClusterType:     newCache(resource.ClusterType),
+			resource.EndpointType:    newCache(resource.EndpointType),
+		},
+		acks: newAckTracker(logger, opts.OnACK),
+	}
+	mux := &cache.MuxCache{
+		Classify: func(r *cache.Request) string {
+			return muxKey(r.GetTypeUrl(), r.GetNode())
+		},
+		ClassifyDelta: func(r *cache.DeltaRequest) string {
+			return muxKey(r.GetTypeUrl(), r.GetNode())
+		},
+		Caches: map[string]cache.Cache{},
+	}
+	for key, c := range s.caches {
+		mux.Caches[key] = c
+	}
+	// The go-control-plane server ends its streams when this context ends;
+	// Serve cancels it so that a graceful stop does not wait forever on
+	// long-lived ADS streams.
+	srvCtx, stop := context.WithCancel(ctx)
+	s.stop = stop
+	s.xds = serverv3.NewServer(srvCtx, mux, s.acks.callbacks(), sotwv3.WithLogger(cacheLog))
+	return s
+}
+
+// muxKey picks the cache serving a request. A type with no cache (say SDS)
+// gets an error from the MuxCache, which ends the stream: the translator
+// references none.
+func muxKey(typeURL string, node *corev3.Node) string {
+	if typeURL == resource.ListenerType {
+		return "lds/" + string(KindOf(node))
+	}
+	return typeURL
+}
+
+// NewVersionPrefix returns a version prefix unique to this process start:
+// the start time in base 36 and a random suffix, so that two servers
+// started in the same nanosecond still differ.
+func NewVersionPrefix(start time.Time) string {
+	return strconv.FormatInt(start.UnixNano(), 36) + "-" + rand.Text()[:8] + "-"
+}
+
+// VersionPrefix is the prefix of every version this server hands out.
+func (s *Server) VersionPrefix() string { return s.prefix }
+
+// Register adds the xDS services to a gRPC server: ADS and the per-type
+// discovery services, each in state-of-the-world and delta form.
+func (s *Server) Register(g *grpc.Server) {
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	listenerservicev3.RegisterListenerDiscoveryServiceServer(g, s.xds)
+	routeservicev3.RegisterRouteDiscoveryServiceServer(g, s.xds)
+	routeservicev3.RegisterScopedRoutesDiscoveryServiceServer(g, s.xds)
+	clusterservicev3.RegisterClusterDiscoveryServiceServer(g, s.xds)
+	endpointservicev3.RegisterEndpointDiscoveryServiceServer(g, s.xds)
+}
+
+// Serve serves xDS on lis until ctx is cancelled, then stops gracefully:
+// it ends every xDS stream (clients reconnect elsewhere) and waits up to
+// ShutdownGrace for RPCs to finish. A Server serves once.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	g := grpc.NewServer()
+	s.Register(g)
+
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(lis) }()
+
+	select {
+	case err := <-served:
+		s.stop()
+		if err != nil {
+			return fmt.Errorf("serving xDS on %s: %w", lis.Addr(), err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(stopped)
+	}()
+	// GracefulStop first refuses new streams; ending the open ones lets it
+	// return.
+	s.stop()
+	timer := time.NewTimer(s.grace)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+	case <-timer.C:
+		s.log.Warn("xDS streams did not end in time; closing them", "grace", s.grace)
+		g.Stop()
+		<-stopped
+	}
+	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("serving xDS on %s: %w", lis.Addr(), err)
+	}
+	return nil
+}
