@@ -1,0 +1,32 @@
+# kgate — the two commands a newcomer needs are `make run` and `make test`.
+
+GO ?= go
+PKGS := ./...
+
+.PHONY: run test vet fmt-check build bench golden
+
+## run: serve xDS for the examples folder (kgate xds -f examples).
+run:
+	$(GO) run ./cmd/kgate xds -f examples
+
+## test: everything CI runs: formatting, vet, and every test with the race detector.
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+build:
+	$(GO) build -o bin/kgate ./cmd/kgate
+
+## bench: the benchmarks behind docs/performance.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200x ./translator ./xds
+
+## golden: regenerate golden files after an intended output change.
+golden:
+	$(GO) test ./translator ./watcher -update
