@@ -259,20 +259,33 @@ func (rd *round) group() (svcs, cfgs, routes, cms []manifest.Object) {
 }
 
 func (rd *round) problem(o manifest.Object, fieldPath, msg string) {
-	rd.res.Problems = append(rd.res.Problems, Problem{
-		File: o.File, Line: o.Line, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
-		Field: fieldPath, Message: msg,
-	})
+	rd.res.Problems = append(rd.res.Problems, problemAt(o, fieldPath, msg))
 }
 
 func (rd *round) fieldProblems(o manifest.Object, errs field.ErrorList) {
+	rd.res.Problems = append(rd.res.Problems, fieldProblems(o, errs)...)
+}
+
+// problemAt is a problem in object o, at fieldPath ("" for the whole object).
+func problemAt(o manifest.Object, fieldPath, msg string) Problem {
+	return Problem{
+		File: o.File, Line: o.Line, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
+		Field: fieldPath, Message: msg,
+	}
+}
+
+// fieldProblems turns validation errors of object o into problems, one line
+// each.
+func fieldProblems(o manifest.Object, errs field.ErrorList) []Problem {
+	out := make([]Problem, 0, len(errs))
 	for _, e := range errs {
 		msg := e.Detail
 		if msg == "" {
 			msg = strings.ToLower(string(e.Type))
 		}
-		rd.problem(o, e.Field, strings.ReplaceAll(msg, "\n", "; "))
+		out = append(out, problemAt(o, e.Field, strings.ReplaceAll(msg, "\n", "; ")))
 	}
+	return out
 }
 
 // fieldMessages renders errors as Knative's webhook does ("MESSAGE: PATHS"),

@@ -1,0 +1,16 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kgate",
+		Short:         "Knative Serving on Envoy: one control plane, incremental xDS, built-in autoscaler",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newXDSCommand(), newBootstrapCommand(), newValidateCommand())
+	return root
+}

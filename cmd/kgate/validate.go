@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kgate/kgate/api/manifest"
+	"github.com/kgate/kgate/watcher"
+)
+
+func newValidateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check Knative manifests as Knative's admission webhook would",
+		Long: `Decodes every document of the files (YAML or JSON, several per file) and checks
+each Service, Configuration and Route with Knative's rules, against the ConfigMaps
+config-defaults and config-autoscaler found among the files (Knative's defaults
+otherwise); those ConfigMaps and config-domain and config-network are checked too.
+Each problem is printed on its own line as
+
+  FILE:LINE: Kind namespace/name: field: message
+
+and the exit status is 1 when there is any. References between objects (a traffic
+target naming a revision that does not exist yet) are not problems here: they show
+in the Route's status once served, as in Knative.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			problems, err := validateFiles(args)
+			if err != nil {
+				return err
+			}
+			for _, p := range problems {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("%d problem(s) in %d file(s)", len(problems), len(args))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d file(s) valid\n", len(args))
+			return nil
+		},
+	}
+}
+
+// validateFiles decodes and checks the files; an unreadable file is an
+// error, a bad document a problem.
+func validateFiles(paths []string) ([]string, error) {
+	var problems []string
+	var objs []manifest.Object
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		decoded, errs := manifest.Decode(p, data)
+		for _, err := range errs {
+			problems = append(problems, err.Error())
+		}
+		objs = append(objs, decoded...)
+	}
+	for _, p := range watcher.Validate(objs) {
+		problems = append(problems, p.String())
+	}
+	return problems, nil
+}

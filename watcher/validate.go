@@ -1,0 +1,61 @@
+package watcher
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+)
+
+// Validate checks each object on its own, as Knative's admission webhook
+// does when it is applied: defaults set, then validated against the
+// ConfigMaps among objs (Knative's defaults for absent ones). What only
+// reconciliation can tell — a traffic target naming a revision that does
+// not exist yet, two files declaring one object — is not checked here: it
+// shows in the objects' status once they are served.
+func Validate(objs []manifest.Object) []Problem {
+	var problems []Problem
+	settings := config.Default()
+	for _, o := range objs {
+		cm, ok := o.Obj.(*corev1.ConfigMap)
+		if !ok {
+			continue
+		}
+		var err error
+		switch cm.Name {
+		case config.DomainConfigName:
+			settings.Domain, err = config.ParseDomain(cm.Data)
+		case config.NetworkConfigName:
+			settings.Network, err = config.ParseNetwork(cm.Data)
+		case config.DefaultsConfigName:
+			settings.Defaults, err = config.ParseDefaults(cm.Data)
+		case config.AutoscalerConfigName:
+			settings.Autoscaler, err = config.ParseAutoscaler(cm.Data)
+		}
+		if err != nil {
+			problems = append(problems, problemAt(o, "data", err.Error()))
+		}
+	}
+	v := servingv1.Validator{Defaults: settings.Defaults, Autoscaler: settings.Autoscaler}
+	for _, o := range objs {
+		var errs field.ErrorList
+		switch obj := o.Obj.(type) {
+		case *servingv1.Service:
+			obj = clone(obj)
+			obj.SetDefaults(settings.Defaults)
+			errs = v.Service(obj)
+		case *servingv1.Configuration:
+			obj = clone(obj)
+			obj.SetDefaults(settings.Defaults)
+			errs = v.Configuration(obj)
+		case *servingv1.Route:
+			obj = clone(obj)
+			obj.SetDefaults(settings.Defaults)
+			errs = v.Route(obj)
+		}
+		problems = append(problems, fieldProblems(o, errs)...)
+	}
+	return problems
+}
