@@ -56,7 +56,7 @@ type Engine struct {
 	conflicts []translator.Conflict
 }
 
-// resourceCache is the part of a LinearCache the engine writes.
+// resourceCache is the part of a typeCache the engine writes.
 type resourceCache interface {
 	UpdateResources(toUpdate map[string]types.Resource, toDelete []string) error
 }

@@ -1,9 +1,10 @@
 // Package xds serves the translator's Envoy resources over xDS: aggregated
 // discovery (ADS), state-of-the-world and delta, on one gRPC server.
 //
-// Resources live in one go-control-plane LinearCache per type, so every
-// resource carries its own version and one change re-sends only the
-// resources it touched. Two kinds of node read them:
+// Resources live in one cache per type (typeCache), so every resource
+// carries its own version and one change re-sends only the resources it
+// touched, at a cost that does not grow with the number of resources a
+// delta client subscribes to. Two kinds of node read them:
 //
 //   - Gateways (Envoy, the dev gateway): a wildcard LDS gets the gateway
 //     listeners "external" and "internal", never an API listener.
@@ -92,7 +93,7 @@ type Server struct {
 
 	// caches holds one cache per type, by mux key: two for listeners
 	// (gatewayLDS, apiLDS), the type URL for every other type.
-	caches map[string]*cache.LinearCache
+	caches map[string]*typeCache
 
 	xds    serverv3.Server
 	stop   context.CancelFunc
@@ -123,14 +124,14 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 		grace = defaultShutdownGrace
 	}
 	cacheLog := cacheLogger{logger}
-	newCache := func(typeURL string) *cache.LinearCache {
-		return cache.NewLinearCache(typeURL, cache.WithVersionPrefix(prefix), cache.WithLogger(cacheLog))
+	newCache := func(typeURL string) *typeCache {
+		return newTypeCache(typeURL, prefix, cacheLog)
 	}
 	s := &Server{
 		log:    logger,
 		prefix: prefix,
 		grace:  grace,
-		caches: map[string]*cache.LinearCache{
+		caches: map[string]*typeCache{
 			gatewayLDS:               newCache(resource.ListenerType),
 			apiLDS:                   newCache(resource.ListenerType),
 			resource.ScopedRouteType: newCache(resource.ScopedRouteType),

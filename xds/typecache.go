@@ -1,0 +1,346 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// typeCache holds the resources of one type for both protocols.
+//
+// State-of-the-world watches go to the embedded LinearCache: LDS and CDS
+// send their full state on every change anyway.
+//
+// Delta watches are served here, at a cost that follows what changed, not
+// how many resources a client subscribes to. go-control-plane's LinearCache
+// compares every subscribed resource on every watch it opens and copies the
+// client's whole version map into every response: with 10,000 route
+// configurations subscribed, each one-Service push cost ~15 ms. Here every
+// change gets a sequence number and goes into a bounded log; the version map
+// handed back to the server carries, under seqKey, the sequence the client
+// is up to date with; a watch compares only the resources changed since.
+//
+// That version map is mutated in place once a watch owns it, instead of
+// copied. The server gives it back to us unchanged (it stores what
+// GetReturnedResources returns), and only touches it between watches
+// (after cancelling one, before opening the next), which our lock orders.
+type typeCache struct {
+	*cache.LinearCache // CreateWatch and Fetch: state of the world
+	typeURL            string
+	prefix             string
+
+	mu        sync.Mutex
+	resources map[string]*entry
+	seq       uint64
+	// changes lists the names changed, in sequence order. It is trimmed
+	// when it outgrows the cache; a client whose sequence predates
+	// forgotten is compared in full once.
+	changes   []logEntry
+	forgotten uint64
+	// watches are the open delta watches: a change is checked against each
+	// one's subscription, so it costs O(watches), not an index update over
+	// every subscribed name each time a watch opens.
+	watches map[*deltaWatch]struct{}
+}
+
+// entry is a resource with its wire form, computed once per change and
+// shared by every response that carries it.
+type entry struct {
+	res     types.Resource
+	version string
+	any     *anypb.Any
+}
+
+type logEntry struct {
+	seq  uint64
+	name string
+}
+
+type deltaWatch struct {
+	req *cache.DeltaRequest
+	sub cache.Subscription
+	out chan cache.DeltaResponse
+}
+
+// seqKey is the key under which a client's version map records the change
+// sequence it is up to date with. No resource name starts with a NUL byte.
+const seqKey = "\x00kgate-seq"
+
+// minLog is the least number of changes kept, however small the cache.
+const minLog = 1024
+
+func newTypeCache(typeURL, prefix string, log cacheLogger) *typeCache {
+	return &typeCache{
+		LinearCache: cache.NewLinearCache(typeURL, cache.WithVersionPrefix(prefix), cache.WithLogger(log)),
+		typeURL:     typeURL,
+		prefix:      prefix,
+		resources:   map[string]*entry{},
+		watches:     map[*deltaWatch]struct{}{},
+	}
+}
+
+// UpdateResources adds or replaces toUpdate and removes toDelete, then
+// answers the open watches the change concerns. A resource whose encoding
+// is unchanged is not a change.
+func (c *typeCache) UpdateResources(toUpdate map[string]types.Resource, toDelete []string) error {
+	if err := c.update(toUpdate, toDelete); err != nil {
+		return err
+	}
+	return c.LinearCache.UpdateResources(toUpdate, toDelete)
+}
+
+func (c *typeCache) update(toUpdate map[string]types.Resource, toDelete []string) error {
+	entries := make(map[string]*entry, len(toUpdate))
+	for name, res := range toUpdate {
+		b, err := cache.MarshalResource(res)
+		if err != nil {
+			return fmt.Errorf("encoding %s %q: %w", c.typeURL, name, err)
+		}
+		entries[name] = &entry{res: res, version: cache.HashResource(b), any: &anypb.Any{TypeUrl: c.typeURL, Value: b}}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var changed []string
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
+		if old, ok := c.resources[name]; ok && old.version == entries[name].version {
+			continue
+		}
+		c.resources[name] = entries[name]
+		changed = append(changed, name)
+	}
+	for _, name := range toDelete {
+		if _, ok := c.resources[name]; ok {
+			delete(c.resources, name)
+			changed = append(changed, name)
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	for _, name := range changed {
+		c.seq++
+		c.changes = append(c.changes, logEntry{seq: c.seq, name: name})
+	}
+	if limit := max(minLog, 2*len(c.resources)); len(c.changes) > limit {
+		drop := len(c.changes) - limit/2
+		c.forgotten = c.changes[drop-1].seq
+		c.changes = slices.Clone(c.changes[drop:])
+	}
+
+	for w := range c.watches {
+		if !concerns(w.sub, changed) {
+			continue
+		}
+		if resp := c.respond(w, nil, false); resp != nil {
+			delete(c.watches, w)
+			// The server buffers one response per type and stream, and a
+			// stream has one watch per type: this does not block.
+			w.out <- resp
+		}
+	}
+	return nil
+}
+
+// concerns reports whether any of the names is subscribed.
+func concerns(sub cache.Subscription, names []string) bool {
+	if sub.IsWildcard() {
+		return true
+	}
+	subscribed := sub.SubscribedResources()
+	for _, name := range names {
+		if _, ok := subscribed[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateDeltaWatch answers at once when the client lacks something it
+// subscribes to, and otherwise keeps the watch open until a change
+// concerns it.
+func (c *typeCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {
+	if req.GetTypeUrl() != c.typeURL {
+		return nil, fmt.Errorf("request for %s sent to the %s cache", req.GetTypeUrl(), c.typeURL)
+	}
+	w := &deltaWatch{req: req, sub: sub, out: out}
+	// Envoy ends its initialization only once a wildcard subscription is
+	// answered, even with nothing.
+	replyEvenIfEmpty := sub.IsWildcard() && req.GetResponseNonce() == ""
+	// Names the request (un)subscribes are candidates whatever the log says.
+	hints := append(slices.Clone(req.GetResourceNamesSubscribe()), req.GetResourceNamesUnsubscribe()...)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if resp := c.respond(w, hints, replyEvenIfEmpty); resp != nil {
+		out <- resp
+		return func() {}, nil
+	}
+	c.watches[w] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		delete(c.watches, w)
+		c.mu.Unlock()
+	}, nil
+}
+
+// respond computes what the watch's client lacks and builds the response,
+// or returns nil when there is nothing to send. c.mu is held.
+func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool) *deltaResponse {
+	known := w.sub.ReturnedResources()
+	last, owned := seqOf(known)
+
+	var updated []string
+	var removed []string
+	consider := func(name string) {
+		if name == seqKey {
+			return
+		}
+		_, subscribed := w.sub.SubscribedResources()[name]
+		subscribed = subscribed || w.sub.IsWildcard()
+		e, exists := c.resources[name]
+		version, isKnown := known[name]
+		switch {
+		case subscribed && exists && (!isKnown || version != e.version):
+			updated = append(updated, name)
+		case isKnown && (!exists || !subscribed):
+			removed = append(removed, name)
+		}
+	}
+	if !owned || last < c.forgotten || slices.Contains(hints, "*") {
+		for _, name := range c.fullScan(w.sub, known) {
+			consider(name)
+		}
+	} else {
+		for _, name := range c.changedSince(last, hints) {
+			consider(name)
+		}
+	}
+
+	if len(updated) == 0 && len(removed) == 0 && !replyEvenIfEmpty {
+		if owned {
+			known[seqKey] = strconv.FormatUint(c.seq, 10)
+		}
+		return nil
+	}
+	next := known
+	if !owned {
+		next = maps.Clone(known)
+		if next == nil {
+			next = map[string]string{}
+		}
+	}
+	sort.Strings(updated)
+	sort.Strings(removed)
+	resources := make([]*discoveryv3.Resource, 0, len(updated))
+	for _, name := range updated {
+		e := c.resources[name]
+		next[name] = e.version
+		resources = append(resources, &discoveryv3.Resource{Name: name, Version: e.version, Resource: e.any})
+	}
+	for _, name := range removed {
+		delete(next, name)
+	}
+	next[seqKey] = strconv.FormatUint(c.seq, 10)
+	return &deltaResponse{
+		req:  w.req,
+		next: next,
+		resp: &discoveryv3.DeltaDiscoveryResponse{
+			TypeUrl:           c.typeURL,
+			SystemVersionInfo: c.prefix + strconv.FormatUint(c.seq, 10),
+			Resources:         resources,
+			RemovedResources:  removed,
+		},
+	}
+}
+
+// fullScan lists every name a client may lack or hold in excess: the
+// resources it subscribes to and those it knows.
+func (c *typeCache) fullScan(sub cache.Subscription, known map[string]string) []string {
+	names := make(map[string]struct{}, len(known))
+	if sub.IsWildcard() {
+		for name := range c.resources {
+			names[name] = struct{}{}
+		}
+	}
+	for name := range sub.SubscribedResources() {
+		names[name] = struct{}{}
+	}
+	for name := range known {
+		names[name] = struct{}{}
+	}
+	return slices.Collect(maps.Keys(names))
+}
+
+// changedSince lists, once each, the names changed after sequence last and
+// the hints.
+func (c *typeCache) changedSince(last uint64, hints []string) []string {
+	i := sort.Search(len(c.changes), func(i int) bool { return c.changes[i].seq > last })
+	seen := make(map[string]struct{}, len(c.changes)-i+len(hints))
+	var names []string
+	add := func(name string) {
+		if _, ok := seen[name]; !ok {
+			seen[name] = struct{}{}
+			names = append(names, name)
+		}
+	}
+	for _, ch := range c.changes[i:] {
+		add(ch.name)
+	}
+	for _, name := range hints {
+		add(name)
+	}
+	return names
+}
+
+// seqOf returns the change sequence a version map records, and whether it
+// records one, i.e. whether a response of this cache produced it.
+func seqOf(known map[string]string) (uint64, bool) {
+	s, ok := known[seqKey]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
+}
+
+// deltaResponse is a built delta response.
+type deltaResponse struct {
+	req  *cache.DeltaRequest
+	next map[string]string
+	resp *discoveryv3.DeltaDiscoveryResponse
+}
+
+var _ cache.DeltaResponse = (*deltaResponse)(nil)
+
+// GetDeltaDiscoveryResponse returns the response; the server sets its nonce.
+func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
+	return r.resp, nil
+}
+
+// GetDeltaRequest returns the request the watch was opened for.
+func (r *deltaResponse) GetDeltaRequest() *discoveryv3.DeltaDiscoveryRequest { return r.req }
+
+// GetSystemVersion returns the cache's version at the response.
+func (r *deltaResponse) GetSystemVersion() (string, error) { return r.resp.GetSystemVersionInfo(), nil }
+
+// GetResponseVersion returns the cache's version at the response.
+func (r *deltaResponse) GetResponseVersion() string { return r.resp.GetSystemVersionInfo() }
+
+// GetNextVersionMap returns what the client knows once it has the response.
+func (r *deltaResponse) GetNextVersionMap() map[string]string { return r.next }
+
+// GetReturnedResources returns what the client knows once it has the response.
+func (r *deltaResponse) GetReturnedResources() map[string]string { return r.next }
+
+// GetContext returns a background context: responses carry no deadline.
+func (r *deltaResponse) GetContext() context.Context { return context.Background() }
