@@ -1,0 +1,42 @@
+// Package activator is the activator's data path: an http.Handler that
+// holds requests for revisions in proxy mode (also at zero pods) and
+// balances them over the revision's ready pods with Knative's breaker
+// semantics.
+//
+// A request names its revision with the Knative-Serving-Namespace and
+// Knative-Serving-Revision headers, which the gateway sets on every split.
+// It is then:
+//
+//   - admitted at once to a pod with a free slot, chosen by the revision's
+//     policy: power of two choices by in-flight count when
+//     containerConcurrency is 0 (no per-pod limit), the first pod with room
+//     in address order when it is 1..3, round robin skipping full pods
+//     above 3 — the same choices as Knative's activator;
+//   - otherwise held in the revision's first-in first-out line (10000 deep
+//     by default; 503 when full) until a slot frees or a pod appears;
+//   - answered 504 when no slot came, or the pod did not start responding,
+//     within the revision's timeoutSeconds counted from arrival;
+//   - proxied with httputil.ReverseProxy: HTTP/1.1, WebSocket upgrades and
+//     streaming bodies, and HTTP/2 (h2c) with trailers, hence gRPC. Pods
+//     are spoken to in HTTP/2 when the revision's protocol is h2c.
+//
+// Each revision has one line and one mutex: a pod's breaker (its in-flight
+// count against containerConcurrency) and the line change together, so the
+// revision's capacity is exactly containerConcurrency × ready pods, a
+// request never lands on a full pod, and a freed slot goes to the oldest
+// waiter. Knative stacks a revision semaphore over per-pod semaphores and
+// re-queues when they race; one lock makes that race impossible.
+//
+// Wiring (what the rest of kgate calls):
+//
+//   - The xDS client calls SetRevision for each revision cluster (protocol,
+//     containerConcurrency, timeoutSeconds), SetEndpoints with the ready
+//     pods of each "<ns>/<rev>/pods" ClusterLoadAssignment, and
+//     DeleteRevision when the cluster goes away. A pod dropped from the
+//     endpoints takes no new request; its in-flight ones complete.
+//   - The LRS reporter reads Stats every second, and reports at once when
+//     Options.OnPoke says that a request is waiting for a revision with no
+//     pod, so scale-from-zero does not wait for the next tick.
+//   - cmd serves the handler with NewServer and, on SIGTERM, calls the
+//     server's Shutdown and then Drain (see Drain).
+package activator

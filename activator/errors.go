@@ -1,0 +1,30 @@
+package activator
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Why a request was not proxied, or not to the end.
+var (
+	errQueueFull       = errors.New("request queue full")
+	errWaitTimeout     = errors.New("no pod had room before the revision's timeout")
+	errRevisionDeleted = errors.New("revision deleted")
+	// errResponseTimeout cancels a proxied request whose pod did not start
+	// responding before the revision's timeout.
+	errResponseTimeout = errors.New("pod did not start responding before the revision's timeout")
+)
+
+// RejectedHeader is set on the answers the activator writes itself, so
+// that a 503 or 504 of the activator is told apart from the application's.
+const RejectedHeader = "X-Kgate-Activator-Rejected"
+
+// reject answers a request the activator cannot proxy and returns the
+// status. The body says what happened in words a user reading curl output
+// can act on.
+func reject(w http.ResponseWriter, status int, format string, args ...any) int {
+	w.Header().Set(RejectedHeader, "true")
+	http.Error(w, "activator: "+fmt.Sprintf(format, args...), status)
+	return status
+}
