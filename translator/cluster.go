@@ -9,6 +9,7 @@ import (
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/kgate/kgate/translator/model"
@@ -50,6 +51,7 @@ func Revision(rev model.Revision, opts Options) Output {
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
 			upstreamHTTPOptionKey: mustAny(upstreamProtocol(rev.Protocol)),
 		},
+		Metadata: revisionMetadata(rev),
 	}
 	if opts.LoadReporting {
 		c.LrsServer = &corev3.ConfigSource{
@@ -58,6 +60,22 @@ func Revision(rev model.Revision, opts Options) Output {
 		}
 	}
 	return Output{Clusters: []*clusterv3.Cluster{c}}
+}
+
+// MetadataNamespace is the cluster metadata namespace under which a
+// revision cluster carries what the activator enforces and Envoy does not
+// read: "revision" (namespace/name), "containerConcurrency" and
+// "timeoutSeconds".
+const MetadataNamespace = "kgate.dev/revision"
+
+func revisionMetadata(rev model.Revision) *corev3.Metadata {
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		MetadataNamespace: {Fields: map[string]*structpb.Value{
+			"revision":             structpb.NewStringValue(rev.Key()),
+			"containerConcurrency": structpb.NewNumberValue(float64(rev.ContainerConcurrency)),
+			"timeoutSeconds":       structpb.NewNumberValue(rev.Timeout.Seconds()),
+		}},
+	}}
 }
 
 // unlimited lifts Envoy's per-cluster defaults (1024 requests, 1024

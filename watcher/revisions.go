@@ -147,7 +147,11 @@ func (rev *revisionState) output() *servingv1.Revision {
 
 // model is what the gateways need of the revision.
 func (rev *revisionState) model() model.Revision {
-	return model.Revision{Namespace: rev.namespace, Name: rev.name, Protocol: protocol(rev.spec), Timeout: rev.timeout()}
+	var cc int64
+	if rev.spec.ContainerConcurrency != nil {
+		cc = *rev.spec.ContainerConcurrency
+	}
+	return model.Revision{Namespace: rev.namespace, Name: rev.name, Protocol: protocol(rev.spec), Timeout: rev.timeout(), ContainerConcurrency: cc}
 }
 
 func (rev *revisionState) timeout() time.Duration {

@@ -109,6 +109,9 @@ type Revision struct {
 	Protocol  Protocol `json:"protocol"`
 	// Timeout is the revision's timeoutSeconds.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// ContainerConcurrency is the most requests one pod takes at once; 0
+	// is no limit. The activator enforces it.
+	ContainerConcurrency int64 `json:"containerConcurrency,omitempty"`
 }
 
 // Key is "namespace/name".
