@@ -1,0 +1,382 @@
+// Package loop runs the autoscaler: it feeds the pure decider of package
+// autoscale with the data plane's load and the deployer's ready pods, and
+// applies its decisions — replicas to the deployer, Proxy/Serve endpoints
+// to the xDS engine. It is the autoscaler's I/O edge: the clock, the
+// goroutine and the locks live here, the decisions in autoscale.
+//
+// Order matters where traffic could be lost: a revision's endpoints are
+// pushed before its scale changes, so that traffic moves to the activator
+// before the last pod goes, and a pod leaves the endpoints (the deployer
+// stops reporting it ready) before it stops serving.
+package loop
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/autoscale"
+	"github.com/kgate/kgate/autoscale/metrics"
+	"github.com/kgate/kgate/deploy"
+	"github.com/kgate/kgate/translator/model"
+)
+
+// Metrics is where load comes from: the LRS server's per-revision sums.
+type Metrics interface {
+	// Collect returns, per revision, the in-flight requests now and the
+	// requests issued since the previous call.
+	Collect(now time.Time) map[string]metrics.Stat
+}
+
+// Endpoints is where a revision's endpoints and mode go: the xDS engine.
+type Endpoints interface {
+	SetEndpoints(model.RevisionEndpoints) error
+	DeleteEndpoints(revision string) error
+}
+
+// Revision is a revision to scale.
+type Revision struct {
+	// Key is "namespace/name".
+	Key  string
+	Spec autoscale.RevisionSpec
+}
+
+// Options configure a Loop.
+type Options struct {
+	Deployer  deploy.Deployer
+	Endpoints Endpoints
+	Metrics   Metrics
+	// Activators are the activators' addresses. Proxy mode routes a
+	// revision to a subset of them; with none, every revision is served by
+	// its pods directly (Knative: no activator endpoints forces Serve).
+	Activators []model.Endpoint
+	// OnDecision, when set, is called with every decision applied, for
+	// status reporting. It runs on the loop's goroutine: it must not block.
+	OnDecision func(autoscale.Decision)
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Loop owns an autoscale.Autoscaler. Run drives it in real time; Sample
+// and Tick let a test drive it with a fake clock. Its methods are safe
+// for concurrent use.
+type Loop struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	as       *autoscale.Autoscaler
+	cfg      config.Autoscaler
+	revs     map[string]Revision
+	applied  map[string]applied
+	invalid  map[string]error
+	decision map[string]autoscale.Decision
+
+	// wake carries pokes and readiness changes to Run, coalesced.
+	wake    chan struct{}
+	pokes   map[string]bool
+	changed map[string]bool
+}
+
+// applied is what was last pushed for a revision.
+type applied struct {
+	replicas  int32
+	endpoints model.RevisionEndpoints
+}
+
+// New returns a Loop scaling no revision yet.
+func New(opts Options) (*Loop, error) {
+	if opts.Deployer == nil || opts.Endpoints == nil || opts.Metrics == nil {
+		return nil, errors.New("autoscaler loop: Deployer, Endpoints and Metrics are required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Loop{
+		opts: opts, log: log,
+		as:       autoscale.New(),
+		cfg:      config.DefaultAutoscaler(),
+		revs:     map[string]Revision{},
+		applied:  map[string]applied{},
+		invalid:  map[string]error{},
+		decision: map[string]autoscale.Decision{},
+		wake:     make(chan struct{}, 1),
+		pokes:    map[string]bool{},
+		changed:  map[string]bool{},
+	}, nil
+}
+
+// Configure sets config-autoscaler and the revisions to scale, as of now:
+// new revisions start, changed ones take their new settings, missing ones
+// stop being scaled (their endpoints are removed and their pods scaled to
+// zero). It returns the revisions whose settings are invalid, by key, each
+// error naming the bad key; those are not scaled, and the others are.
+func (l *Loop) Configure(ctx context.Context, now time.Time, cfg config.Autoscaler, revs []Revision) map[string]error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = cfg
+	next := make(map[string]Revision, len(revs))
+	for _, r := range revs {
+		next[r.Key] = r
+	}
+	for _, key := range slices.Sorted(maps.Keys(l.revs)) {
+		if _, ok := next[key]; !ok {
+			l.remove(ctx, key)
+		}
+	}
+	l.revs = next
+	invalid := map[string]error{}
+	for _, key := range slices.Sorted(maps.Keys(next)) {
+		s, err := autoscale.NewSettings(cfg, next[key].Spec)
+		if err != nil {
+			invalid[key] = fmt.Errorf("revision %s: %w", key, err)
+			if l.invalid[key] == nil {
+				l.log.Error("not scaling revision: invalid autoscaling settings", "revision", key, "error", err)
+			}
+			continue
+		}
+		isNew := l.as.Revision(key) == nil
+		l.as.Set(now, key, s, int32(len(l.opts.Deployer.Ready(key))))
+		if isNew {
+			// A new revision starts at its initial scale now, not at the
+			// next tick.
+			l.poke(ctx, now, key)
+		}
+	}
+	l.invalid = invalid
+	return maps.Clone(invalid)
+}
+
+// remove stops scaling a revision. l.mu is held.
+func (l *Loop) remove(ctx context.Context, key string) {
+	l.as.Delete(key)
+	delete(l.applied, key)
+	delete(l.decision, key)
+	if err := l.opts.Endpoints.DeleteEndpoints(key); err != nil {
+		l.log.Error("removing a revision's endpoints", "revision", key, "error", err)
+	}
+	if err := l.opts.Deployer.Scale(ctx, key, 0); err != nil {
+		l.log.Error("scaling a removed revision to zero", "revision", key, "error", err)
+	}
+}
+
+// Demand says a revision has requests waiting (the LRS server's or the
+// activator's poke): a revision at zero is scaled at once rather than at
+// the next tick. It does not block.
+func (l *Loop) Demand(rev string) {
+	l.mu.Lock()
+	l.pokes[rev] = true
+	l.mu.Unlock()
+	l.signal()
+}
+
+// EndpointsChanged says a revision's ready pods changed (the deployer's
+// notification). It does not block.
+func (l *Loop) EndpointsChanged(rev string) {
+	l.mu.Lock()
+	l.changed[rev] = true
+	l.mu.Unlock()
+	l.signal()
+}
+
+func (l *Loop) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Decisions returns the latest decision of every scaled revision.
+func (l *Loop) Decisions() map[string]autoscale.Decision {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.decision)
+}
+
+// Run samples the load every second and decides every
+// autoscale.TickInterval, and handles pokes and readiness changes as they
+// come, until ctx ends.
+func (l *Loop) Run(ctx context.Context) error {
+	sample := time.NewTicker(metrics.BucketSize)
+	defer sample.Stop()
+	tick := time.NewTicker(autoscale.TickInterval)
+	defer tick.Stop()
+	// Samples are recorded one bucket apart whatever the timer's jitter,
+	// so that no bucket gets two samples of the same in-flight level.
+	next := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-sample.C:
+			if now.Sub(next) > 2*metrics.BucketSize {
+				next = now // the loop was held up: resynchronise
+			}
+			l.Sample(ctx, next)
+			next = next.Add(metrics.BucketSize)
+		case now := <-tick.C:
+			l.Tick(ctx, now)
+		case <-l.wake:
+			l.Handle(ctx, time.Now())
+		}
+	}
+}
+
+// Sample records one second of load: every revision's in-flight requests
+// and requests since the previous sample. A revision at zero that reports
+// load is decided at once.
+func (l *Loop) Sample(ctx context.Context, now time.Time) {
+	stats := l.opts.Metrics.Collect(now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, key := range slices.Sorted(maps.Keys(stats)) {
+		if l.as.Revision(key) == nil {
+			continue
+		}
+		if l.as.Record(now, key, stats[key]) {
+			l.poke(ctx, now, key)
+		}
+	}
+}
+
+// Tick decides every revision and applies what changed.
+func (l *Loop) Tick(ctx context.Context, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, d := range l.as.Tick(now) {
+		l.apply(ctx, d)
+	}
+}
+
+// Handle applies the pokes and readiness changes received since the last
+// call.
+func (l *Loop) Handle(ctx context.Context, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	changed, pokes := l.changed, l.pokes
+	l.changed, l.pokes = map[string]bool{}, map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(changed)) {
+		if l.as.Revision(key) == nil {
+			continue
+		}
+		l.as.SetReady(key, int32(len(l.opts.Deployer.Ready(key))))
+		if d, ok := l.decision[key]; ok {
+			l.apply(ctx, d) // the same decision, with the pods as they are now
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(pokes)) {
+		r := l.as.Revision(key)
+		if r == nil {
+			continue
+		}
+		// What the activator reports for the first request of an idle
+		// period (Knative's poke): one request in flight.
+		if l.as.Record(now, key, metrics.Stat{Concurrency: 1, Requests: 1}) {
+			l.poke(ctx, now, key)
+		}
+	}
+}
+
+// poke decides one revision at once. l.mu is held.
+func (l *Loop) poke(ctx context.Context, now time.Time, key string) {
+	if d, ok := l.as.Poke(now, key); ok {
+		l.apply(ctx, d)
+	}
+}
+
+// apply pushes a decision: the endpoints first, then the scale. l.mu is
+// held.
+func (l *Loop) apply(ctx context.Context, d autoscale.Decision) {
+	key := d.Revision
+	l.decision[key] = d
+	prev, seen := l.applied[key]
+	eps := l.endpoints(d)
+	if !seen || !equalEndpoints(prev.endpoints, eps) {
+		if err := l.opts.Endpoints.SetEndpoints(eps); err != nil {
+			l.log.Error("pushing a revision's endpoints", "revision", key, "mode", eps.Mode, "error", err)
+		}
+		prev.endpoints = eps
+	}
+	if !seen || prev.replicas != d.Replicas {
+		if err := l.opts.Deployer.Scale(ctx, key, d.Replicas); err != nil {
+			l.log.Error("scaling a revision", "revision", key, "replicas", d.Replicas, "error", err)
+		} else {
+			l.log.Info("scaled revision", "revision", key, "replicas", d.Replicas,
+				"desired", d.DesiredScale, "mode", eps.Mode, "panicking", d.Panicking)
+		}
+		prev.replicas = d.Replicas
+	}
+	l.applied[key] = prev
+	if l.opts.OnDecision != nil {
+		l.opts.OnDecision(d)
+	}
+}
+
+// endpoints is where the revision's traffic goes under decision d, given
+// the pods ready now and the activators:
+//   - no ready pod: the activators, which hold requests until one is;
+//   - containerConcurrency > 0: the activators, which enforce it per pod
+//     (a gateway cannot);
+//   - no activators: the pods;
+//   - else the decision's mode.
+func (l *Loop) endpoints(d autoscale.Decision) model.RevisionEndpoints {
+	pods := l.opts.Deployer.Ready(d.Revision)
+	acts := l.opts.Activators
+	mode := d.Mode
+	switch {
+	case len(acts) == 0:
+		mode = model.Serve
+	case len(pods) == 0 || l.revs[d.Revision].Spec.ContainerConcurrency > 0:
+		mode = model.Proxy
+	}
+	return model.RevisionEndpoints{
+		Revision:   d.Revision,
+		Mode:       mode,
+		Pods:       pods,
+		Activators: subset(acts, d.Activators, d.Revision),
+	}
+}
+
+// subset picks n of the activators for a revision by rendezvous hashing:
+// each revision gets its own stable choice, and an activator joining or
+// leaving moves only the revisions it wins or held. n < 1 is taken as 1.
+func subset(acts []model.Endpoint, n int32, rev string) []model.Endpoint {
+	if len(acts) == 0 {
+		return nil
+	}
+	n = max(n, 1)
+	if int(n) >= len(acts) {
+		return slices.Clone(acts)
+	}
+	type scored struct {
+		ep    model.Endpoint
+		score uint64
+	}
+	all := make([]scored, len(acts))
+	for i, ep := range acts {
+		h := fnv.New64a()
+		h.Write([]byte(rev + "\x00" + ep.Address + ":" + strconv.FormatUint(uint64(ep.Port), 10)))
+		all[i] = scored{ep, h.Sum64()}
+	}
+	slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+	out := make([]model.Endpoint, n)
+	for i := range out {
+		out[i] = all[i].ep
+	}
+	return out
+}
+
+func equalEndpoints(a, b model.RevisionEndpoints) bool {
+	return a.Revision == b.Revision && a.Mode == b.Mode &&
+		slices.Equal(a.Pods, b.Pods) && slices.Equal(a.Activators, b.Activators)
+}
