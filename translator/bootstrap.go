@@ -46,7 +46,7 @@ type BootstrapOptions struct {
 
 // Bootstrap returns an Envoy bootstrap that takes listeners and clusters,
 // and through them everything else, over one ADS stream to the control
-// plane.
+// plane, and reports load to it over LRS.
 func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	var errs field.ErrorList
 	if opts.NodeID == "" {
@@ -83,6 +83,15 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			LdsConfig: ads(),
 			CdsConfig: ads(),
 		},
+		// Envoy reports per-cluster load (LRS) to the control plane, which
+		// scales revisions on it: no sidecar in the pods.
+		ClusterManager: &bootstrapv3.ClusterManager{LoadStatsConfig: &corev3.ApiConfigSource{
+			ApiType:             corev3.ApiConfigSource_GRPC,
+			TransportApiVersion: corev3.ApiVersion_V3,
+			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: XDSCluster},
+			}}},
+		}},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
 			Clusters: []*clusterv3.Cluster{xdsCluster(opts.XDSAddress, opts.XDSPort)},
 		},
