@@ -99,7 +99,23 @@ func validPrefix(p string) bool {
 }
 
 func validHeader(name, value string) bool {
-	return len(validation.IsHTTPHeaderName(name)) == 0 && validHeaderValue(value)
+	return isHeaderName(name) && validHeaderValue(value)
+}
+
+// isHeaderName is apimachinery's IsHTTPHeaderName (letters, digits and
+// '-') without its regular expression, which cost a quarter of a
+// Service's translation.
+func isHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderValue(v string) bool {
