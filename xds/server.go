@@ -82,6 +82,19 @@ type ServerOptions struct {
 	// ShutdownGrace bounds how long Serve waits for RPCs to end once its
 	// context is cancelled (default 5s); then it closes them.
 	ShutdownGrace time.Duration
+	// Services are served next to xDS, on the same gRPC server and port:
+	// the data plane reports load (LRS) to the address it gets config from.
+	Services []Service
+}
+
+// Service is a gRPC service served next to xDS.
+type Service interface {
+	// Register adds the service to g.
+	Register(g *grpc.Server)
+	// Stop ends the service's open streams. Serve calls it when it stops,
+	// as it ends the xDS streams, so that a graceful stop does not wait
+	// for long-lived streams.
+	Stop()
 }
 
 // Server is the xDS server: the caches the Engine writes and the gRPC
@@ -95,10 +108,11 @@ type Server struct {
 	// (gatewayLDS, apiLDS), the type URL for every other type.
 	caches map[string]*typeCache
 
-	xds    serverv3.Server
-	stop   context.CancelFunc
-	acks   *ackTracker
-	closed sync.Once
+	xds      serverv3.Server
+	stop     context.CancelFunc
+	services []Service
+	acks     *ackTracker
+	closed   sync.Once
 }
 
 // Mux keys for the two listener caches; every other type is keyed by its
@@ -139,7 +153,8 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 			resource.ClusterType:     newCache(resource.ClusterType),
 			resource.EndpointType:    newCache(resource.EndpointType),
 		},
-		acks: newAckTracker(logger, opts.OnACK),
+		services: opts.Services,
+		acks:     newAckTracker(logger, opts.OnACK),
 	}
 	mux := &cache.MuxCache{
 		Classify: func(r *cache.Request) string {
@@ -183,7 +198,8 @@ func NewVersionPrefix(start time.Time) string {
 func (s *Server) VersionPrefix() string { return s.prefix }
 
 // Register adds the xDS services to a gRPC server: ADS and the per-type
-// discovery services, each in state-of-the-world and delta form.
+// discovery services, each in state-of-the-world and delta form, and the
+// Services of the options.
 func (s *Server) Register(g *grpc.Server) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
 	listenerservicev3.RegisterListenerDiscoveryServiceServer(g, s.xds)
@@ -191,6 +207,17 @@ func (s *Server) Register(g *grpc.Server) {
 	routeservicev3.RegisterScopedRoutesDiscoveryServiceServer(g, s.xds)
 	clusterservicev3.RegisterClusterDiscoveryServiceServer(g, s.xds)
 	endpointservicev3.RegisterEndpointDiscoveryServiceServer(g, s.xds)
+	for _, svc := range s.services {
+		svc.Register(g)
+	}
+}
+
+// endStreams ends the open xDS streams and those of the Services.
+func (s *Server) endStreams() {
+	s.stop()
+	for _, svc := range s.services {
+		svc.Stop()
+	}
 }
 
 // Serve serves xDS on lis until ctx is cancelled, then stops gracefully:
@@ -205,7 +232,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 
 	select {
 	case err := <-served:
-		s.stop()
+		s.endStreams()
 		if err != nil {
 			return fmt.Errorf("serving xDS on %s: %w", lis.Addr(), err)
 		}
@@ -220,7 +247,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}()
 	// GracefulStop first refuses new streams; ending the open ones lets it
 	// return.
-	s.stop()
+	s.endStreams()
 	timer := time.NewTimer(s.grace)
 	defer timer.Stop()
 	select {

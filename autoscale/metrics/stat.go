@@ -8,8 +8,8 @@ type Stat struct {
 	// Concurrency is the number of requests in flight at the reporter when
 	// it reported.
 	Concurrency float64
-	// Requests is the number of requests the reporter completed since its
-	// previous report.
+	// Requests is the number of requests the reporter issued (received)
+	// since its previous report: Knative counts a request when it arrives.
 	Requests float64
 }
 
