@@ -81,10 +81,13 @@ type Loop struct {
 	invalid  map[string]error
 	decision map[string]autoscale.Decision
 
-	// wake carries pokes and readiness changes to Run, coalesced.
-	wake    chan struct{}
+	// Pokes and readiness changes wait here for Run, coalesced. They have
+	// their own lock: the deployer may report a change from inside a
+	// Scale the loop calls with mu held.
+	pendMu  sync.Mutex
 	pokes   map[string]bool
 	changed map[string]bool
+	wake    chan struct{}
 }
 
 // applied is what was last pushed for a revision.
@@ -174,18 +177,18 @@ func (l *Loop) remove(ctx context.Context, key string) {
 // activator's poke): a revision at zero is scaled at once rather than at
 // the next tick. It does not block.
 func (l *Loop) Demand(rev string) {
-	l.mu.Lock()
+	l.pendMu.Lock()
 	l.pokes[rev] = true
-	l.mu.Unlock()
+	l.pendMu.Unlock()
 	l.signal()
 }
 
 // EndpointsChanged says a revision's ready pods changed (the deployer's
 // notification). It does not block.
 func (l *Loop) EndpointsChanged(rev string) {
-	l.mu.Lock()
+	l.pendMu.Lock()
 	l.changed[rev] = true
-	l.mu.Unlock()
+	l.pendMu.Unlock()
 	l.signal()
 }
 
@@ -261,10 +264,12 @@ func (l *Loop) Tick(ctx context.Context, now time.Time) {
 // Handle applies the pokes and readiness changes received since the last
 // call.
 func (l *Loop) Handle(ctx context.Context, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.pendMu.Lock()
 	changed, pokes := l.changed, l.pokes
 	l.changed, l.pokes = map[string]bool{}, map[string]bool{}
+	l.pendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, key := range slices.Sorted(maps.Keys(changed)) {
 		if l.as.Revision(key) == nil {
 			continue
