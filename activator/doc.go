@@ -27,16 +27,19 @@
 // waiter. Knative stacks a revision semaphore over per-pod semaphores and
 // re-queues when they race; one lock makes that race impossible.
 //
-// Wiring (what the rest of kgate calls):
+// Wiring (what the rest of kgate calls; Connect does the first two over
+// one gRPC connection to the control plane, with xds/xdsclient):
 //
 //   - The xDS client calls SetRevision for each revision cluster (protocol,
 //     containerConcurrency, timeoutSeconds), SetEndpoints with the ready
 //     pods of each "<ns>/<rev>/pods" ClusterLoadAssignment, and
 //     DeleteRevision when the cluster goes away. A pod dropped from the
 //     endpoints takes no new request; its in-flight ones complete.
-//   - The LRS reporter reads Stats every second, and reports at once when
-//     Options.OnPoke says that a request is waiting for a revision with no
-//     pod, so scale-from-zero does not wait for the next tick.
+//   - The LRS reporter reads Stats every interval the server asks for
+//     (every second), reporting each revision as cluster "<ns>/<rev>/pods",
+//     and reports at once when Options.OnPoke says that a request is
+//     waiting for a revision with no pod, so scale-from-zero does not wait
+//     for the next tick.
 //   - cmd serves the handler with NewServer and, on SIGTERM, calls the
 //     server's Shutdown and then Drain (see Drain).
 package activator

@@ -62,11 +62,16 @@ type harness struct {
 	stopErr error
 }
 
-// newHarness starts the activator; the test's cleanup shuts the server
+// newHarness starts an activator; the test's cleanup shuts the server
 // down and drains the activator.
 func newHarness(t testing.TB, opts Options) *harness {
 	t.Helper()
-	act := New(opts)
+	return serve(t, New(opts))
+}
+
+// serve serves act as newHarness does.
+func serve(t testing.TB, act *Activator) *harness {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)

@@ -54,10 +54,11 @@ func (c *counters) end(status int) {
 	}
 }
 
-// fill copies the counts into s.
+// fill copies the counts into s. Errors is read before Completed, which
+// end counts first, so that Errors never exceeds Completed.
 func (c *counters) fill(s *RevisionStats) {
 	s.InFlight = c.inFlight.Load()
 	s.Issued = c.issued.Load()
-	s.Completed = c.completed.Load()
 	s.Errors = c.errors.Load()
+	s.Completed = c.completed.Load()
 }

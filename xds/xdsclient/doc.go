@@ -1,0 +1,21 @@
+// Package xdsclient is a small xDS client for kgate's own components (the
+// activator, the dev gateway): aggregated discovery over one delta ADS
+// stream (Client) and load reporting over LRS (LoadReporter).
+//
+// A Client watches resource types. Each watch subscribes to names, or to
+// every resource of its type with Wildcard, and may change its
+// subscription at any time. The client decodes every response into the
+// type's Go messages and hands what changed to the watch's Handler: ACK
+// when the handler accepts, NACK with the handler's error otherwise, the
+// handler's previous state standing. When the stream fails the client
+// reopens it after a capped exponential backoff, telling the server the
+// versions it holds (initial_resource_versions) so that only what changed
+// meanwhile is sent again.
+//
+// A LoadReporter sends the load a caller counts, per cluster, at the
+// interval the LRS server asks for, and at once on ReportNow.
+//
+// Both identify themselves with a Node whose user agent must not start
+// with "gRPC": kgate's xDS server takes such nodes for proxyless gRPC
+// clients and serves them API listeners instead of gateway listeners.
+package xdsclient
