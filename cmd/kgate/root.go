@@ -11,6 +11,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newXDSCommand(), newBootstrapCommand(), newValidateCommand())
+	root.AddCommand(newXDSCommand(), newActivatorCommand(), newBootstrapCommand(), newValidateCommand())
 	return root
 }

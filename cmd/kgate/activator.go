@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/kgate/kgate/activator"
+	"github.com/kgate/kgate/xds/xdsclient"
+)
+
+// defaultActivatorAddress is Knative's activator port, on loopback like
+// the xDS server: opened to other machines only on request.
+const defaultActivatorAddress = "127.0.0.1:8012"
+
+// activatorConfig is what the activator command's flags say.
+type activatorConfig struct {
+	xdsAddress   string
+	nodeID       string
+	drainTimeout time.Duration
+}
+
+func newActivatorCommand() *cobra.Command {
+	var (
+		cfg    activatorConfig
+		listen string
+		logs   logFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "activator",
+		Short: "Hold and balance requests for revisions in proxy mode, following kgate's control plane",
+		Long: `Serves the activator on --listen (HTTP/1.1 and cleartext HTTP/2 on one port):
+the gateway sends it the requests of revisions in proxy mode, naming the revision
+in the Knative-Serving-Namespace and Knative-Serving-Revision headers. It holds
+them while the revision has no pod with room, balances them over the ready pods
+within containerConcurrency, and reports its demand to the control plane over
+LRS, at once when a request waits at zero pods.
+
+Revisions (containerConcurrency, timeoutSeconds, protocol) and their ready pods
+come from the control plane at --xds-address over delta ADS.
+
+On SIGTERM or SIGINT it stops accepting connections and lets the requests it
+has, held ones too, complete within --drain-timeout.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if _, _, err := splitHostPort("--xds-address", cfg.xdsAddress); err != nil {
+				return err
+			}
+			if cfg.nodeID == "" {
+				return errors.New("--node-id must not be empty")
+			}
+			if cfg.drainTimeout <= 0 {
+				return fmt.Errorf("--drain-timeout %s: must be positive", cfg.drainTimeout)
+			}
+			lis, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			return runActivator(cmd.Context(), log, cfg, lis)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.xdsAddress, "xds-address", defaultXDSAddress, "host:port of kgate's xDS server")
+	f.StringVar(&listen, "listen", defaultActivatorAddress, "host:port the activator serves on")
+	f.StringVar(&cfg.nodeID, "node-id", defaultActivatorNodeID(), "the node id the activator gives the xDS server")
+	f.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "how long requests in flight may take to complete on shutdown")
+	logs.register(cmd)
+	return cmd
+}
+
+// defaultActivatorNodeID tells activators apart by host: each pod of a
+// Deployment has its own.
+func defaultActivatorNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "kgate-activator"
+	}
+	return "kgate-activator-" + host
+}
+
+// xdsConnectBackoff finds a restarted control plane within 10 s, where
+// grpc's default waits up to 2 min between connection attempts.
+var xdsConnectBackoff = backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 10 * time.Second}
+
+// runActivator serves the activator on lis until ctx ends, then drains it.
+func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, lis net.Listener) error {
+	defer lis.Close() // Serve closes it; this covers the early returns
+	conn, err := grpc.NewClient(cfg.xdsAddress,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: xdsConnectBackoff}))
+	if err != nil {
+		return fmt.Errorf("--xds-address: %w", err)
+	}
+	defer conn.Close()
+	act, err := activator.Connect(conn, activator.Options{Logger: log}, activator.XDSOptions{
+		Node: xdsclient.Node{ID: cfg.nodeID, Cluster: "kgate", UserAgent: "kgate-activator"},
+	})
+	if err != nil {
+		return err
+	}
+
+	// The control plane is followed until the drain ends, not ctx: held
+	// requests wait for pods that only EDS brings.
+	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
+	followed := make(chan error, 1)
+	go func() { followed <- act.Run(xdsCtx) }()
+	defer func() {
+		stopXDS()
+		<-followed
+	}()
+
+	srv := activator.NewServer("", act)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	log.Info("activator serving", "address", lis.Addr().String(), "xds_address", cfg.xdsAddress, "node_id", cfg.nodeID)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+	log.Info("draining the activator", "timeout", cfg.drainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
+	defer cancel()
+	err = drain(drainCtx, srv, act.Activator)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("serving ended with an error", "error", err)
+	}
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("draining within --drain-timeout %s: %w", cfg.drainTimeout, err)
+	}
+	log.Info("activator drained")
+	return nil
+}
+
+// drain stops accepting connections and waits for every request to be
+// answered: Shutdown waits for the requests on open connections, Drain
+// also for the upgraded ones (WebSocket) that Shutdown does not track.
+func drain(ctx context.Context, srv *http.Server, act *activator.Activator) error {
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("requests still in flight: %w", err)
+	}
+	return act.Drain(ctx)
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kgate/kgate/activator"
+	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/xds"
+)
+
+// serveRevision serves an xDS server on loopback until the test ends,
+// publishing revision default/hello-00001 with pod as its one pod, and
+// returns the server's address.
+func serveRevision(t *testing.T, pod http.Handler) string {
+	t.Helper()
+	backend := httptest.NewServer(pod)
+	t.Cleanup(backend.Close)
+	addr := backend.Listener.Addr().(*net.TCPAddr)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := xds.NewServer(ctx, xds.ServerOptions{})
+	eng, err := xds.NewEngine(srv, xds.EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Update(model.Config{
+		Revisions: []model.Revision{{Namespace: "default", Name: "hello-00001", Protocol: model.HTTP1, Timeout: 30 * time.Second}},
+		Endpoints: []model.RevisionEndpoints{{Revision: "default/hello-00001", Mode: model.Proxy,
+			Pods: []model.Endpoint{{Address: addr.IP.String(), Port: uint32(addr.Port)}}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("xDS Serve: %v", err)
+		}
+	})
+	return lis.Addr().String()
+}
+
+// addressLog is the command's log output; it hands the test the address
+// the activator serves on, which --listen 127.0.0.1:0 leaves to the system.
+type addressLog struct {
+	mu    sync.Mutex
+	text  strings.Builder
+	found chan string
+}
+
+var servingAt = regexp.MustCompile(`msg="activator serving" address=(\S+)`)
+
+func (l *addressLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.text.Write(p)
+	if m := servingAt.FindSubmatch(p); m != nil {
+		l.found <- string(m[1])
+	}
+	return len(p), nil
+}
+
+func (l *addressLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.text.String()
+}
+
+// startActivator runs `kgate activator` in-process until ctx ends and
+// returns the address it serves on and its exit.
+func startActivator(t *testing.T, ctx context.Context, xdsAddress string, extra ...string) (string, <-chan error, *addressLog) {
+	t.Helper()
+	logs := &addressLog{found: make(chan string, 1)}
+	cmd := newRootCommand()
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(logs)
+	cmd.SetArgs(append([]string{"activator", "--xds-address", xdsAddress, "--listen", "127.0.0.1:0", "--node-id", "activator-test"}, extra...))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.ExecuteContext(ctx) }()
+	select {
+	case addr := <-logs.found:
+		return addr, exited, logs
+	case err := <-exited:
+		t.Fatalf("kgate activator exited at once: %v\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("kgate activator did not start serving\n%s", logs)
+	}
+	return "", nil, nil
+}
+
+// get sends a request for default/hello-00001 to the activator at addr.
+func get(addr, path string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set(activator.NamespaceHeader, "default")
+	req.Header.Set(activator.RevisionHeader, "hello-00001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// awaitRevision polls until the activator has learned the revision from
+// the control plane and proxies to its pod.
+func awaitRevision(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body, err := get(addr, "/")
+		if err == nil && status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the activator never proxied to the pod: %d %q %v", status, body, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// holdingPod answers "/hold" only once released, and anything else at once.
+type holdingPod struct {
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func newHoldingPod() *holdingPod {
+	return &holdingPod{arrived: make(chan struct{}, 10), release: make(chan struct{})}
+}
+
+func (p *holdingPod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/hold" {
+		p.arrived <- struct{}{}
+		<-p.release
+	}
+	_, _ = io.WriteString(w, "done "+r.URL.Path)
+}
+
+func TestActivatorCommandDrainsOnShutdown(t *testing.T) {
+	pod := newHoldingPod()
+	xdsAddress := serveRevision(t, pod)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, exited, logs := startActivator(t, ctx, xdsAddress)
+	awaitRevision(t, addr)
+
+	type reply struct {
+		status int
+		body   string
+		err    error
+	}
+	held := make(chan reply, 1)
+	go func() {
+		status, body, err := get(addr, "/hold")
+		held <- reply{status, body, err}
+	}()
+	<-pod.arrived
+
+	cancel() // SIGTERM
+	// The listener closes at once, while the request in flight goes on.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the activator still accepts connections after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("exited (%v) with a request in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	close(pod.release)
+	if r := <-held; r.err != nil || r.status != http.StatusOK || r.body != "done /hold" {
+		t.Errorf("request in flight: %d %q %v, want 200 done /hold", r.status, r.body, r.err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit: %v, want none\n%s", err, logs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("kgate activator did not exit after draining\n%s", logs)
+	}
+}
+
+func TestActivatorCommandDrainTimeout(t *testing.T) {
+	pod := newHoldingPod()
+	defer close(pod.release)
+	xdsAddress := serveRevision(t, pod)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, exited, _ := startActivator(t, ctx, xdsAddress, "--drain-timeout", "200ms")
+	awaitRevision(t, addr)
+	go func() { _, _, _ = get(addr, "/hold") }()
+	<-pod.arrived
+
+	cancel()
+	select {
+	case err := <-exited:
+		if err == nil || !strings.Contains(err.Error(), "--drain-timeout 200ms") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("exit: %v, want one line naming the drain timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("kgate activator did not exit after its drain timeout")
+	}
+}
+
+func TestActivatorCommandBadFlags(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, args := range [][]string{
+		{"--xds-address", "no-port"},
+		{"--listen", busy.Addr().String()},
+		{"--node-id", ""},
+		{"--drain-timeout", "0s"},
+		{"--log-level", "loud"},
+	} {
+		_, err := run(t, append([]string{"activator"}, args...)...)
+		if err == nil || strings.Contains(err.Error(), "\n") || errors.Is(err, context.Canceled) {
+			t.Errorf("activator %v: error %v, want one line", args, err)
+		}
+	}
+}
