@@ -25,7 +25,10 @@ build:
 
 ## bench: the benchmarks behind docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200x ./translator ./xds
+	$(GO) test -run '^$$' -bench Propagation -benchmem -count 3 ./xds
+	$(GO) test -run '^$$' -bench 'Translate|BenchmarkService$$|HostIndex' -benchmem -benchtime 5x ./translator
+	$(GO) test -run '^$$' -bench Tick10k -cpu 1 -count 3 ./autoscale/
+	$(GO) test -run TestColdRequestIsHeldAndAnswered -v -count 3 ./test/coldstart
 
 ## golden: regenerate golden files after an intended output change.
 golden:
