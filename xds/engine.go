@@ -146,43 +146,57 @@ func (e *Engine) DeleteEndpoints(revisionKey string) error {
 // later item wins over an earlier one with the same key.
 func (e *Engine) Update(cfg model.Config) error {
 	return e.change(func(c *change) {
-		services := make(map[string]model.Service, len(cfg.Services))
-		for _, svc := range cfg.Services {
-			services[svc.Key()] = svc
-		}
-		revisions := make(map[string]model.Revision, len(cfg.Revisions))
-		for _, rev := range cfg.Revisions {
-			revisions[rev.Key()] = rev
-		}
+		c.routing(cfg.Services, cfg.Revisions)
 		endpoints := make(map[string]model.RevisionEndpoints, len(cfg.Endpoints))
 		for _, ep := range cfg.Endpoints {
 			endpoints[ep.Revision] = ep
-		}
-		for _, key := range sortedKeys(e.services) {
-			if _, ok := services[key]; !ok {
-				c.deleteService(key)
-			}
-		}
-		for _, key := range sortedKeys(e.revisions) {
-			if _, ok := revisions[key]; !ok {
-				c.deleteRevision(key)
-			}
 		}
 		for _, key := range sortedKeys(e.endpoints) {
 			if _, ok := endpoints[key]; !ok {
 				c.deleteEndpoints(key)
 			}
 		}
-		for _, key := range sortedKeys(services) {
-			c.setService(services[key])
-		}
-		for _, key := range sortedKeys(revisions) {
-			c.setRevision(revisions[key])
-		}
 		for _, key := range sortedKeys(endpoints) {
 			c.setEndpoints(endpoints[key])
 		}
 	})
+}
+
+// UpdateRouting replaces the Services and Revisions as Update does and
+// leaves every revision's endpoints alone: for a caller whose endpoints
+// come from elsewhere (the autoscaler) while the routing follows the
+// manifests.
+func (e *Engine) UpdateRouting(services []model.Service, revisions []model.Revision) error {
+	return e.change(func(c *change) { c.routing(services, revisions) })
+}
+
+// routing diffs the Services and Revisions against the current model.
+func (c *change) routing(svcs []model.Service, revs []model.Revision) {
+	e := c.e
+	services := make(map[string]model.Service, len(svcs))
+	for _, svc := range svcs {
+		services[svc.Key()] = svc
+	}
+	revisions := make(map[string]model.Revision, len(revs))
+	for _, rev := range revs {
+		revisions[rev.Key()] = rev
+	}
+	for _, key := range sortedKeys(e.services) {
+		if _, ok := services[key]; !ok {
+			c.deleteService(key)
+		}
+	}
+	for _, key := range sortedKeys(e.revisions) {
+		if _, ok := revisions[key]; !ok {
+			c.deleteRevision(key)
+		}
+	}
+	for _, key := range sortedKeys(services) {
+		c.setService(services[key])
+	}
+	for _, key := range sortedKeys(revisions) {
+		c.setRevision(revisions[key])
+	}
 }
 
 // Conflicts returns every Service in conflict, sorted: such a Service

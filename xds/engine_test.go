@@ -149,3 +149,28 @@ func TestEngineHostMovesBetweenServices(t *testing.T) {
 		t.Errorf("Conflicts() = %v, want none", c)
 	}
 }
+
+// TestEngineUpdateRoutingKeepsEndpoints: the routing follows the
+// manifests while the autoscaler owns the endpoints.
+func TestEngineUpdateRoutingKeepsEndpoints(t *testing.T) {
+	e, calls := newRecordedEngine(t)
+	rev := model.Revision{Namespace: "default", Name: "a-00001", Protocol: model.HTTP1}
+	ep := model.RevisionEndpoints{Revision: rev.Key(), Mode: model.Serve, Pods: []model.Endpoint{{Address: "127.0.0.1", Port: 9000}}}
+	if err := e.SetEndpoints(ep); err != nil {
+		t.Fatal(err)
+	}
+	*calls = nil
+	if err := e.UpdateRouting(nil, []model.Revision{rev}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"cluster.v3.Cluster update=[default/a-00001] remove=[]"}; !reflect.DeepEqual(*calls, want) {
+		t.Errorf("UpdateRouting wrote %q, want %q", *calls, want)
+	}
+	*calls = nil
+	if err := e.UpdateRouting(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"cluster.v3.Cluster update=[] remove=[default/a-00001]"}; !reflect.DeepEqual(*calls, want) {
+		t.Errorf("UpdateRouting without the revision wrote %q, want %q", *calls, want)
+	}
+}
