@@ -11,6 +11,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newXDSCommand(), newActivatorCommand(), newBootstrapCommand(), newValidateCommand())
+	root.AddCommand(newXDSCommand(), newActivatorCommand(), newBootstrapCommand(), newValidateCommand(), newGetCommand())
 	return root
 }

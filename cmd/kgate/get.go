@@ -1,0 +1,215 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+)
+
+// RoutingModeAnnotation is the revision status annotation that says where
+// its traffic goes: Proxy (the activator) or Serve (its pods).
+const RoutingModeAnnotation = "kgate.dev/routing-mode"
+
+// resourceNames maps what users type to the admin API's resource names,
+// with kubectl's and kn's short names.
+var resourceNames = map[string]string{
+	"ksvc": "services", "kservice": "services", "service": "services", "services": "services",
+	"configuration": "configurations", "configurations": "configurations", "config": "configurations", "cfg": "configurations",
+	"revision": "revisions", "revisions": "revisions", "rev": "revisions",
+	"route": "routes", "routes": "routes", "rt": "routes",
+}
+
+func newGetCommand() *cobra.Command {
+	var (
+		namespace, output, admin string
+		all                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "get ksvc|configurations|revisions|routes [NAME]",
+		Short: "Show the Knative objects of a running kgate (kgate local)",
+		Long: `Lists the objects a running kgate serves, with their status, as kubectl and kn
+show them. Revisions also show their ACTUAL and DESIRED replicas and their routing
+MODE: Proxy (through the activator) or Serve (straight to the pods).`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			resource, ok := resourceNames[strings.ToLower(args[0])]
+			if !ok {
+				return fmt.Errorf("unknown resource %q: use ksvc, configurations, revisions or routes", args[0])
+			}
+			if output != "table" && output != "json" && output != "yaml" {
+				return fmt.Errorf("--output %q: must be table, json or yaml", output)
+			}
+			path := adminPrefix + "namespaces/" + namespace + "/" + resource
+			switch {
+			case len(args) == 2:
+				path += "/" + args[1]
+			case all:
+				path = adminPrefix + resource
+			}
+			body, err := adminGet(cmd, admin, path)
+			if err != nil {
+				return err
+			}
+			return printObjects(cmd.OutOrStdout(), resource, output, body, len(args) == 2, time.Now())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&namespace, "namespace", "n", "default", "the namespace")
+	f.BoolVarP(&all, "all-namespaces", "A", false, "every namespace")
+	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
+	f.StringVar(&admin, "admin-address", defaultAdminAddress, "host:port of the running kgate's admin API")
+	return cmd
+}
+
+// adminGet fetches a path of the admin API; an error answer becomes an
+// error carrying its message.
+func adminGet(cmd *cobra.Command, admin, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, "http://"+admin+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-address %q: %w", admin, err)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no kgate answers at %s (is `kgate local` running?): %w", admin, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer of %s: %w", admin, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var st struct{ Message string }
+		if json.Unmarshal(body, &st) == nil && st.Message != "" {
+			return nil, errors.New(st.Message)
+		}
+		return nil, fmt.Errorf("%s answered %s", admin, resp.Status)
+	}
+	return body, nil
+}
+
+// printObjects renders the admin API's answer: one object or a List.
+func printObjects(w io.Writer, resource, output string, body []byte, single bool, now time.Time) error {
+	switch output {
+	case "json":
+		_, err := w.Write(body)
+		return err
+	case "yaml":
+		y, err := yaml.JSONToYAML(body)
+		if err != nil {
+			return fmt.Errorf("converting to YAML: %w", err)
+		}
+		_, err = w.Write(y)
+		return err
+	}
+	var items []json.RawMessage
+	if single {
+		items = []json.RawMessage{body}
+	} else {
+		var l struct{ Items []json.RawMessage }
+		if err := json.Unmarshal(body, &l); err != nil {
+			return fmt.Errorf("decoding the list: %w", err)
+		}
+		items = l.Items
+	}
+	if len(items) == 0 {
+		_, err := fmt.Fprintf(w, "No %s found.\n", resource)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	var err error
+	switch resource {
+	case "services":
+		err = table(tw, items, []string{"NAME", "URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
+			func(s *servingv1.Service) []string {
+				return append([]string{s.Name, urlOf(s.Status.URL), s.Status.LatestCreatedRevisionName, s.Status.LatestReadyRevisionName}, ready(s.Status.Conditions)...)
+			})
+	case "configurations":
+		err = table(tw, items, []string{"NAME", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
+			func(c *servingv1.Configuration) []string {
+				return append([]string{c.Name, c.Status.LatestCreatedRevisionName, c.Status.LatestReadyRevisionName}, ready(c.Status.Conditions)...)
+			})
+	case "routes":
+		err = table(tw, items, []string{"NAME", "URL", "READY", "REASON"},
+			func(r *servingv1.Route) []string {
+				return append([]string{r.Name, urlOf(r.Status.URL)}, ready(r.Status.Conditions)...)
+			})
+	case "revisions":
+		err = table(tw, items, []string{"NAME", "CONFIG NAME", "GENERATION", "AGE", "READY", "REASON", "ACTUAL", "DESIRED", "MODE"},
+			func(r *servingv1.Revision) []string {
+				row := []string{r.Name, r.Labels["serving.knative.dev/configuration"], r.Labels["serving.knative.dev/configurationGeneration"], age(now, r.CreationTimestamp.Time)}
+				row = append(row, ready(r.Status.Conditions)...)
+				return append(row, replicas(r.Status.ActualReplicas), replicas(r.Status.DesiredReplicas), r.Status.Annotations[RoutingModeAnnotation])
+			})
+	}
+	if err != nil {
+		return err
+	}
+	return tw.Flush()
+}
+
+// table writes a header and a row per item, decoded as T.
+func table[T any](w io.Writer, items []json.RawMessage, header []string, row func(*T) []string) error {
+	fmt.Fprintln(w, strings.Join(header, "\t"))
+	for _, raw := range items {
+		var x T
+		if err := json.Unmarshal(raw, &x); err != nil {
+			return fmt.Errorf("decoding an object: %w", err)
+		}
+		fmt.Fprintln(w, strings.Join(row(&x), "\t"))
+	}
+	return nil
+}
+
+func urlOf(u *servingv1.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
+}
+
+// ready is the READY and REASON columns: the Ready condition's status and
+// reason, as kubectl prints them.
+func ready(conds []servingv1.Condition) []string {
+	for _, c := range conds {
+		if c.Type == servingv1.ConditionReady {
+			return []string{string(c.Status), c.Reason}
+		}
+	}
+	return []string{string(corev1.ConditionUnknown), ""}
+}
+
+func replicas(n *int32) string {
+	if n == nil {
+		return ""
+	}
+	return strconv.Itoa(int(*n))
+}
+
+// age renders a duration as kubectl does: 42s, 5m, 3h, 2d.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
