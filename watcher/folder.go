@@ -53,6 +53,7 @@ type Folder struct {
 	rec     *Reconciler
 	state   map[string]*fileState // path → what it last produced
 	ready   map[string]bool
+	failed  map[string]Failure
 	current *Result
 	logged  map[string]bool // problems logged, so each is logged once
 }
@@ -127,12 +128,26 @@ func (f *Folder) Current() *Result {
 	return f.current
 }
 
+// SetFailed replaces the revisions the deployer cannot run (see
+// Input.Failed) and has Run reconcile again.
+func (f *Folder) SetFailed(failed map[string]Failure) {
+	f.mu.Lock()
+	f.failed = failed
+	f.mu.Unlock()
+	f.wake()
+}
+
 // SetReady replaces the revision readiness (see Input.Ready) and has Run
 // reconcile again.
 func (f *Folder) SetReady(ready map[string]bool) {
 	f.mu.Lock()
 	f.ready = ready
 	f.mu.Unlock()
+	f.wake()
+}
+
+// wake has Run reconcile again.
+func (f *Folder) wake() {
 	select {
 	case f.kick <- struct{}{}:
 	default: // a reconciliation is already due
@@ -370,7 +385,7 @@ func (f *Folder) reconcile() *Result {
 	for _, p := range paths {
 		objs = append(objs, f.state[p].objs...)
 	}
-	res := f.rec.Reconcile(Input{Objects: objs, Ready: f.ready})
+	res := f.rec.Reconcile(Input{Objects: objs, Ready: f.ready, Failed: f.failed})
 	now := map[string]bool{}
 	for _, p := range res.Problems {
 		key := p.String()

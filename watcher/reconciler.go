@@ -39,6 +39,17 @@ type Input struct {
 	// Ready says which revisions ("namespace/name") are ready. nil means no
 	// deploy is attached and every revision counts as ready.
 	Ready map[string]bool
+	// Failed are the revisions the deployer cannot run, and why: they are
+	// not Ready, with the failure's reason and message.
+	Failed map[string]Failure
+}
+
+// Failure is why a revision cannot run, in Knative's terms.
+type Failure struct {
+	// Reason is a CamelCase word, as in a condition's reason.
+	Reason string
+	// Message tells the user what is wrong and how to fix it.
+	Message string
 }
 
 // Result is the output of one reconciliation.

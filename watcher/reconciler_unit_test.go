@@ -219,3 +219,26 @@ func TestChildName(t *testing.T) {
 		t.Errorf("different long parents must get different names")
 	}
 }
+
+// A revision the deployer cannot run is not Ready, with the deployer's
+// reason, and so neither is its Configuration nor its Service.
+func TestFailedRevision(t *testing.T) {
+	r := NewReconciler((&fakeClock{t: t0}).now)
+	res := r.Reconcile(Input{
+		Objects: decode(t, service("hello", "example.com/unknown")),
+		Ready:   map[string]bool{},
+		Failed: map[string]Failure{"default/hello-00001": {
+			Reason: "ImageNotMapped", Message: `no command for image "example.com/unknown"; map it with --image`,
+		}},
+	})
+	if len(res.Revisions) != 1 {
+		t.Fatalf("%d revisions, want 1", len(res.Revisions))
+	}
+	c := condOf(t, res.Revisions[0].Status.Conditions, servingv1.ConditionReady)
+	if c.Status != corev1.ConditionFalse || c.Reason != "ImageNotMapped" || !strings.Contains(c.Message, "--image") {
+		t.Errorf("revision Ready = %+v, want False, ImageNotMapped, naming --image", c)
+	}
+	if c := condOf(t, findService(res, "hello").Status.Conditions, servingv1.ConditionReady); c.Status == corev1.ConditionTrue {
+		t.Errorf("service Ready = %+v, want not True", c)
+	}
+}

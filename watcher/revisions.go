@@ -178,13 +178,19 @@ func protocol(spec servingv1.RevisionSpec) model.Protocol {
 // revisionStatuses sets every revision's readiness and conditions.
 func (rd *round) revisionStatuses() {
 	for _, rev := range rd.r.revisions {
-		rev.ready = rd.in.Ready == nil || rd.in.Ready[rev.key()]
+		failure, failed := rd.in.Failed[rev.key()]
+		rev.ready = !failed && (rd.in.Ready == nil || rd.in.Ready[rev.key()])
 		rev.cond = conds{}
-		if rev.ready {
+		switch {
+		case failed:
+			rev.cond.set(condFalse(servingv1.ConditionResourcesAvailable, failure.Reason, failure.Message))
+			rev.cond.set(condFalse(servingv1.ConditionContainerHealthy, failure.Reason, failure.Message))
+			rev.cond.set(condUnknown(servingv1.ConditionActive, ReasonDeploying, ""))
+		case rev.ready:
 			rev.cond.set(condTrue(servingv1.ConditionResourcesAvailable))
 			rev.cond.set(condTrue(servingv1.ConditionContainerHealthy))
 			rev.cond.set(condTrue(servingv1.ConditionActive))
-		} else {
+		default:
 			rev.cond.set(condUnknown(servingv1.ConditionResourcesAvailable, ReasonDeploying, ""))
 			rev.cond.set(condUnknown(servingv1.ConditionContainerHealthy, ReasonDeploying, ""))
 			rev.cond.set(condUnknown(servingv1.ConditionActive, ReasonDeploying, ""))
