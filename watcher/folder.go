@@ -16,6 +16,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	"github.com/kgate/kgate/translator"
 )
@@ -32,6 +33,9 @@ type FolderOptions struct {
 	// OnChange is called, from Run's goroutine, with the result of every
 	// reconciliation after the initial load whose input changed.
 	OnChange func(*Result)
+	// Base, when set, is the configuration of absent ConfigMaps (see
+	// Reconciler.SetBase).
+	Base *config.Config
 	// Ready is the initial revision readiness (see Input.Ready): nil when no
 	// deploy is attached; a deploy passes an empty map, then SetReady.
 	Ready map[string]bool
@@ -85,6 +89,9 @@ func NewFolder(paths []string, opts FolderOptions) (*Folder, error) {
 		kick: make(chan struct{}, 1), rec: NewReconciler(opts.Now),
 		state: map[string]*fileState{}, logged: map[string]bool{},
 		ready: opts.Ready,
+	}
+	if opts.Base != nil {
+		f.rec.SetBase(*opts.Base)
 	}
 	watch := map[string]bool{}
 	for _, p := range paths {

@@ -117,6 +117,8 @@ type Reconciler struct {
 	revisions map[string]*revisionState
 	routed    map[string][]target // route key → last resolved traffic
 	settings  settings
+	// base is the configuration of absent ConfigMaps.
+	base settings
 
 	last      *Result
 	roundTime time.Time
@@ -143,7 +145,17 @@ func NewReconciler(now func() time.Time) *Reconciler {
 		revisions: map[string]*revisionState{},
 		routed:    map[string][]target{},
 		settings:  defaultSettings(),
+		base:      defaultSettings(),
 	}
+}
+
+// SetBase sets the configuration that stands for absent ConfigMaps
+// (Knative's defaults unless set): kgate local, say, serves on
+// 127.0.0.1.nip.io when no config-domain says otherwise. It applies from
+// the next Reconcile.
+func (r *Reconciler) SetBase(cfg config.Config) {
+	r.base = cfg
+	r.settings = cfg
 }
 
 // objectKey is "Kind/namespace/name".

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/translator"
@@ -240,5 +241,26 @@ func TestFailedRevision(t *testing.T) {
 	}
 	if c := condOf(t, findService(res, "hello").Status.Conditions, servingv1.ConditionReady); c.Status == corev1.ConditionTrue {
 		t.Errorf("service Ready = %+v, want not True", c)
+	}
+}
+
+// The base configuration stands for absent ConfigMaps only.
+func TestBaseConfiguration(t *testing.T) {
+	r := NewReconciler((&fakeClock{t: t0}).now)
+	base := config.Default()
+	base.Domain = config.Domain{Domains: map[string]map[string]string{"127.0.0.1.nip.io": {}}}
+	r.SetBase(base)
+	res := r.Reconcile(Input{Objects: decode(t, service("hello", "img"))})
+	if got := findService(res, "hello").Status.URL.String(); got != "http://hello.default.127.0.0.1.nip.io" {
+		t.Errorf("URL %s, want the base domain's", got)
+	}
+	res = r.Reconcile(Input{Objects: decode(t, service("hello", "img"), `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-domain
+data:
+  example.org: ""`)})
+	if got := findService(res, "hello").Status.URL.String(); got != "http://hello.default.example.org" {
+		t.Errorf("URL %s, want config-domain's", got)
 	}
 }

@@ -15,11 +15,11 @@ func defaultSettings() settings { return config.Default() }
 // configMaps reads config-domain, config-network, config-defaults and
 // config-autoscaler, in whatever namespace they are declared (local mode
 // has no knative-serving namespace to insist on). An absent ConfigMap means
-// Knative's defaults; one that does not parse keeps its last good value.
+// the base configuration (Knative's defaults unless SetBase changed it); one that does not parse keeps its last good value.
 // Other ConfigMaps are ignored.
 func (rd *round) configMaps(cms []manifest.Object) {
 	last := rd.r.settings
-	next := defaultSettings()
+	next := rd.r.base
 	seen := map[string]bool{}
 	for _, o := range cms {
 		cm := o.Obj.(*corev1.ConfigMap)
