@@ -83,3 +83,13 @@ func locate(d document, path string) int {
 	}
 	return d.fileLine(line)
 }
+
+// parentPath drops the last step of a field path: "a.b[0]" → "a.b" → "a";
+// "" when there is none.
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}

@@ -18,7 +18,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/kgate/kgate/api/fielderr"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 )
 
@@ -35,6 +37,8 @@ type Object struct {
 	// Obj is *servingv1.Service, *servingv1.Configuration, *servingv1.Route,
 	// *servingv1.Revision or *corev1.ConfigMap. It is nil for a document that
 	// was skipped because kgate does not read its kind; Warnings then says so.
+	// A serving.knative.dev/v1alpha1 document is converted to its v1 type
+	// (APIVersion stays as written) and warned about.
 	Obj any
 
 	// Warnings are problems that do not stop the document from being used
@@ -54,9 +58,6 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
 }
 
-// v1alpha1 is the older Knative API version; converting it is planned.
-const v1alpha1 = servingv1.GroupName + "/v1alpha1"
-
 // nbsp is U+00A0, which web pages put in place of indentation spaces; YAML
 // does not treat it as white space, so it silently changes a document's shape.
 const nbsp = '\u00a0'
@@ -64,8 +65,10 @@ const nbsp = '\u00a0'
 // Decode splits a multi-document YAML (or JSON) file and decodes every
 // document it can; a bad document yields an *Error and does not stop the
 // others. Empty documents are ignored. serving.knative.dev/v1 objects are
-// decoded strictly (an unknown field is an error naming its path); v1
-// ConfigMaps are accepted; other kinds are skipped with a warning.
+// decoded strictly (an unknown field is an error naming its path);
+// serving.knative.dev/v1alpha1 ones too, then converted to v1 with a
+// deprecation warning (see v1alpha1.go); v1 ConfigMaps are accepted; other
+// kinds are skipped with a warning.
 func Decode(file string, data []byte) ([]Object, []error) {
 	var objs []Object
 	var errs []error
@@ -253,7 +256,9 @@ func decodeDocument(file string, d document) (*Object, error) {
 			return nil, fail(start, "unknown kind %q in %s: want Service, Configuration, Route or Revision", h.Kind, servingv1.APIVersion)
 		}
 	case h.APIVersion == v1alpha1:
-		return nil, fail(start, "%s is not supported yet; use %s", v1alpha1, servingv1.APIVersion)
+		if into = alphaInto(h.Kind); into == nil {
+			return nil, fail(start, "unknown kind %q in %s: want Service, Configuration, Route or Revision", h.Kind, v1alpha1)
+		}
 	case strings.HasPrefix(h.APIVersion, servingv1.GroupName+"/"):
 		return nil, fail(start, "%s is not supported; use %s", h.APIVersion, servingv1.APIVersion)
 	case h.APIVersion == "v1" && h.Kind == "ConfigMap":
@@ -319,11 +324,49 @@ func decodeDocument(file string, d document) (*Object, error) {
 		APIVersion: h.APIVersion, Kind: h.Kind, Namespace: orDefault(h.Namespace), Name: h.Name,
 		Obj: into,
 	}
-	setNamespace(into, o.Namespace)
+	if alpha, ok := into.(alphaObject); ok {
+		obj, notes, errs := alpha.convert()
+		if len(errs) > 0 {
+			return nil, fail(fieldErrorsLine(d, start, errs), "%s", fieldErrorsMessage(errs))
+		}
+		o.Obj = obj
+		o.Warnings = append(o.Warnings, deprecation(notes))
+	}
+	setNamespace(o.Obj, o.Namespace)
 	if n := d.nbspLine(0); n != 0 {
 		o.Warnings = append(o.Warnings, nbspHint(n))
 	}
 	return o, nil
+}
+
+// fieldErrorsLine returns the file line of the earliest field of errs (or,
+// for a missing field, of its nearest parent) that the document has, or
+// start.
+func fieldErrorsLine(d document, start int, errs field.ErrorList) int {
+	line := 0
+	for _, e := range errs {
+		n := 0
+		for p := e.Field; n == 0 && p != ""; p = parentPath(p) {
+			n = locate(d, p)
+		}
+		if n != 0 && (line == 0 || n < line) {
+			line = n
+		}
+	}
+	if line == 0 {
+		return start
+	}
+	return line
+}
+
+// fieldErrorsMessage renders errs on one line, as Knative's webhook words
+// them ("MESSAGE: PATH, PATH").
+func fieldErrorsMessage(errs field.ErrorList) string {
+	msgs := fielderr.Messages(errs)
+	for i := range msgs {
+		msgs[i] = strings.ReplaceAll(msgs[i], "\n", "; ")
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // typeError matches encoding/json's type mismatch message, whose field is

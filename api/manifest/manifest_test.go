@@ -18,10 +18,12 @@ import (
 // verbatim from the tutorials they come from.
 func TestSeeds(t *testing.T) {
 	nbspHint := "contains non-breaking spaces (U+00A0), a common copy-paste accident; replace them with plain spaces"
-	v1alpha1 := "serving.knative.dev/v1alpha1 is not supported yet; use serving.knative.dev/v1"
+	runLatest := "serving.knative.dev/v1alpha1 is deprecated: converted to serving.knative.dev/v1 (spec.runLatest → spec.template + traffic [latestRevision 100%]; container → containers[0]); write serving.knative.dev/v1"
+	release := "serving.knative.dev/v1alpha1 is deprecated: converted to serving.knative.dev/v1 (spec.release → spec.template + traffic [current: helloworld-csharp-00001 80%, candidate: helloworld-csharp-00004 20%, latest: latestRevision 0%]; container → containers[0]); write serving.knative.dev/v1"
 	tests := []struct {
 		file    string
 		service string // name of the one Service it holds when it decodes
+		warning string // its one warning, if any
 		err     string // the one error it yields otherwise
 	}{
 		{file: "000-case1-hello.yaml", service: "hello"},
@@ -33,9 +35,10 @@ func TestSeeds(t *testing.T) {
 		{file: "002-helloworld-go-garbled.yaml",
 			err: "testdata/seeds/002-helloworld-go-garbled.yaml:4: invalid YAML: mapping values are not allowed in this context"},
 		{file: "002-helloworld-go-repaired.yaml", service: "helloworld-go"},
-		{file: "003-helloworld-csharp-v1alpha1.yaml", err: "testdata/seeds/003-helloworld-csharp-v1alpha1.yaml:1: " + v1alpha1},
-		{file: "003-helloworld-csharp-release-v1alpha1.yaml", err: "testdata/seeds/003-helloworld-csharp-release-v1alpha1.yaml:1: " + v1alpha1},
-		{file: "003-twilio-csharp-v1alpha1.yaml", err: "testdata/seeds/003-twilio-csharp-v1alpha1.yaml:1: " + v1alpha1},
+		// serving.knative.dev/v1alpha1, converted (see TestV1alpha1Seeds).
+		{file: "003-helloworld-csharp-v1alpha1.yaml", service: "helloworld-csharp", warning: runLatest},
+		{file: "003-helloworld-csharp-release-v1alpha1.yaml", service: "helloworld-csharp", warning: release},
+		{file: "003-twilio-csharp-v1alpha1.yaml", service: "twilio-csharp", warning: runLatest},
 		{file: "004-hello.yaml", service: "hello"},
 		{file: "004-hello-knative-v2.yaml", service: "hello"},
 		{file: "004-hello-knative-v3.yaml", service: "hello"},
@@ -61,8 +64,15 @@ func TestSeeds(t *testing.T) {
 			}
 			o := objs[0]
 			svc, ok := o.Obj.(*servingv1.Service)
-			if !ok || o.Name != tt.service || o.Namespace != "default" || o.Line != 1 || len(o.Warnings) != 0 {
-				t.Fatalf("object = %+v; want Service default/%s at line 1 without warnings", o, tt.service)
+			if !ok || o.Name != tt.service || o.Namespace != "default" || o.Line != 1 {
+				t.Fatalf("object = %+v; want Service default/%s at line 1", o, tt.service)
+			}
+			var want []string
+			if tt.warning != "" {
+				want = []string{tt.warning}
+			}
+			if !reflect.DeepEqual(o.Warnings, want) {
+				t.Errorf("warnings = %q\nwant       %q", o.Warnings, want)
 			}
 			svc.SetDefaults(config.DefaultDefaults())
 			if verrs := servingv1.ValidateService(svc); len(verrs) != 0 {
@@ -225,6 +235,10 @@ metadata:
 		name:  "unknown serving kind",
 		input: "apiVersion: serving.knative.dev/v1\nkind: DomainMapping\nmetadata:\n  name: x\n",
 		errs:  []string{`f.yaml:1: unknown kind "DomainMapping" in serving.knative.dev/v1: want Service, Configuration, Route or Revision`},
+	}, {
+		name:  "unknown v1alpha1 kind",
+		input: "apiVersion: serving.knative.dev/v1alpha1\nkind: DomainMapping\nmetadata:\n  name: x\n",
+		errs:  []string{`f.yaml:1: unknown kind "DomainMapping" in serving.knative.dev/v1alpha1: want Service, Configuration, Route or Revision`},
 	}, {
 		name:  "other serving versions",
 		input: "apiVersion: serving.knative.dev/v1beta1\nkind: Service\nmetadata:\n  name: x\n",
