@@ -206,6 +206,18 @@ func (l *Loop) Decisions() map[string]autoscale.Decision {
 	return maps.Clone(l.decision)
 }
 
+// Modes returns where each scaled revision's traffic was last sent:
+// Proxy (the activators) or Serve (its pods), as pushed to the engine.
+func (l *Loop) Modes() map[string]model.Mode {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]model.Mode, len(l.applied))
+	for key, a := range l.applied {
+		out[key] = a.endpoints.Mode
+	}
+	return out
+}
+
 // Run samples the load every second and decides every
 // autoscale.TickInterval, and handles pokes and readiness changes as they
 // come, until ctx ends.

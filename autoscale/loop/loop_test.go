@@ -299,3 +299,13 @@ func TestSubsetIsStableAndSpread(t *testing.T) {
 		t.Errorf("subset of 5 from 2: %d, want 2", len(got))
 	}
 }
+
+func TestModesReportWhatWasPushed(t *testing.T) {
+	r := newRig(t, activators)
+	const rev = "default/hello-00001"
+	r.configure(config.DefaultAutoscaler(), Revision{Key: rev, Spec: autoscale.RevisionSpec{
+		Annotations: annotations("target-burst-capacity", "0"), ContainerConcurrency: 1}})
+	if got, want := r.loop.Modes()[rev], r.pushes.last(rev).Mode; got != want || got != model.Proxy {
+		t.Errorf("Modes() says %s, pushed %s; want Proxy (containerConcurrency 1)", got, want)
+	}
+}
