@@ -12,5 +12,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newXDSCommand(), newActivatorCommand(), newBootstrapCommand(), newValidateCommand(), newGetCommand())
+	root.AddCommand(newSampleCommand())
 	return root
 }

@@ -1,0 +1,117 @@
+//go:build unix
+
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kgate/kgate/deploy/samples"
+)
+
+// TestMain lets the test binary be the processes the tests deploy: run as
+// "sample NAME" it is `kgate sample NAME` (so the default image map, which
+// names this binary, works unchanged), and as "testapp MODE" one of the
+// apps below. No build step, and nothing else in the module has to compile.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 {
+		switch os.Args[1] {
+		case "sample":
+			os.Exit(runSample(os.Args[2]))
+		case "testapp":
+			os.Exit(runTestApp(os.Args[2]))
+		}
+	}
+	// A race-enabled binary sleeps a second before it exits, to let
+	// reports be written; the processes under test need not.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	os.Exit(m.Run())
+}
+
+// runSample does what `kgate sample NAME` does.
+func runSample(name string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := samples.Run(ctx, slog.New(slog.NewTextHandler(os.Stderr, nil)), name, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// runTestApp runs an app with the misbehaviours the tests need:
+//
+//	exit    exits with code 3 at once
+//	gated   serves on $PORT: / greets $TARGET, /ready is 200 only once the
+//	        file $READY_FILE exists (and prints "probed" each time), /env?name=X
+//	        answers $X, /args the arguments, /crash exits with code 4;
+//	        with SPAWN=1 it starts an orphan child first and prints
+//	        "child pid N"; with IGNORE_TERM=1 it ignores SIGTERM
+//	orphan  ignores SIGTERM and sleeps
+func runTestApp(mode string) int {
+	switch mode {
+	case "exit":
+		fmt.Fprintln(os.Stderr, "exiting at once")
+		return 3
+	case "orphan":
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Hour)
+		return 0
+	case "gated":
+		return runGated()
+	}
+	fmt.Fprintln(os.Stderr, "unknown testapp mode", mode)
+	return 2
+}
+
+func runGated() int {
+	if os.Getenv("SPAWN") == "1" {
+		child := exec.Command(os.Args[0], "testapp", "orphan")
+		if err := child.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("child pid %d\n", child.Process.Pid)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if os.Getenv("IGNORE_TERM") == "1" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", samples.Helloworld(os.Getenv("TARGET")))
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Println("probed")
+		if _, err := os.Stat(os.Getenv("READY_FILE")); err != nil {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+		}
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, os.Getenv(r.URL.Query().Get("name")))
+	})
+	mux.HandleFunc("/args", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, strings.Join(os.Args[1:], " "))
+	})
+	mux.HandleFunc("/crash", func(http.ResponseWriter, *http.Request) { os.Exit(4) })
+	lis, err := net.Listen("tcp", samples.Address(os.Getenv("PORT")))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := samples.Serve(ctx, lis, mux, time.Minute); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,143 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kgate/kgate/translator/model"
+)
+
+// replica is one pod of a revision: a process, restarted whenever it
+// exits, until the replica is stopped.
+type replica struct {
+	d      *Deployer
+	rev    string
+	n      int // its number in the revision, from 1
+	launch *launch
+	log    *slog.Logger
+	stop   chan struct{} // closed by markStopping
+
+	// Guarded by d.mu.
+	endpoint model.Endpoint
+	ready    bool
+	stopping bool
+}
+
+// markStopping takes the replica out of service: not ready, and its
+// process to be stopped. d.mu is held.
+func (r *replica) markStopping() {
+	r.ready = false
+	r.stopping = true
+	close(r.stop)
+}
+
+// run runs the replica's process, and restarts it with a backoff whenever
+// it exits, until the replica is stopped.
+func (r *replica) run() {
+	var backoff time.Duration
+	for {
+		started := time.Now()
+		err := r.runProcess()
+		if err == nil {
+			return
+		}
+		backoff = r.nextBackoff(backoff, time.Since(started))
+		r.log.Warn("replica restarting", "error", err, "in", backoff)
+		if !r.wait(backoff) {
+			return
+		}
+	}
+}
+
+// nextBackoff doubles the backoff after an exit, up to the maximum, and
+// starts over after a process that ran for as long as that.
+func (r *replica) nextBackoff(prev, ran time.Duration) time.Duration {
+	o := r.d.opts
+	if prev == 0 || ran >= o.MaxRestartBackoff {
+		return o.RestartBackoff
+	}
+	return min(2*prev, o.MaxRestartBackoff)
+}
+
+// wait waits d unless the replica is stopped first; it reports whether the
+// replica is still to run.
+func (r *replica) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.stop:
+		return false
+	}
+}
+
+// runProcess runs one process of the replica, ready while its probe says
+// so, until the replica is stopped (nil) or the process exits or fails to
+// start (the error says how).
+func (r *replica) runProcess() error {
+	port, err := r.d.ports.take()
+	if err != nil {
+		return err
+	}
+	defer r.d.ports.release(port)
+	argv, env := r.launch.command(port)
+	p, err := startProcess(argv, env, r.log)
+	if err != nil {
+		return err
+	}
+	r.d.setEndpoint(r, port)
+	log := r.log.With("pid", p.pid(), "port", port)
+	log.Info("replica started", "command", argv)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		r.launch.probe.run(ctx, port, func(ready bool, err error) {
+			switch {
+			case !r.d.setReady(r, ready):
+			case ready:
+				log.Info("replica ready")
+			default:
+				log.Warn("replica not ready", "error", err)
+			}
+		})
+	}()
+	stopProbing := func() {
+		cancel()
+		<-probed
+	}
+
+	select {
+	case <-p.done:
+		stopProbing()
+		r.d.setReady(r, false)
+		p.finish()
+		return fmt.Errorf("pid %d exited: %s", p.pid(), p.cmd.ProcessState)
+	case <-r.stop:
+		stopProbing()
+		r.drain(p, log)
+		return nil
+	}
+}
+
+// drain stops a process whose replica was scaled away: it is not ready and
+// that was notified already; after the stop delay (for the gateways to
+// hear of it) it gets SIGTERM and the grace period to finish its requests.
+func (r *replica) drain(p *process, log *slog.Logger) {
+	t := time.NewTimer(r.d.opts.StopDelay)
+	select {
+	case <-t.C:
+	case <-p.done:
+	case <-r.d.closing:
+	}
+	t.Stop()
+	killed := p.stop(r.launch.grace)
+	if killed {
+		log.Warn("replica killed: it did not stop within the grace period", "grace", r.launch.grace)
+	}
+	log.Info("replica stopped", "exit", p.cmd.ProcessState.String())
+}
