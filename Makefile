@@ -3,11 +3,11 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check build bench golden
+.PHONY: run test vet fmt-check build bench golden load
 
-## run: serve xDS for the examples folder (kgate xds -f examples).
-run:
-	$(GO) run ./cmd/kgate xds -f examples
+## run: kgate local on the examples: hello world at http://hello.default.127.0.0.1.nip.io:8080
+run: build
+	bin/kgate local -f examples
 
 ## test: everything CI runs: formatting, vet, and every test with the race detector.
 test: fmt-check vet
@@ -29,7 +29,12 @@ bench:
 	$(GO) test -run '^$$' -bench 'Translate|BenchmarkService$$|HostIndex' -benchmem -benchtime 5x ./translator
 	$(GO) test -run '^$$' -bench Tick10k -cpu 1 -count 3 ./autoscale/
 	$(GO) test -run TestColdRequestIsHeldAndAnswered -v -count 3 ./test/coldstart
+	$(GO) test -run '^$$' -bench Overhead -benchtime 1x -count 3 ./activator
 
 ## golden: regenerate golden files after an intended output change.
 golden:
 	$(GO) test ./translator ./watcher -update
+
+## load: the seeds' hey -z 30s -c 50 against kgate local (figures in docs/performance.md).
+load:
+	test/load/run.sh

@@ -153,29 +153,33 @@ func (a *Activator) revisionFor(key string) *revision {
 	return rev
 }
 
-// lookup returns the revision keyed key, nil if unknown.
-func (a *Activator) lookup(key string) *revision {
+// lookupNamed returns the revision keyed "ns/name", nil if unknown. It
+// runs on every request, so it builds the key on the stack: indexing a map
+// with string(bytes) does not allocate.
+func (a *Activator) lookupNamed(ns, name string) *revision {
+	var buf [128]byte
+	key := append(append(append(buf[:0], ns...), '/'), name...)
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.revisions[key]
+	return a.revisions[string(key)]
 }
 
 // ServeHTTP proxies r to a pod of the revision its headers name, waiting
 // for one if needed.
 func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
-	key, missing := revisionKey(r.Header)
+	ns, name, missing := revisionHeaders(r.Header)
 	if missing != "" {
 		reject(w, http.StatusBadRequest, "missing header %s: the gateway names the revision of every request it sends to the activator", missing)
 		return
 	}
-	rev := a.lookup(key)
+	rev := a.lookupNamed(ns, name)
 	var cfg *RevisionConfig
 	if rev != nil {
 		cfg = rev.config()
 	}
 	if cfg == nil {
-		reject(w, http.StatusNotFound, "unknown revision %q (headers %s and %s)", key, NamespaceHeader, RevisionHeader)
+		reject(w, http.StatusNotFound, "unknown revision %q (headers %s and %s)", ns+"/"+name, NamespaceHeader, RevisionHeader)
 		return
 	}
 
@@ -187,18 +191,18 @@ func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status = a.serve(w, r, rev, cfg, arrived.Add(cfg.Timeout))
 }
 
-// revisionKey returns the "namespace/name" key the headers name, or the
-// first header missing.
-func revisionKey(h http.Header) (key, missing string) {
-	ns := h.Get(NamespaceHeader)
+// revisionHeaders returns the namespace and name of the revision the
+// headers name, or the first header missing.
+func revisionHeaders(h http.Header) (ns, name, missing string) {
+	ns = h.Get(NamespaceHeader)
 	if ns == "" {
-		return "", NamespaceHeader
+		return "", "", NamespaceHeader
 	}
-	name := h.Get(RevisionHeader)
+	name = h.Get(RevisionHeader)
 	if name == "" {
-		return "", RevisionHeader
+		return "", "", RevisionHeader
 	}
-	return ns + "/" + name, ""
+	return ns, name, ""
 }
 
 // serve waits for a slot on a pod, proxies r there and returns the status

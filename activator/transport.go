@@ -68,18 +68,24 @@ func (t transports) closeIdle() {
 }
 
 // bufferPool recycles the buffers ReverseProxy copies bodies through, one
-// 32 KiB buffer per request otherwise.
+// 32 KiB buffer per request otherwise. It holds array pointers, which go in
+// and out of the pool's interface without allocating: a *[]byte would cost
+// an allocation on every Put.
 type bufferPool struct{ pool sync.Pool }
 
 const copyBufferSize = 32 << 10
 
 // Get returns a buffer for one body copy.
 func (b *bufferPool) Get() []byte {
-	if buf, ok := b.pool.Get().(*[]byte); ok {
-		return *buf
+	if buf, ok := b.pool.Get().(*[copyBufferSize]byte); ok {
+		return buf[:]
 	}
 	return make([]byte, copyBufferSize)
 }
 
-// Put recycles buf.
-func (b *bufferPool) Put(buf []byte) { b.pool.Put(&buf) }
+// Put recycles buf, a buffer Get returned.
+func (b *bufferPool) Put(buf []byte) {
+	if len(buf) == copyBufferSize {
+		b.pool.Put((*[copyBufferSize]byte)(buf))
+	}
+}
