@@ -55,9 +55,12 @@ type Failure struct {
 // Result is the output of one reconciliation.
 type Result struct {
 	// Model is what to serve: the Services (one per Route that resolved)
-	// and the Revisions some route sends traffic to, sorted by key; no
-	// Endpoints (deploy and the autoscaler add those).
+	// and every Revision, sorted by key; no Endpoints (deploy and the
+	// autoscaler add those).
 	Model model.Config
+	// Routed are the revisions ("namespace/name") some route sends traffic
+	// to; the others are unreachable, which the autoscaler needs to know.
+	Routed map[string]bool
 	// The objects with their status, sorted by namespace and name.
 	// Configurations and Routes include those derived from Services.
 	Services       []*servingv1.Service
@@ -559,11 +562,13 @@ func (rd *round) output() {
 		out := rev.output()
 		out.Status.Conditions = rev.cond.stamp(prev[objectKey(servingv1.KindRevision, rev.namespace, rev.name)], rd.now)
 		res.Revisions = append(res.Revisions, out)
-		if routed[rev.key()] {
-			res.Model.Revisions = append(res.Model.Revisions, rev.model())
-		}
+		// Every revision gets its cluster, routed or not: a route that
+		// moves traffic to a revision then points at a cluster the gateways
+		// have warmed already (make before break).
+		res.Model.Revisions = append(res.Model.Revisions, rev.model())
 	}
 	res.Model.Services = services
+	res.Routed = routed
 	res.Config = rd.r.settings
 
 	sort.SliceStable(res.Problems, func(i, j int) bool {
