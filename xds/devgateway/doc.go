@@ -1,0 +1,65 @@
+// Package devgateway is the dev gateway: the data plane `kgate local` uses
+// when no Envoy is installed. It is an xDS client of the control plane
+// (one delta ADS stream, xdsclient) that serves HTTP as the Envoy config it
+// receives says, and reports per-cluster load over LRS as Envoy does, so
+// that the autoscaler sees demand through it exactly as through Envoy. It
+// is for development and tests; production traffic goes through Envoy.
+//
+// It reads the config as Envoy would, knowing no kgate name: LDS and CDS
+// wildcard; SRDS wildcard while a listener routes by scopes; RDS for the
+// route configurations scopes and listeners name; EDS for the load
+// assignments clusters name. A request then goes:
+//
+//  1. Listener (listener.go, hcm.go): HTTP/1.1 and h2c on one socket; the
+//     early header mutation runs (x-kgate-listener, for kgate).
+//  2. Scope (scope.go): the key built from the configured header
+//     fragments (the host part of :authority, which for HTTP/1.1 is Host)
+//     picks the ScopedRouteConfiguration and so the RouteConfiguration.
+//  3. Route (route.go, match.go): virtual host by domain (exact, then
+//     "*suffix", then "prefix*" such as "host:*", then "*"); first route
+//     whose prefix/path/regex and header matchers match; 404 otherwise.
+//  4. Action (proxy.go): a direct response, or a weighted random cluster
+//     choice; request and response headers mutated from the weighted
+//     cluster's level to the route configuration's (set semantics
+//     overwrite what the client sent); route timeout, Envoy's 15 s when
+//     unset, 0 for none, 504 "upstream request timeout" when it fires
+//     before the response starts (a reset after); no retries; upgrades
+//     (WebSocket) as upgrade_configs allow.
+//  5. Cluster (cluster.go, balance.go, endpoints.go, upstream.go): a host
+//     by LEAST_REQUEST (power of two choices on requests in flight),
+//     ROUND_ROBIN or RANDOM; 503 "no healthy upstream" with none; HTTP/1.1
+//     or h2c upstream as typed_extension_protocol_options say, trailers
+//     (gRPC) passed through.
+//  6. Load (load.go): in progress, issued, successful and 5xx per cluster,
+//     reported on the LRS server's schedule.
+//
+// Config changes never drop a request under way: every compiled resource
+// is immutable and a request keeps what it looked up; a listener whose
+// address changes binds anew and drains the old socket; a removed one
+// drains. Each xDS handler compiles its whole update before applying any
+// of it: a resource the gateway cannot serve as Envoy would is refused (a
+// NACK, see onlyFields), and the gateway goes on with what it had.
+//
+// Envoy behaviours not implemented (config using them is refused where it
+// would route differently; the rest is read and ignored):
+//
+//   - TLS, filter chain matching, listener filters, HTTP filters other than
+//     the router (optional or disabled ones are skipped), HTTP/3.
+//   - Retries, hedging, mirroring, redirects, path and host rewrites,
+//     hash policies, rate limits, CORS, per-filter config, query parameter
+//     and runtime matchers, CONNECT and WebSocket over HTTP/2 (RFC 8441):
+//     refused.
+//   - Header value formatters (%COMMAND%): refused; "%%" is a percent.
+//   - Circuit breakers, outlier detection, health checking, locality and
+//     endpoint weights, priority spill-over before a priority is empty
+//     (the gateway uses the lowest priority with a healthy host),
+//     stream_idle_timeout, access logs, stats: not enforced, ignored.
+//   - Request ids, x-envoy-* headers (none added, none stripped), the
+//     server header.
+//   - Connection draining on a listener update that keeps the address:
+//     open connections take the new config at once instead.
+//   - Cluster warming: a cluster is used as soon as it arrives; until its
+//     endpoints do, it answers 503 "no healthy upstream" (Envoy, still
+//     warming it, answers 503 for an unknown cluster).
+//   - CDS types other than EDS and STATIC.
+package devgateway

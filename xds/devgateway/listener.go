@@ -1,0 +1,166 @@
+package devgateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+)
+
+// listener serves one Listener: a socket and an HTTP server taking
+// HTTP/1.1 and h2c (prior knowledge) on it. A config update that keeps
+// the address swaps the connection manager under the running server, so
+// no connection is dropped; connections already open serve their next
+// requests with the new config, as Envoy's do not (they drain), which
+// only makes a change apply sooner.
+type listener struct {
+	name string
+	// configured is the address the Listener says (guarded by the
+	// Gateway's mu); requested is where Options.ListenAddress bound it.
+	configured string
+	requested  string
+	cm         atomic.Pointer[connManager]
+	proxy      *proxy
+
+	lis net.Listener
+	srv *http.Server
+	// active counts the requests under way, upgraded connections
+	// included, which http.Server.Shutdown does not wait for.
+	active inflight
+	// hardStop cancels every request's context, ending upgraded
+	// connections too.
+	hardStop context.CancelFunc
+	served   chan struct{}
+}
+
+// bind opens cfg's socket at addr, without serving it yet: an LDS update
+// binds every new socket before it serves any, so that one failure can
+// refuse the update whole.
+func bind(cfg *listenerConfig, addr string, p *proxy) (*listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: binding %s: %w", cfg.name, addr, err)
+	}
+	base, hardStop := context.WithCancel(context.Background())
+	l := &listener{
+		name: cfg.name, configured: cfg.address, requested: addr,
+		proxy: p, lis: lis, hardStop: hardStop, served: make(chan struct{}),
+	}
+	l.cm.Store(cfg.cm)
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	l.srv = &http.Server{
+		Handler:     l,
+		Protocols:   protocols,
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    p.errorLog,
+	}
+	return l, nil
+}
+
+// start serves the socket.
+func (l *listener) start() {
+	go func() {
+		defer close(l.served)
+		_ = l.srv.Serve(l.lis) // ends with ErrServerClosed once stopped
+	}()
+}
+
+// abandon closes the socket of a listener never started.
+func (l *listener) abandon() {
+	l.hardStop()
+	_ = l.lis.Close()
+}
+
+// addr is where the listener is bound.
+func (l *listener) addr() string { return l.lis.Addr().String() }
+
+// ServeHTTP serves one request with the connection manager in place when
+// it arrived.
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.active.add()
+	defer l.active.done()
+	cm := l.cm.Load()
+	if !cm.speaks(r.ProtoMajor) {
+		// The socket takes both protocols so that a codec change needs no
+		// new socket; a connection in the other one is refused as Envoy's
+		// codec would refuse it.
+		panic(http.ErrAbortHandler)
+	}
+	l.proxy.serve(cm, w, r)
+}
+
+// speaks reports whether the codec accepts HTTP/major.
+func (cm *connManager) speaks(major int) bool {
+	switch cm.codec {
+	case hcmv3.HttpConnectionManager_HTTP1:
+		return major == 1
+	case hcmv3.HttpConnectionManager_HTTP2:
+		return major == 2
+	}
+	return true
+}
+
+// stop drains the listener: it stops accepting, lets the requests under
+// way finish for up to grace, then ends what is left.
+func (l *listener) stop(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	_ = l.srv.Shutdown(ctx) // closes idle connections and waits for requests
+	select {
+	case <-l.active.idle(): // upgraded connections too
+	case <-ctx.Done():
+	}
+	l.hardStop()
+	_ = l.srv.Close()
+	<-l.active.idle()
+	<-l.served
+}
+
+// inflight counts work under way and tells when there is none; unlike a
+// sync.WaitGroup, work may start while another goroutine waits.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed while n is 0; nil means closed
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		f.none = make(chan struct{})
+	}
+	f.n++
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 {
+		close(f.none)
+	}
+}
+
+// idle returns a channel closed once nothing is under way.
+func (f *inflight) idle() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		return closed
+	}
+	return f.none
+}
+
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()

@@ -1,0 +1,247 @@
+package devgateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Envoy's local reply bodies, which clients and tests recognize.
+const (
+	bodyNoHealthyUpstream = "no healthy upstream"
+	bodyTimeout           = "upstream request timeout"
+	bodyResetPrefix       = "upstream connect error or disconnect/reset before headers. reset reason: "
+)
+
+// proxy routes and forwards the requests of every listener.
+type proxy struct {
+	tables   *tables
+	errorLog *log.Logger
+}
+
+// serve routes r as the connection manager says and forwards it, or
+// answers it locally as Envoy's router would.
+func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
+	cm.early.apply(r.Header)
+	rt := cm.routes.table(p.tables, r)
+	if rt == nil {
+		localReply(w, http.StatusNotFound, "", nil) // no scope, or its routes have not arrived
+		return
+	}
+	vh := rt.virtualHost(r.Host)
+	if vh == nil {
+		localReply(w, http.StatusNotFound, "", nil)
+		return
+	}
+	rte := vh.route(r)
+	if rte == nil {
+		localReply(w, http.StatusNotFound, "", nil)
+		return
+	}
+	x := &exchange{cm: cm, levels: []levelOps{
+		{rte.request, rte.response}, {vh.request, vh.response}, {rt.request, rt.response},
+	}}
+	if rte.direct != nil {
+		localReply(w, rte.direct.status, rte.direct.body, x.responseOps)
+		return
+	}
+	fa := rte.forward
+	x.upgrade = upgradeType(r)
+	if x.upgrade != "" && !cm.upgradeAllowed(x.upgrade, fa) {
+		localReply(w, http.StatusForbidden, "", x.responseOps)
+		return
+	}
+	wc := fa.pick()
+	// The weighted cluster's headers come first: Envoy applies the most
+	// specific level first, so the less specific win on overwrite.
+	x.levels = append([]levelOps{{wc.request, wc.response}}, x.levels...)
+	c, hosts := p.tables.cluster(wc.name)
+	if c == nil {
+		localReply(w, http.StatusServiceUnavailable, "", x.responseOps)
+		return
+	}
+	h := c.pick(hosts)
+	if h == nil {
+		localReply(w, http.StatusServiceUnavailable, bodyNoHealthyUpstream, x.responseOps)
+		return
+	}
+	x.cluster, x.host, x.timeout, x.http1Client = c, h, fa.timeout, r.ProtoMajor == 1
+	p.forward(w, r, x)
+}
+
+// levelOps are one level's request and response header mutations.
+type levelOps struct{ request, response headerOps }
+
+// exchange is one request forwarded to one host.
+type exchange struct {
+	cm      *connManager
+	cluster *cluster
+	host    *host
+	// levels are the header mutations from the most specific level (the
+	// weighted cluster) to the least (the route configuration).
+	levels  []levelOps
+	upgrade string
+	timeout time.Duration
+	timer   *routeTimer
+	// http1Client is true when the client speaks HTTP/1.x, which carries
+	// trailers only after a chunked body.
+	http1Client bool
+	// status is what the client was answered, 0 if nothing was.
+	status int
+}
+
+func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
+	up := x.cluster.up
+	end := x.cluster.load.start()
+	x.host.inFlight.Add(1)
+	failed := true // unless the exchange ends normally: a panic is a response cut short
+	defer func() {
+		x.host.inFlight.Add(-1)
+		up.done()
+		end(failed)
+	}()
+
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	x.timer = &routeTimer{d: x.timeout, cancel: cancel}
+	defer x.timer.stop()
+	r = r.WithContext(ctx)
+	x.timer.armAtRequestEnd(r, x.upgrade != "")
+
+	rp := &httputil.ReverseProxy{
+		Rewrite:   x.rewrite,
+		Transport: up.transport(r, x.upgrade != ""),
+		// FlushInterval stays 0: ReverseProxy flushes every write of a
+		// response of unknown length (gRPC, chunked, server-sent events)
+		// anyway, and flushing the others (-1) would flush from a timer
+		// before the handler ends, splitting a gRPC trailers-only
+		// response (HEADERS with END_STREAM) into headers and an empty
+		// end of stream, which gRPC clients reject for want of trailers.
+		ModifyResponse: x.modifyResponse,
+		ErrorHandler:   x.fail,
+		ErrorLog:       p.errorLog,
+	}
+	rp.ServeHTTP(w, r)
+	failed = x.status >= 500
+}
+
+// rewrite points the outbound request at the host. The client's
+// :authority and path go upstream unchanged, as with Envoy.
+func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = x.host.addr
+	x.forwardedHeaders(pr.In, pr.Out.Header)
+	for _, l := range x.levels {
+		l.request.apply(pr.Out.Header)
+	}
+}
+
+// forwardedHeaders sets the X-Forwarded-* headers as Envoy's connection
+// manager does (ReverseProxy's Rewrite starts without them): an edge
+// proxy (use_remote_address) appends the client's address to
+// X-Forwarded-For and sets X-Forwarded-Proto to its own scheme; otherwise
+// both pass as they came, X-Forwarded-Proto defaulting to the scheme.
+func (x *exchange) forwardedHeaders(in *http.Request, out http.Header) {
+	if v, ok := in.Header["X-Forwarded-Host"]; ok {
+		out["X-Forwarded-Host"] = v
+	}
+	xff := strings.Join(in.Header.Values("X-Forwarded-For"), ", ")
+	if x.cm.useRemoteAddress && !x.cm.skipXFFAppend {
+		if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+			if xff != "" {
+				xff += ", "
+			}
+			xff += ip
+		}
+	}
+	if xff != "" {
+		out.Set("X-Forwarded-For", xff)
+	}
+	proto := in.Header.Get("X-Forwarded-Proto")
+	if x.cm.useRemoteAddress || proto == "" {
+		proto = "http"
+	}
+	out.Set("X-Forwarded-Proto", proto)
+}
+
+// modifyResponse applies the response header mutations.
+func (x *exchange) modifyResponse(res *http.Response) error {
+	if x.upgrade != "" && res.StatusCode == http.StatusSwitchingProtocols {
+		x.timer.stop() // the timeout bounds the upgrade, not the connection
+	}
+	x.status = res.StatusCode
+	x.responseOps(res.Header)
+	if x.http1Client && len(res.Trailer) > 0 {
+		// HTTP/2 lets a response have both a Content-Length and trailers
+		// (Go's h2c servers send both); HTTP/1.1 sends trailers only after
+		// a chunked body, so the length must go for the trailers to pass.
+		res.Header.Del("Content-Length")
+		res.ContentLength = -1
+	}
+	return nil
+}
+
+func (x *exchange) responseOps(h http.Header) {
+	for _, l := range x.levels {
+		l.response.apply(h)
+	}
+}
+
+// fail answers a request whose host could not be reached or did not
+// answer in time, with Envoy's status and body.
+func (x *exchange) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch cause := context.Cause(r.Context()); {
+	case errors.Is(cause, errRouteTimeout):
+		x.status = http.StatusGatewayTimeout
+		localReply(w, x.status, bodyTimeout, x.responseOps)
+	case cause != nil:
+		x.status = 0 // the client went away: nobody reads an answer
+	default:
+		x.status = http.StatusServiceUnavailable
+		localReply(w, x.status, bodyResetPrefix+resetReason(err), x.responseOps)
+	}
+}
+
+// resetReason names an upstream failure as Envoy's local reply does.
+func resetReason(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return "connection failure"
+	}
+	return "connection termination"
+}
+
+// localReply answers without an upstream, mutating the response headers
+// as the matched route says (mutate is nil when no route matched).
+func localReply(w http.ResponseWriter, status int, body string, mutate func(http.Header)) {
+	h := w.Header()
+	if body != "" {
+		h.Set("Content-Type", "text/plain")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if mutate != nil {
+		mutate(h)
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// upgradeType returns the protocol an HTTP/1.1 request asks to upgrade
+// to, "" if none.
+func upgradeType(r *http.Request) string {
+	for _, v := range r.Header.Values("Connection") {
+		for token := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(token), "upgrade") {
+				return r.Header.Get("Upgrade")
+			}
+		}
+	}
+	return ""
+}
