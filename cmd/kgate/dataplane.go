@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/xds/devgateway"
+	"github.com/kgate/kgate/xds/xdsclient"
+)
+
+// envoyBinary is the Envoy kgate local looks for on PATH.
+const envoyBinary = "envoy"
+
+// runDataPlane serves the gateway listeners until ctx ends: Envoy when
+// --envoy says so (auto: when one is on PATH), else the dev gateway.
+func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, conn *grpc.ClientConn, topts translator.Options) error {
+	envoy, err := exec.LookPath(envoyBinary)
+	switch {
+	case cfg.envoy == "always" && err != nil:
+		return fmt.Errorf("--envoy always: no %s on PATH: %w", envoyBinary, err)
+	case cfg.envoy == "never" || err != nil:
+		log.Info("data plane: kgate's dev gateway", "external", cfg.external, "internal", cfg.internal)
+		return runDevGateway(ctx, log, conn)
+	}
+	log.Info("data plane: Envoy", "binary", envoy, "external", cfg.external, "internal", cfg.internal)
+	return runEnvoy(ctx, log, envoy, cfg.xdsAddress)
+}
+
+// runEnvoy runs Envoy on a bootstrap that takes its whole config from our
+// xDS server, until ctx ends; then it stops Envoy (SIGTERM, then SIGKILL).
+func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string) error {
+	host, port, err := splitHostPort("--xds-address", xdsAddress)
+	if err != nil {
+		return err
+	}
+	b, err := translator.Bootstrap(translator.BootstrapOptions{
+		NodeID: "kgate-local-envoy", XDSAddress: host, XDSPort: port, Delta: true,
+	})
+	if err != nil {
+		return err
+	}
+	js, err := protojson.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("encoding the Envoy bootstrap: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "kgate-envoy-")
+	if err != nil {
+		return fmt.Errorf("writing the Envoy bootstrap: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "bootstrap.json")
+	if err := os.WriteFile(path, js, 0o600); err != nil {
+		return fmt.Errorf("writing the Envoy bootstrap: %w", err)
+	}
+	cmd := exec.Command(envoy, "-c", path, "--log-level", "warn", "--base-id", fmt.Sprint(os.Getpid()%60000))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// Its own process group: Ctrl-C reaches kgate, which stops Envoy in
+	// order, rather than both at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting Envoy: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return fmt.Errorf("Envoy exited: %w", err)
+	case <-ctx.Done():
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		log.Warn("Envoy did not stop within 10s; killing it")
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+	return nil
+}
+
+// runDevGateway serves the gateway listeners with kgate's dev gateway, an
+// xDS client of our own server, until ctx ends.
+func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn) error {
+	gw, err := devgateway.New(conn, devgateway.Options{
+		Node:   xdsclient.Node{ID: "kgate-local-gateway", Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return gw.Run(ctx)
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/kgate/kgate/activator"
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/autoscale/loop"
+	"github.com/kgate/kgate/deploy/local"
+	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/xds"
+	"github.com/kgate/kgate/xds/lrs"
+	"github.com/kgate/kgate/xds/xdsclient"
+)
+
+// localConfig are kgate local's flags.
+type localConfig struct {
+	paths                    []string
+	external, internal       string
+	xdsAddress, adminAddress string
+	activatorAddress         string
+	domain                   string
+	images                   []string
+	envoy                    string
+	drainTimeout             time.Duration
+	logs                     logFlags
+}
+
+func newLocalCommand() *cobra.Command {
+	var cfg localConfig
+	cmd := &cobra.Command{
+		Use:   "local -f PATH...",
+		Short: "Run Knative Services on this machine: the whole of kgate in one process",
+		Long: `Watches the manifests (Services, Configurations, Routes and the ConfigMaps
+config-domain, config-network, config-autoscaler and config-defaults) and runs
+them: revisions as local processes scaled by the autoscaler, the activator, the
+xDS and load-reporting server, and a data plane (Envoy when one is installed,
+else kgate's dev gateway) serving
+
+  http://<name>.<namespace>.127.0.0.1.nip.io:8080   external hosts
+  http://<name>.<namespace>.svc.cluster.local:8081  cluster-local hosts
+
+Knative's sample images (helloworld-go, autoscale-go, simple-app) run the
+built-in samples; map other images with --image NAME=COMMAND.
+'kgate get ksvc' shows what runs. Ctrl-C stops every process it started.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := cfg.logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runLocal(cmd.Context(), log, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&cfg.paths, "filename", "f", nil, "folder or file of manifests (repeatable)")
+	f.StringVar(&cfg.external, "http-address", "127.0.0.1:8080", "host:port of the external listener")
+	f.StringVar(&cfg.internal, "internal-address", "127.0.0.1:8081", "host:port of the internal (cluster-local) listener")
+	f.StringVar(&cfg.xdsAddress, "xds-address", defaultXDSAddress, "host:port of the xDS and load-reporting server")
+	f.StringVar(&cfg.adminAddress, "admin-address", defaultAdminAddress, "host:port of the admin API kgate get reads")
+	f.StringVar(&cfg.activatorAddress, "activator-address", defaultActivatorAddress, "host:port of the activator")
+	f.StringVar(&cfg.domain, "domain", "127.0.0.1.nip.io", "the domain of external hosts when no config-domain is given")
+	f.StringArrayVar(&cfg.images, "image", nil, "NAME=COMMAND: run containers of image NAME with COMMAND (repeatable)")
+	f.StringVar(&cfg.envoy, "envoy", "auto", "data plane: auto (Envoy if on PATH), always (Envoy), never (the dev gateway)")
+	f.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "how long in-flight requests may take on shutdown")
+	cfg.logs.register(cmd)
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}
+
+// runLocal runs the whole system until ctx ends, then stops every part and
+// every process it started.
+func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
+	topts, err := listenerOptions(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.envoy != "auto" && cfg.envoy != "always" && cfg.envoy != "never" {
+		return fmt.Errorf("--envoy %q: must be auto, always or never", cfg.envoy)
+	}
+	lis, err := listenAll(map[string]string{
+		"--xds-address": cfg.xdsAddress, "--admin-address": cfg.adminAddress, "--activator-address": cfg.activatorAddress,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, l := range lis {
+			l.Close()
+		}
+	}()
+	xdsLis, adminLis, actLis := lis["--xds-address"], lis["--admin-address"], lis["--activator-address"]
+
+	// The control plane: xDS and LRS on one port.
+	var sys *localSystem
+	lrsSrv := lrs.New(lrs.Options{Logger: log, OnDemand: func(rev string) { sys.loop.Demand(rev) }})
+	srv := xds.NewServer(ctx, xds.ServerOptions{Logger: log, Services: []xds.Service{lrsSrv}})
+	eng, err := xds.NewEngine(srv, xds.EngineOptions{Translator: topts, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	dep, err := newProcessDeployer(log, cfg.images, func(rev string) { sys.podsChanged(rev) })
+	if err != nil {
+		return err
+	}
+	defer dep.Close()
+	sys = newLocalSystem(log, eng, dep)
+	actAddr := actLis.Addr().(*net.TCPAddr)
+	sys.loop, err = loop.New(loop.Options{
+		Deployer: dep, Endpoints: eng, Metrics: lrsSrv, Logger: log, OnDecision: sys.decided,
+		Activators: []model.Endpoint{{Address: actAddr.IP.String(), Port: uint32(actAddr.Port)}},
+	})
+	if err != nil {
+		return err
+	}
+
+	base := config.Default()
+	base.Domain = config.Domain{Domains: map[string]map[string]string{cfg.domain: {}}}
+	folder, err := watcher.NewFolder(cfg.paths, watcher.FolderOptions{
+		Logger: log, Base: &base, Ready: map[string]bool{},
+		OnChange: func(res *watcher.Result) { sys.apply(ctx, res) },
+	})
+	if err != nil {
+		return err
+	}
+	sys.folder = folder
+	sys.apply(ctx, folder.Current())
+
+	conn, err := grpc.NewClient(xdsLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connecting to our own xDS server: %w", err)
+	}
+	defer conn.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(gctx, xdsLis) })
+	g.Go(func() error { return folder.Run(gctx) })
+	g.Go(func() error { return sys.loop.Run(gctx) })
+	g.Go(func() error { return serveHTTP(gctx, adminLis, adminHandler(sys.snapshot), time.Second) })
+	g.Go(func() error { return runLocalActivator(gctx, log, conn, actLis, cfg.drainTimeout) })
+	g.Go(func() error { return runDataPlane(gctx, log, cfg, conn, topts) })
+	log.Info("kgate local is running",
+		"external", cfg.external, "internal", cfg.internal, "domain", cfg.domain,
+		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "activator", actLis.Addr().String())
+	err = g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// newProcessDeployer runs revisions as local processes: the container's
+// command, or the image map (Knative's samples built in, --image for the
+// rest).
+func newProcessDeployer(log *slog.Logger, images []string, onChange func(string)) (*local.Deployer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the kgate binary for the sample images: %w", err)
+	}
+	m, err := local.NewImages(exe, images)
+	if err != nil {
+		return nil, err
+	}
+	// A pod that goes keeps serving for a second after it left the
+	// endpoints, so that the gateways hear of it before its socket closes.
+	return local.New(local.Options{Resolve: m.Resolve, OnChange: onChange, Logger: log, StopDelay: time.Second})
+}
+
+// listenerOptions are the gateway listeners' addresses from the flags.
+func listenerOptions(cfg localConfig) (translator.Options, error) {
+	extHost, extPort, err := splitHostPort("--http-address", cfg.external)
+	if err != nil {
+		return translator.Options{}, err
+	}
+	intHost, intPort, err := splitHostPort("--internal-address", cfg.internal)
+	if err != nil {
+		return translator.Options{}, err
+	}
+	return translator.Options{
+		ExternalAddress: extHost, ExternalPort: extPort,
+		InternalAddress: intHost, InternalPort: intPort,
+		LoadReporting: true,
+	}, nil
+}
+
+// listenAll opens every listener up front, so that a port in use fails the
+// start with the flag to change rather than half a system.
+func listenAll(addrs map[string]string) (map[string]net.Listener, error) {
+	out := map[string]net.Listener{}
+	for flag, addr := range addrs {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+		}
+		out[flag] = l
+	}
+	return out, nil
+}
+
+// serveHTTP serves h on lis until ctx ends, then shuts down within grace.
+func serveHTTP(ctx context.Context, lis net.Listener, h http.Handler, grace time.Duration) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	_ = srv.Shutdown(sctx) // past the grace the connections are dropped
+	<-served
+	return nil
+}
+
+// runLocalActivator serves the activator, fed by our own xDS server, until
+// ctx ends; then it lets held and in-flight requests complete.
+func runLocalActivator(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, lis net.Listener, drainTimeout time.Duration) error {
+	act, err := activator.Connect(conn, activator.Options{Logger: log}, activator.XDSOptions{
+		Node: xdsclient.Node{ID: "kgate-local-activator", Cluster: "kgate", UserAgent: "kgate-activator"},
+	})
+	if err != nil {
+		return err
+	}
+	// Followed until the drain ends: held requests wait for EDS.
+	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
+	followed := make(chan error, 1)
+	go func() { followed <- act.Run(xdsCtx) }()
+	defer func() {
+		stopXDS()
+		<-followed
+	}()
+	srv := activator.NewServer("", act)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving the activator on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	if err := drain(dctx, srv, act.Activator); err != nil {
+		log.Warn("draining the activator", "error", err)
+	}
+	<-served
+	return nil
+}
