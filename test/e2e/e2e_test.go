@@ -1,0 +1,309 @@
+// Package e2e drives the real kgate binary as a user does: `kgate local`
+// on a folder of the seeds' manifests, requests through its external
+// listener, `kgate get` to watch revisions scale, and Ctrl-C at the end
+// (every test checks that no process outlives it).
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fastAutoscaler shortens Knative's windows so that scaling shows within
+// seconds: a 6 s stable window (Knative's minimum) and a 2 s grace period
+// before scale to zero.
+const fastAutoscaler = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-autoscaler
+  namespace: knative-serving
+data:
+  stable-window: "6s"
+  scale-to-zero-grace-period: "2s"
+`
+
+func example(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(repoFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func host(name string) string { return name + ".default.127.0.0.1.nip.io" }
+
+// load sends requests from workers in parallel until ctx ends and counts
+// the answers by body and the failures.
+type load struct {
+	mu       sync.Mutex
+	bodies   map[string]int
+	failures []string
+	total    atomic.Int64
+	// wait returns once every worker has stopped.
+	wait func()
+}
+
+func runLoad(ctx context.Context, k *kgate, workers int, hostname, path string) *load {
+	l := &load{bodies: map[string]int{}}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				code, body, err := k.request(context.WithoutCancel(ctx), hostname, path)
+				l.total.Add(1)
+				l.mu.Lock()
+				if err != nil || code != http.StatusOK {
+					l.failures = append(l.failures, fmt.Sprintf("%d %q %v", code, body, err))
+				} else {
+					l.bodies[body]++
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	l.wait = wg.Wait
+	return l
+}
+
+func TestHelloWorld(t *testing.T) {
+	k := startKgate(t, map[string]string{"hello.yaml": example(t, "examples/hello.yaml")})
+	k.ready("hello", host("hello"), "Hello World!", 60*time.Second)
+
+	// The Host header with a port, as curl sends it for :8080.
+	_, port, _ := strings.Cut(k.http, ":")
+	if code, body, err := k.request(context.Background(), host("hello")+":"+port, "/"); err != nil || code != 200 || body != "Hello World!" {
+		t.Errorf("with the port in Host: %d %q %v", code, body, err)
+	}
+	// Cluster-local names answer on the internal listener only.
+	k2 := *k
+	k2.http = k.internal
+	if code, body, err := k2.request(context.Background(), "hello.default.svc.cluster.local", "/"); err != nil || code != 200 || body != "Hello World!" {
+		t.Errorf("cluster-local on the internal listener: %d %q %v", code, body, err)
+	}
+	if code, _, _ := k.request(context.Background(), "hello.default.svc.cluster.local", "/"); code != http.StatusNotFound {
+		t.Errorf("cluster-local on the external listener: %d, want 404", code)
+	}
+	if code, _, _ := k.request(context.Background(), host("nobody"), "/"); code != http.StatusNotFound {
+		t.Errorf("an unknown host: %d, want 404", code)
+	}
+	if out := k.table("ksvc"); !strings.Contains(out, "http://hello.default.127.0.0.1.nip.io") {
+		t.Errorf("kgate get ksvc:\n%s", out)
+	}
+
+	// An invalid edit is reported on the object while the last good
+	// version keeps serving.
+	k.write("hello.yaml", strings.Replace(example(t, "examples/hello.yaml"), "containerPort: 8080", "containerPort: 99999", 1))
+	k.eventually("the invalid edit shows on the Service", 10*time.Second, func() error {
+		svc, err := k.get("ksvc", "hello")
+		if err != nil {
+			return err
+		}
+		if condition(svc, "Ready") != "False" {
+			return fmt.Errorf("Ready is %q", condition(svc, "Ready"))
+		}
+		return nil
+	})
+	if code, body, err := k.request(context.Background(), host("hello"), "/"); err != nil || code != 200 || body != "Hello World!" {
+		t.Errorf("after an invalid edit the last good version serves: %d %q %v", code, body, err)
+	}
+}
+
+// Seed 004: hello, then a named revision taking 50 % beside hello-00001,
+// then min 1 / max 5 pods at target 1.
+func TestSeed004RevisionsSplitAndBounds(t *testing.T) {
+	k := startKgate(t, map[string]string{"autoscaler.yaml": fastAutoscaler, "hello.yaml": example(t, "examples/seed004/hello.yaml")})
+	k.ready("hello", host("hello"), "Hello Knative!", 60*time.Second)
+
+	k.write("hello.yaml", example(t, "examples/seed004/hello-knative-v2.yaml"))
+	k.eventually("hello-knative-v2 serves", 60*time.Second, func() error {
+		_, body, err := k.request(context.Background(), host("hello"), "/")
+		if err != nil || body != "Hello Knative V2!" {
+			return fmt.Errorf("%q %v", body, err)
+		}
+		return nil
+	})
+	counts := map[string]int{}
+	for range 1000 {
+		code, body, err := k.request(context.Background(), host("hello"), "/")
+		if err != nil || code != 200 {
+			t.Fatalf("request failed: %d %q %v", code, body, err)
+		}
+		counts[body]++
+	}
+	t.Logf("50/50 split over 1,000 requests: %v", counts)
+	for _, body := range []string{"Hello Knative!", "Hello Knative V2!"} {
+		if n := counts[body]; n < 400 || n > 600 {
+			t.Errorf("%q got %d of 1,000, want 500 ± 100", body, n)
+		}
+	}
+	if out := k.table("revisions"); !strings.Contains(out, "hello-knative-v2") || !strings.Contains(out, "hello-00001") {
+		t.Errorf("kgate get revisions:\n%s", out)
+	}
+
+	k.write("hello.yaml", example(t, "examples/seed004/hello-knative-v3.yaml"))
+	k.ready("hello", host("hello"), "Hello Knative V3!", 60*time.Second)
+	// Target 1 under 50 concurrent requests wants 50 pods; max-scale caps 5.
+	ctx, stop := context.WithTimeout(context.Background(), 12*time.Second)
+	l := runLoad(ctx, k, 50, host("hello"), "/")
+	k.eventually("hello-knative-v3 runs 5 pods", 12*time.Second, func() error {
+		if s := k.revisions()["hello-knative-v3"]; s.Actual != 5 {
+			return fmt.Errorf("%+v", s)
+		}
+		return nil
+	})
+	stop()
+	l.wait()
+	if s := k.revisions()["hello-knative-v3"]; s.Desired > 5 || s.Actual > 5 {
+		t.Errorf("max-scale 5: %+v", s)
+	}
+	if len(l.failures) > 0 {
+		t.Errorf("%d of %d requests failed under load, e.g. %s", len(l.failures), l.total.Load(), l.failures[0])
+	}
+	// Idle well past the stable window and the grace period: min-scale 1
+	// keeps a pod.
+	time.Sleep(15 * time.Second)
+	if s := k.revisions()["hello-knative-v3"]; s.Actual != 1 {
+		t.Errorf("min-scale 1 after 15 s idle: %+v, want 1 pod", s)
+	}
+}
+
+// Scale to zero after the load stops, then a cold request is held by the
+// activator and answered; its latency is reported.
+func TestScaleToZeroAndColdStart(t *testing.T) {
+	k := startKgate(t, map[string]string{"autoscaler.yaml": fastAutoscaler, "hello.yaml": example(t, "examples/hello.yaml")})
+	k.ready("hello", host("hello"), "Hello World!", 60*time.Second)
+	k.eventually("hello-00001 scales to zero", 60*time.Second, func() error {
+		if s := k.revisions()["hello-00001"]; s.Actual != 0 || s.Mode != "Proxy" {
+			return fmt.Errorf("%+v", s)
+		}
+		return nil
+	})
+	start := time.Now()
+	code, body, err := k.request(context.Background(), host("hello"), "/")
+	took := time.Since(start)
+	if err != nil || code != 200 || body != "Hello World!" {
+		t.Fatalf("cold request: %d %q %v", code, body, err)
+	}
+	t.Logf("cold start: the first request at zero pods took %v", took)
+	if s := k.revisions()["hello-00001"]; s.Actual < 1 {
+		t.Errorf("after the cold request: %+v", s)
+	}
+}
+
+// Target burst capacity decides the routing mode: -1 keeps the activator
+// in the path, 0 sends traffic straight to the pods once they are ready,
+// and the default (211) keeps the activator while one pod's capacity is
+// below the burst capacity.
+func TestTargetBurstCapacityModes(t *testing.T) {
+	svc := func(name, tbc string) string {
+		return strings.NewReplacer("NAME", name, "TBC", tbc).Replace(`apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: NAME
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/target-burst-capacity: "TBC"
+        autoscaling.knative.dev/min-scale: "1"
+    spec:
+      containers:
+        - image: gcr.io/knative-samples/helloworld-go
+`)
+	}
+	k := startKgate(t, map[string]string{
+		"minus-one.yaml": svc("minus-one", "-1"), "zero.yaml": svc("zero", "0"), "default.yaml": svc("default-tbc", "211"),
+	})
+	for _, name := range []string{"minus-one", "zero", "default-tbc"} {
+		k.ready(name, host(name), "Hello World!", 60*time.Second)
+	}
+	want := map[string]string{"minus-one-00001": "Proxy", "zero-00001": "Serve", "default-tbc-00001": "Proxy"}
+	k.eventually("the modes settle", 20*time.Second, func() error {
+		got := k.revisions()
+		for rev, mode := range want {
+			if got[rev].Mode != mode {
+				return fmt.Errorf("%s: mode %q, want %s (all: %+v)", rev, got[rev].Mode, mode, got)
+			}
+		}
+		return nil
+	})
+	if out := k.table("revisions"); !strings.Contains(out, "MODE") || !strings.Contains(out, "Serve") {
+		t.Errorf("kgate get revisions:\n%s", out)
+	}
+}
+
+// Rolling to a new revision under continuous load fails no request.
+func TestRolloutUnderLoad(t *testing.T) {
+	k := startKgate(t, map[string]string{"hello.yaml": example(t, "examples/hello.yaml")})
+	k.ready("hello", host("hello"), "Hello World!", 60*time.Second)
+	ctx, stop := context.WithCancel(context.Background())
+	l := runLoad(ctx, k, 8, host("hello"), "/")
+	time.Sleep(time.Second)
+	k.write("hello.yaml", strings.Replace(example(t, "examples/hello.yaml"), `value: "World"`, `value: "Rollout"`, 1))
+	k.eventually("the new revision serves", 60*time.Second, func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.bodies["Hello Rollout!"] == 0 {
+			return fmt.Errorf("answers so far: %v", l.bodies)
+		}
+		return nil
+	})
+	time.Sleep(time.Second)
+	stop()
+	l.wait()
+	t.Logf("%d requests during the rollout: %v", l.total.Load(), l.bodies)
+	if len(l.failures) > 0 {
+		t.Errorf("%d of %d requests failed during the rollout, e.g. %s", len(l.failures), l.total.Load(), l.failures[0])
+	}
+}
+
+// Concurrency autoscaling with Knative's autoscale sample: 50 requests in
+// flight at target 10 and 100 % utilization run 5 pods (seed 002's figure).
+func TestConcurrencyAutoscaling(t *testing.T) {
+	const svc = `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: autoscale
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/target: "10"
+        autoscaling.knative.dev/target-utilization-percentage: "100"
+    spec:
+      containers:
+        - image: gcr.io/knative-samples/autoscale-go:0.1
+`
+	k := startKgate(t, map[string]string{"autoscaler.yaml": fastAutoscaler, "autoscale.yaml": svc})
+	k.eventually("the autoscale sample answers", 60*time.Second, func() error {
+		code, _, err := k.request(context.Background(), host("autoscale"), "/?sleep=10")
+		if err != nil || code != 200 {
+			return fmt.Errorf("%d %v", code, err)
+		}
+		return nil
+	})
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	l := runLoad(ctx, k, 50, host("autoscale"), "/?sleep=200")
+	k.eventually("5 pods under 50 in flight", 25*time.Second, func() error {
+		if s := k.revisions()["autoscale-00001"]; s.Actual != 5 {
+			return fmt.Errorf("%+v", s)
+		}
+		return nil
+	})
+	stop()
+	l.wait()
+	if len(l.failures) > 0 {
+		t.Errorf("%d of %d requests failed, e.g. %s", len(l.failures), l.total.Load(), l.failures[0])
+	}
+}
