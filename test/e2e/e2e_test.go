@@ -307,3 +307,123 @@ spec:
 		t.Errorf("%d of %d requests failed, e.g. %s", len(l.failures), l.total.Load(), l.failures[0])
 	}
 }
+
+func seed(t *testing.T, name string) string {
+	t.Helper()
+	return example(t, "api/manifest/testdata/seeds/"+name)
+}
+
+// trafficOf returns a Service's status traffic as "revision=percent".
+func trafficOf(svc map[string]any) []string {
+	status, _ := svc["status"].(map[string]any)
+	traffic, _ := status["traffic"].([]any)
+	var out []string
+	for _, tr := range traffic {
+		m, _ := tr.(map[string]any)
+		p, _ := m["percent"].(float64)
+		out = append(out, fmt.Sprintf("%v=%v", m["revisionName"], p))
+	}
+	return out
+}
+
+// Every seed manifest, verbatim, in the tutorials' order (the two garbled
+// ones as their pages left them, then repaired).
+func TestEverySeedManifest(t *testing.T) {
+	k := startKgate(t, map[string]string{"hello.yaml": seed(t, "000-case1-hello.yaml")})
+	k.ready("hello", host("hello"), "Hello World!", 60*time.Second)
+	for i, file := range []string{"000-case2-hello-target.yaml", "000-case3-hello-target-utilization-repaired.yaml"} {
+		k.write("hello.yaml", seed(t, file))
+		rev := fmt.Sprintf("hello-%05d", i+2)
+		k.eventually(file+" creates "+rev, 60*time.Second, func() error {
+			svc, err := k.get("ksvc", "hello")
+			if err != nil {
+				return err
+			}
+			status, _ := svc["status"].(map[string]any)
+			if status["latestReadyRevisionName"] != rev {
+				return fmt.Errorf("latest ready %v", status["latestReadyRevisionName"])
+			}
+			return nil
+		})
+		k.ready("hello", host("hello"), "Hello World!", 30*time.Second)
+	}
+
+	// Seed 000 case 3 as its page garbled it: the error names the
+	// non-breaking spaces, and the last good version keeps serving.
+	k.write("hello.yaml", seed(t, "000-case3-hello-target-utilization-garbled.yaml"))
+	k.eventually("the garbled case 3 is reported", 10*time.Second, func() error {
+		if !strings.Contains(k.logs.String(), "non-breaking spaces") {
+			return fmt.Errorf("no mention of the non-breaking spaces in the log")
+		}
+		return nil
+	})
+	k.ready("hello", host("hello"), "Hello World!", 10*time.Second)
+
+	k.write("hello.yaml", seed(t, "000-case4-hello-traffic.yaml"))
+	k.eventually("case 4 splits 50/50 between the latest revision and hello-00001", 60*time.Second, func() error {
+		svc, err := k.get("ksvc", "hello")
+		if err != nil {
+			return err
+		}
+		if got := strings.Join(trafficOf(svc), " "); got != "hello-00004=50 hello-00001=50" {
+			return fmt.Errorf("traffic %s", got)
+		}
+		return nil
+	})
+	k.ready("hello", host("hello"), "Hello World!", 30*time.Second)
+
+	// Seed 002, garbled (its line breaks lost), then repaired.
+	k.write("helloworld-go.yaml", seed(t, "002-helloworld-go-garbled.yaml"))
+	k.eventually("the garbled seed 002 is reported with file and line", 10*time.Second, func() error {
+		if !strings.Contains(k.logs.String(), "helloworld-go.yaml") || !strings.Contains(k.logs.String(), "invalid YAML") {
+			return fmt.Errorf("not in the log")
+		}
+		return nil
+	})
+	k.write("helloworld-go.yaml", seed(t, "002-helloworld-go-repaired.yaml"))
+	k.ready("helloworld-go", host("helloworld-go"), "Hello World!", 60*time.Second)
+}
+
+// Seed 003's v1alpha1 Services run once their image is mapped to a
+// command; an unmapped image leaves the revision not Ready, saying how to
+// map it.
+func TestSeed003V1alpha1(t *testing.T) {
+	k := startKgate(t, map[string]string{
+		"csharp.yaml": seed(t, "003-helloworld-csharp-v1alpha1.yaml"),
+		"twilio.yaml": seed(t, "003-twilio-csharp-v1alpha1.yaml"),
+	}, "--image", "helloworld-csharp="+kgateBin+" sample helloworld")
+	k.ready("helloworld-csharp", host("helloworld-csharp"), "Hello C# Sample v1!", 60*time.Second)
+
+	k.eventually("twilio-csharp's revision says how to map its image", 30*time.Second, func() error {
+		rev, err := k.get("revision", "twilio-csharp-00001")
+		if err != nil {
+			return err
+		}
+		status, _ := rev["status"].(map[string]any)
+		conds, _ := status["conditions"].([]any)
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			if m["type"] == "Ready" && m["status"] == "False" && strings.Contains(fmt.Sprint(m["message"]), "--image") {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %v", conds)
+	})
+
+	// The release names a candidate that does not exist: the Route says
+	// so and the current revision keeps serving.
+	k.write("csharp.yaml", seed(t, "003-helloworld-csharp-release-v1alpha1.yaml"))
+	k.eventually("the release's missing candidate is reported", 30*time.Second, func() error {
+		rt, err := k.get("route", "helloworld-csharp")
+		if err != nil {
+			return err
+		}
+		if condition(rt, "Ready") != "False" {
+			return fmt.Errorf("Ready %q", condition(rt, "Ready"))
+		}
+		return nil
+	})
+	if code, body, err := k.request(context.Background(), host("helloworld-csharp"), "/"); err != nil || code != 200 || body != "Hello C# Sample v1!" {
+		t.Errorf("during the broken release: %d %q %v", code, body, err)
+	}
+}
