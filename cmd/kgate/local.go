@@ -147,13 +147,25 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	}
 	defer conn.Close()
 
-	g, gctx := errgroup.WithContext(ctx)
+	// Shutdown goes front to back: the data plane drains first, while the
+	// activator, the pods and the control plane behind it still serve the
+	// requests it has in flight; then the rest stops. A part that fails
+	// stops everything.
+	back, stopBack := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBack()
+	g, gctx := errgroup.WithContext(back)
+	front, stopFront := context.WithCancel(gctx)
+	stop := context.AfterFunc(ctx, stopFront)
+	defer stop()
 	g.Go(func() error { return srv.Serve(gctx, xdsLis) })
 	g.Go(func() error { return folder.Run(gctx) })
 	g.Go(func() error { return sys.loop.Run(gctx) })
 	g.Go(func() error { return serveHTTP(gctx, adminLis, adminHandler(sys.snapshot), time.Second) })
 	g.Go(func() error { return runLocalActivator(gctx, log, conn, actLis, cfg.drainTimeout) })
-	g.Go(func() error { return runDataPlane(gctx, log, cfg, conn, topts) })
+	g.Go(func() error {
+		defer stopBack()
+		return runDataPlane(front, log, cfg, conn, topts)
+	})
 	log.Info("kgate local is running",
 		"external", cfg.external, "internal", cfg.internal, "domain", cfg.domain,
 		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "activator", actLis.Addr().String())

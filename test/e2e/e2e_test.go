@@ -427,3 +427,43 @@ func TestSeed003V1alpha1(t *testing.T) {
 		t.Errorf("during the broken release: %d %q %v", code, body, err)
 	}
 }
+
+// Ctrl-C lets a request in flight complete before anything stops.
+func TestCtrlCCompletesInFlightRequests(t *testing.T) {
+	const svc = `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: slow
+spec:
+  template:
+    spec:
+      containers:
+        - image: gcr.io/knative-samples/autoscale-go:0.1
+`
+	k := startKgate(t, map[string]string{"slow.yaml": svc})
+	k.eventually("the sample answers", 60*time.Second, func() error {
+		code, _, err := k.request(context.Background(), host("slow"), "/?sleep=1")
+		if err != nil || code != 200 {
+			return fmt.Errorf("%d %v", code, err)
+		}
+		return nil
+	})
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		code, body, err := k.request(context.Background(), host("slow"), "/?sleep=1500")
+		done <- answer{code, body, err}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := k.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	a := <-done
+	if a.err != nil || a.code != 200 || !strings.Contains(a.body, "Slept for 1500") {
+		t.Errorf("the request in flight at Ctrl-C: %d %q %v", a.code, a.body, a.err)
+	}
+}
