@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,28 @@ const defaultActivatorAddress = "127.0.0.1:8012"
 type activatorConfig struct {
 	xdsAddress   string
 	nodeID       string
+	drainDelay   time.Duration
 	drainTimeout time.Duration
+}
+
+// readyPath is the activator's readiness probe: 200 while it takes new
+// requests, 503 once it drains. A request naming a revision is proxied
+// whatever its path.
+const readyPath = "/readyz"
+
+// withReadiness answers the readiness probe in front of the activator.
+func withReadiness(next http.Handler, ready *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != readyPath || r.Header.Get(activator.RevisionHeader) != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !ready.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 }
 
 func newActivatorCommand() *cobra.Command {
@@ -49,8 +71,10 @@ LRS, at once when a request waits at zero pods.
 Revisions (containerConcurrency, timeoutSeconds, protocol) and their ready pods
 come from the control plane at --xds-address over delta ADS.
 
-On SIGTERM or SIGINT it stops accepting connections and lets the requests it
-has, held ones too, complete within --drain-timeout.`,
+On SIGTERM or SIGINT its readiness probe (GET /readyz) fails at once while it
+goes on serving for --drain-delay, so that the platform moves the gateways'
+endpoints away first; then it stops accepting connections and lets the requests
+it has, held ones too, complete within --drain-timeout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.logger(cmd.ErrOrStderr())
@@ -66,6 +90,9 @@ has, held ones too, complete within --drain-timeout.`,
 			if cfg.drainTimeout <= 0 {
 				return fmt.Errorf("--drain-timeout %s: must be positive", cfg.drainTimeout)
 			}
+			if cfg.drainDelay < 0 {
+				return fmt.Errorf("--drain-delay %s: must not be negative", cfg.drainDelay)
+			}
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)
@@ -77,6 +104,7 @@ has, held ones too, complete within --drain-timeout.`,
 	f.StringVar(&cfg.xdsAddress, "xds-address", defaultXDSAddress, "host:port of kgate's xDS server")
 	f.StringVar(&listen, "listen", defaultActivatorAddress, "host:port the activator serves on")
 	f.StringVar(&cfg.nodeID, "node-id", defaultActivatorNodeID(), "the node id the activator gives the xDS server")
+	f.DurationVar(&cfg.drainDelay, "drain-delay", 15*time.Second, "how long to go on serving, not ready, after SIGTERM before refusing new connections")
 	f.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "how long requests in flight may take to complete on shutdown")
 	logs.register(cmd)
 	return cmd
@@ -123,7 +151,9 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 		<-followed
 	}()
 
-	srv := activator.NewServer("", act)
+	var ready atomic.Bool
+	ready.Store(true)
+	srv := activator.NewServer("", withReadiness(act, &ready))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("activator serving", "address", lis.Addr().String(), "xds_address", cfg.xdsAddress, "node_id", cfg.nodeID)
@@ -132,6 +162,13 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 	case err := <-served:
 		return fmt.Errorf("serving on %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
+	}
+	// New requests are refused only once the gateways had time to hear
+	// that this activator is no longer ready.
+	ready.Store(false)
+	if cfg.drainDelay > 0 {
+		log.Info("not ready; serving on for the drain delay", "delay", cfg.drainDelay)
+		time.Sleep(cfg.drainDelay)
 	}
 	log.Info("draining the activator", "timeout", cfg.drainTimeout)
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)

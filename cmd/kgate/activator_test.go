@@ -89,7 +89,7 @@ func startActivator(t *testing.T, ctx context.Context, xdsAddress string, extra 
 	cmd := newRootCommand()
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(logs)
-	cmd.SetArgs(append([]string{"activator", "--xds-address", xdsAddress, "--listen", "127.0.0.1:0", "--node-id", "activator-test"}, extra...))
+	cmd.SetArgs(append([]string{"activator", "--xds-address", xdsAddress, "--listen", "127.0.0.1:0", "--node-id", "activator-test", "--drain-delay", "0"}, extra...))
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.ExecuteContext(ctx) }()
 	select {
@@ -248,5 +248,52 @@ func TestActivatorCommandBadFlags(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "\n") || errors.Is(err, context.Canceled) {
 			t.Errorf("activator %v: error %v, want one line", args, err)
 		}
+	}
+}
+
+// On SIGTERM the readiness probe fails at once while new requests are
+// still served for the drain delay; then the activator stops.
+func TestActivatorCommandDrainDelay(t *testing.T) {
+	xdsAddress := serveRevision(t, newHoldingPod())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, exited, logs := startActivator(t, ctx, xdsAddress, "--drain-delay", "600ms")
+	awaitRevision(t, addr)
+	probe := func() int {
+		resp, err := http.Get("http://" + addr + readyPath)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := probe(); got != http.StatusOK {
+		t.Fatalf("ready before shutdown: %d, want 200", got)
+	}
+	start := time.Now()
+	cancel() // SIGTERM
+	deadline := time.Now().Add(5 * time.Second)
+	for probe() != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("the readiness probe never failed after SIGTERM")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if time.Since(start) < 500*time.Millisecond {
+		// Still within the drain delay: a new request is served.
+		if status, _, err := get(addr, "/"); err != nil || status == http.StatusServiceUnavailable {
+			t.Errorf("a new request during the drain delay: %d %v", status, err)
+		}
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit: %v\n%s", err, logs)
+		}
+		if took := time.Since(start); took < 600*time.Millisecond {
+			t.Errorf("exited %v after SIGTERM, before the 600ms drain delay", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("did not exit\n%s", logs)
 	}
 }
