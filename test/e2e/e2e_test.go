@@ -153,9 +153,9 @@ func TestSeed004RevisionsSplitAndBounds(t *testing.T) {
 	k.write("hello.yaml", example(t, "examples/seed004/hello-knative-v3.yaml"))
 	k.ready("hello", host("hello"), "Hello Knative V3!", 60*time.Second)
 	// Target 1 under 50 concurrent requests wants 50 pods; max-scale caps 5.
-	ctx, stop := context.WithTimeout(context.Background(), 12*time.Second)
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
 	l := runLoad(ctx, k, 50, host("hello"), "/")
-	k.eventually("hello-knative-v3 runs 5 pods", 12*time.Second, func() error {
+	k.eventually("hello-knative-v3 runs 5 pods", 30*time.Second, func() error {
 		if s := k.revisions()["hello-knative-v3"]; s.Actual != 5 {
 			return fmt.Errorf("%+v", s)
 		}
@@ -292,10 +292,10 @@ spec:
 		}
 		return nil
 	})
-	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, stop := context.WithTimeout(context.Background(), 45*time.Second)
 	defer stop()
 	l := runLoad(ctx, k, 50, host("autoscale"), "/?sleep=200")
-	k.eventually("5 pods under 50 in flight", 25*time.Second, func() error {
+	k.eventually("5 pods under 50 in flight", 40*time.Second, func() error {
 		if s := k.revisions()["autoscale-00001"]; s.Actual != 5 {
 			return fmt.Errorf("%+v", s)
 		}
