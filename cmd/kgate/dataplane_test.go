@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/kgate/kgate/translator"
+)
+
+// fakeEnvoy puts an "envoy" on PATH that copies the bootstrap it is given
+// to out/bootstrap.json and runs until SIGTERM.
+func fakeEnvoy(t *testing.T) (out string) {
+	t.Helper()
+	bin, out := t.TempDir(), t.TempDir()
+	script := "#!/bin/sh\ncp \"$2\" \"" + out + "/bootstrap.json\"\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done\n"
+	if err := os.WriteFile(filepath.Join(bin, envoyBinary), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return out
+}
+
+// With an envoy on PATH, kgate local runs it on a bootstrap that takes
+// everything from our xDS server over delta ADS, and stops it on exit.
+func TestDataPlaneRunsEnvoyFromPath(t *testing.T) {
+	out := fakeEnvoy(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := localConfig{envoy: "auto", xdsAddress: "127.0.0.1:18555"}
+	go func() { done <- runDataPlane(ctx, slog.New(slog.DiscardHandler), cfg, nil, translator.Options{}) }()
+
+	path := filepath.Join(out, "bootstrap.json")
+	deadline := time.Now().Add(10 * time.Second)
+	var js []byte
+	for {
+		var err error
+		if js, err = os.ReadFile(path); err == nil && len(js) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("envoy was not started with a bootstrap")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var b bootstrapv3.Bootstrap
+	if err := protojson.Unmarshal(js, &b); err != nil {
+		t.Fatalf("the bootstrap does not decode: %v", err)
+	}
+	if err := b.ValidateAll(); err != nil {
+		t.Fatalf("the bootstrap does not validate: %v", err)
+	}
+	if got := b.GetDynamicResources().GetAdsConfig().GetApiType(); got != corev3.ApiConfigSource_DELTA_GRPC {
+		t.Errorf("ADS %v, want delta", got)
+	}
+	sa := b.GetStaticResources().GetClusters()[0].GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+	if sa.GetAddress() != "127.0.0.1" || sa.GetPortValue() != 18555 {
+		t.Errorf("the bootstrap reaches %s:%d, want the --xds-address", sa.GetAddress(), sa.GetPortValue())
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("stopping Envoy: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Envoy was not stopped")
+	}
+}
+
+func TestDataPlaneEnvoyAlwaysNeedsEnvoy(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	err := runDataPlane(context.Background(), slog.New(slog.DiscardHandler), localConfig{envoy: "always"}, nil, translator.Options{})
+	if err == nil || !strings.Contains(err.Error(), "--envoy always") {
+		t.Errorf("error %v, want one naming --envoy always", err)
+	}
+}
