@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -15,16 +14,15 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/kgate/kgate/activator"
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale/loop"
 	"github.com/kgate/kgate/deploy/local"
+	"github.com/kgate/kgate/deploy/samples"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher"
 	"github.com/kgate/kgate/xds"
 	"github.com/kgate/kgate/xds/lrs"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 // localConfig are kgate local's flags.
@@ -160,8 +158,15 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	g.Go(func() error { return srv.Serve(gctx, xdsLis) })
 	g.Go(func() error { return folder.Run(gctx) })
 	g.Go(func() error { return sys.loop.Run(gctx) })
-	g.Go(func() error { return serveHTTP(gctx, adminLis, adminHandler(sys.snapshot), time.Second) })
-	g.Go(func() error { return runLocalActivator(gctx, log, conn, actLis, cfg.drainTimeout) })
+	// The admin API drains like a pod: it is only ever read.
+	g.Go(func() error { return samples.Serve(gctx, adminLis, adminHandler(sys.snapshot), time.Second) })
+	// The activator is `kgate activator`, following our own xDS server; no
+	// drain delay: the data plane in front has stopped when it drains.
+	g.Go(func() error {
+		return runActivator(gctx, log, activatorConfig{
+			xdsAddress: xdsLis.Addr().String(), nodeID: "kgate-local-activator", drainTimeout: cfg.drainTimeout,
+		}, actLis)
+	})
 	g.Go(func() error {
 		defer stopBack()
 		return runDataPlane(front, log, cfg, conn, topts)
@@ -225,55 +230,4 @@ func listenAll(addrs map[string]string) (map[string]net.Listener, error) {
 		out[flag] = l
 	}
 	return out, nil
-}
-
-// serveHTTP serves h on lis until ctx ends, then shuts down within grace.
-func serveHTTP(ctx context.Context, lis net.Listener, h http.Handler, grace time.Duration) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving on %s: %w", lis.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	_ = srv.Shutdown(sctx) // past the grace the connections are dropped
-	<-served
-	return nil
-}
-
-// runLocalActivator serves the activator, fed by our own xDS server, until
-// ctx ends; then it lets held and in-flight requests complete.
-func runLocalActivator(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, lis net.Listener, drainTimeout time.Duration) error {
-	act, err := activator.Connect(conn, activator.Options{Logger: log}, activator.XDSOptions{
-		Node: xdsclient.Node{ID: "kgate-local-activator", Cluster: "kgate", UserAgent: "kgate-activator"},
-	})
-	if err != nil {
-		return err
-	}
-	// Followed until the drain ends: held requests wait for EDS.
-	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
-	followed := make(chan error, 1)
-	go func() { followed <- act.Run(xdsCtx) }()
-	defer func() {
-		stopXDS()
-		<-followed
-	}()
-	srv := activator.NewServer("", act)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving the activator on %s: %w", lis.Addr(), err)
-	case <-ctx.Done():
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
-	defer cancel()
-	if err := drain(dctx, srv, act.Activator); err != nil {
-		log.Warn("draining the activator", "error", err)
-	}
-	<-served
-	return nil
 }
