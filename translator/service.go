@@ -9,6 +9,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -110,7 +111,62 @@ func virtualHost(vh model.VirtualHost) *routev3.VirtualHost {
 	for _, r := range routes {
 		out.Routes = append(out.Routes, route(r))
 	}
+	if warm := unrouted(routes); len(warm) > 0 {
+		out.Routes = append(out.Routes, warmRoute(warm))
+	}
 	return out
+}
+
+// unrouted lists the revisions the routes name at 0 %: sorted, once each,
+// leaving out those another split sends traffic to.
+func unrouted(routes []model.Route) []string {
+	zero, routed := map[string]bool{}, map[string]bool{}
+	for _, r := range routes {
+		for _, s := range r.Splits {
+			if s.Revision == "" || !validHeaderValue(s.Revision) {
+				continue
+			}
+			if s.Percent == 0 {
+				zero[s.Revision] = true
+			} else {
+				routed[s.Revision] = true
+			}
+		}
+	}
+	var out []string
+	for rev := range zero {
+		if !routed[rev] {
+			out = append(out, rev)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// warmRoute never matches (runtime_fraction 0 %, which no request can
+// change) and names the revisions the virtual host sends nothing to yet, so
+// that every client holds their clusters before a change sends them
+// traffic. grpc-go builds its cluster picker from every route of the
+// virtual host, and fails the picks of a cluster that first appears with
+// the route sending it traffic; Envoy would warm it anyway.
+func warmRoute(revisions []string) *routev3.Route {
+	clusters := make([]*routev3.WeightedCluster_ClusterWeight, 0, len(revisions))
+	for _, rev := range revisions {
+		clusters = append(clusters, &routev3.WeightedCluster_ClusterWeight{Name: ClusterName(rev), Weight: wrapperspb.UInt32(1)})
+	}
+	return &routev3.Route{
+		Name: "warm",
+		Match: &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"},
+			RuntimeFraction: &corev3.RuntimeFractionalPercent{
+				DefaultValue: &typev3.FractionalPercent{Numerator: 0, Denominator: typev3.FractionalPercent_HUNDRED},
+			},
+		},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{Clusters: clusters}},
+			Timeout:          durationpb.New(0),
+		}},
+	}
 }
 
 // routeUsable leaves out a route whose match cannot be expressed faithfully:

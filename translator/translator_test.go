@@ -3,6 +3,7 @@ package translator
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +122,7 @@ func TestServiceBadInput(t *testing.T) {
 		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/",
 			Splits: []model.Split{{Revision: "default/hello-00001", Percent: 0}}})),
 		wantErr: "virtualHosts[0].routes[0].splits: Invalid value: 0: percents must sum to 100",
-		want:    []string{"external a.example.com: / -> 503"},
+		want:    []string{"external a.example.com: / -> 503; / -> default/hello-00001 (warm: never matches)"},
 	}, {
 		name: "negative timeout is no timeout",
 		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/", Timeout: -time.Second,
@@ -174,10 +175,38 @@ func summarize(out Output) []string {
 					}
 					target = strings.Join(names, ",")
 				}
+				if r.GetMatch().GetRuntimeFraction() != nil {
+					target += " (warm: never matches)"
+				}
 				rs = append(rs, r.GetMatch().GetPrefix()+" -> "+target)
 			}
 			lines = append(lines, listener+" "+vh.GetName()+": "+strings.Join(rs, "; "))
 		}
 	}
 	return lines
+}
+
+// A revision a route names at 0 % is listed in a route that never
+// matches, so that clients hold its cluster before a change sends it
+// traffic; one another split routes to is not listed again.
+func TestWarmRoute(t *testing.T) {
+	out := Service(model.Service{Namespace: "default", Name: "a", VirtualHosts: []model.VirtualHost{{Host: "a.example.com", Visibility: model.External, Routes: []model.Route{
+		{PathPrefix: "/", Splits: []model.Split{
+			{Revision: "default/a-00002", Percent: 100}, {Revision: "default/a-00001", Percent: 0}, {Revision: "default/a-00003", Percent: 0},
+		}},
+		{PathPrefix: "/", Headers: []model.HeaderMatch{{Name: "Knative-Serving-Tag", Value: "old"}}, Splits: []model.Split{
+			{Revision: "default/a-00003", Percent: 100},
+		}},
+	}}}}, Options{})
+	want := []string{"external a.example.com: / -> default/a-00003; / -> default/a-00002; / -> default/a-00001 (warm: never matches)"}
+	if got := summarize(out); !reflect.DeepEqual(got, want) {
+		t.Errorf("routes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	warm := out.Routes[0].GetVirtualHosts()[0].GetRoutes()[2]
+	if f := warm.GetMatch().GetRuntimeFraction().GetDefaultValue(); f == nil || f.GetNumerator() != 0 {
+		t.Errorf("the warm route matches %v of requests, want none", f)
+	}
+	if err := warm.ValidateAll(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
 }

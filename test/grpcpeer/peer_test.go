@@ -16,11 +16,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	grpcxds "google.golang.org/grpc/xds"
 
 	"github.com/kgate/kgate/translator"
@@ -128,8 +126,10 @@ func TestWeightedSplits(t *testing.T) {
 
 // TestTrafficMoves checks that a split or endpoint change published through
 // the Engine moves every RPC within switchBound, with no RPC failing while
-// it happens (but for grpc-go's own race when a route names a cluster for
-// the first time, see isClusterRace). RPCs run continuously from before the
+// it happens, also when a route sends traffic to a revision for the first
+// time (the translator's warm route has the client hold its cluster
+// before: grpc-go fails the picks of a cluster that first appears with the
+// route using it). RPCs run continuously from before the
 // change until the new state has held for settledRPCs RPCs in a row.
 func TestTrafficMoves(t *testing.T) {
 	setService := func(e *xds.Engine, cfg model.Config) error { return e.SetService(cfg.Services[0]) }
@@ -141,9 +141,6 @@ func TestTrafficMoves(t *testing.T) {
 		from, to       string
 		initial, final layout
 		change         func(*xds.Engine, model.Config) error
-		// grpcGoRace tolerates the failures of grpc-go's cluster race,
-		// see isClusterRace.
-		grpcGoRace bool
 	}{{
 		// The tag routes keep both clusters in grpc-go's cluster manager,
 		// so only the weights change.
@@ -159,15 +156,14 @@ func TestTrafficMoves(t *testing.T) {
 		final:   layout{pctA: 100, pctB: 0, podsA: []string{backendA}, podsB: []string{backendB}, tagged: true},
 		change:  setService,
 	}, {
-		// A rollout: the route names revB's cluster for the first time (a
-		// 0 % split is left out of the route), so the change includes
-		// discovering it (CDS, EDS) and connecting to its backend.
-		name: "split 100-0 to 0-100 on a revision new to the client",
+		// The 0 % target is left out of the routing route but named by
+		// the never-matching warm route, so the client holds its cluster
+		// before traffic moves to it: no pick fails.
+		name: "split 100-0 to 0-100 without tag routes",
 		from: backendA, to: backendB,
-		initial:    layout{pctA: 100, pctB: 0, podsA: []string{backendA}, podsB: []string{backendB}},
-		final:      layout{pctA: 0, pctB: 100, podsA: []string{backendA}, podsB: []string{backendB}},
-		change:     setService,
-		grpcGoRace: true,
+		initial: layout{pctA: 100, pctB: 0, podsA: []string{backendA}, podsB: []string{backendB}},
+		final:   layout{pctA: 0, pctB: 100, podsA: []string{backendA}, podsB: []string{backendB}},
+		change:  setService,
 	}, {
 		// The other backend, which grpc-go already holds a connection to
 		// through revB's cluster.
@@ -191,48 +187,16 @@ func TestTrafficMoves(t *testing.T) {
 			p.update(t, initial)
 			p.waitACKed(t, initial)
 
-			var tolerate func(error) bool
-			if tt.grpcGoRace {
-				tolerate = isClusterRace
-			}
-			st := p.measureSwitch(t, tt.from, tt.to, tolerate, func() error { return tt.change(p.eng, final) })
+			st := p.measureSwitch(t, tt.from, tt.to, func() error { return tt.change(p.eng, final) })
 			t.Logf("%s: every RPC on %s %v after the change (first answer from it after %v; Engine push took %v); "+
 				"%d RPCs in all, %d on %s and %d on %s after the change",
 				tt.name, tt.to, st.latency, st.firstNew, st.push, st.total, st.fromAfter, tt.from, st.toAfter, tt.to)
-			if tt.grpcGoRace {
-				t.Logf("grpc-go's cluster race failed %d RPCs within %v", st.tolerated, st.toleratedFor)
-				// The race lasts until the client's balancer catches up
-				// with its resolver: milliseconds. Longer means something
-				// else is wrong.
-				if st.toleratedFor > raceBound {
-					t.Errorf("RPCs failed with grpc-go's cluster race for %v, want < %v", st.toleratedFor, raceBound)
-				}
-			}
 			if st.latency >= switchBound {
 				t.Errorf("traffic took %v to move from %s to %s, want < %v", st.latency, tt.from, tt.to, switchBound)
 			}
 			p.waitACKed(t, final)
 		})
 	}
-}
-
-// raceBound bounds how long grpc-go's cluster race may fail RPCs.
-const raceBound = 250 * time.Millisecond
-
-// isClusterRace tells the failure grpc-go itself causes when a route names
-// a cluster for the first time: the channel installs the resolver's new
-// config selector (which may pick the new cluster) before the
-// xds_cluster_manager balancer has a picker for that cluster, and a pick in
-// between fails with Unavailable "unknown cluster selected for RPC"
-// (grpc-go clientconn.go updateResolverStateAndUnlock, then
-// internal/xds/balancer/clustermanager/picker.go; still so upstream). A
-// server avoids it only by naming the cluster in some route before routing
-// to it; kgate does not, so these failures are counted and logged, and any
-// other failure fails the test.
-func isClusterRace(err error) bool {
-	s, ok := status.FromError(err)
-	// Contains: the message of a wrapped status error is the whole chain.
-	return ok && s.Code() == codes.Unavailable && strings.Contains(s.Message(), "unknown cluster selected for RPC")
 }
 
 // peer is one running xDS server and engine, three gRPC backends and a
@@ -533,19 +497,13 @@ type switchStats struct {
 	// total counts every RPC; fromAfter and toAfter those started after
 	// the change, by backend.
 	total, fromAfter, toAfter int
-	// tolerated counts the failures tolerate accepted; toleratedFor is
-	// the time from the start of the first to the end of the last.
-	tolerated    int
-	toleratedFor time.Duration
 }
 
 // measureSwitch runs RPCs continuously on workers goroutines: until
 // warmRPCs landed on from, then it calls change, then until settledRPCs in
 // a row landed on to. It fails the test if any RPC failed, landed
-// elsewhere, or landed on to before the change; tolerate, when not nil,
-// accepts failures of RPCs started after the change, which are counted
-// and delay the switch like an RPC landing on from.
-func (p *peer) measureSwitch(t *testing.T, from, to string, tolerate func(error) bool, change func() error) switchStats {
+// elsewhere, or landed on to before the change.
+func (p *peer) measureSwitch(t *testing.T, from, to string, change func() error) switchStats {
 	t.Helper()
 	results := make(chan rpcResult, 256)
 	stop := make(chan struct{})
@@ -630,18 +588,8 @@ func (p *peer) measureSwitch(t *testing.T, from, to string, tolerate func(error)
 
 	st := switchStats{push: push, total: len(all), firstNew: -1}
 	var failed, stray, early []rpcResult
-	var firstTolerated, lastTolerated time.Time
 	for _, r := range all {
 		switch {
-		case r.err != nil && tolerate != nil && r.start.After(t0) && tolerate(r.err):
-			st.tolerated++
-			if st.tolerated == 1 {
-				t.Logf("tolerated failure (started %v after the change): %v", r.start.Sub(t0), r.err)
-			}
-			if firstTolerated.IsZero() || r.start.Before(firstTolerated) {
-				firstTolerated = r.start
-			}
-			lastTolerated = later(lastTolerated, r.end)
 		case r.err != nil:
 			failed = append(failed, r)
 		case r.backend != from && r.backend != to:
@@ -660,9 +608,6 @@ func (p *peer) measureSwitch(t *testing.T, from, to string, tolerate func(error)
 		if r.err == nil && r.backend == to && (st.firstNew < 0 || r.end.Sub(t0) < st.firstNew) {
 			st.firstNew = r.end.Sub(t0)
 		}
-	}
-	if st.tolerated > 0 {
-		st.toleratedFor = lastTolerated.Sub(firstTolerated)
 	}
 	if len(failed) > 0 {
 		t.Errorf("%d of %d RPCs failed while traffic moved from %s to %s; first (started %v after the change): %v%s",
@@ -692,13 +637,6 @@ func (p *peer) measureSwitch(t *testing.T, from, to string, tolerate func(error)
 	}
 	st.latency = max(0, all[last+1].start.Sub(t0))
 	return st
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // describe counts results by outcome, for failure messages.

@@ -47,8 +47,8 @@
 //     the router (optional or disabled ones are skipped), HTTP/3.
 //   - Retries, hedging, mirroring, redirects, path and host rewrites,
 //     hash policies, rate limits, CORS, per-filter config, query parameter
-//     and runtime matchers, CONNECT and WebSocket over HTTP/2 (RFC 8441):
-//     refused.
+//     matchers, runtime overrides (runtime_fraction's default value is
+//     honoured), CONNECT and WebSocket over HTTP/2 (RFC 8441): refused.
 //   - Header value formatters (%COMMAND%): refused; "%%" is a percent.
 //   - Circuit breakers, outlier detection, health checking, locality and
 //     endpoint weights, priority spill-over before a priority is empty

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 )
 
 // defaultRouteTimeout is Envoy's route timeout when a route sets none.
@@ -305,10 +306,14 @@ type routeMatch struct {
 	headers []headerMatcher
 	// grpc requires a gRPC content type.
 	grpc bool
+	// fraction, when set, is the share of requests the route matches, in
+	// millionths (runtime_fraction's default value: the gateway has no
+	// runtime to override it).
+	fraction *uint64
 }
 
 func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
-	if err := onlyFields(m, "prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive", "headers", "grpc"); err != nil {
+	if err := onlyFields(m, "prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive", "headers", "grpc", "runtime_fraction"); err != nil {
 		return routeMatch{}, err
 	}
 	caseSensitive := m.GetCaseSensitive() == nil || m.GetCaseSensitive().GetValue()
@@ -350,7 +355,29 @@ func compileRouteMatch(m *routev3.RouteMatch) (routeMatch, error) {
 		rm.headers = append(rm.headers, hm)
 	}
 	rm.grpc = m.GetGrpc() != nil
+	if rf := m.GetRuntimeFraction(); rf != nil {
+		perMillion, err := millionths(rf.GetDefaultValue())
+		if err != nil {
+			return routeMatch{}, err
+		}
+		rm.fraction = &perMillion
+	}
 	return rm, nil
+}
+
+// millionths converts a fractional percent to parts per million.
+func millionths(f *typev3.FractionalPercent) (uint64, error) {
+	n := uint64(f.GetNumerator())
+	switch f.GetDenominator() {
+	case typev3.FractionalPercent_HUNDRED:
+		n *= 10_000
+	case typev3.FractionalPercent_TEN_THOUSAND:
+		n *= 100
+	case typev3.FractionalPercent_MILLION:
+	default:
+		return 0, fmt.Errorf("runtime_fraction: unknown denominator %v", f.GetDenominator())
+	}
+	return min(n, 1_000_000), nil
 }
 
 func (rm routeMatch) matches(r *http.Request) bool {
@@ -367,7 +394,8 @@ func (rm routeMatch) matches(r *http.Request) bool {
 			return false
 		}
 	}
-	return true
+	// As Envoy: the fraction is drawn last, after everything else matched.
+	return rm.fraction == nil || uint64(rand.Int64N(1_000_000)) < *rm.fraction
 }
 
 // grpcContentType is what Envoy takes for a gRPC request's content type:
