@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ const clusterDomain = "svc.cluster.local"
 type target struct {
 	spec     servingv1.TrafficTarget
 	revision string
+	// upcoming is, for a Configuration's target, its latest created
+	// revision while it is not ready yet: the one traffic moves to next.
+	upcoming string
 }
 
 // resolve maps traffic targets to revisions: revisionName pins one,
@@ -74,7 +78,11 @@ func (rd *round) resolve(ns string, traffic []servingv1.TrafficTarget) ([]target
 				}
 				continue
 			}
-			out = append(out, target{spec: t, revision: cs.latestReady})
+			tg := target{spec: t, revision: cs.latestReady}
+			if cs.latestCreated != cs.latestReady {
+				tg.upcoming = cs.latestCreated
+			}
+			out = append(out, tg)
 		}
 	}
 	if wait != nil {
@@ -218,15 +226,19 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 			Tag: t.spec.Tag, RevisionName: t.revision,
 			LatestRevision: t.spec.LatestRevision, Percent: t.spec.Percent,
 		}
-		if p := percent(t.spec); p > 0 {
-			// Targets on one revision are one split, as Knative groups them.
-			if i, ok := index[t.revision]; ok {
-				weighted[i].Percent += p
-			} else {
-				index[t.revision] = len(weighted)
-				weighted = append(weighted, rd.split(rt.Namespace, t.revision, p))
-				revs = append(revs, t.revision)
-			}
+		// Targets on one revision are one split, as Knative groups them.
+		// A 0 % target stays, at 0 %: the translator keeps the gateways
+		// and proxyless clients holding its cluster for when it gets
+		// traffic.
+		p := percent(t.spec)
+		if i, ok := index[t.revision]; ok {
+			weighted[i].Percent += p
+		} else {
+			index[t.revision] = len(weighted)
+			weighted = append(weighted, rd.split(rt.Namespace, t.revision, p))
+		}
+		if p > 0 && !slices.Contains(revs, t.revision) {
+			revs = append(revs, t.revision)
 		}
 		if t.spec.Tag != "" {
 			h, err := rd.hosts(rt, t.spec.Tag)
@@ -246,9 +258,17 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 		}
 		traffic = append(traffic, st)
 	}
+	// The revision traffic moves to next rides along at 0 % too, for the
+	// same reason: its cluster is held before the traffic arrives.
+	for _, t := range targets {
+		if _, ok := index[t.upcoming]; t.upcoming != "" && !ok {
+			index[t.upcoming] = len(weighted)
+			weighted = append(weighted, rd.split(rt.Namespace, t.upcoming, 0))
+		}
+	}
 	var routes []model.Route
 	routes = append(routes, tagRoutes...)
-	if len(weighted) > 0 {
+	if len(revs) > 0 {
 		routes = append(routes, model.Route{PathPrefix: "/", Splits: weighted, Timeout: rd.timeout(revs, rt.Namespace)})
 	}
 	svc.VirtualHosts = append(virtualHosts(main, routes), tagHosts...)
