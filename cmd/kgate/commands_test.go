@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,5 +171,18 @@ func TestBootstrapBadFlags(t *testing.T) {
 		} else if strings.Contains(err.Error(), "\n") {
 			t.Errorf("bootstrap %v: error spans lines: %q", args, err)
 		}
+	}
+}
+
+// A port in use stops kgate local at once with the flag to change.
+func TestLocalPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, err = run(t, "local", "-f", filepath.Join("..", "..", "examples"), "--http-address", busy.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "--http-address "+busy.Addr().String()) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %v, want one line naming --http-address", err)
 	}
 }

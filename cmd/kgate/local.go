@@ -90,6 +90,15 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	if cfg.envoy != "auto" && cfg.envoy != "always" && cfg.envoy != "never" {
 		return fmt.Errorf("--envoy %q: must be auto, always or never", cfg.envoy)
 	}
+	// The data plane binds the gateway listeners later, from its xDS
+	// config; a port in use is better said now, with the flag to change.
+	for flag, addr := range map[string]string{"--http-address": cfg.external, "--internal-address": cfg.internal} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", flag, addr, err)
+		}
+		l.Close()
+	}
 	lis, err := listenAll(map[string]string{
 		"--xds-address": cfg.xdsAddress, "--admin-address": cfg.adminAddress, "--activator-address": cfg.activatorAddress,
 	})

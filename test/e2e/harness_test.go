@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -50,15 +51,21 @@ func repoFile(t *testing.T, path string) string {
 	return filepath.Join(filepath.Dir(self), "..", "..", path)
 }
 
-// freePort returns a loopback address nothing listens on now.
+// freePort returns a loopback address nothing listens on now, below the
+// kernel's ephemeral range (32768 and up on Linux): the listeners other
+// tests open on port 0 land in that range, so they cannot take the port
+// between this check and kgate binding it.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(8000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port between 20000 and 28000")
+	return ""
 }
 
 // kgate is one running `kgate local`.
