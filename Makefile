@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check build bench golden load
+.PHONY: run test vet fmt-check build bench golden load test-kube
 
 ## run: kgate local on the examples: hello world at http://hello.default.127.0.0.1.nip.io:8080
 run: build
@@ -38,3 +38,9 @@ golden:
 ## load: the seeds' hey -z 30s -c 50 against kgate local (figures in docs/performance.md).
 load:
 	test/load/run.sh
+
+## test-kube: start a real kube-apiserver + etcd built from the upstream modules (pinned; ~8 min the first
+## time, cached in .cache/kube) and check it serves. Groundwork for Kubernetes mode; not yet in `make test`.
+test-kube:
+	test/kube/build.sh
+	KGATE_KUBE=1 $(GO) test -count=1 -v ./test/kube/
