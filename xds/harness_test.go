@@ -123,7 +123,7 @@ type sotwClient struct {
 	t      testing.TB
 	node   *corev3.Node
 	stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-	recv   chan *discoveryv3.DiscoveryResponse
+	recv   <-chan *discoveryv3.DiscoveryResponse
 	first  bool
 }
 
@@ -135,18 +135,24 @@ func (h *harness) sotw(t testing.TB, node *corev3.Node) *sotwClient {
 	if err != nil {
 		t.Fatalf("opening ADS stream: %v", err)
 	}
-	c := &sotwClient{t: t, node: node, stream: stream, recv: make(chan *discoveryv3.DiscoveryResponse, 16), first: true}
+	return &sotwClient{t: t, node: node, stream: stream, recv: pump(stream.Recv), first: true}
+}
+
+// pump forwards a stream's responses to a channel, closed when the stream
+// ends, so that a test can wait for one with a timeout.
+func pump[T any](recv func() (T, error)) <-chan T {
+	out := make(chan T, 16)
 	go func() {
-		defer close(c.recv)
+		defer close(out)
 		for {
-			resp, err := stream.Recv()
+			resp, err := recv()
 			if err != nil {
 				return
 			}
-			c.recv <- resp
+			out <- resp
 		}
 	}()
-	return c
+	return out
 }
 
 // send sends a request; the node goes on the stream's first one only, as
@@ -215,7 +221,7 @@ type deltaClient struct {
 	t      testing.TB
 	node   *corev3.Node
 	stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
-	recv   chan *discoveryv3.DeltaDiscoveryResponse
+	recv   <-chan *discoveryv3.DeltaDiscoveryResponse
 	first  bool
 }
 
@@ -227,18 +233,7 @@ func (h *harness) delta(t testing.TB, node *corev3.Node) *deltaClient {
 	if err != nil {
 		t.Fatalf("opening delta ADS stream: %v", err)
 	}
-	c := &deltaClient{t: t, node: node, stream: stream, recv: make(chan *discoveryv3.DeltaDiscoveryResponse, 16), first: true}
-	go func() {
-		defer close(c.recv)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			c.recv <- resp
-		}
-	}()
-	return c
+	return &deltaClient{t: t, node: node, stream: stream, recv: pump(stream.Recv), first: true}
 }
 
 func (c *deltaClient) send(req *discoveryv3.DeltaDiscoveryRequest) {
