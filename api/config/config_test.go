@@ -8,13 +8,46 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// parseCase is a row of a ConfigMap parser's table: the data, and either
+// the changes from the defaults it yields or its error.
+type parseCase[T any] struct {
+	name string
+	data map[string]string
+	want func(*T) // changes from the defaults
+	err  string
+}
+
+// runParseCases checks parse against each case; normalize, when set,
+// clears what reflect.DeepEqual cannot compare.
+func runParseCases[T any](t *testing.T, cases []parseCase[T], parse func(map[string]string) (T, error), defaults func() T, normalize func(*T)) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(tt.data)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("error = %v\nwant    %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaults()
+			tt.want(&want)
+			if normalize != nil {
+				normalize(&got)
+				normalize(&want)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
-	tests := []struct {
-		name string
-		data map[string]string
-		want func(*Defaults) // changes from DefaultDefaults
-		err  string
-	}{
+	tests := []parseCase[Defaults]{
 		{name: "empty is Knative's defaults", data: nil, want: func(*Defaults) {}},
 		{name: "the example key is not configuration", data: map[string]string{ExampleKey: "revision-timeout-seconds: x"}, want: func(*Defaults) {}},
 		{name: "timeouts; response start follows the revision timeout",
@@ -46,26 +79,8 @@ func TestParseDefaults(t *testing.T) {
 		{name: "bad service links", data: map[string]string{"enable-service-links": "maybe"},
 			err: `config-defaults: enable-service-links: "maybe" is not one of true, false, default`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseDefaults(tt.data)
-			if tt.err != "" {
-				if err == nil || err.Error() != tt.err {
-					t.Fatalf("error = %v\nwant    %s", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := DefaultDefaults()
-			tt.want(&want)
-			got.containerName, got.initContainerName, want.containerName, want.initContainerName = nil, nil, nil, nil
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	// The name templates are functions: compared by TestContainerNames.
+	runParseCases(t, tests, ParseDefaults, DefaultDefaults, func(d *Defaults) { d.containerName, d.initContainerName = nil, nil })
 }
 
 func TestContainerNames(t *testing.T) {
@@ -86,12 +101,7 @@ func TestContainerNames(t *testing.T) {
 }
 
 func TestParseAutoscaler(t *testing.T) {
-	tests := []struct {
-		name string
-		data map[string]string
-		want func(*Autoscaler)
-		err  string
-	}{
+	tests := []parseCase[Autoscaler]{
 		{name: "empty is Knative's defaults", want: func(*Autoscaler) {}},
 		{name: "every key",
 			data: map[string]string{
@@ -139,25 +149,7 @@ func TestParseAutoscaler(t *testing.T) {
 		{name: "not a duration", data: map[string]string{"scale-down-delay": "10"},
 			err: `config-autoscaler: scale-down-delay: "10" is not a duration (such as 30s or 1m)`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseAutoscaler(tt.data)
-			if tt.err != "" {
-				if err == nil || err.Error() != tt.err {
-					t.Fatalf("error = %v\nwant    %s", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := DefaultAutoscaler()
-			tt.want(&want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	runParseCases(t, tests, ParseAutoscaler, DefaultAutoscaler, nil)
 }
 
 func TestDomain(t *testing.T) {
