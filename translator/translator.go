@@ -26,7 +26,9 @@
 //
 //   - Routes always use weighted_clusters, also for a single 100 % split (the
 //     per-split Knative-Serving-* headers live on the cluster weight); 0 %
-//     splits are left out. The route timeout is always explicit: the
+//     splits are left out, and named instead by a last route that never
+//     matches (runtime_fraction 0 %), so that clients hold their clusters
+//     before traffic moves to them. The route timeout is always explicit: the
 //     revision's timeoutSeconds, or 0s (disabled) instead of Envoy's 15 s.
 //     No retry policy: a 503 from the application reaches the client.
 //   - The connection manager's stream_idle_timeout is 1 h instead of 5 min,
