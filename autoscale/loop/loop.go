@@ -173,6 +173,21 @@ func (l *Loop) remove(ctx context.Context, key string) {
 	}
 }
 
+// SetActivators replaces the activators' addresses (in Kubernetes they
+// come and go with the activator's pods) and re-pushes the endpoints of
+// every revision whose subset or mode changes with them.
+func (l *Loop) SetActivators(ctx context.Context, acts []model.Endpoint) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if slices.Equal(l.opts.Activators, acts) {
+		return
+	}
+	l.opts.Activators = slices.Clone(acts)
+	for _, key := range slices.Sorted(maps.Keys(l.decision)) {
+		l.apply(ctx, l.decision[key]) // the same decision, with the activators as they are now
+	}
+}
+
 // Demand says a revision has requests waiting (the LRS server's or the
 // activator's poke): a revision at zero is scaled at once rather than at
 // the next tick. It does not block.

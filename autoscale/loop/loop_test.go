@@ -309,3 +309,28 @@ func TestModesReportWhatWasPushed(t *testing.T) {
 		t.Errorf("Modes() says %s, pushed %s; want Proxy (containerConcurrency 1)", got, want)
 	}
 }
+
+// Activators that come and go (Kubernetes pods) re-route every revision:
+// none means its pods; with some, a revision of little spare capacity goes
+// through one of them (target-burst-capacity 211).
+func TestSetActivators(t *testing.T) {
+	r := newRig(t, nil)
+	const rev = "default/hello-00001"
+	r.configure(config.DefaultAutoscaler(), Revision{Key: rev})
+	if eps := r.pushes.last(rev); eps.Mode != model.Serve || len(eps.Activators) != 0 {
+		t.Fatalf("no activators: endpoints %+v, want Serve and none", eps)
+	}
+	r.loop.SetActivators(r.ctx, activators[:2])
+	if eps := r.pushes.last(rev); eps.Mode != model.Proxy || len(eps.Activators) != 1 {
+		t.Fatalf("two activators: endpoints %+v, want Proxy through one", eps)
+	}
+	n := len(r.pushes.list)
+	r.loop.SetActivators(r.ctx, activators[:2])
+	if len(r.pushes.list) != n {
+		t.Errorf("the same activators again pushed %d more times, want none", len(r.pushes.list)-n)
+	}
+	r.loop.SetActivators(r.ctx, nil)
+	if eps := r.pushes.last(rev); eps.Mode != model.Serve || len(eps.Activators) != 0 {
+		t.Errorf("activators gone: endpoints %+v, want Serve and none", eps)
+	}
+}
