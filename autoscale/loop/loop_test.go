@@ -312,7 +312,7 @@ func TestModesReportWhatWasPushed(t *testing.T) {
 
 // Activators that come and go (Kubernetes pods) re-route every revision:
 // none means its pods; with some, a revision of little spare capacity goes
-// through one of them (target-burst-capacity 211).
+// through them (target-burst-capacity 211).
 func TestSetActivators(t *testing.T) {
 	r := newRig(t, nil)
 	const rev = "default/hello-00001"
@@ -321,8 +321,8 @@ func TestSetActivators(t *testing.T) {
 		t.Fatalf("no activators: endpoints %+v, want Serve and none", eps)
 	}
 	r.loop.SetActivators(r.ctx, activators[:2])
-	if eps := r.pushes.last(rev); eps.Mode != model.Proxy || len(eps.Activators) != 1 {
-		t.Fatalf("two activators: endpoints %+v, want Proxy through one", eps)
+	if eps := r.pushes.last(rev); eps.Mode != model.Proxy || len(eps.Activators) != 2 {
+		t.Fatalf("two activators: endpoints %+v, want Proxy through both", eps)
 	}
 	n := len(r.pushes.list)
 	r.loop.SetActivators(r.ctx, activators[:2])
