@@ -22,16 +22,33 @@ func (r *Reconciler) MarkConflicts(res *Result, conflicts []translator.Conflict)
 	for _, c := range conflicts {
 		msgs[c.Service] = append(msgs[c.Service], fmt.Sprintf("host %q is already claimed by Service %q", c.Host, c.Owner))
 	}
+	joined := map[string]string{}
+	for key, m := range msgs {
+		sort.Strings(m)
+		joined[key] = strings.Join(m, "; ")
+	}
+	r.markIngress(res, joined, corev1.ConditionFalse, ReasonDomainConflict, false)
+}
+
+// MarkNotApplied reports the Routes (by "namespace/name") that not every
+// connected gateway has applied yet, with why: their IngressReady and Ready,
+// and their Service's RoutesReady and Ready, become Unknown with reason
+// IngressNotConfigured, as in Knative until every gateway serves a Route.
+// A Route whose IngressReady is not True (a conflict, say) keeps its reason.
+func (r *Reconciler) MarkNotApplied(res *Result, pending map[string]string) {
+	r.markIngress(res, pending, corev1.ConditionUnknown, ReasonIngressNotConfigured, true)
+}
+
+// markIngress sets IngressReady of the Routes in msgs (and RoutesReady of
+// their owning Services) to status with reason and the Route's message;
+// onlyTrue leaves alone Routes whose IngressReady is not True.
+func (r *Reconciler) markIngress(res *Result, msgs map[string]string, status corev1.ConditionStatus, reason string, onlyTrue bool) {
 	if len(msgs) == 0 {
 		return
 	}
 	now := r.roundTime
 	if now.IsZero() {
 		now = r.now()
-	}
-	for key, m := range msgs {
-		sort.Strings(m)
-		msgs[key] = m
 	}
 	owned := map[string]bool{}
 	for _, rt := range res.Routes {
@@ -40,11 +57,14 @@ func (r *Reconciler) MarkConflicts(res *Result, conflicts []translator.Conflict)
 		if !ok {
 			continue
 		}
+		c := unstamp(rt.Status.Conditions)
+		if x, ok := c[servingv1.ConditionIngressReady]; onlyTrue && (!ok || x.status != corev1.ConditionTrue) {
+			continue
+		}
 		if rt.Labels[LabelService] == rt.Name {
 			owned[key] = true
 		}
-		c := unstamp(rt.Status.Conditions)
-		c.set(condFalse(servingv1.ConditionIngressReady, ReasonDomainConflict, strings.Join(m, "; ")))
+		c.set(cond{typ: servingv1.ConditionIngressReady, status: status, reason: reason, message: m})
 		readyUnlessInvalid(c, servingv1.ConditionAllTrafficAssigned, servingv1.ConditionIngressReady)
 		rt.Status.Conditions = c.stamp(r.prev[objectKey(servingv1.KindRoute, rt.Namespace, rt.Name)], now)
 	}
@@ -55,7 +75,7 @@ func (r *Reconciler) MarkConflicts(res *Result, conflicts []translator.Conflict)
 			continue
 		}
 		c := unstamp(svc.Status.Conditions)
-		c.set(condFalse(servingv1.ConditionRoutesReady, ReasonDomainConflict, strings.Join(m, "; ")))
+		c.set(cond{typ: servingv1.ConditionRoutesReady, status: status, reason: reason, message: m})
 		readyUnlessInvalid(c, servingv1.ConditionConfigurationsReady, servingv1.ConditionRoutesReady)
 		svc.Status.Conditions = c.stamp(r.prev[objectKey(servingv1.KindService, svc.Namespace, svc.Name)], now)
 	}

@@ -2,6 +2,8 @@ package watcher
 
 import (
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -26,7 +28,8 @@ const defaultTimeoutSeconds = 300
 type configState struct {
 	// gen is the Configuration's generation: it bumps on each template change.
 	gen int64
-	// template is the declared template the latest revision was made from.
+	// template is the digest (templateDigest) of the declared template the
+	// latest revision was made from.
 	template      string
 	latestCreated string
 	latestReady   string
@@ -37,7 +40,8 @@ type configState struct {
 type revisionState struct {
 	namespace, name string
 	config, service string
-	template        string // the declared template it was made from
+	template        string // the declared template it was made from ("" when restored)
+	digest          string // templateDigest of that template
 	generation      int64  // the Configuration generation that made it
 	created         time.Time
 	labels          map[string]string
@@ -63,8 +67,9 @@ type plan struct {
 // different template is an error at path.
 func (r *Reconciler) plan(ns, cfg string, tmpl servingv1.RevisionTemplateSpec, path *field.Path) (plan, field.ErrorList) {
 	t := mustJSON(tmpl)
+	d := templateDigest(t)
 	cs := r.configs[ns+"/"+cfg]
-	if cs != nil && cs.template == t {
+	if cs != nil && cs.template == d {
 		return plan{name: cs.latestCreated, gen: cs.gen, template: t}, nil
 	}
 	p := plan{changed: true, gen: 1, template: t}
@@ -84,10 +89,10 @@ func (r *Reconciler) plan(ns, cfg string, tmpl servingv1.RevisionTemplateSpec, p
 	case rev.config != cfg:
 		return p, field.ErrorList{field.Invalid(namePath, p.name,
 			fmt.Sprintf("Revision %q already exists and belongs to Configuration %q; choose another name", p.name, rev.config))}
-	case rev.template != t && tmpl.Name != "" && cs != nil && cs.latestCreated == p.name:
+	case rev.digest != d && tmpl.Name != "" && cs != nil && cs.latestCreated == p.name:
 		return p, field.ErrorList{fielderr.Generic(namePath, p.name,
 			"Saw the following changes without a name change (-old +new)", changes(rev.template, t, path.String())...)}
-	case rev.template != t:
+	case rev.digest != d:
 		return p, field.ErrorList{fielderr.Generic(namePath, p.name,
 			fmt.Sprintf("Revision %q already exists with a different template; choose another name (-old +new)", p.name),
 			changes(rev.template, t, path.String())...)}
@@ -113,7 +118,7 @@ func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared
 		// has them is never applied.
 		return cs
 	}
-	cs.gen, cs.template, cs.latestCreated = p.gen, p.template, p.name
+	cs.gen, cs.template, cs.latestCreated = p.gen, templateDigest(p.template), p.name
 	if r.revisions[cfg.Namespace+"/"+p.name] != nil {
 		return cs
 	}
@@ -124,7 +129,7 @@ func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared
 	}
 	r.revisions[cfg.Namespace+"/"+p.name] = &revisionState{
 		namespace: cfg.Namespace, name: p.name, config: cfg.Name, service: owner,
-		template: p.template, generation: p.gen, created: now,
+		template: p.template, digest: templateDigest(p.template), generation: p.gen, created: now,
 		labels: labels, annotations: copyMap(cfg.Spec.Template.Annotations),
 		spec: clone(cfg.Spec.Template.Spec),
 	}
@@ -137,7 +142,7 @@ func (rev *revisionState) output() *servingv1.Revision {
 		TypeMeta: metav1.TypeMeta{APIVersion: servingv1.APIVersion, Kind: servingv1.KindRevision},
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: rev.namespace, Name: rev.name, Generation: 1,
-			Labels: copyMap(rev.labels), Annotations: copyMap(rev.annotations),
+			Labels: copyMap(rev.labels), Annotations: withLabel(rev.annotations, AnnotationTemplateDigest, rev.digest),
 			CreationTimestamp: metav1.NewTime(rev.created),
 		},
 		Spec:   clone(rev.spec),
@@ -237,6 +242,16 @@ func invalidMessage(errs field.ErrorList, serving bool) string {
 		msg += " (the last valid version keeps serving)"
 	}
 	return msg
+}
+
+// templateDigest identifies a declared template (its canonical JSON): two
+// templates are the same revision when their digests are equal. It is what
+// a Revision stored in the API server keeps of its template (see
+// AnnotationTemplateDigest), so that a restarted controller tells a
+// changed template from an unchanged one.
+func templateDigest(canonicalJSON string) string {
+	sum := sha256.Sum256([]byte(canonicalJSON))
+	return hex.EncodeToString(sum[:16])
 }
 
 // childName is Knative's kmeta.ChildName: parent+suffix, with the parent cut
