@@ -1,0 +1,346 @@
+// Package controller is kgate's Kubernetes mode: the control loop that reads
+// Knative objects from the API server, runs them through the same pure
+// watcher.Reconciler that kgate local uses, serves the result to Envoy
+// gateways and activators over xDS, and writes back what Knative writes: the
+// Configurations, Routes and Revisions a Service derives, every object's
+// status, and each Revision's Deployment and private Service.
+//
+// One round reads everything from the informer caches and reconciles it
+// whole. Rounds are debounced, so a burst of changes (a thousand Services
+// applied at once, or a restart) costs a few rounds, not one per object; the
+// xDS push happens inside the round, and the writes to the API server are
+// queued behind it, so that a new Service is routable before its derived
+// objects are written. The API server is the store: a restarted controller
+// restores the reconciler's memory from it (watcher.Reconciler.Restore) and
+// serves gateways only once its first snapshot is complete.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	corev1 "k8s.io/api/core/v1"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/autoscale"
+	"github.com/kgate/kgate/autoscale/loop"
+	deploykube "github.com/kgate/kgate/deploy/kube"
+	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/xds"
+	"github.com/kgate/kgate/xds/lrs"
+)
+
+// Options configure the controller.
+type Options struct {
+	// Config reaches the API server.
+	Config *rest.Config
+	// SystemNamespace holds kgate's ConfigMaps, its Lease, the gateway and
+	// activator Services (default kgate-system).
+	SystemNamespace string
+	// GatewayService is the gateways' LoadBalancer Service: its external IP
+	// makes the magic DNS domain <ip>.sslip.io (default kgate-gateway).
+	GatewayService string
+	// ActivatorService's EndpointSlices are the activators' addresses
+	// (default kgate-activator).
+	ActivatorService string
+	// XDSAddress is where gateways and activators connect (ADS and LRS);
+	// it is bound only once this controller leads and has its first
+	// snapshot (default :18000).
+	XDSAddress string
+	// HealthAddress serves /healthz and /readyz; empty serves none.
+	HealthAddress string
+	// LeaderElection makes replicas safe: only the leader writes and serves.
+	LeaderElection bool
+	// Translator says where the gateways' listeners bind.
+	Translator translator.Options
+	// Deployment configures the revisions' Deployments.
+	Deployment deploykube.Options
+	// Debounce is how long a round waits for more changes (default 20 ms).
+	Debounce time.Duration
+	// Writers is how many writes to the API server run at once (default 16).
+	Writers int
+	// Logger; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.SystemNamespace == "" {
+		o.SystemNamespace = "kgate-system"
+	}
+	if o.GatewayService == "" {
+		o.GatewayService = "kgate-gateway"
+	}
+	if o.ActivatorService == "" {
+		o.ActivatorService = "kgate-activator"
+	}
+	if o.XDSAddress == "" {
+		o.XDSAddress = ":18000"
+	}
+	if o.Debounce == 0 {
+		o.Debounce = 20 * time.Millisecond
+	}
+	if o.Writers == 0 {
+		o.Writers = 16
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	// The autoscaler reads the gateways' in-flight requests over LRS.
+	o.Translator.LoadReporting = true
+}
+
+// LeaseName is the leader election Lease in the system namespace.
+const LeaseName = "kgate-controller"
+
+// Controller is one controller process's state.
+type Controller struct {
+	opts Options
+	log  *slog.Logger
+
+	mgr    manager.Manager
+	client client.Client
+	srv    *xds.Server
+	engine *xds.Engine
+	lrs    *lrs.Server
+	loop   *loop.Loop
+	scaler *deploykube.Scaler
+	writes *writer
+	scales *asyncScaler
+
+	rec *watcher.Reconciler
+	// st is the round's state; only the round goroutine touches it.
+	st roundState
+
+	kick chan struct{}
+
+	mu       sync.Mutex
+	ready    map[string]bool // revisions that have been ready once
+	xdsAddr  net.Addr
+	leading  atomic.Bool
+	serving  atomic.Bool
+	servedCh chan struct{}
+}
+
+// New builds a controller; Run starts it.
+func New(opts Options) (*Controller, error) {
+	opts.defaults()
+	if opts.Config == nil {
+		return nil, errors.New("controller: Options.Config is required")
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("registering the Kubernetes types: %w", err)
+	}
+	if err := servingv1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("registering the Knative serving types: %w", err)
+	}
+	ctrl.SetLogger(logr.FromSlogHandler(opts.Logger.Handler()))
+	klog.SetSlogLogger(opts.Logger) // client-go's leader election logs through klog
+	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
+		Scheme: scheme,
+		Logger: logr.FromSlogHandler(opts.Logger.Handler()),
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// Only the system namespace's ConfigMaps are kgate's.
+			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.SystemNamespace: {}}},
+		}},
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              LeaseName,
+		LeaderElectionNamespace:       opts.SystemNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the controller manager: %w", err)
+	}
+	c := &Controller{
+		opts: opts, log: opts.Logger, mgr: mgr, client: mgr.GetClient(),
+		// Stored times have whole seconds: so do the statuses, or every
+		// round would see them differ from what it wrote.
+		rec:      watcher.NewReconciler(func() time.Time { return time.Now().Truncate(time.Second) }),
+		kick:     make(chan struct{}, 1),
+		ready:    map[string]bool{},
+		servedCh: make(chan struct{}),
+	}
+	c.st.init()
+	c.lrs = lrs.New(lrs.Options{Logger: c.log, OnDemand: func(rev string) { c.loop.Demand(rev) }})
+	c.srv = xds.NewServer(context.Background(), xds.ServerOptions{
+		Logger: c.log, Services: []xds.Service{c.lrs},
+		// A gateway applying a route can make it Ready.
+		OnACK: func(string, string) { c.trigger() },
+	})
+	c.engine, err = xds.NewEngine(c.srv, xds.EngineOptions{Translator: opts.Translator, Logger: c.log})
+	if err != nil {
+		return nil, err
+	}
+	c.scaler = deploykube.NewScaler(c.client)
+	c.scales = newAsyncScaler(c.scaler, c.log)
+	c.writes = newWriter(c.log, opts.Writers, func() { time.AfterFunc(time.Second, c.trigger) })
+	c.loop, err = loop.New(loop.Options{
+		Deployer: scalerDeployer{c.scales, c.scaler}, Endpoints: c.engine, Metrics: c.lrs, Logger: c.log,
+		OnDecision: c.decided,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(c.lead)); err != nil {
+		return nil, fmt.Errorf("adding the control loop: %w", err)
+	}
+	return c, nil
+}
+
+// Run runs the controller until ctx ends: the caches always, the control
+// loop and the xDS server while leading.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.opts.HealthAddress != "" {
+		lis, err := net.Listen("tcp", c.opts.HealthAddress)
+		if err != nil {
+			return fmt.Errorf("--health-address %s: %w", c.opts.HealthAddress, err)
+		}
+		hs := &http.Server{Handler: c.healthHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(lis) }()
+		defer hs.Close()
+	}
+	if err := c.watch(ctx); err != nil {
+		return err
+	}
+	return c.mgr.Start(ctx)
+}
+
+// Served is closed once the controller serves xDS with its first complete
+// snapshot.
+func (c *Controller) Served() <-chan struct{} { return c.servedCh }
+
+// XDSAddr is the bound xDS address, once Served.
+func (c *Controller) XDSAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.xdsAddr
+}
+
+// Engine is the xDS engine, for tests and benchmarks that look at the
+// snapshot.
+func (c *Controller) Engine() *xds.Engine { return c.engine }
+
+// Loop is the autoscaler loop, for tests that scale by hand.
+func (c *Controller) Loop() *loop.Loop { return c.loop }
+
+func (c *Controller) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		// Ready means serving gateways: only the leader, once it has its
+		// first snapshot. A standby is alive, not ready.
+		if !c.serving.Load() {
+			http.Error(w, "not serving xDS (not the leader, or restoring)", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// lead is the leader's work: restore, the first round, then serve xDS and
+// reconcile on every change until ctx ends.
+func (c *Controller) lead(ctx context.Context) error {
+	c.leading.Store(true)
+	start := time.Now()
+	if !c.mgr.GetCache().WaitForCacheSync(ctx) {
+		return errors.New("the informer caches did not sync")
+	}
+	if err := c.restore(ctx); err != nil {
+		return err
+	}
+	go c.writes.run(ctx)
+	go c.scales.run(ctx)
+	if err := c.round(ctx); err != nil {
+		return fmt.Errorf("the first round: %w", err)
+	}
+	lis, err := net.Listen("tcp", c.opts.XDSAddress)
+	if err != nil {
+		return fmt.Errorf("--xds-address %s: %w", c.opts.XDSAddress, err)
+	}
+	c.mu.Lock()
+	c.xdsAddr = lis.Addr()
+	c.mu.Unlock()
+	errs := make(chan error, 2)
+	go func() { errs <- c.srv.Serve(ctx, lis) }()
+	go func() { errs <- c.loop.Run(ctx) }()
+	c.serving.Store(true)
+	close(c.servedCh)
+	c.log.Info("serving xDS", "address", lis.Addr().String(), "startup", time.Since(start).Round(time.Millisecond))
+	defer c.serving.Store(false)
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		case <-c.kick:
+			timer.Reset(c.opts.Debounce)
+		case <-timer.C:
+			if err := c.round(ctx); err != nil {
+				c.log.Error("reconciling", "error", err)
+				timer.Reset(time.Second) // the cache or the API is unwell: retry
+			}
+		}
+	}
+}
+
+// trigger asks for a round; it never blocks.
+func (c *Controller) trigger() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// decided is the loop's notification: a revision at zero by decision is
+// Ready (Knative: Ready, not Active), and replicas show in its status.
+func (c *Controller) decided(d autoscale.Decision) {
+	if d.Replicas == 0 {
+		c.mu.Lock()
+		c.ready[d.Revision] = true
+		c.mu.Unlock()
+	}
+	c.trigger()
+}
+
+// scalerDeployer is the loop's deploy.Deployer: scale asynchronously (the
+// loop holds its lock while it scales), ready pods from the EndpointSlices.
+type scalerDeployer struct {
+	scales *asyncScaler
+	slices *deploykube.Scaler
+}
+
+func (d scalerDeployer) Scale(_ context.Context, rev string, n int32) error {
+	d.scales.set(rev, n)
+	return nil
+}
+
+func (d scalerDeployer) Ready(rev string) []model.Endpoint { return d.slices.Ready(rev) }

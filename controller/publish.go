@@ -1,0 +1,351 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kgate/kgate/api/config"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	deploykube "github.com/kgate/kgate/deploy/kube"
+	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/xds"
+)
+
+// RoutingModeAnnotation is the Revision status annotation saying where its
+// traffic goes: Proxy (the activators) or Serve (its pods).
+const RoutingModeAnnotation = "kgate.dev/routing-mode"
+
+// publish queues the writes that make the API server hold res: derived
+// objects created or updated, statuses written, Deployments and private
+// Services created, and what lost its owner deleted. Only differences
+// are written; a write that fails is retried by a later round.
+func (c *Controller) publish(s *snapshot, res *watcher.Result) {
+	for _, want := range res.Services {
+		key := want.Namespace + "/" + want.Name
+		if have := s.services[key]; have != nil {
+			putStatus(c, "Service/"+key, have, func(o *servingv1.Service) {
+				o.Status = want.Status
+				o.Status.ObservedGeneration = o.Generation
+			})
+		}
+	}
+	for _, want := range res.Configurations {
+		key := want.Namespace + "/" + want.Name
+		have := s.configurations[key]
+		svc := s.services[key]
+		switch {
+		case svc != nil && (have == nil || ownedByService(have.OwnerReferences)):
+			fresh := &servingv1.Configuration{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+			putDerived(c, "Configuration/"+key, svc, have, have != nil, fresh, func(o *servingv1.Configuration) bool {
+				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
+				o.Spec = want.Spec
+				return setMeta(&o.ObjectMeta, want.ObjectMeta) || changed
+			}, func(o *servingv1.Configuration) {
+				o.Status = want.Status
+				o.Status.ObservedGeneration = o.Generation
+			})
+		case have != nil:
+			putStatus(c, "Configuration/"+key, have, func(o *servingv1.Configuration) {
+				o.Status = want.Status
+				o.Status.ObservedGeneration = o.Generation
+			})
+		}
+	}
+	for _, want := range res.Routes {
+		key := want.Namespace + "/" + want.Name
+		have := s.routes[key]
+		svc := s.services[key]
+		switch {
+		case svc != nil && (have == nil || ownedByService(have.OwnerReferences)):
+			fresh := &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+			putDerived(c, "Route/"+key, svc, have, have != nil, fresh, func(o *servingv1.Route) bool {
+				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
+				o.Spec = want.Spec
+				return setMeta(&o.ObjectMeta, want.ObjectMeta) || changed
+			}, func(o *servingv1.Route) {
+				o.Status = want.Status
+				o.Status.ObservedGeneration = o.Generation
+			})
+		case have != nil:
+			putStatus(c, "Route/"+key, have, func(o *servingv1.Route) {
+				o.Status = want.Status
+				o.Status.ObservedGeneration = o.Generation
+			})
+		}
+	}
+	c.publishRevisions(s, res)
+	c.prune(s)
+}
+
+// putStatus queues a status write when set changes the object's status.
+func putStatus[T client.Object](c *Controller, key string, have T, set func(T)) {
+	o := have.DeepCopyObject().(T)
+	set(o)
+	if equality.Semantic.DeepEqual(o, have) {
+		return
+	}
+	c.writes.put(key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) })
+}
+
+// putDerived queues the writes of an object a Service derives: created
+// (owned by the Service; its status follows in a later round), or its
+// metadata and spec updated and then its status, observing the generation
+// that update produced. setSpec says whether it changed anything.
+func putDerived[T client.Object](c *Controller, key string, svc *servingv1.Service, have T, exists bool, fresh T, setSpec func(T) bool, setStatus func(T)) {
+	if !exists {
+		o := fresh
+		setSpec(o)
+		o.SetOwnerReferences([]metav1.OwnerReference{controllerRef(svc, servingv1.KindService)})
+		c.writes.put(key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
+		return
+	}
+	o := have.DeepCopyObject().(T)
+	specChanged := setSpec(o)
+	withStatus := o.DeepCopyObject().(T)
+	setStatus(withStatus)
+	if !specChanged && equality.Semantic.DeepEqual(withStatus, have) {
+		return
+	}
+	c.writes.put(key, func(ctx context.Context) error {
+		if !specChanged {
+			return c.client.Status().Update(ctx, withStatus)
+		}
+		if err := c.client.Update(ctx, o); err != nil {
+			return err
+		}
+		setStatus(o) // observes the generation the update produced
+		return c.client.Status().Update(ctx, o)
+	})
+}
+
+// setMeta makes o carry want's labels and annotations (those kgate
+// derives), and says whether that changed anything.
+func setMeta(o *metav1.ObjectMeta, want metav1.ObjectMeta) bool {
+	changed := !maps.Equal(o.Labels, want.Labels) || !maps.Equal(o.Annotations, want.Annotations)
+	o.Labels, o.Annotations = maps.Clone(want.Labels), maps.Clone(want.Annotations)
+	return changed
+}
+
+// publishRevisions creates the revisions the reconciler made, writes their
+// status (with the autoscaler's replicas and routing mode), and gives each
+// its Deployment and private Service.
+func (c *Controller) publishRevisions(s *snapshot, res *watcher.Result) {
+	decisions, modes := c.loop.Decisions(), c.loop.Modes()
+	for _, want := range res.Revisions {
+		key := want.Namespace + "/" + want.Name
+		have := s.revisions[key]
+		if have == nil {
+			cfg := s.configurations[want.Namespace+"/"+want.Labels[watcher.LabelConfiguration]]
+			if cfg == nil {
+				continue // its Configuration is being written: next round
+			}
+			o := &servingv1.Revision{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: want.Namespace, Name: want.Name,
+					Labels: want.Labels, Annotations: want.Annotations,
+					OwnerReferences: []metav1.OwnerReference{controllerRef(cfg, servingv1.KindConfiguration)},
+				},
+				Spec: want.Spec,
+			}
+			c.writes.put("Revision/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
+			continue
+		}
+		st := want.Status
+		st.ObservedGeneration = have.Generation
+		dep := s.deployments[key]
+		var actual int32
+		if dep != nil {
+			actual = dep.Status.ReadyReplicas
+		}
+		st.ActualReplicas = &actual
+		if d, ok := decisions[key]; ok {
+			desired := d.Replicas
+			st.DesiredReplicas = &desired
+			st.Annotations = maps.Clone(st.Annotations)
+			if st.Annotations == nil {
+				st.Annotations = map[string]string{}
+			}
+			st.Annotations[RoutingModeAnnotation] = string(modes[key])
+			if desired == 0 && actual == 0 {
+				st.Conditions = withCondition(st.Conditions, servingv1.Condition{
+					Type: servingv1.ConditionActive, Status: corev1.ConditionFalse, Reason: "NoTraffic",
+					Message: "The target is not receiving traffic.",
+				}, have.Status.Conditions)
+			}
+		}
+		c.putRevisionStatus(key, have, st)
+		if dep == nil {
+			d := deploykube.Deployment(have, c.opts.Deployment)
+			if n, ok := c.scales.desired(key); ok {
+				d.Spec.Replicas = &n
+			}
+			c.writes.put("Deployment/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, d)) })
+		}
+		if s.private[key] == nil {
+			p := deploykube.PrivateService(have)
+			c.writes.put("PrivateService/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, p)) })
+		}
+	}
+}
+
+func (c *Controller) putRevisionStatus(key string, have *servingv1.Revision, st servingv1.RevisionStatus) {
+	if equality.Semantic.DeepEqual(have.Status, st) {
+		return
+	}
+	o := have.DeepCopy()
+	o.Status = st
+	c.writes.put("Revision/"+key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) })
+}
+
+// withCondition returns conds with x replacing the condition of its type;
+// x keeps the lastTransitionTime it has in stored when it has not changed
+// there, else it is now.
+func withCondition(conds []servingv1.Condition, x servingv1.Condition, stored []servingv1.Condition) []servingv1.Condition {
+	x.LastTransitionTime = metav1.NewTime(metav1.Now().Rfc3339Copy().Time)
+	for _, s := range stored {
+		if s.Type == x.Type && s.Status == x.Status && s.Reason == x.Reason {
+			x.LastTransitionTime = s.LastTransitionTime
+		}
+	}
+	out := make([]servingv1.Condition, 0, len(conds)+1)
+	for _, o := range conds {
+		if o.Type != x.Type {
+			out = append(out, o)
+		}
+	}
+	out = append(out, x)
+	slices.SortFunc(out, func(a, b servingv1.Condition) int { return cmp.Compare(a.Type, b.Type) })
+	return out
+}
+
+// prune deletes what kgate derived and whose owner is gone. Kubernetes'
+// garbage collector does the same from the owner references; doing it
+// here too makes a deleted Service's routes and pods go at once, and
+// clusters without a garbage collector (a bare API server) clean up.
+func (c *Controller) prune(s *snapshot) {
+	for key, o := range s.configurations {
+		if ref, ok := controllerOf(o.OwnerReferences, servingv1.KindService); ok && s.services[o.Namespace+"/"+ref.Name] == nil {
+			c.deleteLater("Configuration/"+key, o)
+		}
+	}
+	for key, o := range s.routes {
+		if ref, ok := controllerOf(o.OwnerReferences, servingv1.KindService); ok && s.services[o.Namespace+"/"+ref.Name] == nil {
+			c.deleteLater("Route/"+key, o)
+		}
+	}
+	for key, o := range s.revisions {
+		if ref, ok := controllerOf(o.OwnerReferences, servingv1.KindConfiguration); ok && s.configurations[o.Namespace+"/"+ref.Name] == nil {
+			c.deleteLater("Revision/"+key, o)
+		}
+	}
+	for key, o := range s.deployments {
+		if _, ok := controllerOf(o.OwnerReferences, servingv1.KindRevision); ok && s.revisions[key] == nil {
+			c.deleteLater("Deployment/"+key, o)
+		}
+	}
+	for key, o := range s.private {
+		if _, ok := controllerOf(o.OwnerReferences, servingv1.KindRevision); ok && s.revisions[key] == nil {
+			c.deleteLater("PrivateService/"+key, o)
+		}
+	}
+}
+
+func (c *Controller) deleteLater(key string, o client.Object) {
+	uid := o.GetUID()
+	c.writes.put(key, func(ctx context.Context) error {
+		err := c.client.Delete(ctx, o, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+}
+
+func controllerOf(refs []metav1.OwnerReference, kind string) (metav1.OwnerReference, bool) {
+	for _, r := range refs {
+		if r.Controller != nil && *r.Controller && r.Kind == kind && r.APIVersion == servingv1.APIVersion {
+			return r, true
+		}
+	}
+	return metav1.OwnerReference{}, false
+}
+
+func controllerRef(owner client.Object, kind string) metav1.OwnerReference {
+	yes := true
+	return metav1.OwnerReference{
+		APIVersion: servingv1.APIVersion, Kind: kind, Name: owner.GetName(), UID: owner.GetUID(),
+		Controller: &yes, BlockOwnerDeletion: &yes,
+	}
+}
+
+func ignoreExists(err error) error {
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// notApplied are the Routes some connected gateway has not applied yet
+// (ACKed the route configurations that carry them), with why.
+func (c *Controller) notApplied(res *watcher.Result) map[string]string {
+	out := map[string]string{}
+	for _, rt := range res.Routes {
+		key := rt.Namespace + "/" + rt.Name
+		versions, err := c.engine.ServiceVersions(key)
+		if err != nil || len(versions) == 0 {
+			continue // not published: the reconciler's conditions say why
+		}
+		gateways, waiting := 0, 0
+		for _, typeURL := range []string{resource.RouteType, resource.ScopedRouteType} {
+			for name, v := range versions[typeURL] {
+				for _, a := range c.srv.Acked(typeURL, name) {
+					if a.Kind != xds.Gateway {
+						continue
+					}
+					if typeURL == resource.RouteType {
+						gateways++
+					}
+					if a.Version != v {
+						waiting++
+					}
+				}
+			}
+		}
+		switch {
+		case gateways == 0:
+			out[key] = "No gateway is connected to kgate's xDS server yet."
+		case waiting > 0:
+			out[key] = fmt.Sprintf("Waiting for the gateways to apply the route (%d configurations pending).", waiting)
+		}
+	}
+	return out
+}
+
+// Helpers for the round.
+
+func sortedValues[T any](m map[string]T) []T {
+	out := make([]T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+func equalDomains(a, b config.Domain) bool {
+	return maps.EqualFunc(a.Domains, b.Domains, func(x, y map[string]string) bool { return maps.Equal(x, y) })
+}
+
+func domainNames(d config.Domain) string {
+	return strings.Join(slices.Sorted(maps.Keys(d.Domains)), ",")
+}

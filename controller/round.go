@@ -1,0 +1,320 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/autoscale"
+	"github.com/kgate/kgate/autoscale/loop"
+	deploykube "github.com/kgate/kgate/deploy/kube"
+	"github.com/kgate/kgate/watcher"
+)
+
+// roundState is what rounds remember between them.
+type roundState struct {
+	// base is the configuration standing for absent ConfigMaps, last set.
+	base *config.Config
+	// problems are the problems already logged, so that each shows once.
+	problems map[string]bool
+	// scaled are the revisions handed to the autoscaler last round.
+	scaled map[string]bool
+}
+
+func (s *roundState) init() { s.problems, s.scaled = map[string]bool{}, map[string]bool{} }
+
+// snapshot is one consistent read of the informer caches.
+type snapshot struct {
+	services       map[string]*servingv1.Service
+	configurations map[string]*servingv1.Configuration
+	routes         map[string]*servingv1.Route
+	revisions      map[string]*servingv1.Revision
+	deployments    map[string]*appsv1.Deployment // by revision key
+	private        map[string]*corev1.Service    // by revision key
+	configMaps     []*corev1.ConfigMap
+	gateway        *corev1.Service
+}
+
+// read lists everything a round needs from the caches.
+func (c *Controller) read(ctx context.Context) (*snapshot, error) {
+	s := &snapshot{
+		services: map[string]*servingv1.Service{}, configurations: map[string]*servingv1.Configuration{},
+		routes: map[string]*servingv1.Route{}, revisions: map[string]*servingv1.Revision{},
+		deployments: map[string]*appsv1.Deployment{}, private: map[string]*corev1.Service{},
+	}
+	var svcs servingv1.ServiceList
+	var cfgs servingv1.ConfigurationList
+	var routes servingv1.RouteList
+	var revs servingv1.RevisionList
+	var deps appsv1.DeploymentList
+	var ksvcs corev1.ServiceList
+	var cms corev1.ConfigMapList
+	for what, list := range map[string]client.ObjectList{
+		"Services": &svcs, "Configurations": &cfgs, "Routes": &routes, "Revisions": &revs,
+	} {
+		if err := c.client.List(ctx, list); err != nil {
+			return nil, fmt.Errorf("listing %s: %w", what, err)
+		}
+	}
+	hasRevision := client.HasLabels{deploykube.LabelRevision}
+	if err := c.client.List(ctx, &deps, hasRevision); err != nil {
+		return nil, fmt.Errorf("listing Deployments: %w", err)
+	}
+	if err := c.client.List(ctx, &ksvcs, hasRevision); err != nil {
+		return nil, fmt.Errorf("listing private Services: %w", err)
+	}
+	if err := c.client.List(ctx, &cms, client.InNamespace(c.opts.SystemNamespace)); err != nil {
+		return nil, fmt.Errorf("listing ConfigMaps: %w", err)
+	}
+	for i := range svcs.Items {
+		o := &svcs.Items[i]
+		s.services[o.Namespace+"/"+o.Name] = o
+	}
+	for i := range cfgs.Items {
+		o := &cfgs.Items[i]
+		s.configurations[o.Namespace+"/"+o.Name] = o
+	}
+	for i := range routes.Items {
+		o := &routes.Items[i]
+		s.routes[o.Namespace+"/"+o.Name] = o
+	}
+	for i := range revs.Items {
+		o := &revs.Items[i]
+		s.revisions[o.Namespace+"/"+o.Name] = o
+	}
+	for i := range deps.Items {
+		o := &deps.Items[i]
+		s.deployments[o.Namespace+"/"+o.Labels[deploykube.LabelRevision]] = o
+	}
+	for i := range ksvcs.Items {
+		o := &ksvcs.Items[i]
+		if o.Labels[deploykube.LabelServiceType] == deploykube.ServiceTypePrivate {
+			s.private[o.Namespace+"/"+o.Labels[deploykube.LabelRevision]] = o
+		}
+	}
+	for i := range cms.Items {
+		s.configMaps = append(s.configMaps, &cms.Items[i])
+	}
+	var gw corev1.Service
+	if err := c.client.Get(ctx, client.ObjectKey{Namespace: c.opts.SystemNamespace, Name: c.opts.GatewayService}, &gw); err == nil {
+		s.gateway = &gw
+	}
+	return s, nil
+}
+
+// restore loads the reconciler with what the API server stores, so that
+// the first round derives what the previous leader did.
+func (c *Controller) restore(ctx context.Context) error {
+	s, err := c.read(ctx)
+	if err != nil {
+		return fmt.Errorf("restoring: %w", err)
+	}
+	st := watcher.Stored{}
+	for _, o := range s.services {
+		st.Services = append(st.Services, o)
+	}
+	for _, o := range s.configurations {
+		st.Configurations = append(st.Configurations, o)
+	}
+	for _, o := range s.routes {
+		st.Routes = append(st.Routes, o)
+	}
+	c.mu.Lock()
+	for key, o := range s.revisions {
+		st.Revisions = append(st.Revisions, o)
+		// A revision once Ready stays Ready at zero.
+		if isTrue(o.Status.Conditions, servingv1.ConditionReady) {
+			c.ready[key] = true
+		}
+	}
+	c.mu.Unlock()
+	c.rec.Restore(st)
+	c.log.Info("restored from the API server", "services", len(s.services), "configurations", len(s.configurations),
+		"routes", len(s.routes), "revisions", len(s.revisions))
+	return nil
+}
+
+// round reconciles everything once: the model to the gateways at once, the
+// revisions to the autoscaler, and the objects and statuses to the API
+// server through the write queue.
+func (c *Controller) round(ctx context.Context) error {
+	s, err := c.read(ctx)
+	if err != nil {
+		return err
+	}
+	c.setBase(s)
+	res := c.rec.Reconcile(c.input(s))
+	for _, p := range res.Problems {
+		if k := p.String(); !c.st.problems[k] {
+			c.st.problems[k] = true
+			c.log.Warn("invalid object", "problem", k)
+		}
+	}
+	if err := c.engine.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
+		c.log.Error("pushing the new routing", "error", err)
+	}
+	c.rec.MarkConflicts(res, c.engine.Conflicts())
+	c.rec.MarkNotApplied(res, c.notApplied(res))
+	c.configureAutoscaler(ctx, res)
+	c.publish(s, res)
+	return nil
+}
+
+// input turns the cache into the reconciler's input: the declared objects
+// (Services, and the Configurations and Routes no Service owns), the
+// ConfigMaps, and what the Deployments say of each revision.
+func (c *Controller) input(s *snapshot) watcher.Input {
+	in := watcher.Input{Ready: map[string]bool{}, Failed: map[string]watcher.Failure{}}
+	for _, o := range sortedValues(s.services) {
+		in.Objects = append(in.Objects, object(servingv1.KindService, o.Namespace, o.Name, o.DeepCopy()))
+	}
+	for _, o := range sortedValues(s.configurations) {
+		if ownedByService(o.OwnerReferences) {
+			continue // derived: the reconciler's output, not its input
+		}
+		in.Objects = append(in.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o.DeepCopy()))
+	}
+	for _, o := range sortedValues(s.routes) {
+		if ownedByService(o.OwnerReferences) {
+			continue
+		}
+		in.Objects = append(in.Objects, object(servingv1.KindRoute, o.Namespace, o.Name, o.DeepCopy()))
+	}
+	for _, cm := range s.configMaps {
+		if cm.Name == config.DomainConfigName && !hasDomains(cm.Data) {
+			continue // no domain configured: magic DNS (the base) applies
+		}
+		in.Objects = append(in.Objects, object("ConfigMap", cm.Namespace, cm.Name, cm.DeepCopy()))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, d := range s.deployments {
+		if f, failed := deploymentFailure(d); failed {
+			in.Failed[key] = f
+		} else if d.Status.ReadyReplicas > 0 {
+			c.ready[key] = true
+		}
+	}
+	maps.Copy(in.Ready, c.ready)
+	return in
+}
+
+func object(kind, ns, name string, obj any) manifest.Object {
+	api := servingv1.APIVersion
+	if kind == "ConfigMap" {
+		api = "v1"
+	}
+	return manifest.Object{File: "kubernetes", APIVersion: api, Kind: kind, Namespace: ns, Name: name, Obj: obj}
+}
+
+// hasDomains says whether config-domain names a domain (Knative's
+// _example key does not count).
+func hasDomains(data map[string]string) bool {
+	for k := range data {
+		if k != "_example" {
+			return true
+		}
+	}
+	return false
+}
+
+// deploymentFailure is why a revision's Deployment cannot run it, in
+// Knative's words: its rollout ran out of time, or its pods cannot be
+// created.
+func deploymentFailure(d *appsv1.Deployment) (watcher.Failure, bool) {
+	for _, c := range d.Status.Conditions {
+		switch {
+		case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded":
+			return watcher.Failure{Reason: "ProgressDeadlineExceeded", Message: "Initial scale was never achieved: " + c.Message}, true
+		case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
+			return watcher.Failure{Reason: c.Reason, Message: c.Message}, true
+		}
+	}
+	return watcher.Failure{}, false
+}
+
+// setBase makes the configuration of absent ConfigMaps follow the gateway:
+// with no domain configured, Routes are served at <external IP>.sslip.io
+// once the gateway Service has one (Knative's magic DNS), example.com
+// until then.
+func (c *Controller) setBase(s *snapshot) {
+	base := config.Default()
+	if ip := externalIP(s.gateway); ip != "" {
+		base.Domain = config.Domain{Domains: map[string]map[string]string{ip + ".sslip.io": {}}}
+	}
+	if c.st.base != nil && equalDomains(c.st.base.Domain, base.Domain) {
+		return
+	}
+	c.st.base = &base
+	c.rec.SetBase(base)
+	c.log.Info("default domain", "domain", domainNames(base.Domain))
+}
+
+func externalIP(gw *corev1.Service) string {
+	if gw == nil {
+		return ""
+	}
+	for _, in := range gw.Status.LoadBalancer.Ingress {
+		if in.IP != "" {
+			return in.IP
+		}
+	}
+	return ""
+}
+
+// configureAutoscaler hands the revisions to the autoscaler loop.
+func (c *Controller) configureAutoscaler(ctx context.Context, res *watcher.Result) {
+	revs := make([]loop.Revision, 0, len(res.Revisions))
+	for _, rev := range res.Revisions {
+		key := rev.Namespace + "/" + rev.Name
+		var cc int64
+		if rev.Spec.ContainerConcurrency != nil {
+			cc = *rev.Spec.ContainerConcurrency
+		}
+		revs = append(revs, loop.Revision{Key: key, Spec: autoscale.RevisionSpec{
+			Annotations: rev.Annotations, ContainerConcurrency: cc, Unreachable: !res.Routed[key],
+		}})
+	}
+	for _, err := range c.loop.Configure(ctx, time.Now(), res.Config.Autoscaler, revs) {
+		c.log.Error("not autoscaling a revision", "error", err)
+	}
+	scaled := make(map[string]bool, len(revs))
+	for _, r := range revs {
+		scaled[r.Key] = true
+	}
+	for key := range c.st.scaled {
+		if !scaled[key] {
+			c.scales.forget(key)
+		}
+	}
+	c.st.scaled = scaled
+}
+
+func isTrue(conds []servingv1.Condition, t servingv1.ConditionType) bool {
+	for _, c := range conds {
+		if c.Type == t {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// ownedByService says whether an object is derived from a Service: its
+// controller is a Knative Service.
+func ownedByService(refs []metav1.OwnerReference) bool {
+	for _, r := range refs {
+		if r.Controller != nil && *r.Controller && r.Kind == servingv1.KindService && r.APIVersion == servingv1.APIVersion {
+			return true
+		}
+	}
+	return false
+}

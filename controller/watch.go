@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	deploykube "github.com/kgate/kgate/deploy/kube"
+)
+
+// watch registers the informers and what each change does. Every change
+// of a watched kind asks for a round; EndpointSlices also update the ready
+// pods (and the activators) at once, before any round, because the
+// autoscaler routes on them.
+func (c *Controller) watch(ctx context.Context) error {
+	kinds := []client.Object{
+		&servingv1.Service{}, &servingv1.Configuration{}, &servingv1.Route{}, &servingv1.Revision{},
+		&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{},
+	}
+	round := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.trigger() },
+		UpdateFunc: func(any, any) { c.trigger() },
+		DeleteFunc: func(any) { c.trigger() },
+	}
+	for _, obj := range kinds {
+		inf, err := c.mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(round); err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+	}
+	inf, err := c.mgr.GetCache().GetInformer(ctx, &discoveryv1.EndpointSlice{})
+	if err != nil {
+		return fmt.Errorf("watching EndpointSlices: %w", err)
+	}
+	slices := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.sliceChanged(ctx, obj) },
+		UpdateFunc: func(_, obj any) { c.sliceChanged(ctx, obj) },
+		DeleteFunc: func(obj any) { c.sliceChanged(ctx, obj) },
+	}
+	if _, err := inf.AddEventHandler(slices); err != nil {
+		return fmt.Errorf("watching EndpointSlices: %w", err)
+	}
+	return nil
+}
+
+// sliceChanged re-reads the EndpointSlices of the Service a changed slice
+// belongs to: a revision's private Service (its ready pods) or the
+// activator Service (the activators).
+func (c *Controller) sliceChanged(ctx context.Context, obj any) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return
+	}
+	if s.Namespace == c.opts.SystemNamespace && s.Labels[discoveryv1.LabelServiceName] == c.opts.ActivatorService {
+		c.activatorsChanged(ctx)
+		return
+	}
+	rev, ok := deploykube.SliceRevision(s)
+	if !ok {
+		return
+	}
+	var list discoveryv1.EndpointSliceList
+	if err := c.client.List(ctx, &list, client.InNamespace(s.Namespace),
+		client.MatchingLabels{deploykube.LabelRevision: s.Labels[deploykube.LabelRevision], deploykube.LabelServiceType: deploykube.ServiceTypePrivate}); err != nil {
+		c.log.Error("reading a revision's EndpointSlices", "revision", rev, "error", err)
+		return
+	}
+	if c.scaler.SetSlices(rev, list.Items) {
+		c.loop.EndpointsChanged(rev)
+		if len(c.scaler.Ready(rev)) > 0 {
+			c.mu.Lock()
+			c.ready[rev] = true
+			c.mu.Unlock()
+		}
+		c.trigger()
+	}
+}
+
+// activatorsChanged hands the activators' ready addresses to the loop.
+func (c *Controller) activatorsChanged(ctx context.Context) {
+	var list discoveryv1.EndpointSliceList
+	if err := c.client.List(ctx, &list, client.InNamespace(c.opts.SystemNamespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: c.opts.ActivatorService}); err != nil {
+		c.log.Error("reading the activators' EndpointSlices", "error", err)
+		return
+	}
+	c.loop.SetActivators(ctx, deploykube.Endpoints(list.Items))
+}
