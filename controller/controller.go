@@ -60,6 +60,10 @@ type Options struct {
 	// GatewayService is the gateways' LoadBalancer Service: its external IP
 	// makes the magic DNS domain <ip>.sslip.io (default kgate-gateway).
 	GatewayService string
+	// InternalGatewayService is the gateways' cluster-local Service, which
+	// each Route's ExternalName Service points at (default
+	// kgate-gateway-internal).
+	InternalGatewayService string
 	// ActivatorService's EndpointSlices are the activators' addresses
 	// (default kgate-activator).
 	ActivatorService string
@@ -89,6 +93,9 @@ func (o *Options) defaults() {
 	}
 	if o.GatewayService == "" {
 		o.GatewayService = "kgate-gateway"
+	}
+	if o.InternalGatewayService == "" {
+		o.InternalGatewayService = "kgate-gateway-internal"
 	}
 	if o.ActivatorService == "" {
 		o.ActivatorService = "kgate-activator"

@@ -85,7 +85,47 @@ func (c *Controller) publish(s *snapshot, res *watcher.Result) {
 		}
 	}
 	c.publishRevisions(s, res)
+	c.publishPlaceholders(s, res)
 	c.prune(s)
+}
+
+// LabelRoute names the Route a Route's ExternalName Service belongs to.
+const LabelRoute = "serving.knative.dev/route"
+
+// publishPlaceholders gives every Route that serves a Kubernetes Service of
+// its name, an ExternalName to the internal gateway, as Knative does: the
+// cluster-local address <route>.<namespace>.svc.cluster.local then
+// resolves, and the internal listener routes it by its Host.
+func (c *Controller) publishPlaceholders(s *snapshot, res *watcher.Result) {
+	target := c.opts.InternalGatewayService + "." + c.opts.SystemNamespace + ".svc.cluster.local"
+	for _, want := range res.Routes {
+		key := want.Namespace + "/" + want.Name
+		rt := s.routes[key]
+		if rt == nil || want.Status.Address == nil {
+			continue // not written yet, or not served
+		}
+		have := s.placeholders[key]
+		if have != nil && have.Spec.ExternalName == target {
+			continue
+		}
+		o := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: want.Namespace, Name: want.Name, Labels: map[string]string{LabelRoute: want.Name},
+				OwnerReferences: []metav1.OwnerReference{controllerRef(rt, servingv1.KindRoute)},
+			},
+			Spec: corev1.ServiceSpec{
+				Type: corev1.ServiceTypeExternalName, ExternalName: target,
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80}},
+			},
+		}
+		if have == nil {
+			c.writes.put("RouteService/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
+			continue
+		}
+		upd := have.DeepCopy()
+		upd.Spec.ExternalName = target
+		c.writes.put("RouteService/"+key, func(ctx context.Context) error { return c.client.Update(ctx, upd) })
+	}
 }
 
 // putStatus queues a status write when set changes the object's status.
@@ -252,6 +292,11 @@ func (c *Controller) prune(s *snapshot) {
 	for key, o := range s.deployments {
 		if _, ok := controllerOf(o.OwnerReferences, servingv1.KindRevision); ok && s.revisions[key] == nil {
 			c.deleteLater("Deployment/"+key, o)
+		}
+	}
+	for key, o := range s.placeholders {
+		if _, ok := controllerOf(o.OwnerReferences, servingv1.KindRoute); ok && s.routes[key] == nil {
+			c.deleteLater("RouteService/"+key, o)
 		}
 	}
 	for key, o := range s.private {

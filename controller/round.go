@@ -40,6 +40,7 @@ type snapshot struct {
 	revisions      map[string]*servingv1.Revision
 	deployments    map[string]*appsv1.Deployment // by revision key
 	private        map[string]*corev1.Service    // by revision key
+	placeholders   map[string]*corev1.Service    // by route key
 	configMaps     []*corev1.ConfigMap
 	gateway        *corev1.Service
 }
@@ -50,6 +51,7 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 		services: map[string]*servingv1.Service{}, configurations: map[string]*servingv1.Configuration{},
 		routes: map[string]*servingv1.Route{}, revisions: map[string]*servingv1.Revision{},
 		deployments: map[string]*appsv1.Deployment{}, private: map[string]*corev1.Service{},
+		placeholders: map[string]*corev1.Service{},
 	}
 	var svcs servingv1.ServiceList
 	var cfgs servingv1.ConfigurationList
@@ -71,6 +73,14 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	}
 	if err := c.client.List(ctx, &ksvcs, hasRevision); err != nil {
 		return nil, fmt.Errorf("listing private Services: %w", err)
+	}
+	var holders corev1.ServiceList
+	if err := c.client.List(ctx, &holders, client.HasLabels{LabelRoute}); err != nil {
+		return nil, fmt.Errorf("listing the Routes' Services: %w", err)
+	}
+	for i := range holders.Items {
+		o := &holders.Items[i]
+		s.placeholders[o.Namespace+"/"+o.Labels[LabelRoute]] = o
 	}
 	if err := c.client.List(ctx, &cms, client.InNamespace(c.opts.SystemNamespace)); err != nil {
 		return nil, fmt.Errorf("listing ConfigMaps: %w", err)

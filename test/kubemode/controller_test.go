@@ -127,6 +127,7 @@ func TestHelloWorldEndToEnd(t *testing.T) {
 			t.Errorf("Deployment env %s=%q, want %q", k, env[k], v)
 		}
 	}
+	e.eventually(10*time.Second, "hello's cluster-local name resolves to the internal gateway", func() error { return routeService(ctx, e, "hello") })
 	var priv corev1.Service
 	if err := e.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "hello-00001-private"}, &priv); err != nil {
 		t.Errorf("private Service: %v", err)
@@ -281,4 +282,16 @@ func names(revs []servingv1.Revision) []string {
 		out = append(out, r.Name)
 	}
 	return out
+}
+
+// routeService is the check of a Route's ExternalName Service.
+func routeService(ctx context.Context, e *env, name string) error {
+	var s corev1.Service
+	if err := e.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, &s); err != nil {
+		return err
+	}
+	if s.Spec.Type != corev1.ServiceTypeExternalName || s.Spec.ExternalName != "kgate-gateway-internal.kgate-system.svc.cluster.local" {
+		return fmt.Errorf("Service %s: type %s externalName %q", name, s.Spec.Type, s.Spec.ExternalName)
+	}
+	return nil
 }
