@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check build bench golden load test-kube
+.PHONY: run test vet fmt-check build bench golden load test-kube generate
 
 ## run: kgate local on the examples: hello world at http://hello.default.127.0.0.1.nip.io:8080
 run: build
@@ -44,3 +44,10 @@ load:
 test-kube:
 	test/kube/build.sh
 	KGATE_KUBE=1 $(GO) test -count=1 -v ./test/kube/
+
+## generate: the API types' deep-copy functions and the serving.knative.dev CRDs (deploy/install), from the
+## kubebuilder markers in api/serving/v1; crdtrim then shrinks the embedded PodSpec (docs/kubernetes-crds.md).
+generate:
+	$(GO) tool controller-gen object paths=./api/serving/v1 \
+		crd:generateEmbeddedObjectMeta=true output:crd:dir=deploy/install
+	$(GO) run ./api/serving/v1/internal/crdtrim deploy/install/serving.knative.dev_*.yaml

@@ -54,7 +54,11 @@ type Condition struct {
 }
 
 // URL is a net/url.URL that marshals to and from its string form, as
-// Knative's apis.URL does.
+// Knative's apis.URL does. Its schema is a string and its deep copy is
+// hand-written (url_deepcopy.go).
+//
+// +kubebuilder:validation:Type=string
+// +kubebuilder:object:generate=false
 type URL url.URL
 
 // ParseURL parses s into a URL.

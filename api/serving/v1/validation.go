@@ -23,7 +23,9 @@ import (
 // SetDefaults first.
 
 // Validator validates against a cluster's config-defaults and
-// config-autoscaler.
+// config-autoscaler. It is not an API object, so it gets no deep copy.
+//
+// +kubebuilder:object:generate=false
 type Validator struct {
 	Defaults   config.Defaults
 	Autoscaler config.Autoscaler
