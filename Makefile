@@ -3,15 +3,20 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check build bench golden load test-kube generate
+.PHONY: run test vet fmt-check build bench golden load test-kube kube-bin bench-kube generate
 
 ## run: kgate local on the examples: hello world at http://hello.default.127.0.0.1.nip.io:8080
 run: build
 	bin/kgate local -f examples
 
-## test: everything CI runs: formatting, vet, and every test with the race detector.
-test: fmt-check vet
+## test: everything CI runs: formatting, vet, and every test with the race detector, the Kubernetes
+## ones against a real kube-apiserver + etcd built from the upstream modules first (pinned; ~8 min the
+## first time, then cached in .cache/kube; KGATE_KUBE=0 skips those tests).
+test: fmt-check vet kube-bin
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+kube-bin:
+	@if [ "$$KGATE_KUBE" != "0" ]; then test/kube/build.sh; fi
 
 vet:
 	$(GO) vet $(PKGS)
@@ -39,11 +44,13 @@ golden:
 load:
 	test/load/run.sh
 
-## test-kube: start a real kube-apiserver + etcd built from the upstream modules (pinned; ~8 min the first
-## time, cached in .cache/kube) and check it serves. Groundwork for Kubernetes mode; not yet in `make test`.
-test-kube:
-	test/kube/build.sh
-	KGATE_KUBE=1 $(GO) test -count=1 -v ./test/kube/
+## test-kube: only the tests against a real kube-apiserver + etcd.
+test-kube: kube-bin
+	$(GO) test -count=1 ./test/kube/ ./test/kubemode/ ./deploy/kube/
+
+## bench-kube: the Kubernetes-mode benchmark (docs/performance.md): 1,000 Services on a real API server.
+bench-kube: kube-bin
+	KGATE_BENCH_SERVICES=1000 $(GO) test -count=1 -v -timeout 20m -run TestControllerAtScale ./test/kubemode/ | grep -E 'bench_test|^(ok|FAIL)'
 
 ## generate: the API types' deep-copy functions and the serving.knative.dev CRDs (deploy/install), from the
 ## kubebuilder markers in api/serving/v1; crdtrim then shrinks the embedded PodSpec (docs/kubernetes-crds.md).

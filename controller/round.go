@@ -157,12 +157,18 @@ func (c *Controller) restore(ctx context.Context) error {
 // revisions to the autoscaler, and the objects and statuses to the API
 // server through the write queue.
 func (c *Controller) round(ctx context.Context) error {
+	t0 := time.Now()
 	s, err := c.read(ctx)
 	if err != nil {
 		return err
 	}
 	c.setBase(s)
+	t1 := time.Now()
 	res := c.rec.Reconcile(c.input(s))
+	t2 := time.Now()
+	defer func() {
+		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services))
+	}()
 	for _, p := range res.Problems {
 		if k := p.String(); !c.st.problems[k] {
 			c.st.problems[k] = true
@@ -174,7 +180,16 @@ func (c *Controller) round(ctx context.Context) error {
 	}
 	c.rec.MarkConflicts(res, c.engine.Conflicts())
 	c.rec.MarkNotApplied(res, c.notApplied(res))
-	c.configureAutoscaler(ctx, res)
+	if c.configureAutoscaler(ctx, res) {
+		// New revisions at zero by decision (initial-scale 0) are Ready
+		// now: route them in this round rather than the next.
+		res = c.rec.Reconcile(c.input(s))
+		if err := c.engine.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
+			c.log.Error("pushing the new routing", "error", err)
+		}
+		c.rec.MarkConflicts(res, c.engine.Conflicts())
+		c.rec.MarkNotApplied(res, c.notApplied(res))
+	}
 	c.publish(s, res)
 	return nil
 }
@@ -281,8 +296,17 @@ func externalIP(gw *corev1.Service) string {
 	return ""
 }
 
-// configureAutoscaler hands the revisions to the autoscaler loop.
-func (c *Controller) configureAutoscaler(ctx context.Context, res *watcher.Result) {
+// configureAutoscaler hands the revisions to the autoscaler loop, and says
+// whether that made a revision Ready (decided to zero at once).
+func (c *Controller) configureAutoscaler(ctx context.Context, res *watcher.Result) (newlyReady bool) {
+	c.mu.Lock()
+	before := len(c.ready)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		newlyReady = len(c.ready) > before
+		c.mu.Unlock()
+	}()
 	revs := make([]loop.Revision, 0, len(res.Revisions))
 	for _, rev := range res.Revisions {
 		key := rev.Namespace + "/" + rev.Name
@@ -307,6 +331,7 @@ func (c *Controller) configureAutoscaler(ctx context.Context, res *watcher.Resul
 		}
 	}
 	c.st.scaled = scaled
+	return false // set by the deferred check
 }
 
 func isTrue(conds []servingv1.Condition, t servingv1.ConditionType) bool {

@@ -15,7 +15,7 @@ import (
 )
 
 // decode parses inline manifests for a test.
-func decode(t *testing.T, docs ...string) []manifest.Object {
+func decode(t testing.TB, docs ...string) []manifest.Object {
 	t.Helper()
 	objs, errs := manifest.Decode("test.yaml", []byte(strings.Join(docs, "\n---\n")))
 	if len(errs) > 0 {

@@ -1,0 +1,306 @@
+package kubemode
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/xds/xdsclient"
+)
+
+// TestControllerAtScale is the Kubernetes-mode benchmark behind
+// docs/performance.md: KGATE_BENCH_SERVICES Services (say 1000) created
+// against a real API server, with `kgate controller` as its own process.
+// It prints, per Service, the time from its create to its host in the xDS
+// snapshot a gateway holds (p50/p99), the time until all are Ready, the
+// controller's memory, and its start-up with all of them existing (to
+// /readyz, and to a new gateway holding every host). Services start at
+// zero (initial-scale 0), so no pod is needed for them to be routable.
+func TestControllerAtScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("KGATE_BENCH_SERVICES"))
+	if n <= 0 {
+		t.Skip("set KGATE_BENCH_SERVICES=1000 to run the Kubernetes-mode benchmark")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	bin := filepath.Join(t.TempDir(), "kgate")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kgate")
+	build.Dir = repoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kgate: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: %q, certificate-authority: %q}}]
+users: [{name: admin, user: {token: %q}}]
+contexts: [{name: test, context: {cluster: test, user: admin}}]
+current-context: test
+`, e.cluster.URL, e.cluster.CertFile, e.cluster.Token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "config-autoscaler"},
+		Data:       map[string]string{"allow-zero-initial-scale": "true"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctl := startProcess(t, bin, kubeconfig)
+	gw := watchHosts(t, ctl.xds)
+
+	created := make([]time.Time, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	start := time.Now()
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			svc := benchService(i)
+			created[i] = time.Now()
+			if err := e.client.Create(ctx, svc); err != nil {
+				t.Errorf("creating %s: %v", svc.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	createdAll := time.Since(start)
+	var lat []time.Duration
+	e.eventually(5*time.Minute, "every host at the gateway", func() error {
+		lat = lat[:0]
+		missing := 0
+		for i := range n {
+			seen, ok := gw.seen(benchHost(i))
+			if !ok {
+				missing++
+				continue
+			}
+			lat = append(lat, max(0, seen.Sub(created[i])))
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d hosts missing", missing, n)
+		}
+		return nil
+	})
+	slices.Sort(lat)
+	e.eventually(10*time.Minute, "every Service Ready", func() error {
+		var l servingv1.ServiceList
+		if err := e.client.List(ctx, &l); err != nil {
+			return err
+		}
+		notReady := 0
+		for _, s := range l.Items {
+			if ready(s.Generation, s.Status.ObservedGeneration, s.Status.Conditions) != nil {
+				notReady++
+			}
+		}
+		if notReady > 0 {
+			return fmt.Errorf("%d of %d not Ready", notReady, len(l.Items))
+		}
+		return nil
+	})
+	allReady := time.Since(start)
+	rss, peak := ctl.memory(t)
+
+	// Start-up with every Service existing.
+	ctl.stop(t)
+	restart := time.Now()
+	ctl2 := startProcess(t, bin, kubeconfig)
+	toReady := ctl2.readyAfter
+	gw2 := watchHosts(t, ctl2.xds)
+	e.eventually(2*time.Minute, "the restarted controller serves every host", func() error {
+		if got := gw2.count(); got < n {
+			return fmt.Errorf("%d of %d hosts", got, n)
+		}
+		return nil
+	})
+	toHosts := time.Since(restart)
+	rss2, peak2 := ctl2.memory(t)
+
+	pct := func(p float64) time.Duration {
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))].Round(time.Millisecond)
+	}
+	t.Logf("Services: %d, created in %v (16 at a time)", n, createdAll.Round(time.Millisecond))
+	t.Logf("create → host in the gateway's xDS snapshot: p50 %v, p90 %v, p99 %v, max %v", pct(0.5), pct(0.9), pct(0.99), lat[len(lat)-1].Round(time.Millisecond))
+	t.Logf("first create → every Service Ready (statuses written): %v", allReady.Round(time.Millisecond))
+	t.Logf("controller memory after creating them: RSS %d MiB, peak %d MiB", rss>>20, peak>>20)
+	t.Logf("restart with %d Services: process start → /readyz %v, → a new gateway holds every host %v; RSS %d MiB, peak %d MiB",
+		n, toReady.Round(time.Millisecond), toHosts.Round(time.Millisecond), rss2>>20, peak2>>20)
+}
+
+func benchService(i int) *servingv1.Service {
+	s := &servingv1.Service{}
+	s.Namespace, s.Name = "default", fmt.Sprintf("bench-%05d", i)
+	s.Spec.Template.Annotations = map[string]string{"autoscaling.knative.dev/initial-scale": "0"}
+	s.Spec.Template.Spec.Containers = []corev1.Container{{Image: "ghcr.io/knative/helloworld-go", Env: []corev1.EnvVar{{Name: "TARGET", Value: strconv.Itoa(i)}}}}
+	return s
+}
+
+func benchHost(i int) string { return fmt.Sprintf("bench-%05d.default.example.com", i) }
+
+// process is `kgate controller` running as its own process.
+type process struct {
+	cmd        *exec.Cmd
+	xds        string
+	readyAfter time.Duration
+	done       chan struct{}
+}
+
+func freePort(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startProcess(t testing.TB, bin, kubeconfig string) *process {
+	t.Helper()
+	xdsAddr, health := freePort(t), freePort(t)
+	cmd := exec.Command(bin, "controller", "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
+		"--xds-address", xdsAddr, "--health-address", health, "--log-level", "warn")
+	cmd.Stderr = testWriter{t}
+	p := &process{cmd: cmd, xds: xdsAddr, done: make(chan struct{})}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.stop(t) })
+	for {
+		resp, err := http.Get("http://" + health + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatal("kgate controller exited before it was ready")
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Since(start) > 2*time.Minute {
+			t.Fatal("kgate controller not ready within 2 minutes")
+		}
+	}
+	p.readyAfter = time.Since(start)
+	return p
+}
+
+func (p *process) stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("kgate controller did not stop within 30s of SIGTERM")
+	}
+}
+
+// memory is the process's resident set now and at its peak, in bytes.
+func (p *process) memory(t testing.TB) (rss, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Logf("reading the controller's memory: %v", err)
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}
+
+// hostWatch is a gateway recording when it first held each host.
+type hostWatch struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+}
+
+func watchHosts(t testing.TB, addr string) *hostWatch {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &hostWatch{first: map[string]time.Time{}}
+	cl, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: "bench-gateway-" + addr, Cluster: "kgate-gateway"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Watch(resource.RouteType, func(u xdsclient.Update) error {
+		now := time.Now()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, r := range u.Resources {
+			for _, vh := range r.Message.(*routev3.RouteConfiguration).VirtualHosts {
+				for _, d := range vh.Domains {
+					if _, ok := w.first[d]; !ok {
+						w.first[d] = now
+					}
+				}
+			}
+		}
+		return nil
+	}, xdsclient.Wildcard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = cl.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; conn.Close() })
+	return w
+}
+
+func (w *hostWatch) seen(host string) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at, ok := w.first[host]
+	return at, ok
+}
+
+func (w *hostWatch) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for h := range w.first {
+		if strings.HasPrefix(h, "bench-") && strings.HasSuffix(h, ".default.example.com") {
+			n++
+		}
+	}
+	return n
+}
