@@ -30,8 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -161,9 +159,7 @@ func New(opts Options) (*Controller, error) {
 	if err := servingv1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("registering the Knative serving types: %w", err)
 	}
-	ctrl.SetLogger(logr.FromSlogHandler(opts.Logger.Handler()))
-	klog.SetSlogLogger(opts.Logger) // client-go's leader election logs through klog
-	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
+	mgr, err := manager.New(opts.Config, manager.Options{
 		Scheme: scheme,
 		Logger: logr.FromSlogHandler(opts.Logger.Handler()),
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{

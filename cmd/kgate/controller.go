@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/kgate/kgate/controller"
 )
@@ -50,6 +53,10 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			cfg.QPS, cfg.Burst = qps, burst
 			cfg.UserAgent = "kgate-controller"
 			opts.Config, opts.Logger = cfg, log
+			// controller-runtime and client-go (leader election) log through
+			// process-wide loggers: set once, here, in the process's main.
+			ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+			klog.SetSlogLogger(log)
 			c, err := controller.New(opts)
 			if err != nil {
 				return err

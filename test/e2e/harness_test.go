@@ -59,6 +59,15 @@ func freePort(t *testing.T) string {
 	t.Helper()
 	for range 100 {
 		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(8000))
+		// Never the same port twice: a port probed free is bound only later,
+		// by kgate, and another flag or test must not be handed it meanwhile.
+		handedMu.Lock()
+		taken := handed[addr]
+		handed[addr] = true
+		handedMu.Unlock()
+		if taken {
+			continue
+		}
 		if l, err := net.Listen("tcp", addr); err == nil {
 			l.Close()
 			return addr
@@ -67,6 +76,12 @@ func freePort(t *testing.T) string {
 	t.Fatal("no free port between 20000 and 28000")
 	return ""
 }
+
+// handed are the ports freePort has returned in this process.
+var (
+	handedMu sync.Mutex
+	handed   = map[string]bool{}
+)
 
 // kgate is one running `kgate local`.
 type kgate struct {
