@@ -141,7 +141,6 @@ type Controller struct {
 	mu       sync.Mutex
 	ready    map[string]bool // revisions that have been ready once
 	xdsAddr  net.Addr
-	leading  atomic.Bool
 	serving  atomic.Bool
 	servedCh chan struct{}
 }
@@ -265,7 +264,6 @@ func (c *Controller) healthHandler() http.Handler {
 // lead is the leader's work: restore, the first round, then serve xDS and
 // reconcile on every change until ctx ends.
 func (c *Controller) lead(ctx context.Context) error {
-	c.leading.Store(true)
 	start := time.Now()
 	if !c.mgr.GetCache().WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")

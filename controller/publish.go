@@ -1,12 +1,12 @@
 package controller
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -21,10 +21,6 @@ import (
 	"github.com/kgate/kgate/watcher"
 	"github.com/kgate/kgate/xds"
 )
-
-// RoutingModeAnnotation is the Revision status annotation saying where its
-// traffic goes: Proxy (the activators) or Serve (its pods).
-const RoutingModeAnnotation = "kgate.dev/routing-mode"
 
 // publish queues the writes that make the API server hold res: derived
 // objects created or updated, statuses written, Deployments and private
@@ -45,7 +41,7 @@ func (c *Controller) publish(s *snapshot, res *watcher.Result) {
 		have := s.configurations[key]
 		svc := s.services[key]
 		switch {
-		case svc != nil && (have == nil || ownedByService(have.OwnerReferences)):
+		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
 			fresh := &servingv1.Configuration{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
 			putDerived(c, "Configuration/"+key, svc, have, have != nil, fresh, func(o *servingv1.Configuration) bool {
 				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
@@ -67,7 +63,7 @@ func (c *Controller) publish(s *snapshot, res *watcher.Result) {
 		have := s.routes[key]
 		svc := s.services[key]
 		switch {
-		case svc != nil && (have == nil || ownedByService(have.OwnerReferences)):
+		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
 			fresh := &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
 			putDerived(c, "Route/"+key, svc, have, have != nil, fresh, func(o *servingv1.Route) bool {
 				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
@@ -201,29 +197,16 @@ func (c *Controller) publishRevisions(s *snapshot, res *watcher.Result) {
 			c.writes.put("Revision/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
 			continue
 		}
-		st := want.Status
-		st.ObservedGeneration = have.Generation
 		dep := s.deployments[key]
-		var actual int32
+		rt := watcher.Runtime{}
 		if dep != nil {
-			actual = dep.Status.ReadyReplicas
+			rt.Actual = dep.Status.ReadyReplicas
 		}
-		st.ActualReplicas = &actual
 		if d, ok := decisions[key]; ok {
-			desired := d.Replicas
-			st.DesiredReplicas = &desired
-			st.Annotations = maps.Clone(st.Annotations)
-			if st.Annotations == nil {
-				st.Annotations = map[string]string{}
-			}
-			st.Annotations[RoutingModeAnnotation] = string(modes[key])
-			if desired == 0 && actual == 0 {
-				st.Conditions = withCondition(st.Conditions, servingv1.Condition{
-					Type: servingv1.ConditionActive, Status: corev1.ConditionFalse, Reason: "NoTraffic",
-					Message: "The target is not receiving traffic.",
-				}, have.Status.Conditions)
-			}
+			rt.Desired, rt.Mode = &d.Replicas, string(modes[key])
 		}
+		st := watcher.WithRuntime(want.Status, rt, have.Status.Conditions, time.Now().Truncate(time.Second))
+		st.ObservedGeneration = have.Generation
 		c.putRevisionStatus(key, have, st)
 		if dep == nil {
 			d := deploykube.Deployment(have, c.opts.Deployment)
@@ -246,27 +229,6 @@ func (c *Controller) putRevisionStatus(key string, have *servingv1.Revision, st 
 	o := have.DeepCopy()
 	o.Status = st
 	c.writes.put("Revision/"+key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) })
-}
-
-// withCondition returns conds with x replacing the condition of its type;
-// x keeps the lastTransitionTime it has in stored when it has not changed
-// there, else it is now.
-func withCondition(conds []servingv1.Condition, x servingv1.Condition, stored []servingv1.Condition) []servingv1.Condition {
-	x.LastTransitionTime = metav1.NewTime(metav1.Now().Rfc3339Copy().Time)
-	for _, s := range stored {
-		if s.Type == x.Type && s.Status == x.Status && s.Reason == x.Reason {
-			x.LastTransitionTime = s.LastTransitionTime
-		}
-	}
-	out := make([]servingv1.Condition, 0, len(conds)+1)
-	for _, o := range conds {
-		if o.Type != x.Type {
-			out = append(out, o)
-		}
-	}
-	out = append(out, x)
-	slices.SortFunc(out, func(a, b servingv1.Condition) int { return cmp.Compare(a.Type, b.Type) })
-	return out
 }
 
 // prune deletes what kgate derived and whose owner is gone. Kubernetes'

@@ -196,29 +196,31 @@ func (c *Controller) round(ctx context.Context) error {
 
 // input turns the cache into the reconciler's input: the declared objects
 // (Services, and the Configurations and Routes no Service owns), the
-// ConfigMaps, and what the Deployments say of each revision.
+// ConfigMaps, and what the Deployments say of each revision. The objects
+// are the round's own (the cache's List copies them) and the reconciler
+// only reads them.
 func (c *Controller) input(s *snapshot) watcher.Input {
 	in := watcher.Input{Ready: map[string]bool{}, Failed: map[string]watcher.Failure{}}
 	for _, o := range sortedValues(s.services) {
-		in.Objects = append(in.Objects, object(servingv1.KindService, o.Namespace, o.Name, o.DeepCopy()))
+		in.Objects = append(in.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
 	}
 	for _, o := range sortedValues(s.configurations) {
-		if ownedByService(o.OwnerReferences) {
+		if isDerived(o.OwnerReferences) {
 			continue // derived: the reconciler's output, not its input
 		}
-		in.Objects = append(in.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o.DeepCopy()))
+		in.Objects = append(in.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o))
 	}
 	for _, o := range sortedValues(s.routes) {
-		if ownedByService(o.OwnerReferences) {
+		if isDerived(o.OwnerReferences) {
 			continue
 		}
-		in.Objects = append(in.Objects, object(servingv1.KindRoute, o.Namespace, o.Name, o.DeepCopy()))
+		in.Objects = append(in.Objects, object(servingv1.KindRoute, o.Namespace, o.Name, o))
 	}
 	for _, cm := range s.configMaps {
 		if cm.Name == config.DomainConfigName && !hasDomains(cm.Data) {
 			continue // no domain configured: magic DNS (the base) applies
 		}
-		in.Objects = append(in.Objects, object("ConfigMap", cm.Namespace, cm.Name, cm.DeepCopy()))
+		in.Objects = append(in.Objects, object("ConfigMap", cm.Namespace, cm.Name, cm))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -343,13 +345,9 @@ func isTrue(conds []servingv1.Condition, t servingv1.ConditionType) bool {
 	return false
 }
 
-// ownedByService says whether an object is derived from a Service: its
+// isDerived says whether an object is derived from a Service: its
 // controller is a Knative Service.
-func ownedByService(refs []metav1.OwnerReference) bool {
-	for _, r := range refs {
-		if r.Controller != nil && *r.Controller && r.Kind == servingv1.KindService && r.APIVersion == servingv1.APIVersion {
-			return true
-		}
-	}
-	return false
+func isDerived(refs []metav1.OwnerReference) bool {
+	_, ok := controllerOf(refs, servingv1.KindService)
+	return ok
 }

@@ -35,7 +35,7 @@ func examplesSnapshot(t *testing.T) objects {
 	one, two := int32(1), int32(2)
 	rev := res.Revisions[0]
 	rev.Status.ActualReplicas, rev.Status.DesiredReplicas = &one, &two
-	rev.Status.Annotations = map[string]string{RoutingModeAnnotation: "Proxy"}
+	rev.Status.Annotations = map[string]string{watcher.AnnotationRoutingMode: "Proxy"}
 	return objects{Services: res.Services, Configurations: res.Configurations, Revisions: res.Revisions, Routes: res.Routes}
 }
 

@@ -7,9 +7,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
@@ -160,39 +157,12 @@ func (s *localSystem) snapshot() objects {
 	for _, r := range res.Revisions {
 		key := r.Namespace + "/" + r.Name
 		rev := *r // the folder's objects are shared: copy what changes
-		actual := int32(len(s.dep.Ready(key)))
-		rev.Status.ActualReplicas = &actual
-		rev.Status.Annotations = maps.Clone(rev.Status.Annotations)
+		rt := watcher.Runtime{Actual: int32(len(s.dep.Ready(key)))}
 		if d, ok := decisions[key]; ok {
-			desired := d.Replicas
-			rev.Status.DesiredReplicas = &desired
-			if rev.Status.Annotations == nil {
-				rev.Status.Annotations = map[string]string{}
-			}
-			rev.Status.Annotations[RoutingModeAnnotation] = string(modes[key])
-			if desired == 0 && actual == 0 {
-				rev.Status.Conditions = withCondition(rev.Status.Conditions, servingv1.Condition{
-					Type: servingv1.ConditionActive, Status: corev1.ConditionFalse, Reason: "NoTraffic",
-					Message: "The target is not receiving traffic.", LastTransitionTime: metav1.Now(),
-				})
-			}
+			rt.Desired, rt.Mode = &d.Replicas, string(modes[key])
 		}
+		rev.Status = watcher.WithRuntime(rev.Status, rt, rev.Status.Conditions, time.Now())
 		revs = append(revs, &rev)
 	}
 	return objects{Services: res.Services, Configurations: res.Configurations, Revisions: revs, Routes: res.Routes}
-}
-
-// withCondition returns conds with c replacing the condition of its type.
-func withCondition(conds []servingv1.Condition, c servingv1.Condition) []servingv1.Condition {
-	out := make([]servingv1.Condition, 0, len(conds)+1)
-	for _, x := range conds {
-		if x.Type == c.Type {
-			if x.Status == c.Status && x.Reason == c.Reason {
-				c.LastTransitionTime = x.LastTransitionTime
-			}
-			continue
-		}
-		out = append(out, x)
-	}
-	return append(out, c)
 }
