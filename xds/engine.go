@@ -52,7 +52,11 @@ type Engine struct {
 	// owned maps an owner (see owner) to the names it published, by cache.
 	owned map[string]map[string][]string
 	// current is what the caches hold, by cache and name.
-	current   map[string]map[string]types.Resource
+	current map[string]map[string]types.Resource
+	// versions memoizes ResourceVersion of current's resources, by cache
+	// and name: ServiceVersions is asked about every Service on every
+	// controller round, and a resource's version changes only with it.
+	versions  map[string]map[string]string
 	conflicts []translator.Conflict
 }
 
@@ -99,9 +103,11 @@ func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, er
 		endpoints:   map[string]model.RevisionEndpoints{},
 		owned:       map[string]map[string][]string{},
 		current:     map[string]map[string]types.Resource{},
+		versions:    map[string]map[string]string{},
 	}
 	for _, key := range pushOrder {
 		e.current[key] = map[string]types.Resource{}
+		e.versions[key] = map[string]string{}
 	}
 	b := newBatch()
 	e.publish("listeners", translator.Listeners(e.opts), b)
@@ -218,9 +224,13 @@ func (e *Engine) ServiceVersions(key string) (map[string]map[string]string, erro
 	for cacheKey, names := range e.owned[serviceOwner(key)] {
 		typeURL := cacheTypeURL(cacheKey)
 		for _, name := range names {
-			v, err := ResourceVersion(e.current[cacheKey][name])
-			if err != nil {
-				return nil, fmt.Errorf("computing the version of %s %q: %w", typeURL, name, err)
+			v, ok := e.versions[cacheKey][name]
+			if !ok {
+				var err error
+				if v, err = ResourceVersion(e.current[cacheKey][name]); err != nil {
+					return nil, fmt.Errorf("computing the version of %s %q: %w", typeURL, name, err)
+				}
+				e.versions[cacheKey][name] = v
 			}
 			if out[typeURL] == nil {
 				out[typeURL] = map[string]string{}
@@ -447,8 +457,12 @@ func (e *Engine) apply(b *batch) error {
 		// The cache stores the resources even when notifying fails, so
 		// current follows it either way.
 		maps.Copy(e.current[p.cacheKey], p.update)
+		for name := range p.update {
+			delete(e.versions[p.cacheKey], name)
+		}
 		for _, name := range p.remove {
 			delete(e.current[p.cacheKey], name)
+			delete(e.versions[p.cacheKey], name)
 		}
 		if e.log.Enabled(context.Background(), slog.LevelDebug) {
 			e.log.Debug("pushing xDS resources", "cache", p.cacheKey, "update", sortedKeys(p.update), "remove", p.remove)
