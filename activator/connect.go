@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 // XDSOptions configure how an activator follows the control plane.

@@ -8,9 +8,9 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 // feed keeps an Activator's revisions in step with the control plane. A

@@ -17,11 +17,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/kgate/kgate/dataplane/xdsclient"
+	"github.com/kgate/kgate/dataplane/xdsclient/lrstest"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
-	"github.com/kgate/kgate/xds/xdsclient"
-	"github.com/kgate/kgate/xds/xdsclient/lrstest"
 )
 
 // The tests here run the activator against a real xDS server and engine

@@ -1,8 +1,8 @@
 package activator
 
 import (
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 // loads is the activator's demand as the LRS reporter sends it: one

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 func TestLoadsAreReportedUnderThePodsClusterName(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kgate/kgate/autoscale/metrics"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // Autoscaler holds the autoscalers of many revisions, keyed by revision
@@ -85,7 +85,7 @@ func (a *Autoscaler) SetReady(rev string, ready int32) {
 // Record adds a load report for rev received at now. It returns true when
 // the caller should Poke rev now (see Revision.Record); reports for
 // unknown revisions are dropped.
-func (a *Autoscaler) Record(now time.Time, rev string, s metrics.Stat) (poke bool) {
+func (a *Autoscaler) Record(now time.Time, rev string, s model.Stat) (poke bool) {
 	if r, ok := a.revisions[rev]; ok {
 		return r.Record(now, s)
 	}

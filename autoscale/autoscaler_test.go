@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kgate/kgate/api/config"
-	"github.com/kgate/kgate/autoscale/metrics"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -73,21 +72,21 @@ func TestPoke(t *testing.T) {
 	a := New()
 	a.Set(epoch, "ns/cold", s, 0)
 	a.Set(epoch, "ns/busy", settingsFor(t, nil, RevisionSpec{}), 1)
-	a.Record(epoch.Add(time.Second), "ns/busy", metrics.Stat{Concurrency: 3})
+	a.Record(epoch.Add(time.Second), "ns/busy", model.Stat{Concurrency: 3})
 	now := epoch.Add(TickInterval)
 	a.Tick(now)
 
 	now = now.Add(500 * time.Millisecond)
-	if a.Record(now, "ns/busy", metrics.Stat{Concurrency: 3}) {
+	if a.Record(now, "ns/busy", model.Stat{Concurrency: 3}) {
 		t.Error("a report for a revision with pods asked for a poke")
 	}
-	if a.Record(now, "ns/cold", metrics.Stat{}) {
+	if a.Record(now, "ns/cold", model.Stat{}) {
 		t.Error("a report with nothing in flight asked for a poke")
 	}
-	if a.Record(now, "ns/unknown", metrics.Stat{Concurrency: 1}) {
+	if a.Record(now, "ns/unknown", model.Stat{Concurrency: 1}) {
 		t.Error("a report for an unknown revision asked for a poke")
 	}
-	if !a.Record(now, "ns/cold", metrics.Stat{Concurrency: 1, Requests: 1}) {
+	if !a.Record(now, "ns/cold", model.Stat{Concurrency: 1, Requests: 1}) {
 		t.Fatal("a request for a revision at zero did not ask for a poke")
 	}
 	d, ok := a.Poke(now, "ns/cold")
@@ -113,7 +112,7 @@ func TestChanged(t *testing.T) {
 		{name: "the pod is ready: Active", before: func() { r.SetReady(1) }, changed: true},
 		{name: "the first metrics: the pod is wanted for a stable window", changed: true},
 		{name: "nothing new", changed: false},
-		{name: "a burst: more pods", before: func() { r.Record(now.Add(time.Second), metrics.Stat{Concurrency: 1000}) }, changed: true},
+		{name: "a burst: more pods", before: func() { r.Record(now.Add(time.Second), model.Stat{Concurrency: 1000}) }, changed: true},
 	}
 	for _, st := range steps {
 		if st.before != nil {
@@ -143,7 +142,7 @@ func TestResume(t *testing.T) {
 			}
 		}
 	}
-	if !a.Record(epoch.Add(51*time.Second), "ns/idle", metrics.Stat{Concurrency: 1}) {
+	if !a.Record(epoch.Add(51*time.Second), "ns/idle", model.Stat{Concurrency: 1}) {
 		t.Fatal("demand for the idle revision did not ask for a poke")
 	}
 	if d, _ := a.Poke(epoch.Add(51*time.Second), "ns/idle"); d.Replicas != 1 {

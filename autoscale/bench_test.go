@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kgate/kgate/autoscale/metrics"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // BenchmarkTick10k is one Tick over 10,000 revisions with a minute of load
@@ -33,7 +34,7 @@ func BenchmarkTick10k(b *testing.B) {
 		for sec := range 2 {
 			at := now.Add(time.Duration(sec) * time.Second)
 			for i, k := range keys {
-				a.Record(at, k, metrics.Stat{Concurrency: float64(i % 50), Requests: float64(i % 30)})
+				a.Record(at, k, model.Stat{Concurrency: float64(i % 50), Requests: float64(i % 30)})
 			}
 		}
 		now = now.Add(TickInterval)

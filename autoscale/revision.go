@@ -127,7 +127,7 @@ func (r *Revision) SetReady(ready int32) { r.ready = ready }
 // revision is at zero (or not yet decided) and the report shows requests
 // in flight: the caller should Tick at once rather than wait, so that a
 // cold start does not wait for the next tick.
-func (r *Revision) Record(now time.Time, s metrics.Stat) (poke bool) {
+func (r *Revision) Record(now time.Time, s model.Stat) (poke bool) {
 	r.load.Record(now, s)
 	return r.desired <= 0 && s.Concurrency > 0
 }
@@ -142,7 +142,7 @@ func (r *Revision) Tick(now time.Time) Decision {
 	// any restarts the averages at its own value, sizing a cold burst at
 	// once.
 	if r.ready > 0 && s.TargetBurstCapacity != -1 {
-		r.load.Record(now, metrics.Stat{})
+		r.load.Record(now, model.Stat{})
 	}
 	stable, panicked := r.observe(now)
 	// Knative decides nothing without data (the revision keeps its last

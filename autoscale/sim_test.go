@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/kgate/kgate/api/config"
-	"github.com/kgate/kgate/autoscale/metrics"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // epoch is the fake clock's start; any time works, the decider reads none.
@@ -90,7 +90,7 @@ func (s *sim) until(limit time.Duration, cond func(Decision) bool) (time.Duratio
 		s.now = s.now.Add(time.Second)
 		s.startPods()
 		if s.concurrency > 0 || s.rps > 0 {
-			if s.rev.Record(s.now, metrics.Stat{Concurrency: s.concurrency, Requests: s.rps}) && s.decide() && cond(s.last) {
+			if s.rev.Record(s.now, model.Stat{Concurrency: s.concurrency, Requests: s.rps}) && s.decide() && cond(s.last) {
 				return s.now.Sub(start), true
 			}
 		}

@@ -34,7 +34,7 @@ import (
 type Metrics interface {
 	// Collect returns, per revision, the in-flight requests now and the
 	// requests issued since the previous call.
-	Collect(now time.Time) map[string]metrics.Stat
+	Collect(now time.Time) map[string]model.Stat
 }
 
 // Endpoints is where a revision's endpoints and mode go: the xDS engine.
@@ -313,7 +313,7 @@ func (l *Loop) Handle(ctx context.Context, now time.Time) {
 		}
 		// What the activator reports for the first request of an idle
 		// period (Knative's poke): one request in flight.
-		if l.as.Record(now, key, metrics.Stat{Concurrency: 1, Requests: 1}) {
+		if l.as.Record(now, key, model.Stat{Concurrency: 1, Requests: 1}) {
 			l.poke(ctx, now, key)
 		}
 	}

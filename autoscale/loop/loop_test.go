@@ -10,7 +10,6 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale"
-	"github.com/kgate/kgate/autoscale/metrics"
 	"github.com/kgate/kgate/deploy/inprocess"
 	"github.com/kgate/kgate/translator/model"
 )
@@ -27,12 +26,12 @@ func (l *load) set(rev string, n float64) {
 	l.inflight[rev] = n
 }
 
-func (l *load) Collect(time.Time) map[string]metrics.Stat {
+func (l *load) Collect(time.Time) map[string]model.Stat {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string]metrics.Stat{}
+	out := map[string]model.Stat{}
 	for rev, n := range l.inflight {
-		out[rev] = metrics.Stat{Concurrency: n, Requests: n}
+		out[rev] = model.Stat{Concurrency: n, Requests: n}
 	}
 	return out
 }

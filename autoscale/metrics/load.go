@@ -1,6 +1,10 @@
 package metrics
 
-import "time"
+import (
+	"time"
+
+	"github.com/kgate/kgate/translator/model"
+)
 
 // Load is what one revision's reporters said recently, over the stable and
 // the panic window. Reports that fall in the same second add up, so that
@@ -16,7 +20,7 @@ func NewLoad(stableLength, panicLength time.Duration, a Algorithm) Load {
 }
 
 // Record adds a report received at now.
-func (l *Load) Record(now time.Time, s Stat) {
+func (l *Load) Record(now time.Time, s model.Stat) {
 	l.stableWindow.Record(now, s)
 	l.panicWindow.Record(now, s)
 }
@@ -28,7 +32,7 @@ func (l *Load) IsEmpty(now time.Time) bool {
 }
 
 // Average returns the averages over the stable and the panic window.
-func (l *Load) Average(now time.Time) (stable, panicked Stat) {
+func (l *Load) Average(now time.Time) (stable, panicked model.Stat) {
 	return l.stableWindow.Average(now), l.panicWindow.Average(now)
 }
 

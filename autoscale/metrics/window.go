@@ -7,6 +7,8 @@
 package metrics
 
 import (
+	"github.com/kgate/kgate/translator/model"
+
 	"math"
 	"time"
 )
@@ -56,8 +58,8 @@ const (
 // time nobody measured; and a linear average leaves out the silence after
 // the last write, as Knative's does.
 type Window struct {
-	buckets []Stat // ring, indexed by unix second modulo len
-	total   Stat   // sum of buckets
+	buckets []model.Stat // ring, indexed by unix second modulo len
+	total   model.Stat   // sum of buckets
 	// first and last are the unix seconds of the first and the latest write
 	// since the window was (re)started; written says there was one.
 	first, last int64
@@ -70,7 +72,7 @@ type Window struct {
 // buckets (at least one).
 func NewWindow(length time.Duration, a Algorithm) Window {
 	n := bucketCount(length)
-	return Window{buckets: make([]Stat, n), algorithm: a, smoothing: smoothing(n)}
+	return Window{buckets: make([]model.Stat, n), algorithm: a, smoothing: smoothing(n)}
 }
 
 func bucketCount(length time.Duration) int {
@@ -100,9 +102,9 @@ func (w *Window) size() int64 { return int64(len(w.buckets)) }
 // Record adds s to the bucket of now. Buckets skipped since the last write
 // are zeroed; a write after a whole window of silence restarts the window;
 // a write older than the window is dropped.
-func (w *Window) Record(now time.Time, s Stat) {
+func (w *Window) Record(now time.Time, s model.Stat) {
 	sec := now.Unix()
-	if s == (Stat{}) && w.written && sec == w.last {
+	if s == (model.Stat{}) && w.written && sec == w.last {
 		// Nothing to add: spare the memory access, which is most of a
 		// tick's cost over thousands of revisions.
 		return
@@ -113,8 +115,8 @@ func (w *Window) Record(now time.Time, s Stat) {
 	case sec > w.last:
 		for t := w.last + 1; t <= sec; t++ {
 			i := w.index(t)
-			w.total = w.total.minus(w.buckets[i])
-			w.buckets[i] = Stat{}
+			w.total = minus(w.total, w.buckets[i])
+			w.buckets[i] = model.Stat{}
 		}
 		w.last = sec
 	case w.last-sec >= w.size():
@@ -123,13 +125,13 @@ func (w *Window) Record(now time.Time, s Stat) {
 		w.first = sec
 	}
 	i := w.index(sec)
-	w.buckets[i] = w.buckets[i].plus(s)
-	w.total = w.total.plus(s)
+	w.buckets[i] = plus(w.buckets[i], s)
+	w.total = plus(w.total, s)
 }
 
 func (w *Window) restart(sec int64) {
 	clear(w.buckets)
-	w.total = Stat{}
+	w.total = model.Stat{}
 	w.first, w.last, w.written = sec, sec, true
 }
 
@@ -140,9 +142,9 @@ func (w *Window) IsEmpty(now time.Time) bool {
 
 // Average is the window's average per bucket as of now, by its algorithm:
 // the average concurrency, and the requests per second.
-func (w *Window) Average(now time.Time) Stat {
+func (w *Window) Average(now time.Time) model.Stat {
 	if !w.written {
-		return Stat{}
+		return model.Stat{}
 	}
 	if w.algorithm == WeightedExponential {
 		return w.weightedAverage(now.Unix())
@@ -152,21 +154,21 @@ func (w *Window) Average(now time.Time) Stat {
 
 // linearAverage divides the buckets still inside the window by how many of
 // them lie between the first and the last write.
-func (w *Window) linearAverage(now int64) Stat {
+func (w *Window) linearAverage(now int64) model.Stat {
 	silence := now - w.last
 	if silence >= w.size() {
-		return Stat{}
+		return model.Stat{}
 	}
 	sum := w.total
 	valid := min(w.last-w.first+1, w.size())
 	if silence > 0 {
 		// The buckets after the last write hold values from a window ago.
 		for t := w.last + 1; t <= now; t++ {
-			sum = sum.minus(w.buckets[w.index(t)])
+			sum = minus(sum, w.buckets[w.index(t)])
 		}
 		valid = min(valid, w.size()-silence)
 	}
-	return Stat{
+	return model.Stat{
 		Concurrency: roundTo(averageDigits, sum.Concurrency/float64(valid)),
 		Requests:    roundTo(averageDigits, sum.Requests/float64(valid)),
 	}
@@ -175,15 +177,15 @@ func (w *Window) linearAverage(now int64) Stat {
 // weightedAverage weighs the newest bucket by the smoothing factor s, the
 // one before by s(1-s), and so on; silence since the last write counts as
 // zero-valued newest buckets.
-func (w *Window) weightedAverage(now int64) Stat {
+func (w *Window) weightedAverage(now int64) model.Stat {
 	silence := max(0, now-w.last)
 	if silence > w.size() {
-		return Stat{}
+		return model.Stat{}
 	}
 	weight := w.smoothing * math.Pow(1-w.smoothing, float64(silence))
-	var avg Stat
+	var avg model.Stat
 	for t := w.last; t > w.last-(w.size()-silence); t-- {
-		avg = avg.plus(w.buckets[w.index(t)].times(weight))
+		avg = plus(avg, times(w.buckets[w.index(t)], weight))
 		weight *= 1 - w.smoothing
 	}
 	return avg
@@ -197,8 +199,8 @@ func (w *Window) Resize(now time.Time, length time.Duration) {
 		return
 	}
 	old := w.buckets
-	w.buckets, w.smoothing = make([]Stat, n), smoothing(n)
-	w.total = Stat{}
+	w.buckets, w.smoothing = make([]model.Stat, n), smoothing(n)
+	w.total = model.Stat{}
 	if !w.written || now.Unix()-w.last > int64(len(old)) {
 		w.written = false
 		return
@@ -206,7 +208,7 @@ func (w *Window) Resize(now time.Time, length time.Duration) {
 	for t := w.last; t > w.last-int64(min(n, len(old))); t-- {
 		s := old[ringIndex(t, len(old))]
 		w.buckets[w.index(t)] = s
-		w.total = w.total.plus(s)
+		w.total = plus(w.total, s)
 	}
 	// As in Knative, the old window is taken to have been full: a grown
 	// window averages over the old length until it fills, not over

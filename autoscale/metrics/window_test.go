@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"github.com/kgate/kgate/translator/model"
+
 	"math"
 	"testing"
 	"time"
@@ -51,7 +53,7 @@ func TestLinearAverage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := NewWindow(5*time.Second, Linear)
 			for _, wr := range tc.writes {
-				w.Record(at(wr.sec), Stat{Concurrency: wr.v, Requests: wr.v})
+				w.Record(at(wr.sec), model.Stat{Concurrency: wr.v, Requests: wr.v})
 			}
 			// Concurrency and requests are averaged alike.
 			if got := w.Average(at(tc.now)); got.Concurrency != tc.want || got.Requests != tc.want {
@@ -75,7 +77,7 @@ func TestWeightedAverage(t *testing.T) {
 
 	w := NewWindow(5*time.Second, WeightedExponential)
 	for i := range 6 {
-		w.Record(at(float64(i)), Stat{Concurrency: float64(i + 1)}) // 1 rolls out: 2 3 4 5 6
+		w.Record(at(float64(i)), model.Stat{Concurrency: float64(i + 1)}) // 1 rolls out: 2 3 4 5 6
 	}
 	tests := []struct {
 		name string
@@ -100,7 +102,7 @@ func TestIsEmpty(t *testing.T) {
 	if !w.IsEmpty(at(0)) {
 		t.Error("a new window is not empty")
 	}
-	w.Record(at(0), Stat{})
+	w.Record(at(0), model.Stat{})
 	if w.IsEmpty(at(5)) {
 		t.Error("empty a window after a write of zero, want data until then")
 	}
@@ -124,7 +126,7 @@ func TestResize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := NewWindow(5*time.Second, Linear)
 			for i := range 5 {
-				w.Record(at(float64(i)), Stat{Concurrency: float64(i + 1)})
+				w.Record(at(float64(i)), model.Stat{Concurrency: float64(i + 1)})
 			}
 			w.Resize(at(tc.now), tc.length)
 			if got := w.Average(at(tc.now)).Concurrency; got != tc.want {
@@ -139,15 +141,15 @@ func TestLoad(t *testing.T) {
 	// Two reporters each second for a minute: 10 and 20 in flight, 5 and
 	// 15 requests completed.
 	for i := range 60 {
-		l.Record(at(float64(i)), Stat{Concurrency: 10, Requests: 5})
-		l.Record(at(float64(i)+0.5), Stat{Concurrency: 20, Requests: 15})
+		l.Record(at(float64(i)), model.Stat{Concurrency: 10, Requests: 5})
+		l.Record(at(float64(i)+0.5), model.Stat{Concurrency: 20, Requests: 15})
 	}
-	if stable, panicAvg := l.Average(at(59)); stable != (Stat{30, 20}) || panicAvg != (Stat{30, 20}) {
+	if stable, panicAvg := l.Average(at(59)); stable != (model.Stat{Concurrency: 30, Requests: 20}) || panicAvg != (model.Stat{Concurrency: 30, Requests: 20}) {
 		t.Errorf("Average = %v, %v, want concurrency 30 and 20 rps over both windows", stable, panicAvg)
 	}
 	// The panic window forgets a burst first.
 	for i := 60; i < 66; i++ {
-		l.Record(at(float64(i)), Stat{})
+		l.Record(at(float64(i)), model.Stat{})
 	}
 	if stable, panicAvg := l.Average(at(65)); stable.Concurrency != 27 || panicAvg.Concurrency != 0 {
 		t.Errorf("Average after 6 idle seconds = %v, %v, want concurrency 27 and 0", stable, panicAvg)

@@ -12,12 +12,12 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/kgate/kgate/controller"
+	kubesource "github.com/kgate/kgate/watcher/kube"
 )
 
 func newControllerCommand() *cobra.Command {
 	var (
-		opts       controller.Options
+		opts       kubesource.Options
 		kubeconfig string
 		qps        float32
 		burst      int
@@ -57,7 +57,7 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			// process-wide loggers: set once, here, in the process's main.
 			ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 			klog.SetSlogLogger(log)
-			c, err := controller.New(opts)
+			c, err := kubesource.New(opts)
 			if err != nil {
 				return err
 			}

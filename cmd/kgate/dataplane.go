@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/kgate/kgate/dataplane/devgateway"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator"
-	"github.com/kgate/kgate/xds/devgateway"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 // envoyBinary is the Envoy kgate local looks for on PATH.

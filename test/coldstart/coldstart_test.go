@@ -17,12 +17,12 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/deploy/inprocess"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
 	"github.com/kgate/kgate/xds/lrs"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 const (

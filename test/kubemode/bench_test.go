@@ -24,7 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
-	"github.com/kgate/kgate/xds/xdsclient"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
 // TestControllerAtScale is the Kubernetes-mode benchmark behind

@@ -37,10 +37,10 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
-	"github.com/kgate/kgate/controller"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/test/kube"
-	"github.com/kgate/kgate/xds/xdsclient"
+	kubesource "github.com/kgate/kgate/watcher/kube"
 )
 
 const systemNamespace = "kgate-system"
@@ -191,10 +191,10 @@ func (e *env) apply(path string) []client.Object {
 }
 
 // startController runs a controller until the test ends or stop is called.
-func (e *env) startController() (c *controller.Controller, stop func()) {
+func (e *env) startController() (c *kubesource.Controller, stop func()) {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := controller.New(controller.Options{
+	c, err := kubesource.New(kubesource.Options{
 		Config: e.cfg, SystemNamespace: systemNamespace, XDSAddress: "127.0.0.1:0",
 		LeaderElection: true, Logger: log,
 	})

@@ -133,3 +133,18 @@ type Endpoint struct {
 	Address string `json:"address"`
 	Port    uint32 `json:"port"`
 }
+
+// Stat is one report of a revision's load by one reporter (an Envoy
+// gateway, the activator, the dev gateway, a proxyless gRPC client), meant
+// to arrive about once a second, as LRS reports do. Averaged, it is the
+// average concurrency and the requests per second. The load-reporting
+// server produces it and the autoscaler reads it: it lives here, below
+// both, so that neither imports the other.
+type Stat struct {
+	// Concurrency is the number of requests in flight at the reporter when
+	// it reported.
+	Concurrency float64
+	// Requests is the number of requests the reporter issued (received)
+	// since its previous report: Knative counts a request when it arrives.
+	Requests float64
+}

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/kgate/kgate/autoscale/metrics"
 	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // The stream tests run a real Server over loopback gRPC, with the Envoy
@@ -227,7 +227,7 @@ func (c *fakeClock) set(now time.Time) {
 }
 
 // checkStats fails the test when a Collect's result is not want.
-func checkStats(t *testing.T, got, want map[string]metrics.Stat) {
+func checkStats(t *testing.T, got, want map[string]model.Stat) {
 	t.Helper()
 	if !maps.Equal(got, want) {
 		t.Errorf("Collect = %v; want %v", got, want)

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/kgate/kgate/autoscale/metrics"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // Defaults of Options.
@@ -118,7 +118,7 @@ func (s *Server) Stop() {
 // Call it once per second: the autoscaler adds up the reports it records
 // in the same second, so a second Collect within one would count the
 // in-flight requests twice.
-func (s *Server) Collect(now time.Time) map[string]metrics.Stat {
+func (s *Server) Collect(now time.Time) map[string]model.Stat {
 	return s.table.collect(now)
 }
 

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/kgate/kgate/autoscale/metrics"
 	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/translator/model"
 )
 
 const (
@@ -54,7 +54,7 @@ func TestGatewaysAddUp(t *testing.T) {
 	envoy := f.connect(t, envoyNode, cluster(hello, 3, 10))
 	f.connect(t, grpcNode, cluster(hello, 2, 5), cluster(other, 1, 1))
 
-	checkStats(t, f.srv.Collect(t0), map[string]metrics.Stat{
+	checkStats(t, f.srv.Collect(t0), map[string]model.Stat{
 		hello: {Concurrency: 3 + 2, Requests: 10 + 5},
 		other: {Concurrency: 1, Requests: 1},
 	})
@@ -63,11 +63,11 @@ func TestGatewaysAddUp(t *testing.T) {
 	// issued requests; nothing new is issued between two Collects.
 	f.clock.set(t0.Add(time.Second))
 	envoy.report(cluster(hello, 1, 4))
-	checkStats(t, f.srv.Collect(t0.Add(time.Second)), map[string]metrics.Stat{
+	checkStats(t, f.srv.Collect(t0.Add(time.Second)), map[string]model.Stat{
 		hello: {Concurrency: 1 + 2, Requests: 4},
 		other: {Concurrency: 1},
 	})
-	checkStats(t, f.srv.Collect(t0.Add(time.Second)), map[string]metrics.Stat{
+	checkStats(t, f.srv.Collect(t0.Add(time.Second)), map[string]model.Stat{
 		hello: {Concurrency: 3},
 		other: {Concurrency: 1},
 	})
@@ -79,7 +79,7 @@ func TestGatewaysAddUp(t *testing.T) {
 func TestClusterTwiceInOneReport(t *testing.T) {
 	f := start(t, Options{})
 	f.connect(t, envoyNode, cluster(hello, 2, 2), cluster(hello, 3, 3), cluster(hello, maxCount, 0))
-	checkStats(t, f.srv.Collect(t0), map[string]metrics.Stat{hello: {Concurrency: 5, Requests: 5}})
+	checkStats(t, f.srv.Collect(t0), map[string]model.Stat{hello: {Concurrency: 5, Requests: 5}})
 }
 
 // TestLateReporter: a reporter that falls silent keeps its in-flight
@@ -117,7 +117,7 @@ func TestClosedStreamDrops(t *testing.T) {
 	f.connect(t, grpcNode, cluster(hello, 1, 0))
 
 	leaving.close()
-	checkStats(t, f.srv.Collect(t0), map[string]metrics.Stat{hello: {Concurrency: 1, Requests: 7}})
+	checkStats(t, f.srv.Collect(t0), map[string]model.Stat{hello: {Concurrency: 1, Requests: 7}})
 }
 
 // TestActivatorReports: the activator's "/pods" reports count for the
@@ -125,14 +125,14 @@ func TestClosedStreamDrops(t *testing.T) {
 func TestActivatorReports(t *testing.T) {
 	f := start(t, Options{})
 	f.connect(t, activNode, cluster(translator.PodsName(hello), 3, 3))
-	checkStats(t, f.srv.Collect(t0), map[string]metrics.Stat{hello: {Concurrency: 3, Requests: 3}})
+	checkStats(t, f.srv.Collect(t0), map[string]model.Stat{hello: {Concurrency: 3, Requests: 3}})
 	if got := f.demanded(); !slices.Equal(got, []string{hello}) {
 		t.Errorf("OnDemand got %v; want [%s]", got, hello)
 	}
 
 	// In proxy mode the gateway counts the same requests: they count once.
 	f.connect(t, envoyNode, cluster(hello, 3, 3))
-	checkStats(t, f.srv.Collect(t0), map[string]metrics.Stat{hello: {Concurrency: 3, Requests: 3}})
+	checkStats(t, f.srv.Collect(t0), map[string]model.Stat{hello: {Concurrency: 3, Requests: 3}})
 }
 
 // TestOnDemand: OnDemand fires, once per revision, for every report that
@@ -229,7 +229,7 @@ func TestBadInput(t *testing.T) {
 			r := f.connect(t, nil, tt.stats...)
 			r.report(tt.stats...)
 			for rev, s := range f.srv.Collect(t0) {
-				if s != (metrics.Stat{}) {
+				if s != (model.Stat{}) {
 					t.Errorf("Collect[%s] = %+v; want nothing", rev, s)
 				}
 			}
@@ -237,7 +237,7 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("OnDemand got %v; want nothing", got)
 			}
 			r.report(cluster(other, 2, 2))
-			want := metrics.Stat{Concurrency: 2, Requests: 2}
+			want := model.Stat{Concurrency: 2, Requests: 2}
 			if got := f.srv.Collect(t0)[other]; got != want {
 				t.Errorf("Collect after a good report = %+v; want %+v", got, want)
 			}
@@ -252,7 +252,7 @@ func TestMissingNode(t *testing.T) {
 	if !r.first.GetSendAllClusters() {
 		t.Error("send_all_clusters is false")
 	}
-	checkStats(t, f.srv.Collect(t0), map[string]metrics.Stat{hello: {Concurrency: 2, Requests: 2}})
+	checkStats(t, f.srv.Collect(t0), map[string]model.Stat{hello: {Concurrency: 2, Requests: 2}})
 }
 
 // TestStopEndsStreams: Stop ends the open streams and refuses new ones,
@@ -272,5 +272,5 @@ func TestStopEndsStreams(t *testing.T) {
 	if err := waitEnd(late); status.Code(err) != codes.Unavailable {
 		t.Errorf("a new stream ended with %v; want Unavailable", err)
 	}
-	checkStats(t, f.srv.Collect(t0), map[string]metrics.Stat{hello: {Requests: 2}})
+	checkStats(t, f.srv.Collect(t0), map[string]model.Stat{hello: {Requests: 2}})
 }

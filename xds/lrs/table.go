@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kgate/kgate/autoscale/metrics"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // table is the load the open streams reported, by side, as Collect reads
@@ -78,10 +78,10 @@ func (t *table) record(id uint64, at time.Time, loads map[sideRev]load) {
 // in-flight counts of the reporters heard from within maxAge before now,
 // added up, and the requests issued since the previous collect. It
 // forgets the counts that aged out.
-func (t *table) collect(now time.Time) map[string]metrics.Stat {
+func (t *table) collect(now time.Time) map[string]model.Stat {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sides := map[sideRev]metrics.Stat{}
+	sides := map[sideRev]model.Stat{}
 	for _, revs := range t.streams {
 		for key, g := range revs {
 			if now.Sub(g.at) > t.maxAge {
@@ -99,7 +99,7 @@ func (t *table) collect(now time.Time) map[string]metrics.Stat {
 		sides[key] = s
 	}
 	clear(t.issued)
-	out := make(map[string]metrics.Stat, len(sides))
+	out := make(map[string]model.Stat, len(sides))
 	for key, s := range sides {
 		o := out[key.rev]
 		o.Concurrency = max(o.Concurrency, s.Concurrency)

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kgate/kgate/autoscale/metrics"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // t0 is the fake clock's start.
@@ -18,14 +18,14 @@ func TestCollectAging(t *testing.T) {
 	tests := []struct {
 		name  string
 		after time.Duration
-		want  metrics.Stat
+		want  model.Stat
 		live  bool
 	}{
-		{name: "on time", after: 0, want: metrics.Stat{Concurrency: 4, Requests: 9}, live: true},
-		{name: "an interval late", after: time.Second, want: metrics.Stat{Concurrency: 4, Requests: 9}, live: true},
-		{name: "at MaxAge", after: maxAge, want: metrics.Stat{Concurrency: 4, Requests: 9}, live: true},
-		{name: "past MaxAge", after: maxAge + time.Millisecond, want: metrics.Stat{Requests: 9}},
-		{name: "long gone", after: time.Hour, want: metrics.Stat{Requests: 9}},
+		{name: "on time", after: 0, want: model.Stat{Concurrency: 4, Requests: 9}, live: true},
+		{name: "an interval late", after: time.Second, want: model.Stat{Concurrency: 4, Requests: 9}, live: true},
+		{name: "at MaxAge", after: maxAge, want: model.Stat{Concurrency: 4, Requests: 9}, live: true},
+		{name: "past MaxAge", after: maxAge + time.Millisecond, want: model.Stat{Requests: 9}},
+		{name: "long gone", after: time.Hour, want: model.Stat{Requests: 9}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,9 +38,9 @@ func TestCollectAging(t *testing.T) {
 			}
 			// The count aged out is forgotten, the one that held still
 			// holds, and the issued requests are not handed out again.
-			want := map[string]metrics.Stat{}
+			want := map[string]model.Stat{}
 			if tt.live {
-				want["ns/rev"] = metrics.Stat{Concurrency: 4}
+				want["ns/rev"] = model.Stat{Concurrency: 4}
 			}
 			checkStats(t, tab.collect(t0.Add(tt.after)), want)
 		})
@@ -58,7 +58,7 @@ func TestCollectLatestCount(t *testing.T) {
 	tab.record(a, t0.Add(time.Second), map[sideRev]load{{gateway, "ns/one"}: {inFlight: 2, issued: 3}})
 	tab.record(a, t0.Add(2*time.Second), map[sideRev]load{{gateway, "ns/two"}: {inFlight: 5, issued: 5}})
 
-	checkStats(t, tab.collect(t0.Add(2*time.Second)), map[string]metrics.Stat{
+	checkStats(t, tab.collect(t0.Add(2*time.Second)), map[string]model.Stat{
 		"ns/one": {Concurrency: 2 + 1, Requests: 4 + 1 + 3},
 		"ns/two": {Concurrency: 5, Requests: 5},
 	})
@@ -66,7 +66,7 @@ func TestCollectLatestCount(t *testing.T) {
 	tab.record(a, t0.Add(3*time.Second), map[sideRev]load{{gateway, "ns/two"}: {inFlight: 5, issued: 6}})
 	tab.close(a)
 	tab.record(a, t0.Add(3*time.Second), map[sideRev]load{{gateway, "ns/two"}: {inFlight: 7, issued: 7}})
-	checkStats(t, tab.collect(t0.Add(3*time.Second)), map[string]metrics.Stat{
+	checkStats(t, tab.collect(t0.Add(3*time.Second)), map[string]model.Stat{
 		"ns/one": {Concurrency: 1},
 		"ns/two": {Requests: 6},
 	})
@@ -78,12 +78,12 @@ func TestCollectSides(t *testing.T) {
 	for _, tt := range []struct {
 		name              string
 		gateway, activate *load
-		want              metrics.Stat
+		want              model.Stat
 	}{
-		{"gateways only", &load{inFlight: 3, issued: 5}, nil, metrics.Stat{Concurrency: 3, Requests: 5}},
-		{"activator first, a cold start", nil, &load{inFlight: 1, issued: 1}, metrics.Stat{Concurrency: 1, Requests: 1}},
-		{"both see the proxied requests", &load{inFlight: 4, issued: 6}, &load{inFlight: 4, issued: 6}, metrics.Stat{Concurrency: 4, Requests: 6}},
-		{"the activator is behind", &load{inFlight: 9, issued: 9}, &load{inFlight: 2, issued: 3}, metrics.Stat{Concurrency: 9, Requests: 9}},
+		{"gateways only", &load{inFlight: 3, issued: 5}, nil, model.Stat{Concurrency: 3, Requests: 5}},
+		{"activator first, a cold start", nil, &load{inFlight: 1, issued: 1}, model.Stat{Concurrency: 1, Requests: 1}},
+		{"both see the proxied requests", &load{inFlight: 4, issued: 6}, &load{inFlight: 4, issued: 6}, model.Stat{Concurrency: 4, Requests: 6}},
+		{"the activator is behind", &load{inFlight: 9, issued: 9}, &load{inFlight: 2, issued: 3}, model.Stat{Concurrency: 9, Requests: 9}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tab := newTable(3 * time.Second)
@@ -93,7 +93,7 @@ func TestCollectSides(t *testing.T) {
 			if tt.activate != nil {
 				tab.record(tab.open(), t0, map[sideRev]load{{activator, "ns/rev"}: *tt.activate})
 			}
-			checkStats(t, tab.collect(t0), map[string]metrics.Stat{"ns/rev": tt.want})
+			checkStats(t, tab.collect(t0), map[string]model.Stat{"ns/rev": tt.want})
 		})
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/kgate/kgate/xds/xdsclient"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
 // DefaultDrainTimeout is how long a listener that goes away waits for its

@@ -9,9 +9,9 @@ import (
 	loadstatsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/kgate/kgate/dataplane/xdsclient/lrstest"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
-	"github.com/kgate/kgate/xds/xdsclient/lrstest"
 )
 
 // The gateway reports each cluster's load over LRS, requests in progress

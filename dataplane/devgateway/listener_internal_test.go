@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/kgate/kgate/xds/xdsclient"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
 // These tests drive the xDS handlers directly with hand-built Envoy

@@ -19,11 +19,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kgate/kgate/dataplane/devgateway"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
-	"github.com/kgate/kgate/xds/devgateway"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 // The tests run a real xDS server and engine on loopback, publish a model

@@ -1,6 +1,6 @@
 package devgateway
 
-import "github.com/kgate/kgate/xds/xdsclient"
+import "github.com/kgate/kgate/dataplane/xdsclient"
 
 // refs subscribes a watch to the names that resources reference, while
 // any does: a name is subscribed with its first reference and

@@ -13,7 +13,7 @@
 // objects are written. The API server is the store: a restarted controller
 // restores the reconciler's memory from it (watcher.Reconciler.Restore) and
 // serves gateways only once its first snapshot is complete.
-package controller
+package kube
 
 import (
 	"context"

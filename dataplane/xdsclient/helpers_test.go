@@ -14,9 +14,9 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 const (

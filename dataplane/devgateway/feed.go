@@ -8,7 +8,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/kgate/kgate/xds/xdsclient"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
 // feed applies what the control plane sends: it holds the xDS handlers

@@ -3,7 +3,7 @@ package devgateway
 import (
 	"sync/atomic"
 
-	"github.com/kgate/kgate/xds/xdsclient"
+	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
 // loadCounter counts one cluster's requests for LRS, as Envoy's upstream

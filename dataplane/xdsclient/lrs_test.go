@@ -10,9 +10,9 @@ import (
 	loadstatsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/kgate/kgate/dataplane/xdsclient"
+	"github.com/kgate/kgate/dataplane/xdsclient/lrstest"
 	"github.com/kgate/kgate/translator"
-	"github.com/kgate/kgate/xds/xdsclient"
-	"github.com/kgate/kgate/xds/xdsclient/lrstest"
 )
 
 // counts is a caller's load, which a test changes between reports.

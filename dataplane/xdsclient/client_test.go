@@ -12,10 +12,10 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
-	"github.com/kgate/kgate/xds/xdsclient"
 )
 
 // twoRevisions is the model most tests start from: revisions a and b, each
