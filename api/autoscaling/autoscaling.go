@@ -4,11 +4,8 @@
 package autoscaling
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,20 +65,6 @@ var aliases = map[string]string{
 	MetricAggregationAlgorithmKey:    GroupName + "/metricAggregationAlgorithm",
 }
 
-var known = map[string]bool{
-	ClassKey: true, MetricKey: true, TargetKey: true, TargetUtilizationPercentageKey: true,
-	MinScaleKey: true, MaxScaleKey: true, InitialScaleKey: true, ActivationScaleKey: true,
-	ScaleDownDelayKey: true, WindowKey: true, PanicWindowPercentageKey: true,
-	PanicThresholdPercentageKey: true, TargetBurstCapacityKey: true,
-	ScaleToZeroPodRetentionPeriodKey: true, MetricAggregationAlgorithmKey: true,
-}
-
-func init() {
-	for _, alias := range aliases {
-		known[alias] = true
-	}
-}
-
 // Annotations are the autoscaling annotations of a Revision. A nil pointer
 // (or empty string) means the annotation is absent or invalid, so the
 // config-autoscaler default applies.
@@ -108,237 +91,36 @@ type Annotations struct {
 	Unknown []string
 }
 
-// reader looks annotations up by key or alias, remembering problems.
-type reader struct {
-	ann  map[string]string
-	path *field.Path
-	errs field.ErrorList
-}
-
-// get returns the key actually used, its value and whether it was set; both
-// spellings set at once is an error.
-func (r *reader) get(key string) (string, string, bool) {
-	v, ok := r.ann[key]
-	alias, hasAlias := aliases[key]
-	if !hasAlias {
-		return key, v, ok
-	}
-	av, aok := r.ann[alias]
-	switch {
-	case ok && aok:
-		r.errs = append(r.errs, fielderr.MultipleOneOf(r.path.Key(key), r.path.Key(alias))...)
-		return key, v, true
-	case aok:
-		return alias, av, true
-	}
-	return key, v, ok
-}
-
-// int32GE0 reads a non-negative int32, as min-scale and max-scale are.
-func (r *reader) int32GE0(key string) (string, *int32) {
-	k, v, ok := r.get(key)
-	if !ok {
-		return k, nil
-	}
-	i, err := strconv.ParseInt(v, 10, 32)
-	switch {
-	case errors.Is(err, strconv.ErrRange) || err == nil && i < 0:
-		r.errs = append(r.errs, fielderr.OutOfBounds(r.path.Key(k), v, 0, math.MaxInt32))
-		return k, nil
-	case err != nil:
-		r.errs = append(r.errs, fielderr.Invalid(r.path.Key(k), v))
-		return k, nil
-	}
-	n := int32(i)
-	return k, &n
-}
-
-func (r *reader) float(key string) (string, string, *float64) {
-	k, v, ok := r.get(key)
-	if !ok {
-		return k, v, nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		r.errs = append(r.errs, fielderr.Invalid(r.path.Key(k), v))
-		return k, v, nil
-	}
-	return k, v, &f
-}
-
-func (r *reader) duration(key string) (string, string, *time.Duration) {
-	k, v, ok := r.get(key)
-	if !ok {
-		return k, v, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		r.errs = append(r.errs, fielderr.Invalid(r.path.Key(k), v))
-		return k, v, nil
-	}
-	return k, v, &d
-}
-
 // Parse reads and checks the autoscaling annotations in ann, reporting
 // problems under path (typically metadata.annotations). Checks that depend
 // on config-autoscaler are in ValidateWith. An absent class is taken to be
 // the KPA, Knative's default.
+//
+// Each rule is a check of checks.go; all of them run, in this order, which
+// is the order of the errors.
 func Parse(ann map[string]string, path *field.Path) (Annotations, field.ErrorList) {
-	r := &reader{ann: ann, path: path}
-	var a Annotations
-
-	// Class: a *.knative.dev class must be one of Knative's; others are
-	// custom autoscalers and pass.
-	if k, v, ok := r.get(ClassKey); ok {
-		if strings.HasSuffix(v, ".knative.dev") && v != config.ClassKPA && v != config.ClassHPA {
-			r.errs = append(r.errs, fielderr.Invalid(path.Key(k), v))
-		} else {
-			a.Class = v
-		}
+	p := &parser{reader: reader{ann: ann, path: path}}
+	for _, check := range []func(*parser){
+		(*parser).class,
+		(*parser).scaleBounds,
+		(*parser).maxScaleAtLeastMinScale,
+		(*parser).activationScale,
+		(*parser).initialScale,
+		(*parser).panicWindowPercentage,
+		(*parser).panicThresholdPercentage,
+		(*parser).target,
+		(*parser).targetUtilizationPercentage,
+		(*parser).targetBurstCapacity,
+		(*parser).window,
+		(*parser).scaleToZeroPodRetentionPeriod,
+		(*parser).scaleDownDelay,
+		(*parser).metric,
+		(*parser).metricAggregationAlgorithm,
+		(*parser).unknownKeys,
+	} {
+		check(p)
 	}
-	class := a.Class
-	if _, set := ann[ClassKey]; !set {
-		class = config.ClassKPA
-	}
-
-	// Scale bounds.
-	minKey, minScale := r.int32GE0(MinScaleKey)
-	maxKey, maxScale := r.int32GE0(MaxScaleKey)
-	a.MinScale, a.MaxScale = minScale, maxScale
-	minV, maxV := deref(minScale), deref(maxScale)
-	if maxV != 0 && maxV < minV {
-		msg := fmt.Sprintf("max-scale=%d is less than min-scale=%d", maxV, minV)
-		r.errs = append(r.errs, fielderr.Generic(path.Key(maxKey), maxV, msg), fielderr.Generic(path.Key(minKey), minV, msg))
-	}
-	if k, v, ok := r.get(ActivationScaleKey); ok {
-		n, err := strconv.ParseInt(v, 10, 32)
-		p := path.Key(k)
-		switch {
-		case err != nil:
-			r.errs = append(r.errs, fielderr.Invalid(p, v))
-		case int64(minV) > n:
-			r.errs = append(r.errs, fielderr.Generic(p, v, fmt.Sprintf("min-scale=%d is greater than activation-scale=%d", minV, n)))
-		case maxV != 0 && int64(maxV) < n:
-			r.errs = append(r.errs, fielderr.Generic(p, v, fmt.Sprintf("max-scale=%d is less than activation-scale=%d", maxV, n)))
-		case n < 2:
-			r.errs = append(r.errs, fielderr.Generic(p, v, fmt.Sprintf("activation-scale=%d must be greater than 1", n)))
-		default:
-			s := int32(n)
-			a.ActivationScale = &s
-		}
-	}
-	if k, v, ok := r.get(InitialScaleKey); ok {
-		n, err := strconv.ParseInt(v, 10, 32)
-		switch {
-		case err != nil:
-			r.errs = append(r.errs, fielderr.Invalid(path.Key(k), v))
-		case n < 0:
-			r.errs = append(r.errs, fielderr.Invalid(path.Key(k), v, "must be greater than 0"))
-		default:
-			s := int32(n)
-			a.InitialScale = &s
-		}
-	}
-
-	// Floats.
-	if k, v, f := r.float(PanicWindowPercentageKey); f != nil {
-		if *f < config.PanicWindowPercentageMin || *f > config.PanicWindowPercentageMax {
-			r.errs = append(r.errs, fielderr.OutOfBounds(path.Key(k), v, config.PanicWindowPercentageMin, config.PanicWindowPercentageMax))
-		} else {
-			a.PanicWindowPercentage = f
-		}
-	}
-	if k, v, f := r.float(PanicThresholdPercentageKey); f != nil {
-		if *f < config.PanicThresholdPercentageMin || *f > config.PanicThresholdPercentageMax {
-			r.errs = append(r.errs, fielderr.OutOfBounds(path.Key(k), v, config.PanicThresholdPercentageMin, config.PanicThresholdPercentageMax))
-		} else {
-			a.PanicThresholdPercentage = f
-		}
-	}
-	if k, v, f := r.float(TargetKey); f != nil {
-		if *f < config.TargetMin {
-			r.errs = append(r.errs, fielderr.Generic(path.Key(k), v, fmt.Sprintf("target %s should be at least %g", v, config.TargetMin)))
-		} else {
-			a.Target = f
-		}
-	}
-	if k, v, f := r.float(TargetUtilizationPercentageKey); f != nil {
-		if *f < 1 || *f > 100 {
-			r.errs = append(r.errs, fielderr.OutOfBounds(path.Key(k), v, 1, 100))
-		} else {
-			a.TargetUtilization = f
-		}
-	}
-	if k, v, f := r.float(TargetBurstCapacityKey); f != nil {
-		if *f < 0 && *f != -1 {
-			r.errs = append(r.errs, fielderr.Invalid(path.Key(k), v))
-		} else {
-			a.TargetBurstCapacity = f
-		}
-	}
-
-	// Durations.
-	if k, v, d := r.duration(WindowKey); d != nil {
-		switch {
-		case *d < config.WindowMin || *d > config.WindowMax:
-			r.errs = append(r.errs, fielderr.OutOfBounds(path.Key(k), v, config.WindowMin, config.WindowMax))
-		case d.Truncate(time.Second) != *d:
-			r.errs = append(r.errs, fielderr.Generic(path.Key(k), v, "must be specified with at most second precision"))
-		default:
-			a.Window = d
-		}
-	}
-	if k, v, d := r.duration(ScaleToZeroPodRetentionPeriodKey); d != nil {
-		if *d < 0 || *d > config.WindowMax {
-			r.errs = append(r.errs, fielderr.OutOfBounds(path.Key(k), v, time.Duration(0), config.WindowMax))
-		} else {
-			a.ScaleToZeroPodRetention = d
-		}
-	}
-	if k, v, d := r.duration(ScaleDownDelayKey); d != nil {
-		switch {
-		case *d < 0 || *d > config.WindowMax:
-			r.errs = append(r.errs, fielderr.OutOfBounds(path.Key(k), v, time.Duration(0), config.WindowMax))
-		case d.Round(time.Second) != *d:
-			r.errs = append(r.errs, fielderr.Generic(path.Key(k), v, "must be specified with at most second precision"))
-		default:
-			a.ScaleDownDelay = d
-		}
-	}
-
-	// Metric, by class: the KPA knows concurrency and rps; the HPA needs a
-	// metric name; custom classes decide for themselves.
-	if k, v, ok := r.get(MetricKey); ok {
-		valid := true
-		switch class {
-		case config.ClassKPA:
-			valid = v == MetricConcurrency || v == MetricRPS
-		case config.ClassHPA:
-			valid = v != ""
-		}
-		if valid {
-			a.Metric = v
-		} else {
-			r.errs = append(r.errs, fielderr.Invalid(path.Key(k), v))
-		}
-	}
-	// The aggregation algorithm is a KPA setting.
-	if k, v, ok := r.get(MetricAggregationAlgorithmKey); ok && class == config.ClassKPA {
-		switch v {
-		case AggregationLinear, AggregationWeightedExponential, AggregationWeightedExponentialAlt:
-			a.MetricAggregation = v
-		default:
-			r.errs = append(r.errs, fielderr.Invalid(path.Key(k), v))
-		}
-	}
-
-	for k := range ann {
-		if strings.HasPrefix(k, GroupName+"/") && !known[k] {
-			a.Unknown = append(a.Unknown, k)
-		}
-	}
-	sort.Strings(a.Unknown)
-	return a, r.errs
+	return p.a, p.errs
 }
 
 // ValidateWith checks what depends on config-autoscaler: initial-scale 0

@@ -5,17 +5,12 @@
 package manifest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
-
-	sjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -191,152 +186,34 @@ func readHeader(js []byte) (header, string) {
 	return h, strings.Join(problems, "; ")
 }
 
-// yamlLine finds the "line N" a YAML parser error names.
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
 // decodeDocument decodes one document; it returns (nil, nil) for an empty one.
+// Each rule is a step of checks.go; they run in this order until one stops
+// the document: rejected (an error), skipped, empty, or decoded by the last.
 func decodeDocument(file string, d document) (*Object, error) {
-	start := d.start()
-	if start == 0 {
-		return nil, nil
-	}
-	fail := func(line int, format string, args ...any) *Error {
-		msg := fmt.Sprintf(format, args...)
-		if n := d.nbspLine(line); n != 0 {
-			msg += "; " + nbspHint(n)
+	s := &decoding{file: file, doc: d}
+	for _, step := range []func(*decoding) bool{
+		(*decoding).notBlank,
+		(*decoding).validYAML,
+		(*decoding).notNull,
+		(*decoding).mapping,
+		(*decoding).stringHeader,
+		(*decoding).apiVersionAndKind,
+		(*decoding).skipForeign,
+		(*decoding).servingVersion,
+		(*decoding).knownKind,
+		(*decoding).named,
+		(*decoding).fieldTypes,
+		(*decoding).knownFieldsOnce,
+		(*decoding).object,
+		(*decoding).convertV1alpha1,
+		(*decoding).namespaced,
+		(*decoding).warnNBSP,
+	} {
+		if !step(s) {
+			break
 		}
-		return &Error{File: file, Line: line, Message: msg}
 	}
-
-	js, err := yaml.YAMLToJSONStrict(d.text)
-	if err != nil {
-		line := start
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			line = d.fileLine(n)
-		}
-		return nil, fail(line, "invalid YAML: %s", cleanYAMLError(err))
-	}
-	js = bytes.TrimSpace(js)
-	if bytes.Equal(js, []byte("null")) {
-		return nil, nil
-	}
-	if len(js) == 0 || js[0] != '{' {
-		return nil, fail(start, "document is not a mapping (an object with apiVersion, kind and metadata)")
-	}
-	h, problem := readHeader(js)
-	if problem != "" {
-		return nil, fail(start, "%s", problem)
-	}
-
-	var missing []string
-	if h.APIVersion == "" {
-		missing = append(missing, "apiVersion")
-	}
-	if h.Kind == "" {
-		missing = append(missing, "kind")
-	}
-	if len(missing) > 0 {
-		return nil, fail(start, "missing field(s): %s", strings.Join(missing, ", "))
-	}
-
-	var into any
-	switch {
-	case h.APIVersion == servingv1.APIVersion:
-		switch h.Kind {
-		case servingv1.KindService:
-			into = &servingv1.Service{}
-		case servingv1.KindConfiguration:
-			into = &servingv1.Configuration{}
-		case servingv1.KindRoute:
-			into = &servingv1.Route{}
-		case servingv1.KindRevision:
-			into = &servingv1.Revision{}
-		default:
-			return nil, fail(start, "unknown kind %q in %s: want Service, Configuration, Route or Revision", h.Kind, servingv1.APIVersion)
-		}
-	case h.APIVersion == v1alpha1:
-		if into = alphaInto(h.Kind); into == nil {
-			return nil, fail(start, "unknown kind %q in %s: want Service, Configuration, Route or Revision", h.Kind, v1alpha1)
-		}
-	case strings.HasPrefix(h.APIVersion, servingv1.GroupName+"/"):
-		return nil, fail(start, "%s is not supported; use %s", h.APIVersion, servingv1.APIVersion)
-	case h.APIVersion == "v1" && h.Kind == "ConfigMap":
-		into = &corev1.ConfigMap{}
-	default:
-		return &Object{
-			File: file, Line: start,
-			APIVersion: h.APIVersion, Kind: h.Kind, Namespace: orDefault(h.Namespace), Name: h.Name,
-			Warnings: []string{fmt.Sprintf("skipped %s %s: kgate reads only %s objects and v1 ConfigMaps", h.APIVersion, h.Kind, servingv1.APIVersion)},
-		}, nil
-	}
-	if h.Name == "" {
-		return nil, fail(start, "missing field(s): metadata.name")
-	}
-
-	strict, err := sjson.UnmarshalStrict(js, into)
-	if err != nil {
-		line, msg := start, err.Error()
-		if m := typeError.FindStringSubmatch(msg); m != nil {
-			path := jsonPath(m[2])
-			if n := locate(d, path); n != 0 {
-				line = n
-			}
-			msg = fmt.Sprintf("cannot decode %s into %s: %s", m[1], m[3], printablePath(path))
-		}
-		return nil, fail(line, "%s", msg)
-	}
-	if len(strict) > 0 {
-		var unknown, dup []string
-		line := 0
-		for _, e := range strict {
-			fe, ok := e.(sjson.FieldError)
-			if !ok {
-				return nil, fail(start, "%s", e.Error())
-			}
-			path := fe.FieldPath()
-			if n := locate(d, path); n != 0 && (line == 0 || n < line) {
-				line = n
-			}
-			if strings.Contains(e.Error(), "duplicate field") {
-				dup = append(dup, printablePath(path))
-			} else {
-				unknown = append(unknown, printablePath(path))
-			}
-		}
-		if line == 0 {
-			line = start
-		}
-		var msgs []string
-		if len(unknown) > 0 {
-			sort.Strings(unknown)
-			msgs = append(msgs, "must not set the field(s): "+strings.Join(unknown, ", "))
-		}
-		if len(dup) > 0 {
-			sort.Strings(dup)
-			msgs = append(msgs, "duplicate field(s): "+strings.Join(dup, ", "))
-		}
-		return nil, fail(line, "%s", strings.Join(msgs, "; "))
-	}
-
-	o := &Object{
-		File: file, Line: start,
-		APIVersion: h.APIVersion, Kind: h.Kind, Namespace: orDefault(h.Namespace), Name: h.Name,
-		Obj: into,
-	}
-	if alpha, ok := into.(alphaObject); ok {
-		obj, notes, errs := alpha.convert()
-		if len(errs) > 0 {
-			return nil, fail(fieldErrorsLine(d, start, errs), "%s", fieldErrorsMessage(errs))
-		}
-		o.Obj = obj
-		o.Warnings = append(o.Warnings, deprecation(notes))
-	}
-	setNamespace(o.Obj, o.Namespace)
-	if n := d.nbspLine(0); n != 0 {
-		o.Warnings = append(o.Warnings, nbspHint(n))
-	}
-	return o, nil
+	return s.result()
 }
 
 // fieldErrorsLine returns the file line of the earliest field of errs (or,
