@@ -3,6 +3,7 @@ package xdsclient
 import (
 	"strings"
 	"testing"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -52,12 +53,32 @@ func TestBackoffDoublesUpToItsCap(t *testing.T) {
 	b := Backoff{Initial: 100e6, Max: 1e9}.withDefaults() // 100 ms, 1 s
 	for failures, want := range map[int]float64{1: 100e6, 2: 200e6, 3: 400e6, 4: 800e6, 5: 1e9, 50: 1e9} {
 		for range 20 {
-			if d := float64(b.delay(failures)); d < 0.8*want || d > 1.2*want {
+			steps := b.steps()
+			var d time.Duration
+			for range failures {
+				d = steps.Step()
+			}
+			if d := float64(d); d < 0.8*want || d > 1.2*want {
 				t.Fatalf("delay after %d failures %v, want %v ±20%%", failures, d, want)
 			}
 		}
 	}
 	if d := (Backoff{}).withDefaults(); d.Initial != DefaultBackoffInitial || d.Max != DefaultBackoffMax {
 		t.Errorf("defaults %+v", d)
+	}
+}
+
+// TestBackoffJittersBothWays: the jitter spreads waits on both sides of
+// the nominal one, not only above it.
+func TestBackoffJittersBothWays(t *testing.T) {
+	b := Backoff{Initial: 100e6, Max: 1e9}.withDefaults()
+	var below, above bool
+	for range 200 {
+		steps := b.steps()
+		d := steps.Step()
+		below, above = below || d < b.Initial, above || d > b.Initial
+	}
+	if !below || !above {
+		t.Errorf("200 first waits all on one side of %v: below %v, above %v", b.Initial, below, above)
 	}
 }

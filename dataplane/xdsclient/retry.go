@@ -3,8 +3,10 @@ package xdsclient
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
+	"math"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Backoff bounds the wait before a failed stream is reopened: Initial
@@ -34,15 +36,23 @@ func (b Backoff) withDefaults() Backoff {
 	return b
 }
 
-// delay is the wait after failures failed attempts in a row (from 1).
-func (b Backoff) delay(failures int) time.Duration {
-	d := b.Initial
-	for i := 1; i < failures && d < b.Max; i++ {
-		d *= 2
+// steps is b as a wait.Backoff for one run of failures in a row: each
+// Step is the wait after the next failure. kgate paces its retries with
+// apimachinery's wait.Backoff (the local deployer's restarts too), one
+// well-tested backoff rather than one written per package.
+//
+// wait.Backoff jitters upwards only, by up to Jitter × the step; b's ±20%
+// around a nominal wait d is the same range, [0.8d, 1.2d), as 0.8d plus up
+// to half of that: so the base and the cap are 0.8 × Initial and Max, and
+// Jitter is 0.5.
+func (b Backoff) steps() wait.Backoff {
+	return wait.Backoff{
+		Duration: b.Initial - b.Initial/5,
+		Factor:   2,
+		Jitter:   0.5,
+		Cap:      b.Max - b.Max/5,
+		Steps:    math.MaxInt, // no end but the cap
 	}
-	d = min(d, b.Max)
-	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
 }
 
 // attempt runs one stream until it fails or ctx ends. healthy reports that
@@ -52,19 +62,18 @@ type attempt func(ctx context.Context) (healthy bool, err error)
 // retry runs attempt again and again, waiting as b says between failures,
 // until ctx ends.
 func retry(ctx context.Context, b Backoff, log *slog.Logger, what string, run attempt) {
-	failures := 0
+	backoff := b.steps()
 	for {
 		healthy, err := run(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if healthy {
-			failures = 0
+			backoff = b.steps()
 		}
-		failures++
-		wait := b.delay(failures)
-		log.Warn(what+" stream ended; reopening it", "error", err, "retry_in", wait.Round(time.Millisecond))
-		timer := time.NewTimer(wait)
+		delay := backoff.Step()
+		log.Warn(what+" stream ended; reopening it", "error", err, "retry_in", delay.Round(time.Millisecond))
+		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			timer.Stop()

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kgate/kgate/translator/model"
 )
@@ -36,29 +39,44 @@ func (r *replica) markStopping() {
 // run runs the replica's process, and restarts it with a backoff whenever
 // it exits, until the replica is stopped.
 func (r *replica) run() {
-	var backoff time.Duration
+	backoff := r.restartBackoff()
 	for {
 		started := time.Now()
 		err := r.runProcess()
 		if err == nil {
 			return
 		}
-		backoff = r.nextBackoff(backoff, time.Since(started))
-		r.log.Warn("replica restarting", "error", err, "in", backoff)
-		if !r.wait(backoff) {
+		delay := r.nextBackoff(&backoff, time.Since(started))
+		r.log.Warn("replica restarting", "error", err, "in", delay)
+		if !r.wait(delay) {
 			return
 		}
 	}
 }
 
-// nextBackoff doubles the backoff after an exit, up to the maximum, and
-// starts over after a process that ran for as long as that.
-func (r *replica) nextBackoff(prev, ran time.Duration) time.Duration {
+// restartBackoff is the waits before the restarts of a run of exits in a
+// row: RestartBackoff, doubling with each exit up to MaxRestartBackoff,
+// without jitter. It is apimachinery's wait.Backoff, as the xDS client's
+// reconnections are: one well-tested backoff in kgate rather than one
+// written per package.
+func (r *replica) restartBackoff() wait.Backoff {
 	o := r.d.opts
-	if prev == 0 || ran >= o.MaxRestartBackoff {
-		return o.RestartBackoff
+	return wait.Backoff{
+		Duration: o.RestartBackoff,
+		Factor:   2,
+		Cap:      o.MaxRestartBackoff,
+		Steps:    math.MaxInt, // no end but the cap
 	}
-	return min(2*prev, o.MaxRestartBackoff)
+}
+
+// nextBackoff is the wait before restarting a process that exited after
+// running for ran: the next step of b, which starts over after a process
+// that ran for as long as the maximum wait.
+func (r *replica) nextBackoff(b *wait.Backoff, ran time.Duration) time.Duration {
+	if ran >= r.d.opts.MaxRestartBackoff {
+		*b = r.restartBackoff()
+	}
+	return b.Step()
 }
 
 // wait waits d unless the replica is stopped first; it reports whether the
