@@ -38,7 +38,7 @@ bench:
 
 ## golden: regenerate golden files after an intended output change.
 golden:
-	$(GO) test ./translator ./watcher -update
+	$(GO) test ./translator ./watcher/knative -update
 
 ## load: the seeds' hey -z 30s -c 50 against kgate local (figures in docs/performance.md).
 load:

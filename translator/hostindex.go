@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -148,4 +149,9 @@ func (x *HostIndex) Conflicts() []Conflict {
 	}
 	slices.SortFunc(out, func(a, b Conflict) int { return strings.Compare(a.Service, b.Service) })
 	return out
+}
+
+// Keys returns the keys of every Service in the index, sorted.
+func (x *HostIndex) Keys() []string {
+	return slices.Sorted(maps.Keys(x.services))
 }

@@ -23,10 +23,6 @@ import (
 type EngineOptions struct {
 	// Translator are the deployment facts passed to the translator.
 	Translator translator.Options
-	// OnConflicts, when set, is called with every Service in conflict each
-	// time that set changes. It runs with the Engine's lock held: it must
-	// not block nor call the Engine (hand the list to a channel).
-	OnConflicts func([]translator.Conflict)
 	// Logger receives what the engine pushes, at debug level; nil discards.
 	Logger *slog.Logger
 }
@@ -36,14 +32,18 @@ type EngineOptions struct {
 // every resource whose proto is unchanged left alone, so that no client is
 // sent a version bump for identical content. Its methods are safe for
 // concurrent use; changes apply one at a time.
+//
+// The model it is given has no host conflicts: the watcher decides which
+// Route owns a host before the model is built.
 type Engine struct {
 	mu sync.Mutex
 
-	caches      map[string]resourceCache
-	opts        translator.Options
-	hosts       *translator.HostIndex
-	onConflicts func([]translator.Conflict)
-	log         *slog.Logger
+	caches map[string]resourceCache
+	opts   translator.Options
+	// acked is the server's record of what each stream ACKed (nil without
+	// a server: nothing is tracked).
+	acked func(typeURL, name string) []NodeACK
+	log   *slog.Logger
 
 	services  map[string]model.Service
 	revisions map[string]model.Revision
@@ -56,8 +56,7 @@ type Engine struct {
 	// versions memoizes ResourceVersion of current's resources, by cache
 	// and name: ServiceVersions is asked about every Service on every
 	// controller round, and a resource's version changes only with it.
-	versions  map[string]map[string]string
-	conflicts []translator.Conflict
+	versions map[string]map[string]string
 }
 
 // resourceCache is the part of a typeCache the engine writes.
@@ -84,7 +83,12 @@ func NewEngine(srv *Server, opts EngineOptions) (*Engine, error) {
 	for key, c := range srv.caches {
 		caches[key] = c
 	}
-	return newEngine(caches, opts)
+	e, err := newEngine(caches, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.acked = srv.Acked
+	return e, nil
 }
 
 func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, error) {
@@ -93,17 +97,15 @@ func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, er
 		logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		caches:      caches,
-		opts:        opts.Translator,
-		hosts:       translator.NewHostIndex(),
-		onConflicts: opts.OnConflicts,
-		log:         logger,
-		services:    map[string]model.Service{},
-		revisions:   map[string]model.Revision{},
-		endpoints:   map[string]model.RevisionEndpoints{},
-		owned:       map[string]map[string][]string{},
-		current:     map[string]map[string]types.Resource{},
-		versions:    map[string]map[string]string{},
+		caches:    caches,
+		opts:      opts.Translator,
+		log:       logger,
+		services:  map[string]model.Service{},
+		revisions: map[string]model.Revision{},
+		endpoints: map[string]model.RevisionEndpoints{},
+		owned:     map[string]map[string][]string{},
+		current:   map[string]map[string]types.Resource{},
+		versions:  map[string]map[string]string{},
 	}
 	for _, key := range pushOrder {
 		e.current[key] = map[string]types.Resource{}
@@ -205,12 +207,47 @@ func (c *change) routing(svcs []model.Service, revs []model.Revision) {
 	}
 }
 
-// Conflicts returns every Service in conflict, sorted: such a Service
-// publishes nothing until it owns all of its hosts.
-func (e *Engine) Conflicts() []translator.Conflict {
+// Waiting says why not every connected gateway serves svc as given: ""
+// when each has ACKed every route configuration and scope svc publishes
+// (see watcher.Gateways). A Service the engine does not hold as given is
+// waiting by definition: its gateways cannot have applied it yet.
+func (e *Engine) Waiting(svc model.Service) string {
+	if e.acked == nil {
+		return ""
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return slices.Clone(e.conflicts)
+	gateways := 0
+	for _, a := range e.acked(resource.RouteType, "") {
+		if a.Kind == Gateway {
+			gateways++
+		}
+	}
+	if gateways == 0 {
+		return "No gateway is connected to kgate's xDS server yet."
+	}
+	key := svc.Key()
+	if held, ok := e.services[key]; !ok || !reflect.DeepEqual(held, svc) {
+		return "Waiting for the gateways to apply the route."
+	}
+	versions, err := e.serviceVersions(key)
+	if err != nil {
+		return "Waiting for the gateways to apply the route (" + err.Error() + ")."
+	}
+	waiting := 0
+	for _, typeURL := range []string{resource.RouteType, resource.ScopedRouteType} {
+		for name, v := range versions[typeURL] {
+			for _, a := range e.acked(typeURL, name) {
+				if a.Kind == Gateway && a.Version != v {
+					waiting++
+				}
+			}
+		}
+	}
+	if waiting > 0 {
+		return fmt.Sprintf("Waiting for the gateways to apply the route (%d configurations pending).", waiting)
+	}
+	return ""
 }
 
 // ServiceVersions returns the wire versions (see ResourceVersion) of what
@@ -220,6 +257,10 @@ func (e *Engine) Conflicts() []translator.Conflict {
 func (e *Engine) ServiceVersions(key string) (map[string]map[string]string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.serviceVersions(key)
+}
+
+func (e *Engine) serviceVersions(key string) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for cacheKey, names := range e.owned[serviceOwner(key)] {
 		typeURL := cacheTypeURL(cacheKey)
@@ -250,8 +291,7 @@ func cacheTypeURL(cacheKey string) string {
 }
 
 // change is one change in the making: the model edits and the Services
-// whose output must be recomputed once every edit is done, since a host
-// moving between Services can flip the conflict state of several.
+// whose output must be recomputed once every edit is done.
 type change struct {
 	e     *Engine
 	b     *batch
@@ -265,22 +305,13 @@ func (e *Engine) change(edit func(*change)) error {
 	c := &change{e: e, b: newBatch(), dirty: map[string]bool{}}
 	edit(c)
 	for _, key := range sortedKeys(c.dirty) {
-		svc, ok := e.services[key]
-		_, inConflict := e.hosts.Conflict(key)
 		out := translator.Output{}
-		if ok && !inConflict {
+		if svc, ok := e.services[key]; ok {
 			out = translator.Service(svc, e.opts)
 		}
 		e.publish(serviceOwner(key), out, c.b)
 	}
-	err := e.apply(c.b)
-	if conflicts := e.hosts.Conflicts(); !reflect.DeepEqual(conflicts, e.conflicts) {
-		e.conflicts = conflicts
-		if e.onConflicts != nil {
-			e.onConflicts(slices.Clone(conflicts))
-		}
-	}
-	return err
+	return e.apply(c.b)
 }
 
 func (c *change) setService(svc model.Service) {
@@ -290,9 +321,6 @@ func (c *change) setService(svc model.Service) {
 	}
 	c.e.services[key] = svc
 	c.dirty[key] = true
-	for _, k := range c.e.hosts.Set(svc) {
-		c.dirty[k] = true
-	}
 }
 
 func (c *change) deleteService(key string) {
@@ -301,9 +329,6 @@ func (c *change) deleteService(key string) {
 	}
 	delete(c.e.services, key)
 	c.dirty[key] = true
-	for _, k := range c.e.hosts.Delete(key) {
-		c.dirty[k] = true
-	}
 }
 
 func (c *change) setRevision(rev model.Revision) {

@@ -145,9 +145,6 @@ func TestEngineHostMovesBetweenServices(t *testing.T) {
 	if !reflect.DeepEqual(*calls, want) {
 		t.Errorf("cache writes:\n got %q\nwant %q", *calls, want)
 	}
-	if c := e.Conflicts(); len(c) != 0 {
-		t.Errorf("Conflicts() = %v, want none", c)
-	}
 }
 
 // TestEngineUpdateRoutingKeepsEndpoints: the routing follows the

@@ -3,7 +3,6 @@ package xds
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"reflect"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	listenerservicev3 "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 )
@@ -683,88 +683,45 @@ func TestNewVersionPrefixIsUniquePerStart(t *testing.T) {
 	}
 }
 
-func TestConflictingServicePublishedOnceTheOwnerGoes(t *testing.T) {
-	const host = "shared.example.com"
-	older := service("older", 0, vhost(host, model.External, split("default/older-00001", 100)))
-	newer := service("newer", time.Minute, vhost(host, model.External, split("default/newer-00001", 100)))
+// TestEngineWaiting: a Route is served once every connected gateway has
+// ACKed what its Service publishes, and not before.
+func TestEngineWaiting(t *testing.T) {
+	const host = "hello.example.com"
+	svc := service("hello", 0, vhost(host, model.External, split("default/hello-00001", 100)))
+	h := newHarness(t, model.Config{})
+	waitingFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(waitFor)
+		got := h.eng.Waiting(svc)
+		for !strings.Contains(got, want) || (want == "") != (got == "") {
+			if time.Now().After(deadline) {
+				t.Fatalf("Waiting = %q, want %q", got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+			got = h.eng.Waiting(svc)
+		}
+	}
 
-	var reported [][]translator.Conflict
-	h := newHarnessWith(t, model.Config{}, EngineOptions{OnConflicts: func(c []translator.Conflict) { reported = append(reported, c) }})
+	waitingFor("No gateway is connected")
 	gw := h.delta(t, gatewayNode)
-	grpcClient := h.delta(t, proxylessNode)
 	gw.subscribe(resource.RouteType)
 	gw.subscribe(resource.ScopedRouteType)
-	grpcClient.subscribe(resource.ListenerType)
-	// Nothing is published yet: only wildcard's empty first responses.
-	gw.collect()
-	grpcClient.collect()
+	gw.ack(gw.next(resource.RouteType)) // the wildcard's empty first response
+	gw.ack(gw.next(resource.ScopedRouteType))
+	waitingFor("Waiting for the gateways to apply the route.") // not pushed yet
 
-	conflict := translator.Conflict{Service: "default/newer", Host: host, Owner: "default/older"}
-	steps := []struct {
-		name      string
-		do        func(e *Engine) error
-		gateway   map[string]pushed
-		proxyless map[string]pushed
-		conflicts []translator.Conflict
-		reported  [][]translator.Conflict
-	}{{
-		name: "the older Service claims the host",
-		do:   func(e *Engine) error { return e.SetService(older) },
-		gateway: map[string]pushed{
-			resource.RouteType:       {Updated: []string{routeName("external", "older")}},
-			resource.ScopedRouteType: {Updated: []string{scopeName("external", host)}},
-		},
-		proxyless: map[string]pushed{resource.ListenerType: {Updated: []string{host}}},
-	}, {
-		name:      "the newer Service claims it too and is not published",
-		do:        func(e *Engine) error { return e.SetService(newer) },
-		gateway:   map[string]pushed{},
-		proxyless: map[string]pushed{},
-		conflicts: []translator.Conflict{conflict},
-		reported:  [][]translator.Conflict{{conflict}},
-	}, {
-		name: "the older Service is deleted and the newer one takes over",
-		do:   func(e *Engine) error { return e.DeleteService("default/older") },
-		gateway: map[string]pushed{
-			resource.RouteType:       {Updated: []string{routeName("external", "newer")}, Removed: []string{routeName("external", "older")}},
-			resource.ScopedRouteType: {Updated: []string{scopeName("external", host)}},
-		},
-		proxyless: map[string]pushed{resource.ListenerType: {Updated: []string{host}}},
-		reported:  [][]translator.Conflict{{conflict}, nil},
-	}}
-	for _, step := range steps {
-		t.Run(step.name, func(t *testing.T) {
-			gw.t, grpcClient.t = t, t
-			if err := step.do(h.eng); err != nil {
-				t.Fatal(err)
-			}
-			if got := gw.collect(); !reflect.DeepEqual(got, step.gateway) {
-				t.Errorf("gateway got %v, want %v", got, step.gateway)
-			}
-			if got := grpcClient.collect(); !reflect.DeepEqual(got, step.proxyless) {
-				t.Errorf("proxyless client got %v, want %v", got, step.proxyless)
-			}
-			if got := h.eng.Conflicts(); len(got)+len(step.conflicts) > 0 && !reflect.DeepEqual(got, step.conflicts) {
-				t.Errorf("Conflicts() = %v, want %v", got, step.conflicts)
-			}
-			if !reflect.DeepEqual(normalize(reported), normalize(step.reported)) {
-				t.Errorf("OnConflicts calls = %v, want %v", reported, step.reported)
-			}
-		})
+	if err := h.eng.SetService(svc); err != nil {
+		t.Fatal(err)
 	}
-}
+	waitingFor("configurations pending") // pushed, not ACKed
+	gw.ack(gw.next(resource.RouteType))
+	gw.ack(gw.next(resource.ScopedRouteType))
+	waitingFor("")
 
-// normalize makes empty conflict lists nil, so that nil and [] compare
-// equal.
-func normalize(calls [][]translator.Conflict) [][]translator.Conflict {
-	var out [][]translator.Conflict
-	for _, c := range calls {
-		if len(c) == 0 {
-			c = nil
-		}
-		out = append(out, c)
-	}
-	return out
+	// A proxyless client never holds a Route's readiness.
+	grpcClient := h.delta(t, proxylessNode)
+	grpcClient.subscribe(resource.RouteType)
+	waitingFor("")
 }
 
 func TestServeStopsOnCancelWithOpenStreams(t *testing.T) {
@@ -774,10 +731,7 @@ func TestServeStopsOnCancelWithOpenStreams(t *testing.T) {
 	if _, err := NewEngine(srv, EngineOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testrun.Listen(t)
 	serveCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, lis) }()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
-	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
 )
 
 // TestV1alpha1Reconcile runs seed 003's converted v1alpha1 Services through
@@ -38,17 +38,17 @@ func TestV1alpha1Reconcile(t *testing.T) {
 		return all
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	r := watcher.NewReconciler(func() time.Time { return now })
-	reconcile := func(objs []manifest.Object) *watcher.Result {
+	r := knative.NewReconciler(func() time.Time { return now })
+	reconcile := func(objs []manifest.Object) *knative.Result {
 		t.Helper()
 		now = now.Add(time.Minute)
-		res := r.Reconcile(watcher.Input{Objects: objs})
+		res := r.Reconcile(knative.Input{Objects: objs})
 		for _, p := range res.Problems {
 			t.Logf("problem: %s", p)
 		}
 		return res
 	}
-	route := func(res *watcher.Result, name string) *servingv1.Route {
+	route := func(res *knative.Result, name string) *servingv1.Route {
 		t.Helper()
 		for _, rt := range res.Routes {
 			if rt.Namespace == "default" && rt.Name == name {
@@ -112,7 +112,7 @@ func TestV1alpha1Reconcile(t *testing.T) {
 	// Route is not Ready (RevisionMissing) and keeps its last traffic.
 	res = reconcile(decode(release, twilio))
 	rt := route(res, "helloworld-csharp")
-	if c := ready(rt); c.Status != corev1.ConditionFalse || c.Reason != watcher.ReasonRevisionMissing ||
+	if c := ready(rt); c.Status != corev1.ConditionFalse || c.Reason != knative.ReasonRevisionMissing ||
 		!strings.Contains(c.Message, `"helloworld-csharp-00004"`) {
 		t.Errorf("release: Route Ready = %+v, want False RevisionMissing naming helloworld-csharp-00004", c)
 	}

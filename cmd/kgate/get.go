@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
-	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
 )
 
 // resourceNames maps what users type to the admin API's resource names,
@@ -147,7 +147,7 @@ func printObjects(w io.Writer, resource, output string, body []byte, single bool
 			func(r *servingv1.Revision) []string {
 				row := []string{r.Name, r.Labels["serving.knative.dev/configuration"], r.Labels["serving.knative.dev/configurationGeneration"], age(now, r.CreationTimestamp.Time)}
 				row = append(row, ready(r.Status.Conditions)...)
-				return append(row, replicas(r.Status.ActualReplicas), replicas(r.Status.DesiredReplicas), r.Status.Annotations[watcher.AnnotationRoutingMode])
+				return append(row, replicas(r.Status.ActualReplicas), replicas(r.Status.DesiredReplicas), r.Status.Annotations[knative.AnnotationRoutingMode])
 			})
 	}
 	if err != nil {

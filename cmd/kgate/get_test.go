@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kgate/kgate/api/manifest"
-	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
 )
 
 // examplesSnapshot reconciles the examples as kgate serves them, with a
@@ -31,11 +31,11 @@ func examplesSnapshot(t *testing.T) objects {
 		objs = append(objs, decoded...)
 	}
 	created := time.Now().Add(-90 * time.Second)
-	res := watcher.NewReconciler(func() time.Time { return created }).Reconcile(watcher.Input{Objects: objs})
+	res := knative.NewReconciler(func() time.Time { return created }).Reconcile(knative.Input{Objects: objs})
 	one, two := int32(1), int32(2)
 	rev := res.Revisions[0]
 	rev.Status.ActualReplicas, rev.Status.DesiredReplicas = &one, &two
-	rev.Status.Annotations = map[string]string{watcher.AnnotationRoutingMode: "Proxy"}
+	rev.Status.Annotations = map[string]string{knative.AnnotationRoutingMode: "Proxy"}
 	return objects{Services: res.Services, Configurations: res.Configurations, Revisions: res.Revisions, Routes: res.Routes}
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/folder"
+	"github.com/kgate/kgate/watcher/knative"
 	"github.com/kgate/kgate/xds"
 	"github.com/kgate/kgate/xds/lrs"
 )
@@ -121,12 +123,15 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 		return err
 	}
 
+	base := config.Default()
+	base.Domain = config.Domain{Domains: map[string]map[string]string{cfg.domain: {}}}
+	sys = &localSystem{log: log, pipe: watcher.New(watcher.Options{Routing: eng, Deployed: true, Base: &base, Logger: log})}
 	dep, err := newProcessDeployer(log, cfg.images, func(rev string) { sys.podsChanged(rev) })
 	if err != nil {
 		return err
 	}
 	defer dep.Close()
-	sys = newLocalSystem(log, eng, dep)
+	sys.dep = dep
 	actAddr := actLis.Addr().(*net.TCPAddr)
 	sys.loop, err = loop.New(loop.Options{
 		Deployer: dep, Endpoints: eng, Metrics: lrsSrv, Logger: log, OnDecision: sys.decided,
@@ -135,18 +140,11 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	if err != nil {
 		return err
 	}
-
-	base := config.Default()
-	base.Domain = config.Domain{Domains: map[string]map[string]string{cfg.domain: {}}}
-	folder, err := watcher.NewFolder(cfg.paths, watcher.FolderOptions{
-		Logger: log, Base: &base, Ready: map[string]bool{},
-		OnChange: func(res *watcher.Result) { sys.apply(ctx, res) },
-	})
+	src, err := folder.New(cfg.paths, folder.Options{Logger: log, Sink: sys.pipe})
 	if err != nil {
 		return err
 	}
-	sys.folder = folder
-	sys.apply(ctx, folder.Current())
+	sys.apply(ctx, sys.pipe.Apply(watcher.Change{Objects: src.Objects(), Replace: true}))
 
 	conn, err := grpc.NewClient(xdsLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -165,7 +163,8 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	stop := context.AfterFunc(ctx, stopFront)
 	defer stop()
 	g.Go(func() error { return srv.Serve(gctx, xdsLis) })
-	g.Go(func() error { return folder.Run(gctx) })
+	g.Go(func() error { return src.Run(gctx) })
+	g.Go(func() error { return sys.pipe.Run(gctx, func(res *knative.Result) { sys.apply(gctx, res) }) })
 	g.Go(func() error { return sys.loop.Run(gctx) })
 	// The admin API drains like a pod: it is only ever read.
 	g.Go(func() error { return samples.Serve(gctx, adminLis, adminHandler(sys.snapshot), time.Second) })

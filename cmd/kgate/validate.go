@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kgate/kgate/api/manifest"
-	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
 )
 
 func newValidateCommand() *cobra.Command {
@@ -59,7 +59,7 @@ func validateFiles(paths []string) ([]string, error) {
 		}
 		objs = append(objs, decoded...)
 	}
-	for _, p := range watcher.Validate(objs) {
+	for _, p := range knative.Validate(objs) {
 		problems = append(problems, p.String())
 	}
 	return problems, nil

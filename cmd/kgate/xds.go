@@ -12,6 +12,7 @@ import (
 
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/folder"
 	"github.com/kgate/kgate/xds"
 )
 
@@ -65,18 +66,18 @@ func runXDS(ctx context.Context, log *slog.Logger, paths []string, lis net.Liste
 		lis.Close()
 		return err
 	}
-	sync := &folderSync{engine: eng, log: log}
-	folder, err := watcher.NewFolder(paths, watcher.FolderOptions{Logger: log, OnChange: sync.apply})
+	pipe := watcher.New(watcher.Options{Routing: noDataPlane{eng}, Logger: log})
+	src, err := folder.New(paths, folder.Options{Logger: log, Sink: pipe})
 	if err != nil {
 		lis.Close()
 		return err
 	}
-	sync.folder = folder
-	sync.apply(folder.Current())
+	pipe.Apply(watcher.Change{Objects: src.Objects(), Replace: true})
 	log.Info("serving xDS", "address", lis.Addr().String(), "version_prefix", srv.VersionPrefix())
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return folder.Run(ctx) })
+	g.Go(func() error { return src.Run(ctx) })
+	g.Go(func() error { return pipe.Run(ctx, nil) })
 	g.Go(func() error { return srv.Serve(ctx, lis) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -84,25 +85,16 @@ func runXDS(ctx context.Context, log *slog.Logger, paths []string, lis net.Liste
 	return nil
 }
 
-// folderSync hands each reconciliation of a folder to the xDS engine and
-// reports the host conflicts the engine finds back on the folder's objects.
-type folderSync struct {
-	folder *watcher.Folder
-	engine *xds.Engine
-	log    *slog.Logger
-}
+// noDataPlane routes to the engine for a control plane with no data plane
+// attached: every revision gets an empty load assignment, so that Envoy
+// activates its cluster at once instead of waiting out the EDS initial
+// fetch timeout.
+type noDataPlane struct{ engine *xds.Engine }
 
-func (s *folderSync) apply(res *watcher.Result) {
-	cfg := res.Model
-	// Without a data plane attached every revision gets an empty load
-	// assignment: Envoy then activates its cluster at once instead of
-	// waiting out the EDS initial fetch timeout.
-	cfg.Endpoints = make([]model.RevisionEndpoints, 0, len(cfg.Revisions))
-	for _, rev := range cfg.Revisions {
-		cfg.Endpoints = append(cfg.Endpoints, model.RevisionEndpoints{Revision: rev.Key(), Mode: model.Proxy})
+func (n noDataPlane) UpdateRouting(services []model.Service, revisions []model.Revision) error {
+	endpoints := make([]model.RevisionEndpoints, 0, len(revisions))
+	for _, rev := range revisions {
+		endpoints = append(endpoints, model.RevisionEndpoints{Revision: rev.Key(), Mode: model.Proxy})
 	}
-	if err := s.engine.Update(cfg); err != nil {
-		s.log.Error("pushing the new config", "error", err)
-	}
-	s.folder.MarkConflicts(res, s.engine.Conflicts())
+	return n.engine.Update(model.Config{Services: services, Revisions: revisions, Endpoints: endpoints})
 }

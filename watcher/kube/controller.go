@@ -1,6 +1,6 @@
 // Package controller is kgate's Kubernetes mode: the control loop that reads
 // Knative objects from the API server, runs them through the same pure
-// watcher.Reconciler that kgate local uses, serves the result to Envoy
+// knative.Reconciler that kgate local uses, serves the result to Envoy
 // gateways and activators over xDS, and writes back what Knative writes: the
 // Configurations, Routes and Revisions a Service derives, every object's
 // status, and each Revision's Deployment and private Service.
@@ -11,7 +11,7 @@
 // xDS push happens inside the round, and the writes to the API server are
 // queued behind it, so that a new Service is routable before its derived
 // objects are written. The API server is the store: a restarted controller
-// restores the reconciler's memory from it (watcher.Reconciler.Restore) and
+// restores the reconciler's memory from it (knative.Reconciler.Restore) and
 // serves gateways only once its first snapshot is complete.
 package kube
 
@@ -132,14 +132,13 @@ type Controller struct {
 	writes *writer
 	scales *asyncScaler
 
-	rec *watcher.Reconciler
+	pipe *watcher.Pipeline
 	// st is the round's state; only the round goroutine touches it.
 	st roundState
 
 	kick chan struct{}
 
 	mu       sync.Mutex
-	ready    map[string]bool // revisions that have been ready once
 	xdsAddr  net.Addr
 	serving  atomic.Bool
 	servedCh chan struct{}
@@ -176,11 +175,7 @@ func New(opts Options) (*Controller, error) {
 	}
 	c := &Controller{
 		opts: opts, log: opts.Logger, mgr: mgr, client: mgr.GetClient(),
-		// Stored times have whole seconds: so do the statuses, or every
-		// round would see them differ from what it wrote.
-		rec:      watcher.NewReconciler(func() time.Time { return time.Now().Truncate(time.Second) }),
 		kick:     make(chan struct{}, 1),
-		ready:    map[string]bool{},
 		servedCh: make(chan struct{}),
 	}
 	c.st.init()
@@ -188,12 +183,18 @@ func New(opts Options) (*Controller, error) {
 	c.srv = xds.NewServer(context.Background(), xds.ServerOptions{
 		Logger: c.log, Services: []xds.Service{c.lrs},
 		// A gateway applying a route can make it Ready.
-		OnACK: func(string, string) { c.trigger() },
+		OnACK: func(string, string) { c.pipe.Refresh() },
 	})
 	c.engine, err = xds.NewEngine(c.srv, xds.EngineOptions{Translator: opts.Translator, Logger: c.log})
 	if err != nil {
 		return nil, err
 	}
+	c.pipe = watcher.New(watcher.Options{
+		Routing: c.engine, Gateways: c.engine, Deployed: true, Logger: c.log,
+		// Stored times have whole seconds: so do the statuses, or every
+		// round would see them differ from what it wrote.
+		Now: func() time.Time { return time.Now().Truncate(time.Second) },
+	})
 	c.scaler = deploykube.NewScaler(c.client)
 	c.scales = newAsyncScaler(c.scaler, c.log)
 	c.writes = newWriter(c.log, opts.Writers, func() { time.AfterFunc(time.Second, c.trigger) })
@@ -304,6 +305,8 @@ func (c *Controller) lead(ctx context.Context) error {
 			return nil
 		case <-c.kick:
 			timer.Reset(c.opts.Debounce)
+		case <-c.pipe.Queued():
+			timer.Reset(c.opts.Debounce)
 		case <-timer.C:
 			if err := c.round(ctx); err != nil {
 				c.log.Error("reconciling", "error", err)
@@ -325,9 +328,7 @@ func (c *Controller) trigger() {
 // Ready (Knative: Ready, not Active), and replicas show in its status.
 func (c *Controller) decided(d autoscale.Decision) {
 	if d.Replicas == 0 {
-		c.mu.Lock()
-		c.ready[d.Revision] = true
-		c.mu.Unlock()
+		c.pipe.Submit(watcher.Change{Ready: []string{d.Revision}})
 	}
 	c.trigger()
 }

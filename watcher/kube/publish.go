@@ -2,13 +2,11 @@ package kube
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,15 +16,14 @@ import (
 	"github.com/kgate/kgate/api/config"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	deploykube "github.com/kgate/kgate/deploy/kube"
-	"github.com/kgate/kgate/watcher"
-	"github.com/kgate/kgate/xds"
+	"github.com/kgate/kgate/watcher/knative"
 )
 
 // publish queues the writes that make the API server hold res: derived
 // objects created or updated, statuses written, Deployments and private
 // Services created, and what lost its owner deleted. Only differences
 // are written; a write that fails is retried by a later round.
-func (c *Controller) publish(s *snapshot, res *watcher.Result) {
+func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	for _, want := range res.Services {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
@@ -92,7 +89,7 @@ const LabelRoute = "serving.knative.dev/route"
 // its name, an ExternalName to the internal gateway, as Knative does: the
 // cluster-local address <route>.<namespace>.svc.cluster.local then
 // resolves, and the internal listener routes it by its Host.
-func (c *Controller) publishPlaceholders(s *snapshot, res *watcher.Result) {
+func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 	target := c.opts.InternalGatewayService + "." + c.opts.SystemNamespace + ".svc.cluster.local"
 	for _, want := range res.Routes {
 		key := want.Namespace + "/" + want.Name
@@ -176,13 +173,13 @@ func setMeta(o *metav1.ObjectMeta, want metav1.ObjectMeta) bool {
 // publishRevisions creates the revisions the reconciler made, writes their
 // status (with the autoscaler's replicas and routing mode), and gives each
 // its Deployment and private Service.
-func (c *Controller) publishRevisions(s *snapshot, res *watcher.Result) {
+func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 	decisions, modes := c.loop.Decisions(), c.loop.Modes()
 	for _, want := range res.Revisions {
 		key := want.Namespace + "/" + want.Name
 		have := s.revisions[key]
 		if have == nil {
-			cfg := s.configurations[want.Namespace+"/"+want.Labels[watcher.LabelConfiguration]]
+			cfg := s.configurations[want.Namespace+"/"+want.Labels[knative.LabelConfiguration]]
 			if cfg == nil {
 				continue // its Configuration is being written: next round
 			}
@@ -198,14 +195,14 @@ func (c *Controller) publishRevisions(s *snapshot, res *watcher.Result) {
 			continue
 		}
 		dep := s.deployments[key]
-		rt := watcher.Runtime{}
+		rt := knative.Runtime{}
 		if dep != nil {
 			rt.Actual = dep.Status.ReadyReplicas
 		}
 		if d, ok := decisions[key]; ok {
 			rt.Desired, rt.Mode = &d.Replicas, string(modes[key])
 		}
-		st := watcher.WithRuntime(want.Status, rt, have.Status.Conditions, time.Now().Truncate(time.Second))
+		st := knative.WithRuntime(want.Status, rt, have.Status.Conditions, time.Now().Truncate(time.Second))
 		st.ObservedGeneration = have.Generation
 		c.putRevisionStatus(key, have, st)
 		if dep == nil {
@@ -301,42 +298,6 @@ func ignoreExists(err error) error {
 		return nil
 	}
 	return err
-}
-
-// notApplied are the Routes some connected gateway has not applied yet
-// (ACKed the route configurations that carry them), with why.
-func (c *Controller) notApplied(res *watcher.Result) map[string]string {
-	out := map[string]string{}
-	for _, rt := range res.Routes {
-		key := rt.Namespace + "/" + rt.Name
-		versions, err := c.engine.ServiceVersions(key)
-		if err != nil || len(versions) == 0 {
-			continue // not published: the reconciler's conditions say why
-		}
-		gateways, waiting := 0, 0
-		for _, typeURL := range []string{resource.RouteType, resource.ScopedRouteType} {
-			for name, v := range versions[typeURL] {
-				for _, a := range c.srv.Acked(typeURL, name) {
-					if a.Kind != xds.Gateway {
-						continue
-					}
-					if typeURL == resource.RouteType {
-						gateways++
-					}
-					if a.Version != v {
-						waiting++
-					}
-				}
-			}
-		}
-		switch {
-		case gateways == 0:
-			out[key] = "No gateway is connected to kgate's xDS server yet."
-		case waiting > 0:
-			out[key] = fmt.Sprintf("Waiting for the gateways to apply the route (%d configurations pending).", waiting)
-		}
-	}
-	return out
 }
 
 // Helpers for the round.

@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"maps"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,23 +13,20 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
-	"github.com/kgate/kgate/autoscale"
-	"github.com/kgate/kgate/autoscale/loop"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
 )
 
 // roundState is what rounds remember between them.
 type roundState struct {
 	// base is the configuration standing for absent ConfigMaps, last set.
 	base *config.Config
-	// problems are the problems already logged, so that each shows once.
-	problems map[string]bool
 	// scaled are the revisions handed to the autoscaler last round.
 	scaled map[string]bool
 }
 
-func (s *roundState) init() { s.problems, s.scaled = map[string]bool{}, map[string]bool{} }
+func (s *roundState) init() { s.scaled = map[string]bool{} }
 
 // snapshot is one consistent read of the informer caches.
 type snapshot struct {
@@ -128,7 +124,7 @@ func (c *Controller) restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restoring: %w", err)
 	}
-	st := watcher.Stored{}
+	st := knative.Stored{}
 	for _, o := range s.services {
 		st.Services = append(st.Services, o)
 	}
@@ -138,101 +134,77 @@ func (c *Controller) restore(ctx context.Context) error {
 	for _, o := range s.routes {
 		st.Routes = append(st.Routes, o)
 	}
-	c.mu.Lock()
+	var ready []string
 	for key, o := range s.revisions {
 		st.Revisions = append(st.Revisions, o)
 		// A revision once Ready stays Ready at zero.
 		if isTrue(o.Status.Conditions, servingv1.ConditionReady) {
-			c.ready[key] = true
+			ready = append(ready, key)
 		}
 	}
-	c.mu.Unlock()
-	c.rec.Restore(st)
+	c.pipe.Restore(st, ready)
 	c.log.Info("restored from the API server", "services", len(s.services), "configurations", len(s.configurations),
 		"routes", len(s.routes), "revisions", len(s.revisions))
 	return nil
 }
 
-// round reconciles everything once: the model to the gateways at once, the
-// revisions to the autoscaler, and the objects and statuses to the API
-// server through the write queue.
+// round reconciles everything once: the pipeline pushes the model to the
+// gateways, the revisions go to the autoscaler, and the objects and
+// statuses to the API server through the write queue.
 func (c *Controller) round(ctx context.Context) error {
 	t0 := time.Now()
 	s, err := c.read(ctx)
 	if err != nil {
 		return err
 	}
-	c.setBase(s)
 	t1 := time.Now()
-	res := c.rec.Reconcile(c.input(s))
+	res := c.pipe.Apply(c.change(s))
 	t2 := time.Now()
 	defer func() {
 		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services))
 	}()
-	for _, p := range res.Problems {
-		if k := p.String(); !c.st.problems[k] {
-			c.st.problems[k] = true
-			c.log.Warn("invalid object", "problem", k)
-		}
-	}
-	if err := c.engine.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
-		c.log.Error("pushing the new routing", "error", err)
-	}
-	c.rec.MarkConflicts(res, c.engine.Conflicts())
-	c.rec.MarkNotApplied(res, c.notApplied(res))
-	if c.configureAutoscaler(ctx, res) {
-		// New revisions at zero by decision (initial-scale 0) are Ready
-		// now: route them in this round rather than the next.
-		res = c.rec.Reconcile(c.input(s))
-		if err := c.engine.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
-			c.log.Error("pushing the new routing", "error", err)
-		}
-		c.rec.MarkConflicts(res, c.engine.Conflicts())
-		c.rec.MarkNotApplied(res, c.notApplied(res))
-	}
+	c.configureAutoscaler(ctx, res)
 	c.publish(s, res)
 	return nil
 }
 
-// input turns the cache into the reconciler's input: the declared objects
+// change turns the cache into the pipeline's input: every declared object
 // (Services, and the Configurations and Routes no Service owns), the
-// ConfigMaps, and what the Deployments say of each revision. The objects
-// are the round's own (the cache's List copies them) and the reconciler
-// only reads them.
-func (c *Controller) input(s *snapshot) watcher.Input {
-	in := watcher.Input{Ready: map[string]bool{}, Failed: map[string]watcher.Failure{}}
+// ConfigMaps, what the Deployments say of each revision, and the base
+// configuration when the gateway's address changed it. The objects are the
+// round's own (the cache's List copies them) and the pipeline only reads
+// them.
+func (c *Controller) change(s *snapshot) watcher.Change {
+	ch := watcher.Change{Replace: true, Failed: map[string]knative.Failure{}, Base: c.base(s)}
 	for _, o := range sortedValues(s.services) {
-		in.Objects = append(in.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
+		ch.Objects = append(ch.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
 	}
 	for _, o := range sortedValues(s.configurations) {
 		if isDerived(o.OwnerReferences) {
 			continue // derived: the reconciler's output, not its input
 		}
-		in.Objects = append(in.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o))
+		ch.Objects = append(ch.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o))
 	}
 	for _, o := range sortedValues(s.routes) {
 		if isDerived(o.OwnerReferences) {
 			continue
 		}
-		in.Objects = append(in.Objects, object(servingv1.KindRoute, o.Namespace, o.Name, o))
+		ch.Objects = append(ch.Objects, object(servingv1.KindRoute, o.Namespace, o.Name, o))
 	}
 	for _, cm := range s.configMaps {
 		if cm.Name == config.DomainConfigName && !hasDomains(cm.Data) {
 			continue // no domain configured: magic DNS (the base) applies
 		}
-		in.Objects = append(in.Objects, object("ConfigMap", cm.Namespace, cm.Name, cm))
+		ch.Objects = append(ch.Objects, object("ConfigMap", cm.Namespace, cm.Name, cm))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for key, d := range s.deployments {
 		if f, failed := deploymentFailure(d); failed {
-			in.Failed[key] = f
+			ch.Failed[key] = f
 		} else if d.Status.ReadyReplicas > 0 {
-			c.ready[key] = true
+			ch.Ready = append(ch.Ready, key)
 		}
 	}
-	maps.Copy(in.Ready, c.ready)
-	return in
+	return ch
 }
 
 func object(kind, ns, name string, obj any) manifest.Object {
@@ -257,33 +229,33 @@ func hasDomains(data map[string]string) bool {
 // deploymentFailure is why a revision's Deployment cannot run it, in
 // Knative's words: its rollout ran out of time, or its pods cannot be
 // created.
-func deploymentFailure(d *appsv1.Deployment) (watcher.Failure, bool) {
+func deploymentFailure(d *appsv1.Deployment) (knative.Failure, bool) {
 	for _, c := range d.Status.Conditions {
 		switch {
 		case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded":
-			return watcher.Failure{Reason: "ProgressDeadlineExceeded", Message: "Initial scale was never achieved: " + c.Message}, true
+			return knative.Failure{Reason: "ProgressDeadlineExceeded", Message: "Initial scale was never achieved: " + c.Message}, true
 		case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
-			return watcher.Failure{Reason: c.Reason, Message: c.Message}, true
+			return knative.Failure{Reason: c.Reason, Message: c.Message}, true
 		}
 	}
-	return watcher.Failure{}, false
+	return knative.Failure{}, false
 }
 
-// setBase makes the configuration of absent ConfigMaps follow the gateway:
+// base makes the configuration of absent ConfigMaps follow the gateway:
 // with no domain configured, Routes are served at <external IP>.sslip.io
 // once the gateway Service has one (Knative's magic DNS), example.com
-// until then.
-func (c *Controller) setBase(s *snapshot) {
+// until then. It is nil while that does not change.
+func (c *Controller) base(s *snapshot) *config.Config {
 	base := config.Default()
 	if ip := externalIP(s.gateway); ip != "" {
 		base.Domain = config.Domain{Domains: map[string]map[string]string{ip + ".sslip.io": {}}}
 	}
 	if c.st.base != nil && equalDomains(c.st.base.Domain, base.Domain) {
-		return
+		return nil
 	}
 	c.st.base = &base
-	c.rec.SetBase(base)
 	c.log.Info("default domain", "domain", domainNames(base.Domain))
+	return &base
 }
 
 func externalIP(gw *corev1.Service) string {
@@ -298,28 +270,10 @@ func externalIP(gw *corev1.Service) string {
 	return ""
 }
 
-// configureAutoscaler hands the revisions to the autoscaler loop, and says
-// whether that made a revision Ready (decided to zero at once).
-func (c *Controller) configureAutoscaler(ctx context.Context, res *watcher.Result) (newlyReady bool) {
-	c.mu.Lock()
-	before := len(c.ready)
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		newlyReady = len(c.ready) > before
-		c.mu.Unlock()
-	}()
-	revs := make([]loop.Revision, 0, len(res.Revisions))
-	for _, rev := range res.Revisions {
-		key := rev.Namespace + "/" + rev.Name
-		var cc int64
-		if rev.Spec.ContainerConcurrency != nil {
-			cc = *rev.Spec.ContainerConcurrency
-		}
-		revs = append(revs, loop.Revision{Key: key, Spec: autoscale.RevisionSpec{
-			Annotations: rev.Annotations, ContainerConcurrency: cc, Unreachable: !res.Routed[key],
-		}})
-	}
+// configureAutoscaler hands the revisions to the autoscaler loop; the
+// scale of those it no longer scales is forgotten.
+func (c *Controller) configureAutoscaler(ctx context.Context, res *knative.Result) {
+	revs := watcher.Scaled(res, nil)
 	for _, err := range c.loop.Configure(ctx, time.Now(), res.Config.Autoscaler, revs) {
 		c.log.Error("not autoscaling a revision", "error", err)
 	}
@@ -333,7 +287,6 @@ func (c *Controller) configureAutoscaler(ctx context.Context, res *watcher.Resul
 		}
 	}
 	c.st.scaled = scaled
-	return false // set by the deferred check
 }
 
 func isTrue(conds []servingv1.Condition, t servingv1.ConditionType) bool {

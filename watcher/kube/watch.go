@@ -12,6 +12,7 @@ import (
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	deploykube "github.com/kgate/kgate/deploy/kube"
+	"github.com/kgate/kgate/watcher"
 )
 
 // watch registers the informers and what each change does. Every change
@@ -80,9 +81,7 @@ func (c *Controller) sliceChanged(ctx context.Context, obj any) {
 	if c.scaler.SetSlices(rev, list.Items) {
 		c.loop.EndpointsChanged(rev)
 		if len(c.scaler.Ready(rev)) > 0 {
-			c.mu.Lock()
-			c.ready[rev] = true
-			c.mu.Unlock()
+			c.pipe.Submit(watcher.Change{Ready: []string{rev}})
 		}
 		c.trigger()
 	}

@@ -1,4 +1,4 @@
-package watcher
+package folder
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
 )
 
 // logBuffer collects log output safely across goroutines.
@@ -49,43 +52,52 @@ func (l *logBuffer) lines(subs ...string) []string {
 	return out
 }
 
-// folderHarness runs a Folder over a temp dir.
+// folderHarness runs a Folder feeding a pipeline, over a temp dir.
 type folderHarness struct {
 	t       *testing.T
 	dir     string
 	logs    *logBuffer
 	folder  *Folder
-	results chan *Result
+	pipe    *watcher.Pipeline
+	results chan *knative.Result
 }
 
-func startFolder(t *testing.T, paths func(dir string) []string, ready map[string]bool, files map[string]string) *folderHarness {
+// discard is a Routing that serves nothing.
+type discard struct{}
+
+func (discard) UpdateRouting([]model.Service, []model.Revision) error { return nil }
+
+// startFolder runs a Folder over paths, and a pipeline (deployed: revisions
+// are ready only once reported so) applying what it reads.
+func startFolder(t *testing.T, paths func(dir string) []string, deployed bool, files map[string]string) *folderHarness {
 	t.Helper()
-	h := &folderHarness{t: t, dir: t.TempDir(), logs: &logBuffer{}, results: make(chan *Result, 100)}
+	h := &folderHarness{t: t, dir: t.TempDir(), logs: &logBuffer{}, results: make(chan *knative.Result, 100)}
 	for name, text := range files {
 		h.write(name, text)
 	}
-	f, err := NewFolder(paths(h.dir), FolderOptions{
-		Logger:   slog.New(slog.NewTextHandler(h.logs, nil)),
-		Debounce: 20 * time.Millisecond,
-		OnChange: func(r *Result) { h.results <- r },
-		Ready:    ready,
-	})
+	log := slog.New(slog.NewTextHandler(h.logs, nil))
+	h.pipe = watcher.New(watcher.Options{Routing: discard{}, Deployed: deployed, Logger: log})
+	f, err := New(paths(h.dir), Options{Logger: log, Debounce: 20 * time.Millisecond, Sink: h.pipe})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.folder = f
+	h.pipe.Apply(watcher.Change{Objects: f.Objects(), Replace: true})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- f.Run(ctx) }()
+	go func() { done <- h.pipe.Run(ctx, func(r *knative.Result) { h.results <- r }) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+		for range 2 {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Errorf("Run did not return after cancel")
 			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Run did not return after cancel")
 		}
 	})
 	return h
@@ -99,7 +111,7 @@ func (h *folderHarness) write(name, text string) {
 }
 
 // await waits (at most 5 s) for a result satisfying ok.
-func (h *folderHarness) await(what string, ok func(*Result) bool) *Result {
+func (h *folderHarness) await(what string, ok func(*knative.Result) bool) *knative.Result {
 	h.t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -114,7 +126,7 @@ func (h *folderHarness) await(what string, ok func(*Result) bool) *Result {
 	}
 }
 
-func routedRevisions(r *Result, svc string) []string {
+func routedRevisions(r *knative.Result, svc string) []string {
 	var out []string
 	for _, s := range r.Model.Services {
 		if s.Name != svc {
@@ -132,20 +144,20 @@ func routedRevisions(r *Result, svc string) []string {
 func dirOnly(dir string) []string { return []string{dir} }
 
 func TestFolderLifecycle(t *testing.T) {
-	h := startFolder(t, dirOnly, nil, map[string]string{
+	h := startFolder(t, dirOnly, false, map[string]string{
 		"hello.yaml":  service("hello", "img:1"),
 		"notes.txt":   "not a manifest",
 		".hello.yaml": "ignored: editors' hidden files",
 	})
 
 	// The initial load is synchronous.
-	if got := routedRevisions(h.folder.Current(), "hello"); len(got) != 1 || got[0] != "default/hello-00001" {
+	if got := routedRevisions(h.pipe.Current(), "hello"); len(got) != 1 || got[0] != "default/hello-00001" {
 		t.Fatalf("initial load routes %v, want [default/hello-00001]", got)
 	}
 
 	// A change of template makes a new revision.
 	h.write("hello.yaml", service("hello", "img:2"))
-	h.await("hello-00002 to serve", func(r *Result) bool {
+	h.await("hello-00002 to serve", func(r *knative.Result) bool {
 		got := routedRevisions(r, "hello")
 		return len(got) == 1 && got[0] == "default/hello-00002"
 	})
@@ -153,14 +165,14 @@ func TestFolderLifecycle(t *testing.T) {
 	// An invalid version keeps the last good serving, reported not Ready and
 	// logged with the file and the field.
 	h.write("hello.yaml", service("hello", "img:3")+"\n  traffic:\n    - latestRevision: true\n      percent: 40")
-	r := h.await("hello to be reported invalid", func(r *Result) bool {
+	r := h.await("hello to be reported invalid", func(r *knative.Result) bool {
 		s := findService(r, "hello")
 		return s != nil && !isReady(s.Status.Conditions)
 	})
 	if got := routedRevisions(r, "hello"); len(got) != 1 || got[0] != "default/hello-00002" {
 		t.Errorf("invalid version: routes %v, want the last good [default/hello-00002]", got)
 	}
-	if c := condOf(t, findService(r, "hello").Status.Conditions, servingv1.ConditionReady); c.Reason != ReasonInvalidSpec || !strings.Contains(c.Message, "spec.traffic") {
+	if c := condOf(t, findService(r, "hello").Status.Conditions, servingv1.ConditionReady); c.Reason != knative.ReasonInvalidSpec || !strings.Contains(c.Message, "spec.traffic") {
 		t.Errorf("Ready = %+v, want InvalidSpec naming spec.traffic", c)
 	}
 	if len(h.logs.lines("hello.yaml", "field=spec.traffic", "Traffic targets sum to 40")) == 0 {
@@ -169,11 +181,11 @@ func TestFolderLifecycle(t *testing.T) {
 
 	// A file that no longer parses keeps the objects it last produced.
 	h.write("hello.yaml", "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: hello\n spec: [")
-	h.await("the parse error to be logged", func(*Result) bool { return true })
+	h.await("the parse error to be logged", func(*knative.Result) bool { return true })
 	if len(h.logs.lines("hello.yaml", "line=", "does not parse")) == 0 {
 		t.Errorf("parse error not logged with file and line; logs:\n%s", h.logs.String())
 	}
-	if got := routedRevisions(h.folder.Current(), "hello"); len(got) != 1 || got[0] != "default/hello-00002" {
+	if got := routedRevisions(h.pipe.Current(), "hello"); len(got) != 1 || got[0] != "default/hello-00002" {
 		t.Errorf("broken file: routes %v, want the last good [default/hello-00002]", got)
 	}
 
@@ -185,7 +197,7 @@ func TestFolderLifecycle(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(h.dir, "hello.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	h.await("hello-00003 to serve", func(r *Result) bool {
+	h.await("hello-00003 to serve", func(r *knative.Result) bool {
 		s := findService(r, "hello")
 		got := routedRevisions(r, "hello")
 		return s != nil && isReady(s.Status.Conditions) && len(got) == 1 && got[0] == "default/hello-00003"
@@ -195,7 +207,7 @@ func TestFolderLifecycle(t *testing.T) {
 	if err := os.Remove(filepath.Join(h.dir, "hello.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	r = h.await("hello to be removed", func(r *Result) bool { return findService(r, "hello") == nil })
+	r = h.await("hello to be removed", func(r *knative.Result) bool { return findService(r, "hello") == nil })
 	if len(r.Model.Services)+len(r.Revisions) != 0 {
 		t.Errorf("after deletion: model %+v, revisions %v; want nothing", r.Model, names(r.Revisions))
 	}
@@ -205,8 +217,8 @@ func TestFolderLifecycle(t *testing.T) {
 func TestFolderExplicitFileAndReadiness(t *testing.T) {
 	// A deploy is attached: no revision is ready at first.
 	h := startFolder(t, func(dir string) []string { return []string{filepath.Join(dir, "a.yaml")} },
-		map[string]bool{}, map[string]string{"a.yaml": service("a", "img"), "b.yaml": service("b", "img")})
-	r := h.folder.Current()
+		true, map[string]string{"a.yaml": service("a", "img"), "b.yaml": service("b", "img")})
+	r := h.pipe.Current()
 	if findService(r, "a") == nil || findService(r, "b") != nil {
 		t.Fatalf("explicit file: services %d, want only a", len(r.Services))
 	}
@@ -217,28 +229,76 @@ func TestFolderExplicitFileAndReadiness(t *testing.T) {
 		t.Errorf("not-ready revision: Service Ready = %+v, want Unknown", c)
 	}
 
-	h.folder.SetReady(map[string]bool{"default/a-00001": true})
-	h.await("a to serve", func(r *Result) bool { return len(routedRevisions(r, "a")) == 1 })
+	h.pipe.Submit(watcher.Change{Ready: []string{"default/a-00001"}})
+	r = h.await("a to serve", func(r *knative.Result) bool { return len(routedRevisions(r, "a")) == 1 })
+	if !isReady(findService(r, "a").Status.Conditions) {
+		t.Errorf("a's Service is not Ready once its revision is")
+	}
 
-	// As in Knative, latestReadyRevisionName never moves back: a revision
-	// that stops being ready keeps its traffic, reported not Ready.
-	h.folder.SetReady(map[string]bool{})
-	r = h.await("a's revision to be reported not ready", func(r *Result) bool {
-		return !isReady(findService(r, "a").Status.Conditions)
-	})
-	if got := routedRevisions(r, "a"); len(got) != 1 {
-		t.Errorf("revision no longer ready: routes %v, want it kept", got)
+	// Editing b.yaml, which is not watched, changes nothing.
+	h.write("b.yaml", service("b", "img:2"))
+	h.write("a.yaml", service("a", "img:2"))
+	r = h.await("a-00002", func(r *knative.Result) bool { return len(r.Revisions) == 2 })
+	if findService(r, "b") != nil {
+		t.Errorf("b.yaml, not named, was read")
 	}
 }
 
 func TestNewFolderErrors(t *testing.T) {
-	if _, err := NewFolder(nil, FolderOptions{}); err == nil {
-		t.Error("NewFolder with no paths: no error")
+	if _, err := New(nil, Options{}); err == nil {
+		t.Error("New with no paths: no error")
 	}
 	missing := filepath.Join(t.TempDir(), "missing")
-	if _, err := NewFolder([]string{missing}, FolderOptions{}); err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("NewFolder(missing) error = %v, want one naming the path", err)
+	if _, err := New([]string{missing}, Options{}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("New(missing) error = %v, want one naming the path", err)
 	}
+}
+
+func service(name, image string) string {
+	return `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: ` + name + `
+spec:
+  template:
+    spec:
+      containers:
+        - image: ` + image
+}
+
+func findService(res *knative.Result, name string) *servingv1.Service {
+	for _, s := range res.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func find(cs []servingv1.Condition, typ servingv1.ConditionType) *servingv1.Condition {
+	for i := range cs {
+		if cs[i].Type == typ {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+func condOf(t *testing.T, cs []servingv1.Condition, typ servingv1.ConditionType) servingv1.Condition {
+	t.Helper()
+	c := find(cs, typ)
+	if c == nil {
+		t.Fatalf("no %s condition in %+v", typ, cs)
+	}
+	return *c
+}
+
+func names(revs []*servingv1.Revision) []string {
+	var out []string
+	for _, r := range revs {
+		out = append(out, r.Name)
+	}
+	return out
 }
 
 // isReady reports whether a condition list has Ready True.

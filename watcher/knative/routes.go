@@ -1,4 +1,4 @@
-package watcher
+package knative
 
 import (
 	"fmt"
@@ -150,10 +150,49 @@ func (rd *round) routeStatuses() {
 				e.cond.set(condTrue(servingv1.ConditionIngressReady))
 			}
 		}
+	}
+	rd.claimHosts()
+	for _, e := range rd.routes {
+		if !e.served {
+			continue
+		}
+		if e.model != nil && !e.lost && rd.in.Waiting != nil {
+			if msg := rd.in.Waiting(*e.model); msg != "" {
+				e.cond.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, msg))
+			}
+		}
 		e.cond.ready(servingv1.ConditionAllTrafficAssigned, servingv1.ConditionIngressReady)
 		if len(e.invalid) > 0 {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, true)))
 		}
+	}
+}
+
+// claimHosts decides, among the Routes in the model, which owns each host:
+// the earliest created keeps a host claimed by several, and a Route that
+// lost one of its hosts serves none of them, with IngressReady False,
+// DomainConflict, naming the host and the Route that keeps it. The index
+// lives across rounds: a Route that goes frees its hosts for the next.
+func (rd *round) claimHosts() {
+	idx := rd.r.hosts
+	for _, key := range idx.Keys() {
+		if e, ok := rd.routes[key]; !ok || e.model == nil {
+			idx.Delete(key)
+		}
+	}
+	for _, e := range rd.routes {
+		if e.model != nil {
+			idx.Set(*e.model)
+		}
+	}
+	for key, e := range rd.routes {
+		c, lost := idx.Conflict(key)
+		if !lost || e.model == nil {
+			continue
+		}
+		e.lost = true
+		e.cond.set(condFalse(servingv1.ConditionIngressReady, ReasonDomainConflict,
+			fmt.Sprintf("host %q is already claimed by Service %q", c.Host, c.Owner)))
 	}
 }
 

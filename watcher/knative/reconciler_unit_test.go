@@ -1,7 +1,9 @@
-package watcher
+package knative
 
 import (
 	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/translator/model"
 )
 
 // decode parses inline manifests for a test.
@@ -63,26 +66,45 @@ func condOf(t *testing.T, cs []servingv1.Condition, typ servingv1.ConditionType)
 	return *c
 }
 
-func TestMarkConflicts(t *testing.T) {
+// tagged is a Service whose latest revision also answers under a tag.
+func tagged(name, tag string) string {
+	return service(name, "img") + `
+  traffic:
+    - latestRevision: true
+      percent: 100
+      tag: ` + tag
+}
+
+func TestHostConflictsAreDecidedInTheRound(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	r := NewReconciler(clock.now)
-	in := Input{Objects: decode(t, service("a", "img"), service("b", "img"))}
-	conflicts := []translator.Conflict{{Service: "default/b", Host: "b.default.example.com", Owner: "default/a"}}
+	// Service a's tag x claims x-a.default(.example.com, ...), Service x-a's own
+	// host: a (the earlier key at the same creation time) keeps it.
+	both := Input{Objects: decode(t, tagged("a", "x"), service("x-a", "img"))}
+	conflict := translator.Conflict{Service: "default/x-a", Host: "x-a.default", Owner: "default/a"}
 
-	res := r.Reconcile(in)
-	r.MarkConflicts(res, conflicts)
+	res := r.Reconcile(both)
+	if !reflect.DeepEqual(res.Conflicts, []translator.Conflict{conflict}) {
+		t.Fatalf("Conflicts = %+v, want %+v", res.Conflicts, conflict)
+	}
+	if got := modelKeys(res); !reflect.DeepEqual(got, []string{"default/a"}) {
+		t.Errorf("model Services = %v, want only the owner", got)
+	}
+	if !res.Routed["default/x-a-00001"] {
+		t.Errorf("the losing Route's revision is not routed: %v", res.Routed)
+	}
 	for _, check := range []struct {
 		conds []servingv1.Condition
 		typ   servingv1.ConditionType
 	}{
-		{findRoute(res, "b").Status.Conditions, servingv1.ConditionIngressReady},
-		{findRoute(res, "b").Status.Conditions, servingv1.ConditionReady},
-		{findService(res, "b").Status.Conditions, servingv1.ConditionRoutesReady},
-		{findService(res, "b").Status.Conditions, servingv1.ConditionReady},
+		{findRoute(res, "x-a").Status.Conditions, servingv1.ConditionIngressReady},
+		{findRoute(res, "x-a").Status.Conditions, servingv1.ConditionReady},
+		{findService(res, "x-a").Status.Conditions, servingv1.ConditionRoutesReady},
+		{findService(res, "x-a").Status.Conditions, servingv1.ConditionReady},
 	} {
 		c := condOf(t, check.conds, check.typ)
 		if c.Status != corev1.ConditionFalse || c.Reason != ReasonDomainConflict ||
-			!strings.Contains(c.Message, `"b.default.example.com"`) || !strings.Contains(c.Message, `"default/a"`) {
+			!strings.Contains(c.Message, `"x-a.default"`) || !strings.Contains(c.Message, `"default/a"`) {
 			t.Errorf("%s = %+v, want False DomainConflict naming the host and the owner", check.typ, c)
 		}
 	}
@@ -92,19 +114,75 @@ func TestMarkConflicts(t *testing.T) {
 
 	// A conflict that persists keeps its transition time.
 	clock.t = t0.Add(time.Minute)
-	res = r.Reconcile(in)
-	r.MarkConflicts(res, conflicts)
-	if c := condOf(t, findService(res, "b").Status.Conditions, servingv1.ConditionReady); !c.LastTransitionTime.Time.Equal(t0) || c.Reason != ReasonDomainConflict {
+	res = r.Reconcile(both)
+	if c := condOf(t, findService(res, "x-a").Status.Conditions, servingv1.ConditionReady); !c.LastTransitionTime.Time.Equal(t0) || c.Reason != ReasonDomainConflict {
 		t.Errorf("persisting conflict: Ready = %+v, want DomainConflict since %v", c, t0)
 	}
 
-	// Once resolved, Ready turns True at the new time.
+	// Once the owner goes, the other serves, Ready at the new time.
 	clock.t = t0.Add(2 * time.Minute)
-	res = r.Reconcile(in)
-	r.MarkConflicts(res, nil)
-	if c := condOf(t, findService(res, "b").Status.Conditions, servingv1.ConditionReady); c.Status != corev1.ConditionTrue || !c.LastTransitionTime.Time.Equal(clock.t) {
+	res = r.Reconcile(Input{Objects: decode(t, service("x-a", "img"))})
+	if len(res.Conflicts) != 0 {
+		t.Errorf("Conflicts = %+v, want none", res.Conflicts)
+	}
+	if got := modelKeys(res); !reflect.DeepEqual(got, []string{"default/x-a"}) {
+		t.Errorf("model Services = %v, want x-a", got)
+	}
+	if c := condOf(t, findService(res, "x-a").Status.Conditions, servingv1.ConditionReady); c.Status != corev1.ConditionTrue || !c.LastTransitionTime.Time.Equal(clock.t) {
 		t.Errorf("resolved conflict: Ready = %+v, want True since %v", c, clock.t)
 	}
+}
+
+func TestWaitingGatewaysHoldIngressReady(t *testing.T) {
+	r := NewReconciler((&fakeClock{t: t0}).now)
+	var asked []string
+	in := Input{
+		Objects: decode(t, service("a", "img"), service("b", "img"), tagged("c", "x"), service("x-c", "img")),
+		Waiting: func(svc model.Service) string {
+			asked = append(asked, svc.Key())
+			if svc.Name == "a" {
+				return "Waiting for the gateways to apply the route."
+			}
+			return ""
+		},
+	}
+	res := r.Reconcile(in)
+	slices.Sort(asked)
+	if want := []string{"default/a", "default/b", "default/c"}; !reflect.DeepEqual(asked, want) {
+		t.Errorf("Waiting asked for %v, want %v (never for a Route that lost a host)", asked, want)
+	}
+	for _, check := range []struct {
+		conds []servingv1.Condition
+		typ   servingv1.ConditionType
+	}{
+		{findRoute(res, "a").Status.Conditions, servingv1.ConditionIngressReady},
+		{findRoute(res, "a").Status.Conditions, servingv1.ConditionReady},
+		{findService(res, "a").Status.Conditions, servingv1.ConditionRoutesReady},
+		{findService(res, "a").Status.Conditions, servingv1.ConditionReady},
+	} {
+		c := condOf(t, check.conds, check.typ)
+		if c.Status != corev1.ConditionUnknown || c.Reason != ReasonIngressNotConfigured || !strings.Contains(c.Message, "Waiting for the gateways") {
+			t.Errorf("%s = %+v, want Unknown IngressNotConfigured with the gateways' message", check.typ, c)
+		}
+	}
+	if c := condOf(t, findService(res, "b").Status.Conditions, servingv1.ConditionReady); c.Status != corev1.ConditionTrue {
+		t.Errorf("b's Ready = %+v, want True: every gateway serves it", c)
+	}
+	if c := condOf(t, findRoute(res, "x-c").Status.Conditions, servingv1.ConditionIngressReady); c.Reason != ReasonDomainConflict {
+		t.Errorf("x-c's IngressReady = %+v, want its DomainConflict kept", c)
+	}
+	if got := modelKeys(res); !reflect.DeepEqual(got, []string{"default/a", "default/b", "default/c"}) {
+		t.Errorf("model Services = %v: a Route the gateways have not applied yet is still in the model", got)
+	}
+}
+
+// modelKeys are the keys of a result's model Services.
+func modelKeys(res *Result) []string {
+	var keys []string
+	for _, s := range res.Model.Services {
+		keys = append(keys, s.Key())
+	}
+	return keys
 }
 
 func TestCreated(t *testing.T) {

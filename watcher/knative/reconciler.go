@@ -1,4 +1,4 @@
-package watcher
+package knative
 
 import (
 	"encoding/json"
@@ -15,6 +15,7 @@ import (
 	"github.com/kgate/kgate/api/fielderr"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -42,6 +43,12 @@ type Input struct {
 	// Failed are the revisions the deployer cannot run, and why: they are
 	// not Ready, with the failure's reason and message.
 	Failed map[string]Failure
+	// Waiting, when set, says why not every gateway serves a Route's
+	// networking as the round builds it yet ("" when every one does): the
+	// Route's IngressReady is then Unknown, IngressNotConfigured, with that
+	// message, as in Knative until every gateway serves a Route. nil means
+	// gateways are not tracked: a Route is ready once it is in the model.
+	Waiting func(model.Service) string
 }
 
 // Failure is why a revision cannot run, in Knative's terms.
@@ -76,6 +83,9 @@ type Result struct {
 	Config config.Config
 	// Problems are every error found in the declared objects this round.
 	Problems []Problem
+	// Conflicts are the Routes that lost a host to an earlier one, sorted:
+	// they are left out of Model and their status says DomainConflict.
+	Conflicts []translator.Conflict
 }
 
 // Problem is an error in a declared object.
@@ -119,12 +129,15 @@ type Reconciler struct {
 	configs   map[string]*configState
 	revisions map[string]*revisionState
 	routed    map[string][]target // route key → last resolved traffic
-	settings  settings
+	// hosts decides which Route owns a host claimed by several; it holds
+	// every Route in the model, so that a change re-decides only the
+	// claimants of the hosts it touches.
+	hosts    *translator.HostIndex
+	settings settings
 	// base is the configuration of absent ConfigMaps.
 	base settings
 
-	last      *Result
-	roundTime time.Time
+	last *Result
 	// prev holds, for the current round, the conditions of the previous
 	// round's result (conflict marks included), by object key.
 	prev map[string][]servingv1.Condition
@@ -147,6 +160,7 @@ func NewReconciler(now func() time.Time) *Reconciler {
 		configs:   map[string]*configState{},
 		revisions: map[string]*revisionState{},
 		routed:    map[string][]target{},
+		hosts:     translator.NewHostIndex(),
 		settings:  defaultSettings(),
 		base:      defaultSettings(),
 	}
@@ -209,6 +223,9 @@ type routeEntry struct {
 	invalid field.ErrorList
 	cond    conds
 	model   *model.Service
+	// lost says the Route lost a host to an earlier one: its model is not
+	// served.
+	lost bool
 }
 
 // Reconcile runs one round over the declared objects.
@@ -220,7 +237,6 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 		routes:  map[string]*routeEntry{},
 	}
 	r.prev = conditionsOf(r.last)
-	r.roundTime = rd.now
 
 	svcs, cfgs, routes, cms := rd.group()
 	rd.configMaps(cms)
@@ -548,7 +564,11 @@ func (rd *round) output() {
 		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(servingv1.KindRoute, e.out.Namespace, e.out.Name)], rd.now)
 		res.Routes = append(res.Routes, e.out)
 		if e.model != nil {
-			services = append(services, *e.model)
+			if !e.lost {
+				services = append(services, *e.model)
+			}
+			// A Route that lost a host still sends its traffic to its
+			// revisions, as its status says: they stay reachable.
 			for _, vh := range e.model.VirtualHosts {
 				for _, rt := range vh.Routes {
 					for _, s := range rt.Splits {
@@ -570,6 +590,7 @@ func (rd *round) output() {
 	res.Model.Services = services
 	res.Routed = routed
 	res.Config = rd.r.settings
+	res.Conflicts = rd.r.hosts.Conflicts()
 
 	sort.SliceStable(res.Problems, func(i, j int) bool {
 		a, b := res.Problems[i], res.Problems[j]

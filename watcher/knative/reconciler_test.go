@@ -1,4 +1,4 @@
-package watcher
+package knative
 
 import (
 	"bytes"
@@ -118,9 +118,9 @@ type goldenRevision struct {
 }
 
 // TestGolden runs every testdata/in case through a Reconciler and compares
-// the result with testdata/out (go test ./watcher -update rewrites them).
+// the result with testdata/out (go test ./watcher/knative -update rewrites them; the cases live in watcher/testdata).
 func TestGolden(t *testing.T) {
-	ins, err := filepath.Glob("testdata/in/*.yaml")
+	ins, err := filepath.Glob("../testdata/in/*.yaml")
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no cases in testdata/in: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "out", name+".yaml")
+			golden := filepath.Join("..", "testdata", "out", name+".yaml")
 			if *update {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {
 					t.Fatal(err)

@@ -1,4 +1,4 @@
-package watcher
+package folder
 
 import (
 	"bytes"
@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,50 +18,41 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
-	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/watcher"
 )
 
-// FolderOptions configure a Folder.
-type FolderOptions struct {
-	// Logger receives every problem found in the manifests; nil is slog.Default().
+// Options configure a Folder.
+type Options struct {
+	// Logger receives every problem found in reading the manifests; nil is
+	// slog.Default().
 	Logger *slog.Logger
-	// Now is the clock of the statuses; nil is time.Now.
-	Now func() time.Time
 	// Debounce is how long the folder must be quiet before it is reread
 	// (editors write a file in several steps); 0 is 100 ms.
 	Debounce time.Duration
-	// OnChange is called, from Run's goroutine, with the result of every
-	// reconciliation after the initial load whose input changed.
-	OnChange func(*Result)
-	// Base, when set, is the configuration of absent ConfigMaps (see
-	// Reconciler.SetBase).
-	Base *config.Config
-	// Ready is the initial revision readiness (see Input.Ready): nil when no
-	// deploy is attached; a deploy passes an empty map, then SetReady.
-	Ready map[string]bool
+	// Sink receives, from Run's goroutine, every declared object after
+	// each reread that changed something (the pipeline).
+	Sink Sink
+}
+
+// Sink takes the changes of a source: a watcher.Pipeline.
+type Sink interface {
+	Submit(watcher.Change)
 }
 
 // Folder is the local-mode source: a folder (or files) of manifests,
 // watched with fsnotify. A file that fails to parse keeps the objects it
-// last produced; an object whose new version is invalid keeps its last
-// valid version (the Reconciler's doing); a removed file removes its objects.
+// last produced; a removed file removes its objects. What an object's
+// invalid new version keeps serving is the pipeline's business.
 type Folder struct {
 	dirs  []string        // watched directories (non-recursive)
 	files map[string]bool // explicitly named files
-	opts  FolderOptions
+	opts  Options
 	log   *slog.Logger
 	fsw   *fsnotify.Watcher
-	kick  chan struct{}
 
-	mu      sync.Mutex
-	rec     *Reconciler
-	state   map[string]*fileState // path → what it last produced
-	ready   map[string]bool
-	failed  map[string]Failure
-	current *Result
-	logged  map[string]bool // problems logged, so each is logged once
+	mu    sync.Mutex
+	state map[string]*fileState // path → what it last produced
 }
 
 // fileState is what a file last produced.
@@ -68,31 +61,20 @@ type fileState struct {
 	objs []manifest.Object
 }
 
-// NewFolder watches paths (directories, read non-recursively for *.yaml,
-// *.yml and *.json, and files) and loads them once, synchronously, so that
-// Current can be served at once.
-func NewFolder(paths []string, opts FolderOptions) (*Folder, error) {
+// New watches paths (directories, read non-recursively for *.yaml, *.yml
+// and *.json, and files) and loads them once, synchronously, so that
+// Objects can be applied at once.
+func New(paths []string, opts Options) (*Folder, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("watching manifests: no folder or file given")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Debounce <= 0 {
 		opts.Debounce = 100 * time.Millisecond
 	}
-	f := &Folder{
-		files: map[string]bool{}, opts: opts, log: opts.Logger,
-		kick: make(chan struct{}, 1), rec: NewReconciler(opts.Now),
-		state: map[string]*fileState{}, logged: map[string]bool{},
-		ready: opts.Ready,
-	}
-	if opts.Base != nil {
-		f.rec.SetBase(*opts.Base)
-	}
+	f := &Folder{files: map[string]bool{}, opts: opts, log: opts.Logger, state: map[string]*fileState{}}
 	watch := map[string]bool{}
 	for _, p := range paths {
 		p = filepath.Clean(p)
@@ -124,64 +106,15 @@ func NewFolder(paths []string, opts FolderOptions) (*Folder, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.scan()
-	f.reconcile()
 	return f, nil
 }
 
-// Current returns the latest result.
-func (f *Folder) Current() *Result {
+// Objects returns every declared object, in a stable order: files by
+// path, documents in file order.
+func (f *Folder) Objects() []manifest.Object {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.current
-}
-
-// SetFailed replaces the revisions the deployer cannot run (see
-// Input.Failed) and has Run reconcile again.
-func (f *Folder) SetFailed(failed map[string]Failure) {
-	f.mu.Lock()
-	f.failed = failed
-	f.mu.Unlock()
-	f.wake()
-}
-
-// SetReady replaces the revision readiness (see Input.Ready) and has Run
-// reconcile again.
-func (f *Folder) SetReady(ready map[string]bool) {
-	f.mu.Lock()
-	f.ready = ready
-	f.mu.Unlock()
-	f.wake()
-}
-
-// wake has Run reconcile again.
-func (f *Folder) wake() {
-	select {
-	case f.kick <- struct{}{}:
-	default: // a reconciliation is already due
-	}
-}
-
-// MarkConflicts reports the translator's host conflicts on res (see
-// Reconciler.MarkConflicts) and logs each new one.
-func (f *Folder) MarkConflicts(res *Result, conflicts []translator.Conflict) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.rec.MarkConflicts(res, conflicts)
-	now := map[string]bool{}
-	for _, c := range conflicts {
-		key := "conflict " + c.Service + " " + c.Host + " " + c.Owner
-		now[key] = true
-		if !f.logged[key] {
-			f.logged[key] = true
-			f.log.Warn("host already claimed by an earlier Service; this one does not serve it",
-				"service", c.Service, "host", c.Host, "owner", c.Owner)
-		}
-	}
-	for k := range f.logged {
-		if strings.HasPrefix(k, "conflict ") && !now[k] {
-			delete(f.logged, k)
-		}
-	}
+	return f.objects()
 }
 
 // Close releases the watch of a Folder that will not Run (Run releases it
@@ -189,7 +122,8 @@ func (f *Folder) MarkConflicts(res *Result, conflicts []translator.Conflict) {
 func (f *Folder) Close() error { return f.fsw.Close() }
 
 // Run watches until ctx ends, rereading the manifests after each burst of
-// changes and calling OnChange. It closes the watch when it returns.
+// changes and handing every object to the Sink. It closes the watch when
+// it returns.
 func (f *Folder) Run(ctx context.Context) error {
 	defer f.fsw.Close()
 	timer := time.NewTimer(0) // catch changes made since NewFolder
@@ -214,21 +148,14 @@ func (f *Folder) Run(ctx context.Context) error {
 			timer.Reset(f.opts.Debounce)
 		case <-timer.C:
 			f.mu.Lock()
+			var objs []manifest.Object
 			changed := f.scan()
-			var res *Result
 			if changed {
-				res = f.reconcile()
+				objs = f.objects()
 			}
 			f.mu.Unlock()
-			if res != nil && f.opts.OnChange != nil {
-				f.opts.OnChange(res)
-			}
-		case <-f.kick:
-			f.mu.Lock()
-			res := f.reconcile()
-			f.mu.Unlock()
-			if f.opts.OnChange != nil {
-				f.opts.OnChange(res)
+			if changed && f.opts.Sink != nil {
+				f.opts.Sink.Submit(watcher.Change{Objects: objs, Replace: true})
 			}
 		}
 	}
@@ -363,13 +290,13 @@ func (f *Folder) decode(path string, data []byte, prev *fileState) []manifest.Ob
 	if prev == nil {
 		return objs
 	}
-	have := map[string]bool{}
+	have := map[watcher.ObjectKey]bool{}
 	for _, o := range objs {
-		have[objectKey(o.Kind, o.Namespace, o.Name)] = true
+		have[watcher.KeyOf(o)] = true
 	}
 	kept := 0
 	for _, o := range prev.objs {
-		if !have[objectKey(o.Kind, o.Namespace, o.Name)] {
+		if !have[watcher.KeyOf(o)] {
 			objs = append(objs, o)
 			kept++
 		}
@@ -380,38 +307,13 @@ func (f *Folder) decode(path string, data []byte, prev *fileState) []manifest.Ob
 	return objs
 }
 
-// reconcile runs the Reconciler over every file's objects and logs the
-// problems not logged before.
-func (f *Folder) reconcile() *Result {
-	paths := make([]string, 0, len(f.state))
-	for p := range f.state {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+// objects lists every file's objects, files by path.
+func (f *Folder) objects() []manifest.Object {
+	paths := slices.Sorted(maps.Keys(f.state))
 	var objs []manifest.Object
 	for _, p := range paths {
 		objs = append(objs, f.state[p].objs...)
 	}
-	res := f.rec.Reconcile(Input{Objects: objs, Ready: f.ready, Failed: f.failed})
-	now := map[string]bool{}
-	for _, p := range res.Problems {
-		key := p.String()
-		now[key] = true
-		if !f.logged[key] {
-			f.log.Warn(p.Message, "file", p.File, "line", p.Line,
-				"object", p.Kind+" "+p.Namespace+"/"+p.Name, "field", p.Field)
-		}
-	}
-	for k := range f.logged {
-		if !now[k] && !strings.HasPrefix(k, "conflict ") {
-			delete(f.logged, k)
-		}
-	}
-	for k := range now {
-		f.logged[k] = true
-	}
-	f.current = res
-	f.log.Info("manifests loaded", "services", len(res.Services), "routes", len(res.Routes),
-		"revisions", len(res.Revisions), "problems", len(res.Problems))
-	return res
+	f.log.Info("manifests loaded", "files", len(paths), "objects", len(objs))
+	return objs
 }

@@ -26,4 +26,4 @@
 // routing (Knative-Serving-Tag: <tag> on the main hosts selects the tagged
 // revision) is always on; every split sets Knative-Serving-Revision and
 // Knative-Serving-Namespace.
-package watcher
+package knative

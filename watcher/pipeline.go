@@ -1,0 +1,372 @@
+// Package watcher is the one path the declared Knative objects take, from
+// any source to the gateways: a Pipeline takes what changed (objects from
+// a source, and what arrives later: revisions that became ready, revisions
+// that cannot run, gateways that applied a Route) and, in one pass, hands
+// the model to the xDS engine and returns every object's final status,
+// host conflicts and the gateways' readiness included.
+//
+// The sources live beside it: watcher/folder (a folder of manifests, for
+// kgate local and kgate xds) and watcher/kube (the Kubernetes API server,
+// for kgate controller). watcher/knative is the pure reconciler at its
+// core: Knative's object graph and condition sets.
+package watcher
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/api/manifest"
+	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/watcher/knative"
+)
+
+// Routing is where each pass's model goes: the xDS engine.
+type Routing interface {
+	// UpdateRouting replaces the Services and Revisions served.
+	UpdateRouting(services []model.Service, revisions []model.Revision) error
+}
+
+// Gateways says whether every connected gateway serves a Service as given
+// (see knative.Input.Waiting): "" when each does, else why not.
+type Gateways interface {
+	Waiting(svc model.Service) string
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	// Routing receives the model of every pass; required.
+	Routing Routing
+	// Gateways, when set, holds a Route's readiness until every gateway
+	// serves it; nil makes a Route ready once it is in the model.
+	Gateways Gateways
+	// Deployed says the revisions run somewhere that reports readiness
+	// (Change.Ready): a revision is Ready once reported. Without a deploy
+	// (the control plane alone) every revision counts as ready.
+	Deployed bool
+	// Base is the configuration of absent ConfigMaps; nil is Knative's
+	// defaults.
+	Base *config.Config
+	// Now is the clock of the statuses; nil is time.Now.
+	Now func() time.Time
+	// Logger receives each problem and host conflict once, when it
+	// appears; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// ObjectKey names a declared object.
+type ObjectKey struct {
+	Kind, Namespace, Name string
+}
+
+// KeyOf is the key of a declared object (the default namespace when it names none).
+func KeyOf(o manifest.Object) ObjectKey {
+	ns := o.Namespace
+	if ns == "" {
+		ns = manifest.DefaultNamespace
+	}
+	return ObjectKey{Kind: o.Kind, Namespace: ns, Name: o.Name}
+}
+
+// Change is what changed since the last pass. The zero Change changes
+// nothing but still runs a pass: what the gateways serve is read in every
+// pass, so a gateway's ACK is applied by an empty Change.
+type Change struct {
+	// Objects are declared objects, added or updated. With Replace they
+	// are every declared object, in a stable order in which the first of
+	// two declaring one object wins; those not among them are deleted.
+	Objects []manifest.Object
+	Replace bool
+	// Deleted are declared objects no longer declared.
+	Deleted []ObjectKey
+	// Ready are revisions ("namespace/name") that have ready pods now, or
+	// are at zero by the autoscaler's decision. A revision once ready stays
+	// Ready, only not Active, at zero, as in Knative.
+	Ready []string
+	// Failed, when not nil, replaces the revisions that cannot run, with
+	// why: they are not Ready.
+	Failed map[string]knative.Failure
+	// Base, when set, replaces the configuration of absent ConfigMaps.
+	Base *config.Config
+
+	// forced makes an otherwise empty change run a pass (Refresh).
+	forced bool
+}
+
+// Pipeline runs every change through the reconciler, decides host
+// conflicts and the gateways' readiness in the same pass, and pushes the
+// model. Apply and Run may be called from any goroutine; passes run one at
+// a time.
+type Pipeline struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex // held for a pass
+	rec     *knative.Reconciler
+	objects []manifest.Object
+	ready   map[string]bool
+	failed  map[string]knative.Failure
+	current *knative.Result
+	logged  map[string]bool // problems and conflicts logged, so each shows once
+
+	// qmu guards the queued change, apart from mu, so that Submit never
+	// waits for a pass (the autoscaler submits under its own lock).
+	qmu        sync.Mutex
+	queued     Change
+	knownReady map[string]bool
+	knownFail  map[string]knative.Failure
+	wake       chan struct{}
+}
+
+// New returns a Pipeline that has run no pass yet.
+func New(opts Options) *Pipeline {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	p := &Pipeline{
+		opts: opts, log: opts.Logger,
+		rec:   knative.NewReconciler(opts.Now),
+		ready: map[string]bool{}, failed: map[string]knative.Failure{},
+		logged:     map[string]bool{},
+		knownReady: map[string]bool{}, knownFail: map[string]knative.Failure{},
+		wake: make(chan struct{}, 1),
+	}
+	if opts.Base != nil {
+		p.rec.SetBase(*opts.Base)
+	}
+	return p
+}
+
+// Restore loads what an earlier instance stored (see
+// knative.Reconciler.Restore) before the first pass; ready are the stored
+// revisions that were Ready.
+func (p *Pipeline) Restore(st knative.Stored, ready []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rec.Restore(st)
+	for _, r := range ready {
+		p.ready[r] = true
+	}
+	p.qmu.Lock()
+	maps.Copy(p.knownReady, p.ready)
+	p.qmu.Unlock()
+}
+
+// Submit queues a change for the next pass (Run's, or the next Apply's)
+// and never waits for a pass. A change that repeats what is known (a
+// revision already ready, the same failures) is dropped.
+func (p *Pipeline) Submit(ch Change) {
+	p.qmu.Lock()
+	ch.Ready = slices.DeleteFunc(slices.Clone(ch.Ready), func(r string) bool { return p.knownReady[r] })
+	if ch.Failed != nil && maps.Equal(ch.Failed, p.knownFail) {
+		ch.Failed = nil
+	}
+	if ch.Objects == nil && !ch.Replace && len(ch.Deleted) == 0 && len(ch.Ready) == 0 && ch.Failed == nil && ch.Base == nil && !ch.forced {
+		p.qmu.Unlock()
+		return
+	}
+	for _, r := range ch.Ready {
+		p.knownReady[r] = true
+	}
+	if ch.Failed != nil {
+		p.knownFail = maps.Clone(ch.Failed)
+	}
+	p.queued = merge(p.queued, ch)
+	p.qmu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default: // a pass is due already
+	}
+}
+
+// Refresh queues an empty change: the next pass re-reads what the
+// gateways serve.
+func (p *Pipeline) Refresh() { p.Submit(Change{forced: true}) }
+
+// Queued is signalled when a change is queued: a source running its own
+// loop (Kubernetes) runs a pass then.
+func (p *Pipeline) Queued() <-chan struct{} { return p.wake }
+
+// Run runs a pass for each queued change until ctx ends, handing each
+// result to then.
+func (p *Pipeline) Run(ctx context.Context, then func(*knative.Result)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.wake:
+			res := p.Apply(Change{})
+			if then != nil {
+				then(res)
+			}
+		}
+	}
+}
+
+// Apply runs one pass over the queued changes and ch, and returns its
+// result: the model has been handed to Routing, and every status is final.
+func (p *Pipeline) Apply(ch Change) *knative.Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.qmu.Lock()
+	queued := p.queued
+	p.queued = Change{}
+	select {
+	case <-p.wake: // this pass takes what was queued
+	default:
+	}
+	p.qmu.Unlock()
+	p.apply(merge(queued, ch))
+	return p.pass()
+}
+
+// Current is the latest pass's result; nil before the first.
+func (p *Pipeline) Current() *knative.Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.current
+}
+
+// merge folds b into a: b's objects after a's (a Replace starts over), the
+// union of the revisions ready, b's failures and base when set.
+func merge(a, b Change) Change {
+	if b.Replace {
+		a.Objects, a.Replace, a.Deleted = b.Objects, true, nil
+	} else {
+		a.Deleted = append(a.Deleted, b.Deleted...)
+		a.Objects = append(a.Objects, b.Objects...)
+	}
+	a.Ready = append(a.Ready, b.Ready...)
+	if b.Failed != nil {
+		a.Failed = b.Failed
+	}
+	if b.Base != nil {
+		a.Base = b.Base
+	}
+	a.forced = a.forced || b.forced
+	return a
+}
+
+// apply folds a change into the pipeline's state.
+func (p *Pipeline) apply(ch Change) {
+	if ch.Replace {
+		p.objects = slices.Clone(ch.Objects)
+	} else {
+		p.upsert(ch.Deleted, ch.Objects)
+	}
+	for _, r := range ch.Ready {
+		p.ready[r] = true
+	}
+	if ch.Failed != nil {
+		p.failed = maps.Clone(ch.Failed)
+	}
+	if ch.Base != nil {
+		p.rec.SetBase(*ch.Base)
+	}
+}
+
+// upsert removes the deleted objects, then replaces each object in place
+// (keeping its rank) or appends it.
+func (p *Pipeline) upsert(deleted []ObjectKey, objs []manifest.Object) {
+	if len(deleted) > 0 {
+		gone := map[ObjectKey]bool{}
+		for _, k := range deleted {
+			gone[k] = true
+		}
+		p.objects = slices.DeleteFunc(p.objects, func(o manifest.Object) bool { return gone[KeyOf(o)] })
+	}
+	if len(objs) == 0 {
+		return
+	}
+	at := make(map[ObjectKey]int, len(p.objects))
+	for i, o := range p.objects {
+		if _, dup := at[KeyOf(o)]; !dup {
+			at[KeyOf(o)] = i
+		}
+	}
+	for _, o := range objs {
+		if i, ok := at[KeyOf(o)]; ok {
+			p.objects[i] = o
+			continue
+		}
+		at[KeyOf(o)] = len(p.objects)
+		p.objects = append(p.objects, o)
+	}
+}
+
+// pass reconciles, pushes the model and logs what is new.
+func (p *Pipeline) pass() *knative.Result {
+	in := knative.Input{Objects: p.objects, Failed: p.failed}
+	if p.opts.Deployed {
+		in.Ready = p.ready
+	}
+	var waiting []model.Service
+	if gw := p.opts.Gateways; gw != nil {
+		in.Waiting = func(svc model.Service) string {
+			msg := gw.Waiting(svc)
+			if msg != "" {
+				waiting = append(waiting, svc)
+			}
+			return msg
+		}
+	}
+	res := p.rec.Reconcile(in)
+	if err := p.opts.Routing.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
+		p.log.Error("pushing the new routing", "error", err)
+	}
+	// A Route whose new model changed nothing the gateways receive is
+	// served as soon as it is pushed, and no ACK will say so: pass again.
+	for _, svc := range waiting {
+		if p.opts.Gateways.Waiting(svc) == "" {
+			p.Refresh()
+			break
+		}
+	}
+	p.forget(res)
+	p.logNew(res)
+	p.current = res
+	return res
+}
+
+// forget drops the readiness of revisions that no longer exist.
+func (p *Pipeline) forget(res *knative.Result) {
+	live := make(map[string]bool, len(res.Revisions))
+	for _, r := range res.Revisions {
+		live[r.Namespace+"/"+r.Name] = true
+	}
+	maps.DeleteFunc(p.ready, func(k string, _ bool) bool { return !live[k] })
+	p.qmu.Lock()
+	maps.DeleteFunc(p.knownReady, func(k string, _ bool) bool { return !live[k] && !p.ready[k] })
+	p.qmu.Unlock()
+}
+
+// logNew logs each problem and host conflict once, when it appears.
+func (p *Pipeline) logNew(res *knative.Result) {
+	now := make(map[string]bool, len(res.Problems)+len(res.Conflicts))
+	for _, pr := range res.Problems {
+		key := pr.String()
+		now[key] = true
+		if !p.logged[key] {
+			p.log.Warn(pr.Message, "file", pr.File, "line", pr.Line,
+				"object", pr.Kind+" "+pr.Namespace+"/"+pr.Name, "field", pr.Field)
+		}
+	}
+	for _, c := range res.Conflicts {
+		key := "conflict " + c.Service + " " + c.Host + " " + c.Owner
+		now[key] = true
+		if !p.logged[key] {
+			p.log.Warn("host already claimed by an earlier Service; this one does not serve it",
+				"service", c.Service, "host", c.Host, "owner", c.Owner)
+		}
+	}
+	p.logged = now
+	p.log.Debug("pass", "services", len(res.Services), "routes", len(res.Routes),
+		"revisions", len(res.Revisions), "problems", len(res.Problems))
+}
