@@ -342,3 +342,21 @@ data:
 		t.Errorf("URL %s, want config-domain's", got)
 	}
 }
+
+// As in Knative, latestReadyRevisionName never moves back: a revision that
+// stops being ready keeps its traffic, reported not Ready.
+func TestRevisionNoLongerReadyKeepsItsTraffic(t *testing.T) {
+	r := NewReconciler((&fakeClock{t: t0}).now)
+	objs := decode(t, service("a", "img"))
+	res := r.Reconcile(Input{Objects: objs, Ready: map[string]bool{"default/a-00001": true}})
+	if got := modelKeys(res); !reflect.DeepEqual(got, []string{"default/a"}) {
+		t.Fatalf("ready: model Services = %v, want a", got)
+	}
+	res = r.Reconcile(Input{Objects: objs, Ready: map[string]bool{}})
+	if got := modelKeys(res); !reflect.DeepEqual(got, []string{"default/a"}) {
+		t.Errorf("no longer ready: model Services = %v, want a kept", got)
+	}
+	if c := condOf(t, findService(res, "a").Status.Conditions, servingv1.ConditionReady); c.Status == corev1.ConditionTrue {
+		t.Errorf("no longer ready: Service Ready = %+v, want not True", c)
+	}
+}

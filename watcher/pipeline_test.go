@@ -1,0 +1,301 @@
+package watcher
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/watcher/knative"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// routing records what each pass pushes.
+type routing struct {
+	mu     sync.Mutex
+	pushes [][]string // the Service keys of each push
+}
+
+func (r *routing) UpdateRouting(services []model.Service, _ []model.Revision) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var keys []string
+	for _, s := range services {
+		keys = append(keys, s.Key())
+	}
+	r.pushes = append(r.pushes, keys)
+	return nil
+}
+
+func (r *routing) last() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pushes) == 0 {
+		return nil
+	}
+	return r.pushes[len(r.pushes)-1]
+}
+
+// gateways serves what it was told, once pushed: Waiting is "" for the
+// Services in served.
+type gateways struct {
+	mu     sync.Mutex
+	served map[string]bool
+}
+
+func (g *gateways) Waiting(svc model.Service) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.served[svc.Key()] {
+		return ""
+	}
+	return "Waiting for the gateways to apply the route."
+}
+
+func (g *gateways) serve(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.served[key] = true
+}
+
+func decode(t *testing.T, docs ...string) []manifest.Object {
+	t.Helper()
+	objs, errs := manifest.Decode("test.yaml", []byte(strings.Join(docs, "\n---\n")))
+	if len(errs) > 0 {
+		t.Fatalf("decoding: %v", errs)
+	}
+	return objs
+}
+
+func service(name, image string) string {
+	return `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: ` + name + `
+spec:
+  template:
+    spec:
+      containers:
+        - image: ` + image
+}
+
+func ready(res *knative.Result, name string) corev1.ConditionStatus {
+	for _, s := range res.Services {
+		if s.Name != name {
+			continue
+		}
+		for _, c := range s.Status.Conditions {
+			if c.Type == servingv1.ConditionReady {
+				return c.Status
+			}
+		}
+	}
+	return "absent"
+}
+
+func newPipeline(t *testing.T, opts Options) (*Pipeline, *routing, *bytes.Buffer) {
+	t.Helper()
+	r := &routing{}
+	logs := &bytes.Buffer{}
+	opts.Routing = r
+	opts.Now = func() time.Time { return t0 }
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	return New(opts), r, logs
+}
+
+func TestPipelineChanges(t *testing.T) {
+	p, r, _ := newPipeline(t, Options{})
+	a, b := decode(t, service("a", "img")), decode(t, service("b", "img"))
+	type step struct {
+		name   string
+		change Change
+		pushed []string
+	}
+	for _, s := range []step{
+		{"a source reads everything", Change{Objects: append(a, b...), Replace: true}, []string{"default/a", "default/b"}},
+		{"an object added", Change{Objects: decode(t, service("c", "img"))}, []string{"default/a", "default/b", "default/c"}},
+		{"an object updated keeps its rank", Change{Objects: decode(t, service("a", "img:2"))}, []string{"default/a", "default/b", "default/c"}},
+		{"an object deleted", Change{Deleted: []ObjectKey{{Kind: "Service", Namespace: "default", Name: "b"}}}, []string{"default/a", "default/c"}},
+		{"an empty change runs a pass over the same objects", Change{}, []string{"default/a", "default/c"}},
+		{"a new full read replaces everything", Change{Objects: b, Replace: true}, []string{"default/b"}},
+	} {
+		res := p.Apply(s.change)
+		if got := r.last(); !reflect.DeepEqual(got, s.pushed) {
+			t.Errorf("%s: pushed %v, want %v", s.name, got, s.pushed)
+		}
+		if res != p.Current() {
+			t.Errorf("%s: Current is not the pass's result", s.name)
+		}
+	}
+	if got := p.Current().Revisions; len(got) != 1 || got[0].Name != "b-00001" {
+		t.Errorf("revisions after the last full read: %v, want only b-00001", got)
+	}
+}
+
+func TestPipelineReadinessIsAnInput(t *testing.T) {
+	p, r, _ := newPipeline(t, Options{Deployed: true})
+	res := p.Apply(Change{Objects: decode(t, service("a", "img")), Replace: true})
+	if ready(res, "a") != corev1.ConditionUnknown || len(r.last()) != 0 {
+		t.Fatalf("before its revision is ready: Ready %s, pushed %v; want Unknown, nothing routed", ready(res, "a"), r.last())
+	}
+
+	// Ready arrives later, from the deployer or the autoscaler: queued,
+	// applied by the next pass.
+	p.Submit(Change{Ready: []string{"default/a-00001"}})
+	select {
+	case <-p.Queued():
+	default:
+		t.Fatal("Submit did not signal Queued")
+	}
+	res = p.Apply(Change{})
+	if ready(res, "a") != corev1.ConditionTrue || !reflect.DeepEqual(r.last(), []string{"default/a"}) {
+		t.Errorf("once ready: Ready %s, pushed %v; want True, a routed", ready(res, "a"), r.last())
+	}
+
+	// Repeating what is known queues nothing.
+	p.Submit(Change{Ready: []string{"default/a-00001"}})
+	p.Submit(Change{Failed: map[string]knative.Failure{}})
+	select {
+	case <-p.Queued():
+		t.Error("a change repeating what is known was queued")
+	default:
+	}
+
+	// A revision that cannot run is not Ready, with the failure's reason.
+	p.Submit(Change{Failed: map[string]knative.Failure{"default/a-00001": {Reason: "ContainerNotRunnable", Message: "no command"}}})
+	res = p.Apply(Change{})
+	rev := res.Revisions[0]
+	var got servingv1.Condition
+	for _, c := range rev.Status.Conditions {
+		if c.Type == servingv1.ConditionReady {
+			got = c
+		}
+	}
+	if got.Status != corev1.ConditionFalse || got.Reason != "ContainerNotRunnable" {
+		t.Errorf("failed revision: Ready = %+v, want False ContainerNotRunnable", got)
+	}
+}
+
+func TestPipelineWithoutDeployEveryRevisionIsReady(t *testing.T) {
+	p, r, _ := newPipeline(t, Options{})
+	res := p.Apply(Change{Objects: decode(t, service("a", "img")), Replace: true})
+	if ready(res, "a") != corev1.ConditionTrue || !reflect.DeepEqual(r.last(), []string{"default/a"}) {
+		t.Errorf("no deploy: Ready %s, pushed %v; want True, a routed", ready(res, "a"), r.last())
+	}
+}
+
+func TestPipelineGateways(t *testing.T) {
+	gw := &gateways{served: map[string]bool{}}
+	p, r, _ := newPipeline(t, Options{Gateways: gw})
+	res := p.Apply(Change{Objects: decode(t, service("a", "img")), Replace: true})
+	if ready(res, "a") != corev1.ConditionUnknown || !reflect.DeepEqual(r.last(), []string{"default/a"}) {
+		t.Fatalf("before the gateways serve it: Ready %s, pushed %v; want Unknown, and pushed", ready(res, "a"), r.last())
+	}
+	// The gateways ACK: an empty change re-reads them.
+	gw.serve("default/a")
+	p.Refresh()
+	res = p.Apply(Change{})
+	if ready(res, "a") != corev1.ConditionTrue {
+		t.Errorf("once served: Ready %s, want True", ready(res, "a"))
+	}
+}
+
+// servedOnPush serves every Service as soon as it is pushed, as the engine
+// does for a model change that changes no bytes: no ACK follows.
+type servedOnPush struct {
+	gateways
+	routing
+}
+
+func (s *servedOnPush) UpdateRouting(services []model.Service, revs []model.Revision) error {
+	for _, svc := range services {
+		s.serve(svc.Key())
+	}
+	return s.routing.UpdateRouting(services, revs)
+}
+
+func TestPipelinePassesAgainWhenThePushServedARoute(t *testing.T) {
+	s := &servedOnPush{gateways: gateways{served: map[string]bool{}}}
+	p := New(Options{Routing: s, Gateways: s, Now: func() time.Time { return t0 }, Logger: slog.New(slog.DiscardHandler)})
+	res := p.Apply(Change{Objects: decode(t, service("a", "img")), Replace: true})
+	if ready(res, "a") != corev1.ConditionUnknown {
+		t.Fatalf("Ready %s, want Unknown until the next pass", ready(res, "a"))
+	}
+	select {
+	case <-p.Queued():
+	default:
+		t.Fatal("no pass queued: the Route would wait for an ACK that never comes")
+	}
+	if res = p.Apply(Change{}); ready(res, "a") != corev1.ConditionTrue {
+		t.Errorf("Ready %s, want True", ready(res, "a"))
+	}
+}
+
+func TestPipelineLogsEachProblemAndConflictOnce(t *testing.T) {
+	p, _, logs := newPipeline(t, Options{})
+	tagged := service("a", "img") + "\n  traffic:\n    - latestRevision: true\n      percent: 100\n      tag: x"
+	bad := service("bad", "img") + "\n  traffic:\n    - latestRevision: true\n      percent: 40"
+	objs := decode(t, tagged, service("x-a", "img"), bad)
+	for range 3 {
+		p.Apply(Change{Objects: objs, Replace: true})
+	}
+	for _, want := range []string{"host already claimed by an earlier Service", "Traffic targets sum to 40"} {
+		if n := strings.Count(logs.String(), want); n != 1 {
+			t.Errorf("%q logged %d times, want once; logs:\n%s", want, n, logs)
+		}
+	}
+}
+
+func TestPipelineRunAndBase(t *testing.T) {
+	p, _, _ := newPipeline(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	results := make(chan *knative.Result, 10)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, func(r *knative.Result) { results <- r }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	base := config.Default()
+	base.Domain = config.Domain{Domains: map[string]map[string]string{"127.0.0.1.nip.io": {}}}
+	p.Submit(Change{Objects: decode(t, service("a", "img")), Replace: true, Base: &base})
+	select {
+	case res := <-results:
+		if got := res.Services[0].Status.URL.String(); got != "http://a.default.127.0.0.1.nip.io" {
+			t.Errorf("URL = %s, want the base domain's", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run ran no pass for a submitted change")
+	}
+}
+
+func TestScaled(t *testing.T) {
+	p, _, _ := newPipeline(t, Options{})
+	res := p.Apply(Change{Objects: decode(t, service("a", "img"), service("b", "img")), Replace: true})
+	got := Scaled(res, map[string]knative.Failure{"default/b-00001": {Reason: "ContainerNotRunnable"}})
+	keys := make([]string, 0, len(got))
+	for _, r := range got {
+		keys = append(keys, r.Key)
+		if r.Spec.Unreachable {
+			t.Errorf("%s is routed but Unreachable", r.Key)
+		}
+	}
+	if !slices.Equal(keys, []string{"default/a-00001"}) {
+		t.Errorf("Scaled = %v, want a's revision only (b's cannot run)", keys)
+	}
+}
