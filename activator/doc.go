@@ -28,7 +28,7 @@
 // re-queues when they race; one lock makes that race impossible.
 //
 // Wiring (what the rest of kgate calls; Connect does the first two over
-// one gRPC connection to the control plane, with xds/xdsclient):
+// one gRPC connection to the control plane, with dataplane/xdsclient):
 //
 //   - The xDS client calls SetRevision for each revision cluster (protocol,
 //     containerConcurrency, timeoutSeconds), SetEndpoints with the ready

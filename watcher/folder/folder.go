@@ -126,7 +126,7 @@ func (f *Folder) Close() error { return f.fsw.Close() }
 // it returns.
 func (f *Folder) Run(ctx context.Context) error {
 	defer f.fsw.Close()
-	timer := time.NewTimer(0) // catch changes made since NewFolder
+	timer := time.NewTimer(0) // catch changes made since New
 	defer timer.Stop()
 	for {
 		select {
