@@ -225,7 +225,7 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 	stacks := string(buf[:runtime.Stack(buf, true)])
 	// The package path, not a literal: a check naming a moved package
 	// would never fail.
-	if pkg := reflect.TypeFor[Client]().PkgPath() + "."; strings.Contains(stacks, pkg) {
+	if pkg := reflect.TypeFor[xdsclient.Client]().PkgPath() + "."; strings.Contains(stacks, pkg) {
 		t.Fatalf("goroutines of the client are left after Run returned:\n%s", stacks)
 	}
 }
