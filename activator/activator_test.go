@@ -3,11 +3,11 @@ package activator
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -136,10 +136,7 @@ func TestUnreachablePod(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.act.SetRevision(testKey, RevisionConfig{})
 	// A port that was just free: nothing listens there.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testrun.Listen(t)
 	dead := endpointOf(t, ln.Addr())
 	ln.Close()
 	h.act.SetEndpoints(testKey, []model.Endpoint{dead})

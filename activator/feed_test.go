@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,12 +12,12 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	loadstatsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/dataplane/xdsclient/lrstest"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
@@ -51,34 +50,19 @@ func followControlPlane(t *testing.T, rev model.Revision) *controlPlane {
 	g := grpc.NewServer()
 	srv.Register(g)
 	lrs.Register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testrun.Listen(t)
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(func() {
 		cancel()
 		g.Stop()
 	})
 
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testrun.Dial(t, lis.Addr().String())
 	c, err := Connect(conn, Options{}, XDSOptions{Node: xdsclient.Node{ID: "activator-test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testrun.Go(t, context.Background(), "Run", 10*time.Second, c.Run)
 
 	cp := &controlPlane{eng: eng, lrs: lrs, h: serve(t, c.Activator)}
 	cp.must(t, eng.SetRevision(rev))
@@ -174,12 +158,7 @@ func TestDeletedRevisionIsUnknown(t *testing.T) {
 // A CDS update with one bad revision cluster changes nothing, so that the
 // NACK leaves the activator as the last accepted update left it.
 func TestFeedRejectsAnUpdateWhole(t *testing.T) {
-	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: "feed-test"}})
+	client, err := xdsclient.New(testrun.Dial(t, "127.0.0.1:1"), xdsclient.Options{Node: xdsclient.Node{ID: "feed-test"}})
 	if err != nil {
 		t.Fatal(err)
 	}

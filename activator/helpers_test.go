@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -72,10 +73,7 @@ func newHarness(t testing.TB, opts Options) *harness {
 // serve serves act as newHarness does.
 func serve(t testing.TB, act *Activator) *harness {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	ln := testrun.Listen(t)
 	srv := NewServer("", act)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -167,13 +165,7 @@ func (h *harness) stats() RevisionStats { return h.act.Stats()[testKey] }
 // never to wait for time to pass.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testrun.Poll{Within: 10 * time.Second, Every: time.Millisecond}.Until(t, what, cond)
 }
 
 // expect checks a reply's status and that its body contains want.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -107,10 +107,7 @@ func routeToTestRevision(ctx context.Context) context.Context {
 func TestGRPC(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.act.SetRevision(testKey, RevisionConfig{Protocol: model.H2C})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testrun.Listen(t)
 	pod := grpc.NewServer()
 	healthpb.RegisterHealthServer(pod, healthPod{})
 	served := make(chan error, 1)

@@ -1,13 +1,10 @@
 package xds
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,10 +13,10 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -44,7 +41,7 @@ type harness struct {
 	srv  *Server
 	eng  *Engine
 	conn *grpc.ClientConn
-	logs *syncBuffer
+	logs *testrun.Buffer
 }
 
 func newHarness(t testing.TB, cfg model.Config) *harness {
@@ -55,7 +52,7 @@ func newHarness(t testing.TB, cfg model.Config) *harness {
 func newHarnessWith(t testing.TB, cfg model.Config, eopts EngineOptions) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testrun.Buffer{}
 	srv := NewServer(ctx, ServerOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	eng, err := NewEngine(srv, eopts)
 	if err != nil {
@@ -64,24 +61,10 @@ func newHarnessWith(t testing.TB, cfg model.Config, eopts EngineOptions) *harnes
 	if err := eng.Update(cfg); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listening: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis) }()
+	lis := testrun.Listen(t)
 	conn := dial(t, lis.Addr().String())
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(waitFor):
-			t.Errorf("Serve did not return after cancel")
-		}
-	})
+	testrun.Go(t, ctx, "Serve", waitFor, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
+	t.Cleanup(cancel) // before Go's cleanup: the server's context ends with Serve's
 	return &harness{srv: srv, eng: eng, conn: conn, logs: logs}
 }
 
@@ -91,31 +74,7 @@ func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	// Full-state responses for thousands of Services exceed grpc-go's
 	// default 4 MiB; Envoy takes far more.
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatalf("dialing %s: %v", addr, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return testrun.Dial(t, addr, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 }
 
 // sotwClient is one state-of-the-world ADS stream.

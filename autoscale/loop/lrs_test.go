@@ -2,7 +2,6 @@ package loop_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -11,13 +10,12 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	loadstatsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
 	"github.com/kgate/kgate/deploy/inprocess"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
 	"github.com/kgate/kgate/xds/lrs"
@@ -57,13 +55,9 @@ func TestLoadReportsDriveTheLoop(t *testing.T) {
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	lrsSrv := lrs.New(lrs.Options{Now: clk.Now})
 	srv := xds.NewServer(ctx, xds.ServerOptions{Services: []xds.Service{lrsSrv}})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() { cancel(); <-served })
+	lis := testrun.Listen(t)
+	testrun.Go(t, ctx, "Serve", 10*time.Second, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
+	t.Cleanup(cancel) // before Go's cleanup: the server's context ends with Serve's
 
 	var l *loop.Loop
 	dep, err := inprocess.New(inprocess.Options{
@@ -87,11 +81,7 @@ func TestLoadReportsDriveTheLoop(t *testing.T) {
 	}}}})
 
 	// The reporter: an Envoy gateway's LRS stream.
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testrun.Dial(t, lis.Addr().String())
 	stream, err := loadstatsv3.NewLoadReportingServiceClient(conn).StreamLoadStats(ctx)
 	if err != nil {
 		t.Fatal(err)

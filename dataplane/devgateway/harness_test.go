@@ -16,11 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/kgate/kgate/dataplane/devgateway"
 	"github.com/kgate/kgate/dataplane/xdsclient"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
@@ -65,9 +63,7 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis := listen(t)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis) }()
+	lis := testrun.Listen(t)
 
 	gopts := devgateway.Options{
 		Node:   xdsclient.Node{ID: nodeID, Cluster: "kgate"},
@@ -79,51 +75,19 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		Backoff:              xdsclient.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond},
 	}
 	if opts.lrsAddr != "" {
-		gopts.LoadReportConn = dial(t, opts.lrsAddr)
+		gopts.LoadReportConn = testrun.Dial(t, opts.lrsAddr)
 	}
-	gw, err := devgateway.New(dial(t, lis.Addr().String()), gopts)
+	gw, err := devgateway.New(testrun.Dial(t, lis.Addr().String()), gopts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ran := make(chan error, 1)
-	go func() { ran <- gw.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for what, done := range map[string]chan error{"gateway Run": ran, "xDS Serve": served} {
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: %v", what, err)
-				}
-			case <-time.After(waitFor):
-				t.Errorf("%s did not return after cancel", what)
-			}
-		}
-	})
+	testrun.Go(t, ctx, "xDS Serve", waitFor, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
+	testrun.Go(t, ctx, "gateway Run", waitFor, gw.Run)
+	t.Cleanup(cancel) // before Go's cleanups: the server's context ends with Serve's
 	e := &env{t: t, srv: srv, eng: eng, gw: gw, nacks: nacks}
 	e.addr(translator.ExternalListener)
 	e.addr(translator.InternalListener)
 	return e
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lis
-}
-
-// dial connects to a gRPC server on loopback until the test ends.
-func dial(t *testing.T, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }
 
 // addr waits for the listener to be bound and returns its address.
@@ -150,17 +114,7 @@ func (e *env) update(cfg model.Config) {
 // eventually retries check until it passes or waitFor runs out.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, waitFor, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testrun.Poll{Within: waitFor, Every: 10 * time.Millisecond}.Eventually(t, what, check)
 }
 
 // response is what a request through the gateway got.

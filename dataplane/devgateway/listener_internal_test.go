@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/kgate/kgate/dataplane/xdsclient"
+	"github.com/kgate/kgate/internal/testrun"
 )
 
 // These tests drive the xDS handlers directly with hand-built Envoy
@@ -180,11 +181,7 @@ func serving(t *testing.T, addr *net.TCPAddr) *Gateway {
 // waitUntil polls cond for up to 5 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-	}
+	testrun.Poll{Within: 5 * time.Second, Every: 5 * time.Millisecond}.Until(t, what, cond)
 }
 
 // awaitRefused waits until addr refuses connections.

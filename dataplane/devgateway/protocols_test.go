@@ -12,11 +12,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 )
@@ -67,7 +67,7 @@ func TestProtocols(t *testing.T) {
 // carried in trailers, and server streaming.
 func TestGRPC(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	lis := listen(t)
+	lis := testrun.Listen(t)
 	g := grpc.NewServer()
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
@@ -78,12 +78,7 @@ func TestGRPC(t *testing.T) {
 	ext := e.addr(translator.ExternalListener)
 	// The authority carries the port, as gRPC clients send it: the
 	// virtual host's "host:*" domain matches it.
-	conn, err := grpc.NewClient(ext, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithAuthority(externalHost("grpc")+":80"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testrun.Dial(t, ext, grpc.WithAuthority(externalHost("grpc")+":80"))
 	hc := healthpb.NewHealthClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -98,7 +93,7 @@ func TestGRPC(t *testing.T) {
 		}
 		return nil
 	})
-	_, err = hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "unknown"})
+	_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "unknown"})
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("unknown service: %v, want NotFound (from the trailers)", err)
 	}

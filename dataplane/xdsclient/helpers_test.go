@@ -6,15 +6,14 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kgate/kgate/dataplane/xdsclient"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
 )
@@ -71,19 +70,11 @@ func (s *xdsServer) start(cfg model.Config) {
 		s.t.Fatalf("NewEngine: %v", err)
 	}
 	s.must(s.eng.Update(cfg))
-	served := make(chan error, 1)
-	go func() { served <- s.srv.Serve(ctx, lis) }()
-	s.stop = sync.OnceFunc(func() {
+	stopServe := testrun.Go(s.t, ctx, "Serve", waitFor, func(ctx context.Context) error { return s.srv.Serve(ctx, lis) })
+	s.stop = func() {
 		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				s.t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(waitFor):
-			s.t.Errorf("Serve did not return after cancel")
-		}
-	})
+		stopServe()
+	}
 }
 
 func (s *xdsServer) must(err error) {
@@ -97,37 +88,17 @@ func (s *xdsServer) must(err error) {
 // a restarted server is reached within the test's patience.
 func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}))
-	if err != nil {
-		t.Fatalf("dialing %s: %v", addr, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return testrun.Dial(t, addr, grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
+		MinConnectTimeout: time.Second,
+	}))
 }
 
 // run runs f (a Client's or LoadReporter's Run) until the test ends, and
 // checks that it returns once its context ends.
 func run(t testing.TB, f func(context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(waitFor):
-			t.Errorf("Run did not return after its context ended")
-		}
-	})
+	testrun.Go(t, context.Background(), "Run", waitFor, f)
 }
 
 // recorder is a Handler that hands every update to the test and rejects
@@ -259,11 +230,5 @@ func containsAll(s string, parts []string) bool {
 // waitUntil polls cond until it holds, failing the test after waitFor.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testrun.Poll{Within: waitFor, Every: 5 * time.Millisecond}.Until(t, what, cond)
 }

@@ -25,16 +25,6 @@ import (
 	"github.com/kgate/kgate/translator/model"
 )
 
-// requireKube skips when KGATE_KUBE=0, as test/kube's tests do. make test
-// builds kube-apiserver and etcd first (test/kube/build.sh; minutes the
-// first time, then cached).
-func requireKube(t *testing.T) {
-	t.Helper()
-	if os.Getenv("KGATE_KUBE") == "0" {
-		t.Skip("KGATE_KUBE=0: no real kube-apiserver")
-	}
-}
-
 // scaleAndCheck scales the revision and reads the Deployment's
 // spec.replicas back.
 func scaleAndCheck(ctx context.Context, t *testing.T, c client.Client, s *Scaler, key string, replicas int32) {
@@ -100,7 +90,7 @@ func TestScalerFake(t *testing.T) {
 // (which the apiserver's validation thereby checks). There is no kubelet:
 // no pods run, only spec.replicas changes.
 func TestScalerKube(t *testing.T) {
-	requireKube(t)
+	kubetest.Require(t)
 	cluster := kubetest.Start(t)
 	ca, err := os.ReadFile(cluster.CertFile)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -201,13 +202,7 @@ func env(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Va
 // waitFor polls cond until it holds, failing after 15 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testrun.Poll{Within: 15 * time.Second, Every: 5 * time.Millisecond}.Until(t, what, cond)
 }
 
 // get GETs path from ep and returns the body of a 200.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kgate/kgate/internal/testrun"
 )
 
 // get serves one request to h and returns the status and body.
@@ -122,10 +124,7 @@ func TestAddress(t *testing.T) {
 // TestServeDrains stops a server while a slow request is in flight: the
 // request completes, new connections are refused, and Serve returns nil.
 func TestServeDrains(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testrun.Listen(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	arrived := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,15 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/kgate/kgate/activator"
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
 	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/deploy/inprocess"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
@@ -34,30 +32,10 @@ const (
 	// pokeBound is what a cold request may take: well under one autoscaler
 	// tick (2 s), so only the poke can have scaled the revision.
 	pokeBound = time.Second + podStart
+	// stopWithin bounds the wait for a component to return once the test
+	// ends.
+	stopWithin = 30 * time.Second
 )
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lis
-}
-
-// goRun runs f until the test ends and checks it returned nil.
-func goRun(t *testing.T, ctx context.Context, what string, f func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- f(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s: %v", what, err)
-		}
-	})
-}
 
 // A request for a revision at zero is held by the activator and answered
 // by a pod started for it, without waiting for an autoscaler tick.
@@ -73,23 +51,18 @@ func TestColdRequestIsHeldAndAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xdsLis := listen(t)
-	goRun(t, ctx, "xDS server", func(ctx context.Context) error { return srv.Serve(ctx, xdsLis) })
+	xdsLis := testrun.Listen(t)
+	testrun.Go(t, ctx, "xDS server", stopWithin, func(ctx context.Context) error { return srv.Serve(ctx, xdsLis) })
 
 	// The activator, following the control plane.
-	conn, err := grpc.NewClient(xdsLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	act, err := activator.Connect(conn, activator.Options{Logger: log}, activator.XDSOptions{
+	act, err := activator.Connect(testrun.Dial(t, xdsLis.Addr().String()), activator.Options{Logger: log}, activator.XDSOptions{
 		Node: xdsclient.Node{ID: "activator-1", Cluster: "kgate", UserAgent: "kgate-activator"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	goRun(t, ctx, "activator", act.Run)
-	actLis := listen(t)
+	testrun.Go(t, ctx, "activator", stopWithin, act.Run)
+	actLis := testrun.Listen(t)
 	actSrv := activator.NewServer("", act)
 	go actSrv.Serve(actLis)
 	t.Cleanup(func() { actSrv.Close() })
@@ -114,7 +87,7 @@ func TestColdRequestIsHeldAndAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goRun(t, ctx, "autoscaler loop", l.Run)
+	testrun.Go(t, ctx, "autoscaler loop", stopWithin, l.Run)
 
 	// The revision, created at zero.
 	if err := eng.SetRevision(model.Revision{Namespace: namespace, Name: name, Protocol: model.HTTP1, Timeout: 300 * time.Second}); err != nil {

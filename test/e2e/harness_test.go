@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kgate/kgate/internal/testrun"
 )
 
 // kgateBin is the kgate binary built once for the suite.
@@ -89,26 +91,8 @@ type kgate struct {
 	dir                        string // the manifests folder
 	http, internal, admin, xds string
 	cmd                        *exec.Cmd
-	logs                       *syncBuffer
+	logs                       *testrun.Buffer
 	exited                     chan error
-}
-
-// syncBuffer is a log sink safe for the process's writers and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startKgate copies the manifests into a fresh folder and runs kgate local
@@ -117,7 +101,7 @@ func (s *syncBuffer) String() string {
 func startKgate(t *testing.T, manifests map[string]string, flags ...string) *kgate {
 	t.Helper()
 	k := &kgate{t: t, dir: t.TempDir(), http: freePort(t), internal: freePort(t), admin: freePort(t), xds: freePort(t),
-		logs: &syncBuffer{}, exited: make(chan error, 1)}
+		logs: &testrun.Buffer{}, exited: make(chan error, 1)}
 	for name, content := range manifests {
 		k.write(name, content)
 	}
@@ -231,17 +215,7 @@ func (k *kgate) kgateCmd(args ...string) (string, error) {
 // eventually retries f until it succeeds or the time is up.
 func (k *kgate) eventually(what string, within time.Duration, f func() error) {
 	k.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			k.t.Fatalf("%s: not within %v: %v", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testrun.Poll{Within: within, Every: 100 * time.Millisecond}.Eventually(k.t, what, f)
 }
 
 // client is the HTTP client requests go through: no proxy from the

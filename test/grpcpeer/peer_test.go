@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	grpcxds "google.golang.org/grpc/xds"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
@@ -240,24 +241,9 @@ func newPeer(t *testing.T) *peer {
 		t.Fatalf("creating the engine: %v", err)
 	}
 	p.eng = eng
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatalf("listening for xDS: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- p.srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("xDS Serve: %v", err)
-			}
-		case <-time.After(waitFor):
-			t.Errorf("xDS Serve did not return within %v of cancel", waitFor)
-		}
-	})
+	lis := testrun.Listen(t)
+	testrun.Go(t, ctx, "xDS Serve", waitFor, func(ctx context.Context) error { return p.srv.Serve(ctx, lis) })
+	t.Cleanup(cancel) // before Go's cleanup: the server's context ends with Serve's
 
 	for _, id := range []string{backendA, backendB, backendC} {
 		p.ports[id] = startBackend(t, id)
@@ -327,10 +313,7 @@ func (s idServer) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc
 // returns its port.
 func startBackend(t *testing.T, id string) uint32 {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listening for %s: %v", id, err)
-	}
+	lis := testrun.Listen(t)
 	g := grpc.NewServer()
 	testgrpc.RegisterTestServiceServer(g, idServer{id: id})
 	served := make(chan error, 1)

@@ -76,6 +76,17 @@ var (
 	assetsErr  error
 )
 
+// Require skips the test when KGATE_KUBE=0: no real kube-apiserver wanted.
+// Otherwise a test that goes on to Start needs the binaries: make test
+// builds them first (build.sh: minutes the first time, then cached), and
+// Start builds them when absent.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Getenv("KGATE_KUBE") == "0" {
+		t.Skip("KGATE_KUBE=0: no real kube-apiserver")
+	}
+}
+
 // AssetsDir returns the folder holding kube-apiserver and etcd, building
 // them with build.sh on first use (minutes when nothing is cached). If
 // KUBEBUILDER_ASSETS names a folder holding both, that folder is used.

@@ -3,7 +3,6 @@ package kube
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -12,18 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 )
 
-// requireKube skips when KGATE_KUBE=0. Otherwise the tests need the
-// binaries: make test builds them first (test/kube/build.sh: minutes the
-// first time, then cached), and Start builds them when absent.
-func requireKube(t *testing.T) {
-	t.Helper()
-	if os.Getenv("KGATE_KUBE") == "0" {
-		t.Skip("KGATE_KUBE=0: no real kube-apiserver")
-	}
-}
-
 func TestClusterServesVersionAndNamespaces(t *testing.T) {
-	requireKube(t)
+	Require(t)
 	c := Start(t)
 	t.Logf("kube-apiserver at %s, assets %s", c.URL, c.AssetsDir)
 

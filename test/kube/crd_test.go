@@ -16,6 +16,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kgate/kgate/internal/testrun"
 )
 
 // The serving.knative.dev CRDs of deploy/install, installed into a real
@@ -58,7 +60,7 @@ func crdInstall(t testing.TB, c *Cluster) {
 		}
 		names = append(names, crd.Metadata.Name)
 	}
-	crdPoll(t, "CRDs Established", func() error {
+	testrun.Poll{Within: 30 * time.Second, Every: 100 * time.Millisecond}.Eventually(t, "CRDs Established", func() error {
 		for _, name := range names {
 			_, resp, err := c.Do(http.MethodGet, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+name, nil)
 			if err != nil {
@@ -84,21 +86,6 @@ func crdInstall(t testing.TB, c *Cluster) {
 		}
 		return nil
 	})
-}
-
-func crdPoll(t testing.TB, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func crdYAMLToJSON(t testing.TB, file string) []byte {
@@ -158,7 +145,7 @@ func crdCreate(c *Cluster, ns, resource, obj string, dryRun bool) (int, []byte, 
 }
 
 func TestCRDs(t *testing.T) {
-	requireKube(t)
+	Require(t)
 	c := Start(t)
 	crdInstall(t, c)
 

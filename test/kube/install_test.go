@@ -616,7 +616,7 @@ func TestInstallConfigMapsParse(t *testing.T) {
 // reads back as written and that no warning (PodSecurity's among them) came
 // back, then applies everything again and checks nothing changed.
 func TestInstallServerSideApply(t *testing.T) {
-	requireKube(t)
+	Require(t)
 	c := Start(t)
 	all := readManifests(t)
 	d := &discovery{c: c, resources: map[string][]metav1.APIResource{}}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"maps"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -14,8 +13,8 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	loadstatsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 )
@@ -64,15 +63,12 @@ func newFixture(opts Options) *fixture {
 func start(t *testing.T, opts Options) *fixture {
 	t.Helper()
 	f := newFixture(opts)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listening: %v", err)
-	}
+	lis := testrun.Listen(t)
 	g := grpc.NewServer()
 	f.srv.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
-	f.conn = dial(t, lis.Addr().String())
+	f.conn = testrun.Dial(t, lis.Addr().String())
 	t.Cleanup(func() {
 		f.srv.Stop()
 		g.Stop()
@@ -81,17 +77,6 @@ func start(t *testing.T, opts Options) *fixture {
 		}
 	})
 	return f
-}
-
-// dial connects to addr; the connection closes with the test.
-func dial(t *testing.T, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("dialing %s: %v", addr, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }
 
 // demanded returns the revisions OnDemand was called with so far, in

@@ -2,13 +2,13 @@ package lrs
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/xds"
 )
 
@@ -22,14 +22,11 @@ func TestServedNextToXDS(t *testing.T) {
 	f := newFixture(Options{})
 	xsrv := xds.NewServer(ctx, xds.ServerOptions{Services: []xds.Service{f.srv}, ShutdownGrace: 2 * waitFor})
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testrun.Listen(t)
 	serveCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- xsrv.Serve(serveCtx, lis) }()
-	f.conn = dial(t, lis.Addr().String())
+	f.conn = testrun.Dial(t, lis.Addr().String())
 
 	r := f.connect(t, envoyNode, cluster(hello, 1, 1))
 	if got := f.srv.Collect(t0)[hello].Concurrency; got != 1 {
