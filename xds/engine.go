@@ -33,13 +33,16 @@ type EngineOptions struct {
 // sent a version bump for identical content. Its methods are safe for
 // concurrent use; changes apply one at a time.
 //
-// The model it is given has no host conflicts: the watcher decides which
-// Route owns a host before the model is built.
+// The watcher decides host conflicts while it builds the model, for the
+// statuses; the engine applies the same rule (translator.HostIndex) to
+// what it serves, so that its output equals translator.Translate's for any
+// model, a Service in conflict publishing nothing.
 type Engine struct {
 	mu sync.Mutex
 
 	caches map[string]resourceCache
 	opts   translator.Options
+	hosts  *translator.HostIndex
 	// acked is the server's record of what each stream ACKed (nil without
 	// a server: nothing is tracked).
 	acked func(typeURL, name string) []NodeACK
@@ -99,6 +102,7 @@ func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, er
 	e := &Engine{
 		caches:    caches,
 		opts:      opts.Translator,
+		hosts:     translator.NewHostIndex(),
 		log:       logger,
 		services:  map[string]model.Service{},
 		revisions: map[string]model.Revision{},
@@ -291,7 +295,8 @@ func cacheTypeURL(cacheKey string) string {
 }
 
 // change is one change in the making: the model edits and the Services
-// whose output must be recomputed once every edit is done.
+// whose output must be recomputed once every edit is done, since a host
+// moving between Services can flip the conflict state of several.
 type change struct {
 	e     *Engine
 	b     *batch
@@ -306,7 +311,8 @@ func (e *Engine) change(edit func(*change)) error {
 	edit(c)
 	for _, key := range sortedKeys(c.dirty) {
 		out := translator.Output{}
-		if svc, ok := e.services[key]; ok {
+		_, inConflict := e.hosts.Conflict(key)
+		if svc, ok := e.services[key]; ok && !inConflict {
 			out = translator.Service(svc, e.opts)
 		}
 		e.publish(serviceOwner(key), out, c.b)
@@ -321,6 +327,9 @@ func (c *change) setService(svc model.Service) {
 	}
 	c.e.services[key] = svc
 	c.dirty[key] = true
+	for _, k := range c.e.hosts.Set(svc) {
+		c.dirty[k] = true
+	}
 }
 
 func (c *change) deleteService(key string) {
@@ -329,6 +338,9 @@ func (c *change) deleteService(key string) {
 	}
 	delete(c.e.services, key)
 	c.dirty[key] = true
+	for _, k := range c.e.hosts.Delete(key) {
+		c.dirty[k] = true
+	}
 }
 
 func (c *change) setRevision(rev model.Revision) {

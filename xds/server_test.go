@@ -683,6 +683,67 @@ func TestNewVersionPrefixIsUniquePerStart(t *testing.T) {
 	}
 }
 
+// TestConflictingServicePublishedOnceTheOwnerGoes: the engine serves what
+// translator.Translate would for a model in conflict (the watcher leaves
+// the losers out of its model; a model from elsewhere may hold them).
+func TestConflictingServicePublishedOnceTheOwnerGoes(t *testing.T) {
+	const host = "shared.example.com"
+	older := service("older", 0, vhost(host, model.External, split("default/older-00001", 100)))
+	newer := service("newer", time.Minute, vhost(host, model.External, split("default/newer-00001", 100)))
+
+	h := newHarness(t, model.Config{})
+	gw := h.delta(t, gatewayNode)
+	grpcClient := h.delta(t, proxylessNode)
+	gw.subscribe(resource.RouteType)
+	gw.subscribe(resource.ScopedRouteType)
+	grpcClient.subscribe(resource.ListenerType)
+	// Nothing is published yet: only wildcard's empty first responses.
+	gw.collect()
+	grpcClient.collect()
+
+	steps := []struct {
+		name      string
+		do        func(e *Engine) error
+		gateway   map[string]pushed
+		proxyless map[string]pushed
+	}{{
+		name: "the older Service claims the host",
+		do:   func(e *Engine) error { return e.SetService(older) },
+		gateway: map[string]pushed{
+			resource.RouteType:       {Updated: []string{routeName("external", "older")}},
+			resource.ScopedRouteType: {Updated: []string{scopeName("external", host)}},
+		},
+		proxyless: map[string]pushed{resource.ListenerType: {Updated: []string{host}}},
+	}, {
+		name:      "the newer Service claims it too and is not published",
+		do:        func(e *Engine) error { return e.SetService(newer) },
+		gateway:   map[string]pushed{},
+		proxyless: map[string]pushed{},
+	}, {
+		name: "the older Service is deleted and the newer one takes over",
+		do:   func(e *Engine) error { return e.DeleteService("default/older") },
+		gateway: map[string]pushed{
+			resource.RouteType:       {Updated: []string{routeName("external", "newer")}, Removed: []string{routeName("external", "older")}},
+			resource.ScopedRouteType: {Updated: []string{scopeName("external", host)}},
+		},
+		proxyless: map[string]pushed{resource.ListenerType: {Updated: []string{host}}},
+	}}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			gw.t, grpcClient.t = t, t
+			if err := step.do(h.eng); err != nil {
+				t.Fatal(err)
+			}
+			if got := gw.collect(); !reflect.DeepEqual(got, step.gateway) {
+				t.Errorf("gateway got %v, want %v", got, step.gateway)
+			}
+			if got := grpcClient.collect(); !reflect.DeepEqual(got, step.proxyless) {
+				t.Errorf("proxyless client got %v, want %v", got, step.proxyless)
+			}
+		})
+	}
+}
+
 // TestEngineWaiting: a Route is served once every connected gateway has
 // ACKed what its Service publishes, and not before.
 func TestEngineWaiting(t *testing.T) {
