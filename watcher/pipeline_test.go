@@ -16,6 +16,7 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -260,16 +261,10 @@ func TestPipelineLogsEachProblemAndConflictOnce(t *testing.T) {
 
 func TestPipelineRunAndBase(t *testing.T) {
 	p, _, _ := newPipeline(t, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
 	results := make(chan *knative.Result, 10)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx, func(r *knative.Result) { results <- r }) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	testrun.Go(t, context.Background(), "the pipeline's Run", 5*time.Second, func(ctx context.Context) error {
+		return p.Run(ctx, func(r *knative.Result) { results <- r })
+	})
 
 	base := config.Default()
 	base.Domain = config.Domain{Domains: map[string]map[string]string{"127.0.0.1.nip.io": {}}}

@@ -1,41 +1,25 @@
 package folder
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher"
 	"github.com/kgate/kgate/watcher/knative"
 )
 
 // logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ testrun.Buffer }
 
 // lines returns the log lines containing every one of the substrings.
 func (l *logBuffer) lines(subs ...string) []string {
@@ -83,22 +67,9 @@ func startFolder(t *testing.T, paths func(dir string) []string, deployed bool, f
 	}
 	h.folder = f
 	h.pipe.Apply(watcher.Change{Objects: f.Objects(), Replace: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- f.Run(ctx) }()
-	go func() { done <- h.pipe.Run(ctx, func(r *knative.Result) { h.results <- r }) }()
-	t.Cleanup(func() {
-		cancel()
-		for range 2 {
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Errorf("Run did not return after cancel")
-			}
-		}
+	testrun.Go(t, context.Background(), "the folder's Run", 5*time.Second, f.Run)
+	testrun.Go(t, context.Background(), "the pipeline's Run", 5*time.Second, func(ctx context.Context) error {
+		return h.pipe.Run(ctx, func(r *knative.Result) { h.results <- r })
 	})
 	return h
 }
