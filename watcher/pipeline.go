@@ -115,11 +115,13 @@ type Pipeline struct {
 
 	// qmu guards the queued change, apart from mu, so that Submit never
 	// waits for a pass (the autoscaler submits under its own lock).
-	qmu        sync.Mutex
-	queued     Change
+	qmu    sync.Mutex
+	queued Change
+	// knownReady and knownFail are what the pipeline knows once the queued
+	// changes are applied: Submit drops what repeats them.
 	knownReady map[string]bool
 	knownFail  map[string]knative.Failure
-	wake       chan struct{}
+	wake       chan struct{} // signalled when a change is queued
 }
 
 // New returns a Pipeline that has run no pass yet.
@@ -267,6 +269,15 @@ func (p *Pipeline) apply(ch Change) {
 	if ch.Failed != nil {
 		p.failed = maps.Clone(ch.Failed)
 	}
+	// What Submit compares with follows a change applied without it.
+	p.qmu.Lock()
+	for _, r := range ch.Ready {
+		p.knownReady[r] = true
+	}
+	if ch.Failed != nil {
+		p.knownFail = maps.Clone(ch.Failed)
+	}
+	p.qmu.Unlock()
 	if ch.Base != nil {
 		p.rec.SetBase(*ch.Base)
 	}
