@@ -3,17 +3,18 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kgate/kgate/activator"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
 )
@@ -40,45 +41,27 @@ func serveRevision(t *testing.T, pod http.Handler) string {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("xDS Serve: %v", err)
-		}
-	})
+	lis := testrun.Listen(t)
+	testrun.Go(t, ctx, "xDS Serve", 10*time.Second, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
+	t.Cleanup(cancel) // before Go's cleanup: the server's context ends with Serve's
 	return lis.Addr().String()
 }
 
 // addressLog is the command's log output; it hands the test the address
 // the activator serves on, which --listen 127.0.0.1:0 leaves to the system.
 type addressLog struct {
-	mu    sync.Mutex
-	text  strings.Builder
+	testrun.Buffer
 	found chan string
 }
 
 var servingAt = regexp.MustCompile(`msg="activator serving" address=(\S+)`)
 
 func (l *addressLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.text.Write(p)
+	n, err := l.Buffer.Write(p)
 	if m := servingAt.FindSubmatch(p); m != nil {
 		l.found <- string(m[1])
 	}
-	return len(p), nil
-}
-
-func (l *addressLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.text.String()
+	return n, err
 }
 
 // startActivator runs `kgate activator` in-process until ctx ends and
@@ -124,17 +107,13 @@ func get(addr, path string) (int, string, error) {
 // the control plane and proxies to its pod.
 func awaitRevision(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testrun.Poll{Within: 10 * time.Second, Every: 20 * time.Millisecond}.Eventually(t, "the activator proxies to the pod", func() error {
 		status, body, err := get(addr, "/")
 		if err == nil && status == http.StatusOK {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the activator never proxied to the pod: %d %q %v", status, body, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%d %q %v", status, body, err)
+	})
 }
 
 // holdingPod answers "/hold" only once released, and anything else at once.
@@ -177,18 +156,14 @@ func TestActivatorCommandDrainsOnShutdown(t *testing.T) {
 
 	cancel() // SIGTERM
 	// The listener closes at once, while the request in flight goes on.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testrun.Poll{Within: 10 * time.Second, Every: 10 * time.Millisecond}.Until(t, "the activator stops accepting connections after shutdown began", func() bool {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
-			break
+			return true
 		}
 		conn.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the activator still accepts connections after shutdown began")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 	select {
 	case err := <-exited:
 		t.Fatalf("exited (%v) with a request in flight", err)
@@ -232,11 +207,7 @@ func TestActivatorCommandDrainTimeout(t *testing.T) {
 }
 
 func TestActivatorCommandBadFlags(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
+	busy := testrun.Listen(t)
 	for _, args := range [][]string{
 		{"--xds-address", "no-port"},
 		{"--listen", busy.Addr().String()},
@@ -272,13 +243,9 @@ func TestActivatorCommandDrainDelay(t *testing.T) {
 	}
 	start := time.Now()
 	cancel() // SIGTERM
-	deadline := time.Now().Add(5 * time.Second)
-	for probe() != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
-			t.Fatal("the readiness probe never failed after SIGTERM")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testrun.Poll{Within: 5 * time.Second, Every: 5 * time.Millisecond}.Until(t, "the readiness probe fails after SIGTERM", func() bool {
+		return probe() == http.StatusServiceUnavailable
+	})
 	if time.Since(start) < 500*time.Millisecond {
 		// Still within the drain delay: a new request is served.
 		if status, _, err := get(addr, "/"); err != nil || status == http.StatusServiceUnavailable {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kgate/kgate/internal/testrun"
 )
 
 // run executes the kgate command line in-process.
@@ -176,12 +177,8 @@ func TestBootstrapBadFlags(t *testing.T) {
 
 // A port in use stops kgate local at once with the flag to change.
 func TestLocalPortInUse(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_, err = run(t, "local", "-f", filepath.Join("..", "..", "examples"), "--http-address", busy.Addr().String())
+	busy := testrun.Listen(t)
+	_, err := run(t, "local", "-f", filepath.Join("..", "..", "examples"), "--http-address", busy.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "--http-address "+busy.Addr().String()) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("error %v, want one line naming --http-address", err)
 	}

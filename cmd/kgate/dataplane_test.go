@@ -13,6 +13,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 )
 
@@ -33,24 +34,18 @@ func fakeEnvoy(t *testing.T) (out string) {
 // everything from our xDS server over delta ADS, and stops it on exit.
 func TestDataPlaneRunsEnvoyFromPath(t *testing.T) {
 	out := fakeEnvoy(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	cfg := localConfig{envoy: "auto", xdsAddress: "127.0.0.1:18555"}
-	go func() { done <- runDataPlane(ctx, slog.New(slog.DiscardHandler), cfg, nil, translator.Options{}) }()
+	stop := testrun.Go(t, context.Background(), "runDataPlane (which stops Envoy)", 15*time.Second, func(ctx context.Context) error {
+		return runDataPlane(ctx, slog.New(slog.DiscardHandler), cfg, nil, translator.Options{})
+	})
 
 	path := filepath.Join(out, "bootstrap.json")
-	deadline := time.Now().Add(10 * time.Second)
 	var js []byte
-	for {
+	testrun.Poll{Within: 10 * time.Second, Every: 10 * time.Millisecond}.Until(t, "envoy is started with a bootstrap", func() bool {
 		var err error
-		if js, err = os.ReadFile(path); err == nil && len(js) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("envoy was not started with a bootstrap")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		js, err = os.ReadFile(path)
+		return err == nil && len(js) > 0
+	})
 	var b bootstrapv3.Bootstrap
 	if err := protojson.Unmarshal(js, &b); err != nil {
 		t.Fatalf("the bootstrap does not decode: %v", err)
@@ -66,15 +61,7 @@ func TestDataPlaneRunsEnvoyFromPath(t *testing.T) {
 		t.Errorf("the bootstrap reaches %s:%d, want the --xds-address", sa.GetAddress(), sa.GetPortValue())
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("stopping Envoy: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Envoy was not stopped")
-	}
+	stop()
 }
 
 func TestDataPlaneEnvoyAlwaysNeedsEnvoy(t *testing.T) {

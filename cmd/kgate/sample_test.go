@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kgate/kgate/internal/testrun"
 )
 
 // freePort returns a loopback port nothing listens on now.
@@ -55,22 +57,21 @@ func TestSampleHelloworld(t *testing.T) {
 // getWhenUp GETs url, retrying while the server is not listening yet.
 func getWhenUp(t *testing.T, url string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var body string
+	testrun.Poll{Within: 10 * time.Second, Every: 10 * time.Millisecond}.Eventually(t, "GET "+url, func() error {
 		resp, err := http.Get(url)
-		if err == nil {
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return string(b)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		body = string(b)
+		return nil
+	})
+	return body
 }
 
 func TestSampleErrors(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,9 +15,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kgate/kgate/internal/testrun"
 )
 
 // TestXDSServesAFolder runs the xds command's loop on a folder and watches
@@ -28,30 +27,14 @@ func TestXDSServesAFolder(t *testing.T) {
 	dir := t.TempDir()
 	copyExample(t, "hello.yaml", dir)
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := testrun.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runXDS(ctx, slog.New(slog.DiscardHandler), []string{dir}, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("runXDS: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("runXDS did not return after its context ended")
-		}
+	testrun.Go(t, ctx, "runXDS", 10*time.Second, func(ctx context.Context) error {
+		return runXDS(ctx, slog.New(slog.DiscardHandler), []string{dir}, lis)
 	})
+	t.Cleanup(cancel) // the stream's context, ended with runXDS's
 
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testrun.Dial(t, lis.Addr().String())
 	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)

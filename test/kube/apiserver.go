@@ -87,6 +87,17 @@ func Require(t testing.TB) {
 	}
 }
 
+// RepoRoot returns the root of the kgate repository (the folder of go.mod),
+// found from this file's place in it.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("kube: cannot locate the repository")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
 // AssetsDir returns the folder holding kube-apiserver and etcd, building
 // them with build.sh on first use (minutes when nothing is cached). If
 // KUBEBUILDER_ASSETS names a folder holding both, that folder is used.

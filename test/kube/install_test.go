@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -72,16 +71,7 @@ func (m manifest) key() string {
 // installDir is deploy/install at the repository root.
 func installDir(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(repoRoot(t), "deploy", "install")
-}
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test's source")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(RepoRoot(t), "deploy", "install")
 }
 
 // installFiles lists deploy/install/*.yaml in the order kubectl applies a
@@ -283,7 +273,7 @@ func TestInstallBootstrapMatchesCommand(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/kgate", "bootstrap",
 		"--xds-address", bootstrapXDSAddress, "--node-cluster", bootstrapNodeCluster)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = RepoRoot(t)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

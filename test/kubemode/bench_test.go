@@ -18,13 +18,13 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/dataplane/xdsclient"
+	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/test/kube"
 )
 
 // TestControllerAtScale is the Kubernetes-mode benchmark behind
@@ -44,7 +44,7 @@ func TestControllerAtScale(t *testing.T) {
 	ctx := context.Background()
 	bin := filepath.Join(t.TempDir(), "kgate")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/kgate")
-	build.Dir = repoRoot(t)
+	build.Dir = kube.RepoRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kgate: %v\n%s", err, out)
 	}
@@ -255,10 +255,7 @@ type hostWatch struct {
 }
 
 func watchHosts(t testing.TB, addr string) *hostWatch {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := testrun.Dial(t, addr)
 	w := &hostWatch{first: map[string]time.Time{}}
 	cl, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: "bench-gateway-" + addr, Cluster: "kgate-gateway"}})
 	if err != nil {
@@ -282,7 +279,7 @@ func watchHosts(t testing.TB, addr string) *hostWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = cl.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; conn.Close() })
+	t.Cleanup(func() { cancel(); <-done }) // before Dial's: conn closes after Run returns
 	return w
 }
 

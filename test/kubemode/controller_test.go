@@ -15,10 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/test/kube"
 )
 
 func seed(t testing.TB, name string) string {
-	return filepath.Join(repoRoot(t), "api", "manifest", "testdata", "seeds", name)
+	return filepath.Join(kube.RepoRoot(t), "api", "manifest", "testdata", "seeds", name)
 }
 
 // ready says whether an object's Ready condition is True and its status

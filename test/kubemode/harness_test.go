@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +20,6 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -39,6 +36,7 @@ import (
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/dataplane/xdsclient"
 	deploykube "github.com/kgate/kgate/deploy/kube"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/test/kube"
 	kubesource "github.com/kgate/kgate/watcher/kube"
 )
@@ -53,16 +51,9 @@ type env struct {
 	client  client.Client
 }
 
-func requireKube(t testing.TB) {
-	t.Helper()
-	if os.Getenv("KGATE_KUBE") == "0" {
-		t.Skip("KGATE_KUBE=0: no real kube-apiserver")
-	}
-}
-
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	requireKube(t)
+	kube.Require(t)
 	c := kube.Start(t)
 	cfg := &rest.Config{Host: c.URL, BearerToken: c.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: c.CertFile}, QPS: 500, Burst: 1000}
 	scheme := k8sruntime.NewScheme()
@@ -85,14 +76,9 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
-func repoRoot(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // installCRDs creates the CRDs of deploy/install and waits until they serve.
 func (e *env) installCRDs() {
-	files, err := filepath.Glob(filepath.Join(repoRoot(e.t), "deploy", "install", "serving.knative.dev_*.yaml"))
+	files, err := filepath.Glob(filepath.Join(kube.RepoRoot(e.t), "deploy", "install", "serving.knative.dev_*.yaml"))
 	if err != nil || len(files) != 4 {
 		e.t.Fatalf("the CRDs in deploy/install: %v %v", files, err)
 	}
@@ -123,17 +109,7 @@ func (e *env) installCRDs() {
 // eventually retries check until it passes or timeout.
 func (e *env) eventually(timeout time.Duration, what string, check func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testrun.Poll{Within: timeout, Every: 50 * time.Millisecond}.Eventually(e.t, what, check)
 }
 
 // apply creates the objects of a YAML file (several documents).
@@ -201,27 +177,15 @@ func (e *env) startController() (c *kubesource.Controller, stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					e.t.Errorf("controller: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				e.t.Errorf("controller did not stop within 30s")
-			}
-		})
-	}
-	e.t.Cleanup(stop)
+	exited := make(chan error, 1)
+	stop = testrun.Go(e.t, context.Background(), "controller", 30*time.Second, func(ctx context.Context) error {
+		err := c.Run(ctx)
+		exited <- err
+		return err
+	})
 	select {
 	case <-c.Served():
-	case err := <-done:
+	case err := <-exited:
 		e.t.Fatalf("controller stopped: %v", err)
 	case <-time.After(60 * time.Second):
 		e.t.Fatal("controller did not serve xDS within 60s")
@@ -305,10 +269,7 @@ type gateway struct {
 
 func (e *env) connectGateway(addr string, id string) *gateway {
 	e.t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	conn := testrun.Dial(e.t, addr)
 	g := &gateway{routes: map[string]*routev3.RouteConfiguration{}, cla: map[string]*endpointv3.ClusterLoadAssignment{}}
 	cl, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: id, Cluster: "kgate-gateway"}})
 	if err != nil {
@@ -339,7 +300,7 @@ func (e *env) connectGateway(addr string, id string) *gateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = cl.Run(ctx); close(done) }()
-	e.t.Cleanup(func() { cancel(); <-done; conn.Close() })
+	e.t.Cleanup(func() { cancel(); <-done }) // before Dial's: conn closes after Run returns
 	return g
 }
 
