@@ -1,0 +1,468 @@
+package kube
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	deploykube "github.com/kgate/kgate/deploy/kube"
+	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
+)
+
+// ref is an owner reference of a kind of serving.knative.dev/v1,
+// controlling or not.
+func ref(kind, name string, controller bool) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: servingv1.APIVersion, Kind: kind, Name: name, UID: types.UID("uid-" + name), Controller: &controller}
+}
+
+func TestControllerOf(t *testing.T) {
+	tests := []struct {
+		name    string
+		refs    []metav1.OwnerReference
+		kind    string
+		want    string // the controller's name; "" when none
+		derived bool   // isDerived: controlled by a Knative Service
+	}{
+		{name: "no owner", refs: nil, kind: servingv1.KindService},
+		{name: "a controlling Service", refs: []metav1.OwnerReference{ref(servingv1.KindService, "hello", true)},
+			kind: servingv1.KindService, want: "hello", derived: true},
+		{name: "a Service that owns but does not control",
+			refs: []metav1.OwnerReference{ref(servingv1.KindService, "hello", false)}, kind: servingv1.KindService},
+		{name: "a controller reference with no controller flag",
+			refs: []metav1.OwnerReference{{APIVersion: servingv1.APIVersion, Kind: servingv1.KindService, Name: "hello"}}, kind: servingv1.KindService},
+		{name: "a controller of another kind", refs: []metav1.OwnerReference{ref(servingv1.KindConfiguration, "hello", true)},
+			kind: servingv1.KindService},
+		{name: "the controller asked for, after other owners",
+			refs: []metav1.OwnerReference{ref(servingv1.KindService, "other", false), ref(servingv1.KindConfiguration, "hello", true)},
+			kind: servingv1.KindConfiguration, want: "hello"},
+		{name: "a controlling Service of another API group (a core Service)",
+			refs: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "hello", Controller: new(true)}},
+			kind: servingv1.KindService},
+		{name: "a controlling Service of another version",
+			refs: []metav1.OwnerReference{{APIVersion: "serving.knative.dev/v1alpha1", Kind: "Service", Name: "hello", Controller: new(true)}},
+			kind: servingv1.KindService},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, ok := controllerOf(tt.refs, tt.kind)
+			if ok != (tt.want != "") || r.Name != tt.want {
+				t.Errorf("controllerOf(%s) = %q, %v; want %q", tt.kind, r.Name, ok, tt.want)
+			}
+			if got := isDerived(tt.refs); got != tt.derived {
+				t.Errorf("isDerived = %v, want %v", got, tt.derived)
+			}
+		})
+	}
+}
+
+func TestControllerRefIsFoundByControllerOf(t *testing.T) {
+	svc := &servingv1.Service{ObjectMeta: metav1.ObjectMeta{Name: "hello", UID: "u1"}}
+	r := controllerRef(svc, servingv1.KindService)
+	want := metav1.OwnerReference{APIVersion: servingv1.APIVersion, Kind: servingv1.KindService, Name: "hello", UID: "u1",
+		Controller: new(true), BlockOwnerDeletion: new(true)}
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("controllerRef = %+v, want %+v", r, want)
+	}
+	if !isDerived([]metav1.OwnerReference{r}) {
+		t.Error("an object with the Service's controllerRef is not derived")
+	}
+}
+
+func TestHasDomains(t *testing.T) {
+	tests := []struct {
+		name string
+		data map[string]string
+		want bool
+	}{
+		{name: "no data", data: nil, want: false},
+		{name: "Knative's _example only", data: map[string]string{"_example": "…"}, want: false},
+		{name: "a domain", data: map[string]string{"example.org": ""}, want: true},
+		{name: "a domain beside _example", data: map[string]string{"_example": "…", "svc.example.org": "selector:\n  app: x"}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hasDomains(tt.data); got != tt.want {
+				t.Errorf("hasDomains(%v) = %v, want %v", tt.data, got, tt.want)
+			}
+		})
+	}
+}
+
+func deployment(conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
+	return &appsv1.Deployment{Status: appsv1.DeploymentStatus{Conditions: conds}}
+}
+
+func TestDeploymentFailure(t *testing.T) {
+	tests := []struct {
+		name   string
+		dep    *appsv1.Deployment
+		want   knative.Failure
+		failed bool
+	}{
+		{name: "no conditions: not failed", dep: deployment()},
+		{name: "progressing: not failed", dep: deployment(appsv1.DeploymentCondition{
+			Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"})},
+		{name: "progress deadline exceeded: failed, in Knative's words",
+			dep: deployment(appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
+				Reason: "ProgressDeadlineExceeded", Message: `ReplicaSet "x" has timed out progressing.`}),
+			want: knative.Failure{Reason: "ProgressDeadlineExceeded",
+				Message: `Initial scale was never achieved: ReplicaSet "x" has timed out progressing.`}, failed: true},
+		{name: "not progressing for another reason: not failed", dep: deployment(appsv1.DeploymentCondition{
+			Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "Paused"})},
+		{name: "pods cannot be created: failed with the Deployment's reason",
+			dep: deployment(appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue,
+				Reason: "FailedCreate", Message: `pods "x" is forbidden: exceeded quota`}),
+			want: knative.Failure{Reason: "FailedCreate", Message: `pods "x" is forbidden: exceeded quota`}, failed: true},
+		{name: "replica failure resolved: not failed", dep: deployment(appsv1.DeploymentCondition{
+			Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionFalse, Reason: "FailedCreate"})},
+		{name: "available but unavailable pods: not failed", dep: deployment(appsv1.DeploymentCondition{
+			Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable"})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, failed := deploymentFailure(tt.dep)
+			if got != tt.want || failed != tt.failed {
+				t.Errorf("deploymentFailure = %+v, %v; want %+v, %v", got, failed, tt.want, tt.failed)
+			}
+		})
+	}
+}
+
+func gateway(ingress ...corev1.LoadBalancerIngress) *corev1.Service {
+	return &corev1.Service{Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: ingress}}}
+}
+
+func TestExternalIP(t *testing.T) {
+	tests := []struct {
+		name string
+		gw   *corev1.Service
+		want string
+	}{
+		{name: "no gateway Service", gw: nil, want: ""},
+		{name: "no load balancer yet", gw: gateway(), want: ""},
+		{name: "a hostname only", gw: gateway(corev1.LoadBalancerIngress{Hostname: "lb.example.org"}), want: ""},
+		{name: "an IP", gw: gateway(corev1.LoadBalancerIngress{IP: "203.0.113.7"}), want: "203.0.113.7"},
+		{name: "the first IP, after a hostname", gw: gateway(corev1.LoadBalancerIngress{Hostname: "lb.example.org"},
+			corev1.LoadBalancerIngress{IP: "203.0.113.7"}, corev1.LoadBalancerIngress{IP: "203.0.113.8"}), want: "203.0.113.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := externalIP(tt.gw); got != tt.want {
+				t.Errorf("externalIP = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBaseFollowsTheGateway(t *testing.T) {
+	// Rounds in order: the gateway each sees, and the base domain each
+	// hands the pipeline ("" when it hands none: nothing changed).
+	steps := []struct {
+		name string
+		gw   *corev1.Service
+		want string
+	}{
+		{name: "the first round, no gateway: Knative's default domain", gw: nil, want: config.DefaultDomainName},
+		{name: "still no gateway: unchanged", gw: nil, want: ""},
+		{name: "a gateway without an address: unchanged", gw: gateway(), want: ""},
+		{name: "the gateway gets an IP: magic DNS", gw: gateway(corev1.LoadBalancerIngress{IP: "203.0.113.7"}), want: "203.0.113.7.sslip.io"},
+		{name: "the same IP: unchanged", gw: gateway(corev1.LoadBalancerIngress{IP: "203.0.113.7"}), want: ""},
+		{name: "a new IP", gw: gateway(corev1.LoadBalancerIngress{IP: "203.0.113.8"}), want: "203.0.113.8.sslip.io"},
+		{name: "the IP is gone: back to the default", gw: gateway(), want: config.DefaultDomainName},
+	}
+	c := &Controller{log: discard}
+	c.st.init()
+	for i, step := range steps {
+		base := c.base(&snapshot{gateway: step.gw})
+		got := ""
+		if base != nil {
+			got = domainNames(base.Domain)
+			want := config.Default()
+			want.Domain = base.Domain
+			if !reflect.DeepEqual(*base, want) {
+				t.Errorf("round %d (%s): the base is not Knative's defaults but for the domain", i+1, step.name)
+			}
+		}
+		if got != step.want {
+			t.Errorf("round %d (%s): base domain %q, want %q", i+1, step.name, got, step.want)
+		}
+	}
+}
+
+// cacheDeployment is a revision's Deployment as the cache holds it.
+func cacheDeployment(rev string, ready int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
+	d := deployment(conds...)
+	d.Namespace, d.Name = "default", rev+"-deployment"
+	d.Labels = map[string]string{deploykube.LabelRevision: rev}
+	d.Status.ReadyReplicas = ready
+	return d
+}
+
+func TestChange(t *testing.T) {
+	owned := []metav1.OwnerReference{ref(servingv1.KindService, "hello", true)}
+	s := &snapshot{
+		services: map[string]*servingv1.Service{
+			"default/hello": {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"}},
+			"apps/a":        {ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "a"}},
+		},
+		configurations: map[string]*servingv1.Configuration{
+			"default/hello":    {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello", OwnerReferences: owned}},
+			"default/declared": {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "declared"}},
+		},
+		routes: map[string]*servingv1.Route{
+			"default/hello":    {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello", OwnerReferences: owned}},
+			"default/declared": {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "declared"}},
+			// Owned, but not controlled, by a Service: declared.
+			"default/shared": {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "shared",
+				OwnerReferences: []metav1.OwnerReference{ref(servingv1.KindService, "hello", false)}}},
+		},
+		revisions: map[string]*servingv1.Revision{
+			"default/hello-00001": {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello-00001"}},
+		},
+		configMaps: []*corev1.ConfigMap{
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: config.DomainConfigName}, Data: map[string]string{"_example": "…"}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: "config-autoscaler"}, Data: map[string]string{"stable-window": "60s"}},
+		},
+		deployments: map[string]*appsv1.Deployment{
+			"default/ready-00001":    cacheDeployment("ready-00001", 2),
+			"default/starting-00001": cacheDeployment("starting-00001", 0),
+			"default/stuck-00001": cacheDeployment("stuck-00001", 0, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
+				Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded", Message: "timed out"}),
+			// Failed beats ready: a Deployment with ready pods that cannot
+			// create more is failed.
+			"default/quota-00001": cacheDeployment("quota-00001", 1, appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure,
+				Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: "exceeded quota"}),
+		},
+	}
+	c := &Controller{log: discard}
+	c.st.init()
+	ch := c.change(s)
+
+	if !ch.Replace {
+		t.Error("the change does not replace every declared object")
+	}
+	var objs []string // "Kind namespace/name"
+	for _, o := range ch.Objects {
+		objs = append(objs, o.Kind+" "+o.Namespace+"/"+o.Name)
+		if o.File != "kubernetes" {
+			t.Errorf("%s %s/%s: file %q, want kubernetes", o.Kind, o.Namespace, o.Name, o.File)
+		}
+		if want := servingv1.APIVersion; o.Kind == "ConfigMap" {
+			if o.APIVersion != "v1" {
+				t.Errorf("ConfigMap %s: apiVersion %q, want v1", o.Name, o.APIVersion)
+			}
+		} else if o.APIVersion != want {
+			t.Errorf("%s %s/%s: apiVersion %q, want %q", o.Kind, o.Namespace, o.Name, o.APIVersion, want)
+		}
+	}
+	// Services first, then the declared Configurations and Routes, each
+	// sorted; the derived ones are the reconciler's output, not its input;
+	// revisions are never input; config-domain without a domain is left
+	// out so that the base (magic DNS) applies.
+	wantObjs := []string{
+		"Service apps/a", "Service default/hello",
+		"Configuration default/declared",
+		"Route default/declared", "Route default/shared",
+		"ConfigMap kgate-system/config-autoscaler",
+	}
+	if !slices.Equal(objs, wantObjs) {
+		t.Errorf("objects:\n got %q\nwant %q", objs, wantObjs)
+	}
+	wantFailed := map[string]knative.Failure{
+		"default/stuck-00001": {Reason: "ProgressDeadlineExceeded", Message: "Initial scale was never achieved: timed out"},
+		"default/quota-00001": {Reason: "FailedCreate", Message: "exceeded quota"},
+	}
+	if !maps.Equal(ch.Failed, wantFailed) {
+		t.Errorf("failed = %v, want %v", ch.Failed, wantFailed)
+	}
+	if got := slices.Sorted(slices.Values(ch.Ready)); !slices.Equal(got, []string{"default/ready-00001"}) {
+		t.Errorf("ready = %v, want [default/ready-00001]", got)
+	}
+	if ch.Base == nil || domainNames(ch.Base.Domain) != config.DefaultDomainName {
+		t.Errorf("the first change's base = %v, want Knative's default domain", ch.Base)
+	}
+	if again := c.change(s); again.Base != nil {
+		t.Errorf("a change with the same gateway sets the base again: %v", again.Base)
+	}
+}
+
+func TestChangeConfigDomain(t *testing.T) {
+	tests := []struct {
+		name string
+		data map[string]string
+		in   bool // config-domain is in the change
+	}{
+		{name: "no data: magic DNS applies", data: nil, in: false},
+		{name: "only Knative's example: magic DNS applies", data: map[string]string{"_example": "…"}, in: false},
+		{name: "a domain: config-domain applies", data: map[string]string{"example.org": ""}, in: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Controller{log: discard}
+			c.st.init()
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: config.DomainConfigName}, Data: tt.data}
+			ch := c.change(&snapshot{configMaps: []*corev1.ConfigMap{cm}})
+			in := slices.ContainsFunc(ch.Objects, func(o manifest.Object) bool { return o.Name == config.DomainConfigName })
+			if in != tt.in {
+				t.Errorf("config-domain in the change: %v, want %v", in, tt.in)
+			}
+			if len(ch.Failed) != 0 || len(ch.Ready) != 0 || ch.Failed == nil {
+				t.Errorf("with no Deployments: failed %v (want empty, not nil: it replaces), ready %v", ch.Failed, ch.Ready)
+			}
+		})
+	}
+}
+
+// converge runs rounds, each followed by its writes, until a round has
+// nothing to write, and returns how many ran.
+func converge(t *testing.T, c *Controller) int {
+	t.Helper()
+	for i := range 10 {
+		if err := c.round(t.Context()); err != nil {
+			t.Fatalf("round %d: %v", i+1, err)
+		}
+		if len(queued(c)) == 0 {
+			return i + 1
+		}
+		flush(t, c)
+	}
+	t.Fatalf("still writing after 10 rounds: %v", queued(c))
+	return 0
+}
+
+// names lists the names of the objects of a kind in the default namespace.
+func names(t *testing.T, c *Controller, list client.ObjectList) []string {
+	t.Helper()
+	if err := c.client.List(t.Context(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, o := range items {
+		out = append(out, o.(client.Object).GetName())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func readyStatus(conds []servingv1.Condition) corev1.ConditionStatus {
+	for _, c := range conds {
+		if c.Type == servingv1.ConditionReady {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// TestRoundsConverge runs whole rounds (read, reconcile, publish) against
+// the fake API server, the test playing the kubelet: a Service becomes its
+// objects, becomes Ready when its pods are, and a round after that writes
+// nothing; deleting the Service removes everything derived from it.
+func TestRoundsConverge(t *testing.T) {
+	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
+
+	converge(t, c)
+	for _, k := range []struct {
+		list client.ObjectList
+		want []string
+	}{
+		{&servingv1.ConfigurationList{}, []string{"hello"}},
+		{&servingv1.RouteList{}, []string{"hello"}},
+		{&servingv1.RevisionList{}, []string{"hello-00001"}},
+		{&appsv1.DeploymentList{}, []string{"hello-00001-deployment"}},
+		{&corev1.ServiceList{}, []string{"hello", "hello-00001-private"}},
+	} {
+		if got := names(t, c, k.list); !slices.Equal(got, k.want) {
+			t.Errorf("%T: %v, want %v", k.list, got, k.want)
+		}
+	}
+	svc := get(t, c, &servingv1.Service{}, "hello")
+	if got := readyStatus(svc.Status.Conditions); got == corev1.ConditionTrue {
+		t.Errorf("the Service is Ready before its revision has a pod")
+	}
+	if svc.Status.ObservedGeneration != 1 || svc.Status.LatestCreatedRevisionName != "hello-00001" {
+		t.Errorf("Service status %+v, want generation 1 observed and hello-00001 created", svc.Status)
+	}
+
+	// The kubelet: the revision's pod is ready.
+	d := get(t, c, &appsv1.Deployment{}, "hello-00001-deployment")
+	d.Status.ReadyReplicas = 1
+	if err := c.client.Status().Update(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, c)
+	if got := readyStatus(get(t, c, &servingv1.Revision{}, "hello-00001").Status.Conditions); got != corev1.ConditionTrue {
+		t.Errorf("the revision with a ready pod is Ready %q, want True", got)
+	}
+	if got := readyStatus(get(t, c, &servingv1.Service{}, "hello").Status.Conditions); got != corev1.ConditionTrue {
+		t.Errorf("the Service is Ready %q, want True", got)
+	}
+	if n := converge(t, c); n != 1 {
+		t.Errorf("a round with nothing changed was followed by %d more", n-1)
+	}
+
+	// A new template makes a second revision, which takes the traffic once
+	// its pod is ready.
+	svc = get(t, c, &servingv1.Service{}, "hello")
+	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
+	svc.Generation = 2 // the fake API server does not count generations
+	if err := c.client.Update(t.Context(), svc); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, c)
+	d = get(t, c, &appsv1.Deployment{}, "hello-00002-deployment")
+	d.Status.ReadyReplicas = 1
+	if err := c.client.Status().Update(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, c)
+	if st := get(t, c, &servingv1.Service{}, "hello").Status; st.LatestReadyRevisionName != "hello-00002" || st.ObservedGeneration != 2 {
+		t.Errorf("Service status %+v, want hello-00002 ready and generation 2 observed", st)
+	}
+
+	// Another controller (a restart, a new leader), an hour later, restores
+	// the reconciler's memory from what the API server stores: its first
+	// round derives what this one did (revision names, condition times),
+	// and writes nothing.
+	next := newTestControllerOn(t, c.client)
+	later := statusTime.Add(time.Hour)
+	next.pipe = watcher.New(watcher.Options{Routing: nopRouting{}, Deployed: true, Logger: discard,
+		Now: func() time.Time { return later }})
+	if err := next.restore(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if q := queued(next); len(q) != 0 {
+		t.Errorf("the restored controller's first round writes %v, want nothing", q)
+	}
+	c = next
+
+	if err := c.client.Delete(t.Context(), ksvc("hello")); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, c)
+	for _, list := range []client.ObjectList{&servingv1.ConfigurationList{}, &servingv1.RouteList{}, &servingv1.RevisionList{},
+		&appsv1.DeploymentList{}, &corev1.ServiceList{}} {
+		if got := names(t, c, list); len(got) != 0 {
+			t.Errorf("%T left after the Service was deleted: %v", list, got)
+		}
+	}
+}
