@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kgate/kgate/api/config"
@@ -286,10 +287,9 @@ func controllerOf(refs []metav1.OwnerReference, kind string) (metav1.OwnerRefere
 }
 
 func controllerRef(owner client.Object, kind string) metav1.OwnerReference {
-	yes := true
 	return metav1.OwnerReference{
 		APIVersion: servingv1.APIVersion, Kind: kind, Name: owner.GetName(), UID: owner.GetUID(),
-		Controller: &yes, BlockOwnerDeletion: &yes,
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 	}
 }
 
