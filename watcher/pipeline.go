@@ -115,8 +115,9 @@ type Pipeline struct {
 
 	// qmu guards the queued change, apart from mu, so that Submit never
 	// waits for a pass (the autoscaler submits under its own lock).
-	qmu    sync.Mutex
-	queued Change
+	qmu     sync.Mutex
+	queued  Change
+	pending bool // queued holds a change
 	// knownReady and knownFail are what the pipeline knows once the queued
 	// changes are applied: Submit drops what repeats them.
 	knownReady map[string]bool
@@ -181,6 +182,7 @@ func (p *Pipeline) Submit(ch Change) {
 		p.knownFail = maps.Clone(ch.Failed)
 	}
 	p.queued = merge(p.queued, ch)
+	p.pending = true
 	p.qmu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -191,6 +193,13 @@ func (p *Pipeline) Submit(ch Change) {
 // Refresh queues an empty change: the next pass re-reads what the
 // gateways serve.
 func (p *Pipeline) Refresh() { p.Submit(Change{forced: true}) }
+
+// Pending says whether a change is queued for the next pass.
+func (p *Pipeline) Pending() bool {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	return p.pending
+}
 
 // Queued is signalled when a change is queued: a source running its own
 // loop (Kubernetes) runs a pass then.
@@ -219,7 +228,7 @@ func (p *Pipeline) Apply(ch Change) *knative.Result {
 	defer p.mu.Unlock()
 	p.qmu.Lock()
 	queued := p.queued
-	p.queued = Change{}
+	p.queued, p.pending = Change{}, false
 	select {
 	case <-p.wake: // this pass takes what was queued
 	default:

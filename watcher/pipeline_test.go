@@ -160,7 +160,13 @@ func TestPipelineReadinessIsAnInput(t *testing.T) {
 	default:
 		t.Fatal("Submit did not signal Queued")
 	}
+	if !p.Pending() {
+		t.Error("a change is queued, Pending is false")
+	}
 	res = p.Apply(Change{})
+	if p.Pending() {
+		t.Error("the pass took the queued change, Pending is still true")
+	}
 	if ready(res, "a") != corev1.ConditionTrue || !reflect.DeepEqual(r.last(), []string{"default/a"}) {
 		t.Errorf("once ready: Ready %s, pushed %v; want True, a routed", ready(res, "a"), r.last())
 	}

@@ -274,8 +274,11 @@ func (c *Controller) lead(ctx context.Context) error {
 	}
 	go c.writes.run(ctx)
 	go c.scales.run(ctx)
-	if err := c.round(ctx); err != nil {
-		return fmt.Errorf("the first round: %w", err)
+	for again := true; again; {
+		var err error
+		if again, err = c.round(ctx); err != nil {
+			return fmt.Errorf("the first round: %w", err)
+		}
 	}
 	lis, err := net.Listen("tcp", c.opts.XDSAddress)
 	if err != nil {
@@ -308,9 +311,12 @@ func (c *Controller) lead(ctx context.Context) error {
 		case <-c.pipe.Queued():
 			timer.Reset(c.opts.Debounce)
 		case <-timer.C:
-			if err := c.round(ctx); err != nil {
+			switch again, err := c.round(ctx); {
+			case err != nil:
 				c.log.Error("reconciling", "error", err)
 				timer.Reset(time.Second) // the cache or the API is unwell: retry
+			case again:
+				timer.Reset(0)
 			}
 		}
 	}

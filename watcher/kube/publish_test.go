@@ -150,7 +150,7 @@ func newTestControllerOn(t testing.TB, cl client.Client) *Controller {
 	c.scaler = deploykube.NewScaler(cl)
 	c.scales = newAsyncScaler(c.scaler, discard)
 	var err error
-	c.loop, err = loop.New(loop.Options{Deployer: scalerDeployer{c.scales, c.scaler}, Endpoints: nopEndpoints{}, Metrics: nopMetrics{}})
+	c.loop, err = loop.New(loop.Options{Deployer: scalerDeployer{c.scales, c.scaler}, Endpoints: nopEndpoints{}, Metrics: nopMetrics{}, OnDecision: c.decided})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ type roundState struct {
 	base *config.Config
 	// scaled are the revisions handed to the autoscaler last round.
 	scaled map[string]bool
+	// deferred says the last round wrote nothing (see round).
+	deferred bool
 }
 
 func (s *roundState) init() { s.scaled = map[string]bool{} }
@@ -151,21 +153,32 @@ func (c *Controller) restore(ctx context.Context) error {
 // round reconciles everything once: the pipeline pushes the model to the
 // gateways, the revisions go to the autoscaler, and the objects and
 // statuses to the API server through the write queue.
-func (c *Controller) round(ctx context.Context) error {
+//
+// A round whose pass left a change queued (the autoscaler has just decided
+// that a new revision starts at zero, so it is Ready) writes nothing and
+// asks for the next round at once (again): that round routes the revision
+// and writes its statuses, which this one's would only precede. It defers
+// at most once in a row, so writes never starve.
+func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	t0 := time.Now()
 	s, err := c.read(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	t1 := time.Now()
 	res := c.pipe.Apply(c.change(s))
 	t2 := time.Now()
 	defer func() {
-		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services))
+		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services), "deferred", again)
 	}()
 	c.configureAutoscaler(ctx, res)
+	if c.pipe.Pending() && !c.st.deferred {
+		c.st.deferred = true
+		return true, nil
+	}
+	c.st.deferred = false
 	c.publish(s, res)
-	return nil
+	return false, nil
 }
 
 // change turns the cache into the pipeline's input: every declared object

@@ -326,13 +326,17 @@ func TestChangeConfigDomain(t *testing.T) {
 	}
 }
 
-// converge runs rounds, each followed by its writes, until a round has
-// nothing to write, and returns how many ran.
+// converge runs rounds, each followed by its writes, until a round that
+// did not defer has nothing to write, and returns how many ran.
 func converge(t *testing.T, c *Controller) int {
 	t.Helper()
 	for i := range 10 {
-		if err := c.round(t.Context()); err != nil {
+		again, err := c.round(t.Context())
+		if err != nil {
 			t.Fatalf("round %d: %v", i+1, err)
+		}
+		if again {
+			continue // deferred: the next round writes
 		}
 		if len(queued(c)) == 0 {
 			return i + 1
@@ -447,8 +451,8 @@ func TestRoundsConverge(t *testing.T) {
 	if err := next.restore(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := next.round(t.Context()); err != nil {
-		t.Fatal(err)
+	if again, err := next.round(t.Context()); err != nil || again {
+		t.Fatalf("the restored controller's first round: again %v, error %v; want it to write, nothing deferred", again, err)
 	}
 	if q := queued(next); len(q) != 0 {
 		t.Errorf("the restored controller's first round writes %v, want nothing", q)
@@ -464,5 +468,43 @@ func TestRoundsConverge(t *testing.T) {
 		if got := names(t, c, list); len(got) != 0 {
 			t.Errorf("%T left after the Service was deleted: %v", list, got)
 		}
+	}
+}
+
+// A revision that starts at zero is Ready as soon as the autoscaler decides
+// so, inside the first round: that round defers its writes, and the next,
+// run at once, routes the revision and writes its statuses Ready — no
+// status is written not Ready first.
+func TestRoundDefersItsWritesOnceWhileAChangeIsQueued(t *testing.T) {
+	atZero := func(o client.Object) {
+		o.(*servingv1.Service).Spec.Template.Annotations = map[string]string{"autoscaling.knative.dev/initial-scale": "0"}
+	}
+	allowZero := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: "config-autoscaler"},
+		Data:       map[string]string{"allow-zero-initial-scale": "true"},
+	}
+	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1), atZero), allowZero)
+
+	again, err := c.round(t.Context())
+	if err != nil || !again {
+		t.Fatalf("first round: again %v, error %v; want it deferred (the decision to start at zero is queued)", again, err)
+	}
+	if q := queued(c); len(q) != 0 {
+		t.Errorf("the deferred round queued writes %v, want none", q)
+	}
+	if again, err = c.round(t.Context()); err != nil || again {
+		t.Fatalf("second round: again %v, error %v; want it to write", again, err)
+	}
+	flush(t, c)
+	if got := readyStatus(get(t, c, &servingv1.Service{}, "hello").Status.Conditions); got != corev1.ConditionTrue {
+		t.Errorf("the Service's first status is Ready %q, want True", got)
+	}
+
+	// Deferring is once in a row: with a change queued again, the round
+	// after a deferred one writes all the same.
+	c.st.deferred = true
+	c.pipe.Refresh()
+	if again, err = c.round(t.Context()); err != nil || again {
+		t.Errorf("a round after a deferred one: again %v, error %v; want it to write", again, err)
 	}
 }
