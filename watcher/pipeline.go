@@ -117,7 +117,7 @@ type Pipeline struct {
 	// waits for a pass (the autoscaler submits under its own lock).
 	qmu     sync.Mutex
 	queued  Change
-	pending bool // queued holds a change
+	pending bool // queued holds more than a Refresh
 	// knownReady and knownFail are what the pipeline knows once the queued
 	// changes are applied: Submit drops what repeats them.
 	knownReady map[string]bool
@@ -171,7 +171,8 @@ func (p *Pipeline) Submit(ch Change) {
 	if ch.Failed != nil && maps.Equal(ch.Failed, p.knownFail) {
 		ch.Failed = nil
 	}
-	if ch.Objects == nil && !ch.Replace && len(ch.Deleted) == 0 && len(ch.Ready) == 0 && ch.Failed == nil && ch.Base == nil && !ch.forced {
+	changes := ch.Objects != nil || ch.Replace || len(ch.Deleted) > 0 || len(ch.Ready) > 0 || ch.Failed != nil || ch.Base != nil
+	if !changes && !ch.forced {
 		p.qmu.Unlock()
 		return
 	}
@@ -182,7 +183,7 @@ func (p *Pipeline) Submit(ch Change) {
 		p.knownFail = maps.Clone(ch.Failed)
 	}
 	p.queued = merge(p.queued, ch)
-	p.pending = true
+	p.pending = p.pending || changes
 	p.qmu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -194,7 +195,8 @@ func (p *Pipeline) Submit(ch Change) {
 // gateways serve.
 func (p *Pipeline) Refresh() { p.Submit(Change{forced: true}) }
 
-// Pending says whether a change is queued for the next pass.
+// Pending says whether a change other than a Refresh is queued for the
+// next pass: something declared or reported that the next pass routes.
 func (p *Pipeline) Pending() bool {
 	p.qmu.Lock()
 	defer p.qmu.Unlock()

@@ -210,9 +210,13 @@ func TestPipelineGateways(t *testing.T) {
 	if ready(res, "a") != corev1.ConditionUnknown || !reflect.DeepEqual(r.last(), []string{"default/a"}) {
 		t.Fatalf("before the gateways serve it: Ready %s, pushed %v; want Unknown, and pushed", ready(res, "a"), r.last())
 	}
-	// The gateways ACK: an empty change re-reads them.
+	// The gateways ACK: an empty change re-reads them. It is queued, but
+	// not Pending: it changes nothing the pass routes.
 	gw.serve("default/a")
 	p.Refresh()
+	if p.Pending() {
+		t.Error("a Refresh is Pending")
+	}
 	res = p.Apply(Change{})
 	if ready(res, "a") != corev1.ConditionTrue {
 		t.Errorf("once served: Ready %s, want True", ready(res, "a"))
