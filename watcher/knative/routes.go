@@ -104,7 +104,9 @@ func (rd *round) stillExists(ns string, ts []target) bool {
 
 // routeStatuses resolves every served Route's traffic into the model and
 // its status. A Route whose traffic cannot be resolved keeps serving its
-// last resolved traffic, as Knative leaves the Ingress alone then.
+// last resolved traffic, as Knative leaves the Ingress alone then. Once
+// every Route has its model, host conflicts are decided and the gateways
+// asked whether they serve each Route, and only then is Ready set.
 func (rd *round) routeStatuses() {
 	for key, e := range rd.routes {
 		rt := e.out
