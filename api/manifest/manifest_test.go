@@ -269,6 +269,62 @@ metadata:
 		name:  "CRLF line ends",
 		input: "apiVersion: serving.knative.dev/v1\r\nkind: Revision\r\nmetadata:\r\n  name: r\r\n",
 		objs:  []want{{kind: "Revision", name: "r", namespace: "default", line: 1}},
+	}, {
+		// The steps of decodeDocument (checks.go), and their order.
+
+		name:  "notNull: a null document is empty",
+		input: "~\n---\nnull\n",
+	}, {
+		name:  "stringHeader: a number is not a string",
+		input: "apiVersion: serving.knative.dev/v1\nkind: 3\nmetadata:\n  name: x\n",
+		errs:  []string{"f.yaml:1: kind must be a string, got 3"},
+	}, {
+		name:  "stringHeader: metadata is an object",
+		input: "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: [x]\n",
+		errs:  []string{"f.yaml:1: metadata must be an object"},
+	}, {
+		name:  "stringHeader: every problem at once",
+		input: "apiVersion: 1\nkind: true\nmetadata:\n  name: 2\n  namespace: off\n",
+		errs: []string{"f.yaml:1: apiVersion must be a string, got 1; kind must be a string, got true (YAML reads unquoted y, n, yes, no, on and off as booleans; quote the value); " +
+			"metadata.name must be a string, got 2; metadata.namespace must be a string, got false (YAML reads unquoted y, n, yes, no, on and off as booleans; quote the value)"},
+	}, {
+		name:  "apiVersionAndKind: apiVersion alone",
+		input: "kind: Service\nmetadata:\n  name: x\n",
+		errs:  []string{"f.yaml:1: missing field(s): apiVersion"},
+	}, {
+		name:  "skipForeign: before named, so a nameless foreign object is only skipped",
+		input: "apiVersion: apps/v1\nkind: Deployment\n",
+		objs:  []want{{kind: "Deployment", namespace: "default", line: 1, warnings: []string{"skipped apps/v1 Deployment: kgate reads only serving.knative.dev/v1 objects and v1 ConfigMaps"}}},
+	}, {
+		name:  "skipForeign: a v1 kind other than ConfigMap",
+		input: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n",
+		objs:  []want{{kind: "Secret", name: "s", namespace: "default", line: 1, warnings: []string{"skipped v1 Secret: kgate reads only serving.knative.dev/v1 objects and v1 ConfigMaps"}}},
+	}, {
+		name:  "servingVersion: before knownKind and named",
+		input: "apiVersion: serving.knative.dev/v2\nkind: Thing\n",
+		errs:  []string{"f.yaml:1: serving.knative.dev/v2 is not supported; use serving.knative.dev/v1"},
+	}, {
+		name:  "knownKind: before named",
+		input: "apiVersion: serving.knative.dev/v1\nkind: Thing\n",
+		errs:  []string{`f.yaml:1: unknown kind "Thing" in serving.knative.dev/v1: want Service, Configuration, Route or Revision`},
+	}, {
+		name:  "named: ConfigMaps too",
+		input: "apiVersion: v1\nkind: ConfigMap\ndata: {}\n",
+		errs:  []string{"f.yaml:1: missing field(s): metadata.name"},
+	}, {
+		name:  "fieldTypes: before knownFieldsOnce",
+		input: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nspec: {}\ndata: []\n",
+		errs:  []string{"f.yaml:6: cannot decode array into map[string]string: data"},
+	}, {
+		name:  "knownFieldsOnce: on the first unknown field's line",
+		input: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labelz: {}\nspec: {}\n",
+		errs:  []string{"f.yaml:5: must not set the field(s): metadata.labelz, spec"},
+	}, {
+		name:  "warnNBSP: after the deprecation warning",
+		input: "apiVersion: serving.knative.dev/v1alpha1\nkind: Route\nmetadata:\n  name: r\n  labels:\n    a: \"b\u00a0c\"\n",
+		objs: []want{{kind: "Route", name: "r", namespace: "default", line: 1, warnings: []string{
+			"serving.knative.dev/v1alpha1 is deprecated: read as serving.knative.dev/v1, whose fields are the same here; change apiVersion to serving.knative.dev/v1",
+			"line 6 contains non-breaking spaces (U+00A0), a common copy-paste accident; replace them with plain spaces"}}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
