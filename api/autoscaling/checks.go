@@ -315,15 +315,17 @@ func (r *reader) int32GE0(key string) *int32 {
 	return &n
 }
 
-// float reads a number, returning the key used, its text and its value (nil
-// when absent or not a number).
+// float reads a finite number, returning the key used, its text and its
+// value (nil when absent or not a number). ParseFloat also reads "NaN" and
+// "Inf": NaN passes every bound check, since every comparison with it is
+// false, and no target or percentage is infinite.
 func (r *reader) float(key string) (string, string, *float64) {
 	k, v, ok := r.get(key)
 	if !ok {
 		return k, v, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		r.errs = append(r.errs, fielderr.Invalid(r.path.Key(k), v))
 		return k, v, nil
 	}
