@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -49,11 +50,18 @@ func (p *parser) int32(key string, dst *int32) {
 	}
 }
 
+// float reads a finite number. ParseFloat also reads "NaN" and "Inf": NaN
+// passes every bound check, since every comparison with it is false, and no
+// rate, target or capacity is infinite.
 func (p *parser) float(key string, dst *float64) {
 	if v, ok := p.get(key); ok {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			p.fail(key, "%q is not a number", v)
+			return
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			p.fail(key, "%q is not a finite number", v)
 			return
 		}
 		*dst = f
