@@ -12,6 +12,8 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -33,10 +35,25 @@ import (
 // copied. The server gives it back to us unchanged (it stores what
 // GetReturnedResources returns), and only touches it between watches
 // (after cancelling one, before opening the next), which our lock orders.
+//
+// A delta response carries at most maxBytes of resources (see
+// DefaultMaxDeltaResponseBytes); what does not fit follows in the next
+// responses. The protocol allows it: a delta response is a set of changes,
+// not the whole state. go-control-plane's delta server opens the stream's
+// next watch of the type when the client answers (ACK or NACK) and stores,
+// as the client's versions, the map the response returns: a partial
+// response records only what it carried, so the next watch finds the rest
+// missing and sends it at once. Such a map must not record the current
+// sequence under seqKey, which would claim the client up to date: it keeps
+// one the comparison of the rest can start from (see resume in respond).
+// State-of-the-world responses are never split: LDS and CDS there are the
+// full state, and a resource missing from one is a removal.
 type typeCache struct {
 	*cache.LinearCache // CreateWatch and Fetch: state of the world
 	typeURL            string
 	prefix             string
+	// maxBytes bounds the encoded resources of one delta response.
+	maxBytes int
 
 	mu        sync.Mutex
 	resources map[string]*entry
@@ -58,6 +75,8 @@ type entry struct {
 	res     types.Resource
 	version string
 	any     *anypb.Any
+	// size is what the resource adds to a delta response's encoding.
+	size int
 }
 
 type logEntry struct {
@@ -78,14 +97,46 @@ const seqKey = "\x00kgate-seq"
 // minLog is the least number of changes kept, however small the cache.
 const minLog = 1024
 
-func newTypeCache(typeURL, prefix string, log cacheLogger) *typeCache {
-	return &typeCache{
+// DefaultMaxDeltaResponseBytes is how many bytes of resources one delta
+// response carries at most, unless a single resource is larger (it is then
+// sent alone). A client's first response of a type would otherwise carry
+// every resource of it: at 5,000 Services the route configurations alone
+// pass grpc-go's default 4 MiB receive limit, and a client at that limit
+// (kgate's own client before it raised its own, proxyless gRPC, any client
+// with defaults) fails the stream and retries forever without a byte of
+// config. 1 MiB is a quarter of that limit, and costs one more round trip
+// per MiB: a 10,000-Service initial sync takes a few dozen round trips,
+// each cheaper than encoding and decoding its MiB. Smaller parts also let a
+// client apply and free one before the next arrives, instead of holding the
+// whole type twice (encoded and decoded) at once.
+const DefaultMaxDeltaResponseBytes = 1 << 20
+
+// typeCacheOption configures a typeCache.
+type typeCacheOption func(*typeCache)
+
+// withMaxDeltaBytes bounds the resources of one delta response to n bytes
+// (DefaultMaxDeltaResponseBytes when n ≤ 0).
+func withMaxDeltaBytes(n int) typeCacheOption {
+	return func(c *typeCache) {
+		if n > 0 {
+			c.maxBytes = n
+		}
+	}
+}
+
+func newTypeCache(typeURL, prefix string, log cacheLogger, opts ...typeCacheOption) *typeCache {
+	c := &typeCache{
 		LinearCache: cache.NewLinearCache(typeURL, cache.WithVersionPrefix(prefix), cache.WithLogger(log)),
 		typeURL:     typeURL,
 		prefix:      prefix,
+		maxBytes:    DefaultMaxDeltaResponseBytes,
 		resources:   map[string]*entry{},
 		watches:     map[*deltaWatch]struct{}{},
 	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // UpdateResources adds or replaces toUpdate and removes toDelete, then
@@ -105,7 +156,9 @@ func (c *typeCache) update(toUpdate map[string]types.Resource, toDelete []string
 		if err != nil {
 			return fmt.Errorf("encoding %s %q: %w", c.typeURL, name, err)
 		}
-		entries[name] = &entry{res: res, version: cache.HashResource(b), any: &anypb.Any{TypeUrl: c.typeURL, Value: b}}
+		e := &entry{res: res, version: cache.HashResource(b), any: &anypb.Any{TypeUrl: c.typeURL, Value: b}}
+		e.size = fieldSize(proto.Size(&discoveryv3.Resource{Name: name, Version: e.version, Resource: e.any}))
+		entries[name] = e
 	}
 
 	c.mu.Lock()
@@ -216,11 +269,23 @@ func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool
 			removed = append(removed, name)
 		}
 	}
+	// resume is what a partial response records under seqKey: a sequence
+	// after which every change the client lacks is still found. A
+	// comparison from the change log alone resumes where it started; one
+	// that also looked beyond the log (a full scan, or names the request
+	// named) resumes from 0, up to date with nothing: the next watch
+	// compares the whole log, or everything once the log was trimmed.
+	// Removals all go in the first part, so what remains is only resources
+	// that exist, and the log names every one of them since 0.
+	var resume uint64
 	if !owned || last < c.forgotten || slices.Contains(hints, "*") {
 		for _, name := range c.fullScan(w.sub, known) {
 			consider(name)
 		}
 	} else {
+		if len(hints) == 0 {
+			resume = last
+		}
 		for _, name := range c.changedSince(last, hints) {
 			consider(name)
 		}
@@ -241,8 +306,9 @@ func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool
 	}
 	sort.Strings(updated)
 	sort.Strings(removed)
-	resources := make([]*discoveryv3.Resource, 0, len(updated))
-	for _, name := range updated {
+	sent := c.fit(updated, removed)
+	resources := make([]*discoveryv3.Resource, 0, sent)
+	for _, name := range updated[:sent] {
 		e := c.resources[name]
 		next[name] = e.version
 		resources = append(resources, &discoveryv3.Resource{Name: name, Version: e.version, Resource: e.any})
@@ -250,7 +316,11 @@ func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool
 	for _, name := range removed {
 		delete(next, name)
 	}
-	next[seqKey] = strconv.FormatUint(c.seq, 10)
+	upTo := c.seq
+	if sent < len(updated) {
+		upTo = resume
+	}
+	next[seqKey] = strconv.FormatUint(upTo, 10)
 	return &deltaResponse{
 		req:  w.req,
 		next: next,
@@ -262,6 +332,33 @@ func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool
 		},
 	}
 }
+
+// fit returns how many of updated, in order, one response carries next to
+// every one of removed within c.maxBytes: at least one when nothing is
+// removed, so that a resource larger than the budget goes alone. Removals
+// are never split: a name costs a few dozen bytes, and a removal of a name
+// the cache never held (one a reconnecting client claimed) is found only by
+// the full comparison of the first response.
+func (c *typeCache) fit(updated, removed []string) int {
+	size := 0
+	for _, name := range removed {
+		size += fieldSize(len(name))
+	}
+	n := 0
+	for ; n < len(updated); n++ {
+		s := c.resources[updated[n]].size
+		if size+s > c.maxBytes && (n > 0 || len(removed) > 0) {
+			break
+		}
+		size += s
+	}
+	return n
+}
+
+// fieldSize is what a length-delimited field of n bytes with a one-byte tag
+// adds to a message: each resource and each removed name of a delta
+// response is one.
+func fieldSize(n int) int { return 1 + protowire.SizeBytes(n) }
 
 // fullScan lists every name a client may lack or hold in excess: the
 // resources it subscribes to and those it knows.

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -14,6 +15,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -27,6 +29,8 @@ type cacheClient struct {
 	out chan cache.DeltaResponse
 	// cancel closes the open watch, if any.
 	cancel func()
+	// last is the last response received.
+	last *discoveryv3.DeltaDiscoveryResponse
 }
 
 func newCacheClient(t *testing.T, c *typeCache, subscribe []string, initial map[string]string) *cacheClient {
@@ -69,6 +73,7 @@ func (cl *cacheClient) recv() (updated, removed []string, ok bool) {
 		if err != nil {
 			cl.t.Fatalf("GetDeltaDiscoveryResponse: %v", err)
 		}
+		cl.last = r
 		for _, res := range r.GetResources() {
 			updated = append(updated, res.GetName())
 		}
@@ -220,4 +225,284 @@ func TestTypeCacheWildcard(t *testing.T) {
 	if u, _ := wild.next(); !slices.Equal(u, []string{"a"}) {
 		t.Errorf("unsubscribing a from a wildcard: updated %v, want [a]", u)
 	}
+}
+
+// sizedRes is a cluster whose encoding grows with n.
+func sizedRes(name string, n int) types.Resource {
+	return &clusterv3.Cluster{Name: name, AltStatName: strings.Repeat("x", n)}
+}
+
+func newBudgetCache(budget int) *typeCache {
+	return newTypeCache(resource.ClusterType, "test-", cacheLogger{slog.New(slog.DiscardHandler)}, withMaxDeltaBytes(budget))
+}
+
+// A response takes resources in name order until the next would pass the
+// budget; one larger than the budget goes alone; removals all go first.
+func TestTypeCacheSplitsByBudget(t *testing.T) {
+	// Names of one letter and contents of one length make every resource
+	// the same size on the wire: s. Three fit, with room for two removed
+	// names of five letters (seven bytes each), not three.
+	s := newBudgetCache(0).sizeOf(t, sizedRes("a", 200))
+	budget := 3*s + 15
+	for _, tc := range []struct {
+		name string
+		// huge names the resources larger than the budget.
+		names, huge []string
+		// initial are the versions the client claims on connecting.
+		initial     map[string]string
+		wantUpdated [][]string
+		wantRemoved []string
+	}{{
+		name:        "everything fits",
+		names:       []string{"a", "b", "c"},
+		wantUpdated: [][]string{{"a", "b", "c"}},
+	}, {
+		name:        "three fit in each",
+		names:       []string{"a", "b", "c", "d", "e", "f", "g"},
+		wantUpdated: [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}},
+	}, {
+		name:        "a resource larger than the budget goes alone",
+		names:       []string{"a", "b", "c", "d", "e", "f", "g"},
+		huge:        []string{"e"},
+		wantUpdated: [][]string{{"a", "b", "c"}, {"d"}, {"e"}, {"f", "g"}},
+	}, {
+		name:        "alone first too",
+		names:       []string{"a", "b"},
+		huge:        []string{"a"},
+		wantUpdated: [][]string{{"a"}, {"b"}},
+	}, {
+		name:        "removals go first, all of them, and take their room",
+		names:       []string{"a", "b", "c", "d"},
+		initial:     map[string]string{"gone1": "v", "gone2": "v", "gone3": "v", "b": "stale"},
+		wantUpdated: [][]string{{"a", "b"}, {"c", "d"}},
+		wantRemoved: []string{"gone1", "gone2", "gone3"},
+	}, {
+		name:        "removals before a resource larger than the budget",
+		names:       []string{"a"},
+		huge:        []string{"a"},
+		initial:     map[string]string{"gone": "v"},
+		wantUpdated: [][]string{nil, {"a"}},
+		wantRemoved: []string{"gone"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newBudgetCache(budget)
+			res := map[string]types.Resource{}
+			for _, name := range tc.names {
+				res[name] = sizedRes(name, 200)
+				if slices.Contains(tc.huge, name) {
+					res[name] = sizedRes(name, 2*budget)
+				}
+			}
+			put(t, c, res)
+			cl := newCacheClient(t, c, nil, tc.initial)
+			var updated [][]string
+			var removed []string
+			for range len(tc.wantUpdated) + 1 {
+				u, r, ok := cl.recv()
+				if !ok {
+					break
+				}
+				updated = append(updated, u)
+				removed = append(removed, r...)
+				if len(updated) > 1 && r != nil {
+					t.Errorf("part %d removes %v: removals go in the first", len(updated), r)
+				}
+				cl.ack()
+			}
+			if !reflect.DeepEqual(updated, tc.wantUpdated) || !slices.Equal(removed, tc.wantRemoved) {
+				t.Errorf("parts %q removing %q, want %q removing %q", updated, removed, tc.wantUpdated, tc.wantRemoved)
+			}
+			if got, want := cl.known(), c.versions(nil); !reflect.DeepEqual(got, want) {
+				t.Errorf("client knows %v, cache holds %v", got, want)
+			}
+		})
+	}
+}
+
+// sizeOf is what res adds to a delta response of c.
+func (c *typeCache) sizeOf(t *testing.T, res types.Resource) int {
+	t.Helper()
+	name := cache.GetResourceName(res)
+	put(t, c, map[string]types.Resource{name: res})
+	return c.resources[name].size
+}
+
+// versions are the resources the cache holds, and their versions; only
+// those named when names is not nil.
+func (c *typeCache) versions(names []string) map[string]string {
+	out := map[string]string{}
+	for name, e := range c.resources {
+		if names == nil || slices.Contains(names, name) {
+			out[name] = e.version
+		}
+	}
+	return out
+}
+
+// A client sent a response in parts gets everything, whatever the cache
+// does between the parts, and each part stays within the budget. The
+// sequence a partial response records must not claim the client up to
+// date: each scenario takes a different way to the comparison of what it
+// lacks.
+func TestTypeCacheSplitCatchesUp(t *testing.T) {
+	const budget = 1000
+	names := make([]string, 40)
+	fleetRes := map[string]types.Resource{}
+	for i := range names {
+		names[i] = fmt.Sprintf("r%02d", i)
+		// 50 to 350 bytes, and one three times the budget.
+		size := 50 + (i*37)%300
+		if i == 17 {
+			size = 3 * budget
+		}
+		fleetRes[names[i]] = sizedRes(names[i], size)
+	}
+	// changeAll gives every resource a new version.
+	changeAll := func(t *testing.T, c *typeCache) {
+		changed := map[string]types.Resource{}
+		for _, name := range names {
+			changed[name] = sizedRes(name, 100+len(name))
+		}
+		put(t, c, changed)
+	}
+	// synced is a client subscribed to subscribe that has received and
+	// ACKed everything.
+	synced := func(t *testing.T, c *typeCache, subscribe []string) *cacheClient {
+		cl := newCacheClient(t, c, subscribe, nil)
+		for i := 0; ; i++ {
+			if _, _, ok := cl.recv(); !ok {
+				return cl
+			}
+			cl.ack()
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		// start connects the client; the first part may be pending.
+		start func(t *testing.T, c *typeCache) *cacheClient
+		// between, if set, changes the cache after the client received
+		// part i (from 0) and before it ACKs it.
+		between func(t *testing.T, c *typeCache, i int)
+		// subscribed are the names the client ends up subscribed to, nil
+		// for every resource (a wildcard).
+		subscribed  []string
+		wantRemoved []string
+	}{{
+		name:  "initial wildcard",
+		start: func(t *testing.T, c *typeCache) *cacheClient { return newCacheClient(t, c, nil, nil) },
+	}, {
+		name: "reconnecting with stale and gone names",
+		start: func(t *testing.T, c *typeCache) *cacheClient {
+			return newCacheClient(t, c, nil, map[string]string{"r03": "stale", "gone-a": "v", "gone-b": "v"})
+		},
+		wantRemoved: []string{"gone-a", "gone-b"},
+	}, {
+		name: "every resource changes under an up-to-date client (the change log alone)",
+		start: func(t *testing.T, c *typeCache) *cacheClient {
+			cl := synced(t, c, nil)
+			changeAll(t, c)
+			return cl
+		},
+	}, {
+		name: "a request subscribes to names by the dozen",
+		start: func(t *testing.T, c *typeCache) *cacheClient {
+			cl := synced(t, c, []string{"r00"})
+			cl.cancel()
+			cl.sub.UpdateResourceSubscriptions(names, nil)
+			cl.watch(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: c.typeURL, ResponseNonce: "n", ResourceNamesSubscribe: names})
+			return cl
+		},
+		subscribed: names,
+	}, {
+		name:  "changes between the parts",
+		start: func(t *testing.T, c *typeCache) *cacheClient { return newCacheClient(t, c, nil, nil) },
+		between: func(t *testing.T, c *typeCache, i int) {
+			if i != 1 {
+				return
+			}
+			// r00 was sent in the first part, r39 not yet.
+			put(t, c, map[string]types.Resource{
+				"r00": sizedRes("r00", 7), "r38": sizedRes("r38", 8), "new": sizedRes("new", 9),
+			}, "r01", "r39")
+		},
+		wantRemoved: []string{"r01"},
+	}, {
+		name: "the change log is trimmed between the parts",
+		start: func(t *testing.T, c *typeCache) *cacheClient {
+			cl := synced(t, c, nil)
+			changeAll(t, c)
+			return cl
+		},
+		between: func(t *testing.T, c *typeCache, i int) {
+			if i != 0 {
+				return
+			}
+			for j := range minLog + 2*len(names) {
+				put(t, c, map[string]types.Resource{"r05": sizedRes("r05", 10+j%2)})
+			}
+			if c.forgotten == 0 {
+				t.Fatal("the change log was never trimmed")
+			}
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newBudgetCache(budget)
+			put(t, c, fleetRes)
+			cl := tc.start(t, c)
+			var removed []string
+			parts := 0
+			for ; ; parts++ {
+				u, r, ok := cl.recv()
+				if !ok {
+					break
+				}
+				if parts > 100 {
+					t.Fatal("more than 100 parts: the sync never ends")
+				}
+				if len(u)+len(r) == 0 {
+					t.Errorf("part %d carries nothing", parts)
+				}
+				removed = append(removed, r...)
+				header := proto.Size(&discoveryv3.DeltaDiscoveryResponse{TypeUrl: cl.last.GetTypeUrl(), SystemVersionInfo: cl.last.GetSystemVersionInfo()})
+				if size := proto.Size(cl.last); size > budget+header && len(u) > 1 {
+					t.Errorf("part %d is %d bytes (%v), past the budget %d plus the header's %d", parts, size, u, budget, header)
+				}
+				if tc.between != nil {
+					tc.between(t, c, parts)
+				}
+				cl.ack()
+			}
+			if parts < 2 {
+				t.Errorf("%d parts: the budget did not split the response", parts)
+			}
+			slices.Sort(removed)
+			if !slices.Equal(removed, tc.wantRemoved) {
+				t.Errorf("removed %v, want %v", removed, tc.wantRemoved)
+			}
+			if got, want := cl.known(), c.versions(tc.subscribed); !reflect.DeepEqual(got, want) {
+				t.Errorf("client knows %d resources, cache holds %d; differing: %v", len(got), len(want), differing(got, want))
+			}
+			if last, _ := seqOf(cl.sub.ReturnedResources()); last != c.seq {
+				t.Errorf("the client is up to date with sequence %d, the cache is at %d", last, c.seq)
+			}
+		})
+	}
+}
+
+// differing lists the names two version maps disagree on.
+func differing(a, b map[string]string) []string {
+	var out []string
+	for name := range a {
+		if a[name] != b[name] {
+			out = append(out, name)
+		}
+	}
+	for name := range b {
+		if _, ok := a[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
