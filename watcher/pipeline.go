@@ -31,10 +31,11 @@ type Routing interface {
 	UpdateRouting(services []model.Service, revisions []model.Revision) error
 }
 
-// Gateways says whether every connected gateway serves a Service as given
-// (see knative.Input.Waiting): "" when each does, else why not.
+// Gateways says whether every gateway that counts serves a Service as
+// given (see knative.Input.Waiting): hold while one does not, with why;
+// a message without hold names gateways left behind and not waited for.
 type Gateways interface {
-	Waiting(svc model.Service) string
+	Waiting(svc model.Service) (msg string, hold bool)
 }
 
 // Options configure a Pipeline.
@@ -331,12 +332,12 @@ func (p *Pipeline) pass() *knative.Result {
 	}
 	var waiting []model.Service
 	if gw := p.opts.Gateways; gw != nil {
-		in.Waiting = func(svc model.Service) string {
-			msg := gw.Waiting(svc)
-			if msg != "" {
+		in.Waiting = func(svc model.Service) (string, bool) {
+			msg, hold := gw.Waiting(svc)
+			if hold {
 				waiting = append(waiting, svc)
 			}
-			return msg
+			return msg, hold
 		}
 	}
 	res := p.rec.Reconcile(in)
@@ -346,7 +347,7 @@ func (p *Pipeline) pass() *knative.Result {
 	// A Route whose new model changed nothing the gateways receive is
 	// served as soon as it is pushed, and no ACK will say so: pass again.
 	for _, svc := range waiting {
-		if p.opts.Gateways.Waiting(svc) == "" {
+		if _, hold := p.opts.Gateways.Waiting(svc); !hold {
 			p.Refresh()
 			break
 		}

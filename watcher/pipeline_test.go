@@ -56,13 +56,13 @@ type gateways struct {
 	served map[string]bool
 }
 
-func (g *gateways) Waiting(svc model.Service) string {
+func (g *gateways) Waiting(svc model.Service) (string, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.served[svc.Key()] {
-		return ""
+		return "", false
 	}
-	return "Waiting for the gateways to apply the route."
+	return "Waiting for the gateways to apply the route.", true
 }
 
 func (g *gateways) serve(key string) {

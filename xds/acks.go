@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -13,6 +14,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/kgate/kgate/xds/auth"
 )
 
 // NodeACK is what one connected stream last ACKed of a resource.
@@ -23,6 +26,12 @@ type NodeACK struct {
 	// Version is the resource version the node ACKed (see ResourceVersion),
 	// empty when it has not ACKed the resource.
 	Version string
+	// Counts says the node's ACKs decide readiness: it authenticated as a
+	// gateway (or, on a server without TLS, has a gateway's user agent).
+	Counts bool
+	// Behind is how long the stream's oldest unanswered response of the
+	// type has waited for an answer; zero when it answered them all.
+	Behind time.Duration
 }
 
 // ResourceVersion is the version a resource carries on the wire: a hash of
@@ -58,6 +67,9 @@ type streamKey struct {
 type ackTracker struct {
 	log   *slog.Logger
 	onACK func(nodeID, typeURL string)
+	// peer returns who holds a stream, from the guard.
+	peer func(streamKey) (auth.Peer, bool)
+	now  func() time.Time
 
 	mu      sync.Mutex
 	streams map[streamKey]*streamState
@@ -81,6 +93,7 @@ type typeState struct {
 type sentResponse struct {
 	nonce   string
 	version string
+	at      time.Time
 	// full says the response lists every resource the stream has (sotw
 	// LDS and CDS): a resource it leaves out is gone.
 	full     bool
@@ -89,11 +102,11 @@ type sentResponse struct {
 	removals []string
 }
 
-func newAckTracker(log *slog.Logger, onACK func(nodeID, typeURL string)) *ackTracker {
-	return &ackTracker{log: log, onACK: onACK, streams: map[streamKey]*streamState{}}
+func newAckTracker(log *slog.Logger, onACK func(nodeID, typeURL string), peer func(streamKey) (auth.Peer, bool)) *ackTracker {
+	return &ackTracker{log: log, onACK: onACK, peer: peer, now: time.Now, streams: map[streamKey]*streamState{}}
 }
 
-func (t *ackTracker) callbacks() serverv3.Callbacks {
+func (t *ackTracker) callbacks() serverv3.CallbackFuncs {
 	return serverv3.CallbackFuncs{
 		StreamClosedFunc:      func(id int64, _ *corev3.Node) { t.closed(streamKey{id: id}) },
 		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) { t.closed(streamKey{delta: true, id: id}) },
@@ -157,6 +170,7 @@ func (t *ackTracker) sent(k streamKey, typeURL string, resp sentResponse) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ts := t.stream(k, nil).typ(typeURL)
+	resp.at = t.now()
 	ts.pending = append(ts.pending, resp)
 }
 
@@ -267,13 +281,22 @@ func (t *ackTracker) acked(typeURL, name string) []NodeACK {
 			cmp.Compare(boolInt(a.delta), boolInt(b.delta)),
 			cmp.Compare(a.id, b.id))
 	})
+	now := t.now()
 	for _, k := range keys {
 		st := t.streams[k]
-		out = append(out, NodeACK{
+		ts := st.types[typeURL]
+		a := NodeACK{
 			NodeID:  st.node.GetId(),
 			Kind:    KindOf(st.node),
-			Version: st.types[typeURL].acked[name],
-		})
+			Version: ts.acked[name],
+		}
+		if p, ok := t.peer(k); ok {
+			a.Counts = p.IsGateway() && a.Kind == Gateway
+		}
+		if len(ts.pending) > 0 {
+			a.Behind = now.Sub(ts.pending[0].at)
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -8,7 +8,9 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -46,6 +48,9 @@ type Engine struct {
 	// acked is the server's record of what each stream ACKed (nil without
 	// a server: nothing is tracked).
 	acked func(typeURL, name string) []NodeACK
+	// stale is how long a gateway may stay behind before it no longer
+	// holds readiness (ServerOptions.StaleAfter).
+	stale time.Duration
 	log   *slog.Logger
 
 	services  map[string]model.Service
@@ -91,6 +96,7 @@ func NewEngine(srv *Server, opts EngineOptions) (*Engine, error) {
 		return nil, err
 	}
 	e.acked = srv.Acked
+	e.stale = srv.stale
 	return e, nil
 }
 
@@ -211,47 +217,59 @@ func (c *change) routing(svcs []model.Service, revs []model.Revision) {
 	}
 }
 
-// Waiting says why not every connected gateway serves svc as given: ""
-// when each has ACKed every route configuration and scope svc publishes
-// (see watcher.Gateways). A Service the engine does not hold as given is
-// waiting by definition: its gateways cannot have applied it yet.
-func (e *Engine) Waiting(svc model.Service) string {
+// Waiting says whether the gateways serve svc as given. hold is true while
+// a gateway that counts (see NodeACK.Counts) has not ACKed every route
+// configuration and scope svc publishes, with msg saying why; a gateway
+// that has left a response unanswered for longer than the server's
+// StaleAfter does not hold svc but is named in msg, with hold false. A
+// Service the engine does not hold as given is waiting by definition: its
+// gateways cannot have applied it yet.
+func (e *Engine) Waiting(svc model.Service) (msg string, hold bool) {
 	if e.acked == nil {
-		return ""
+		return "", false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	gateways := 0
 	for _, a := range e.acked(resource.RouteType, "") {
-		if a.Kind == Gateway {
+		if a.Counts {
 			gateways++
 		}
 	}
 	if gateways == 0 {
-		return "No gateway is connected to kgate's xDS server yet."
+		return "No gateway is connected to kgate's xDS server yet.", true
 	}
 	key := svc.Key()
 	if held, ok := e.services[key]; !ok || !reflect.DeepEqual(held, svc) {
-		return "Waiting for the gateways to apply the route."
+		return "Waiting for the gateways to apply the route.", true
 	}
 	versions, err := e.serviceVersions(key)
 	if err != nil {
-		return "Waiting for the gateways to apply the route (" + err.Error() + ")."
+		return "Waiting for the gateways to apply the route (" + err.Error() + ").", true
 	}
 	waiting := 0
+	stale := map[string]bool{}
 	for _, typeURL := range []string{resource.RouteType, resource.ScopedRouteType} {
 		for name, v := range versions[typeURL] {
 			for _, a := range e.acked(typeURL, name) {
-				if a.Kind == Gateway && a.Version != v {
+				switch {
+				case !a.Counts || a.Version == v:
+				case e.stale > 0 && a.Behind > e.stale:
+					stale[a.NodeID] = true
+				default:
 					waiting++
 				}
 			}
 		}
 	}
 	if waiting > 0 {
-		return fmt.Sprintf("Waiting for the gateways to apply the route (%d configurations pending).", waiting)
+		return fmt.Sprintf("Waiting for the gateways to apply the route (%d configurations pending).", waiting), true
 	}
-	return ""
+	if len(stale) > 0 {
+		return fmt.Sprintf("Gateway %s has not answered the control plane for over %s; not waiting for it.",
+			strings.Join(slices.Sorted(maps.Keys(stale)), ", "), e.stale), false
+	}
+	return "", false
 }
 
 // ServiceVersions returns the wire versions (see ResourceVersion) of what

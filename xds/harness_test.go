@@ -88,9 +88,15 @@ type sotwClient struct {
 
 func (h *harness) sotw(t testing.TB, node *corev3.Node) *sotwClient {
 	t.Helper()
+	return sotwOn(t, h.conn, node)
+}
+
+// sotwOn opens a state-of-the-world ADS stream on conn.
+func sotwOn(t testing.TB, conn grpc.ClientConnInterface, node *corev3.Node) *sotwClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(h.conn).StreamAggregatedResources(ctx)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatalf("opening ADS stream: %v", err)
 	}
@@ -186,9 +192,15 @@ type deltaClient struct {
 
 func (h *harness) delta(t testing.TB, node *corev3.Node) *deltaClient {
 	t.Helper()
+	return deltaOn(t, h.conn, node)
+}
+
+// deltaOn opens a delta ADS stream on conn.
+func deltaOn(t testing.TB, conn grpc.ClientConnInterface, node *corev3.Node) *deltaClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(h.conn).DeltaAggregatedResources(ctx)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
 	if err != nil {
 		t.Fatalf("opening delta ADS stream: %v", err)
 	}

@@ -22,6 +22,7 @@ package xds
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,9 @@ import (
 	sotwv3 "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/kgate/kgate/xds/auth"
 )
 
 // NodeKind says which listeners a node is served.
@@ -85,7 +89,24 @@ type ServerOptions struct {
 	// Services are served next to xDS, on the same gRPC server and port:
 	// the data plane reports load (LRS) to the address it gets config from.
 	Services []Service
+	// TLS, when set, makes the server require a client certificate naming
+	// a kgate identity (see pki.ServerConfig); the role it names decides
+	// what the client may receive. nil serves plaintext to anonymous
+	// clients, allowed everything: for a development server on loopback.
+	TLS *tls.Config
+	// Gate holds the limits and counts the refusals; share it with the
+	// Services on the same port. nil: a gate with the default limits.
+	Gate *auth.Gate
+	// StaleAfter is how long a gateway may leave a response unanswered
+	// before Waiting stops waiting for it and names it instead (default
+	// DefaultStaleAfter).
+	StaleAfter time.Duration
 }
+
+// DefaultStaleAfter is ServerOptions.StaleAfter's default: far above the
+// milliseconds a healthy gateway takes to ACK, short enough that one stuck
+// gateway does not hold every Route's readiness for long.
+const DefaultStaleAfter = 30 * time.Second
 
 // Service is a gRPC service served next to xDS.
 type Service interface {
@@ -112,6 +133,10 @@ type Server struct {
 	stop     context.CancelFunc
 	services []Service
 	acks     *ackTracker
+	guard    *guard
+	gate     *auth.Gate
+	tls      *tls.Config
+	stale    time.Duration
 	closed   sync.Once
 }
 
@@ -137,6 +162,14 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 	if grace <= 0 {
 		grace = defaultShutdownGrace
 	}
+	gate := opts.Gate
+	if gate == nil {
+		gate = auth.NewGate(auth.Limits{}, logger)
+	}
+	stale := opts.StaleAfter
+	if stale <= 0 {
+		stale = DefaultStaleAfter
+	}
 	cacheLog := cacheLogger{logger}
 	newCache := func(typeURL string) *typeCache {
 		return newTypeCache(typeURL, prefix, cacheLog)
@@ -154,8 +187,12 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 			resource.EndpointType:    newCache(resource.EndpointType),
 		},
 		services: opts.Services,
-		acks:     newAckTracker(logger, opts.OnACK),
+		guard:    newGuard(opts.TLS != nil, gate),
+		gate:     gate,
+		tls:      opts.TLS,
 	}
+	s.acks = newAckTracker(logger, opts.OnACK, s.guard.peer)
+	s.stale = stale
 	mux := &cache.MuxCache{
 		Classify: func(r *cache.Request) string {
 			return muxKey(r.GetTypeUrl(), r.GetNode())
@@ -173,9 +210,53 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 	// long-lived ADS streams.
 	srvCtx, stop := context.WithCancel(ctx)
 	s.stop = stop
-	s.xds = serverv3.NewServer(srvCtx, mux, s.acks.callbacks(), sotwv3.WithLogger(cacheLog))
+	s.xds = serverv3.NewServer(srvCtx, mux, s.callbacks(), sotwv3.WithLogger(cacheLog))
 	return s
 }
+
+// callbacks run the guard before the ACK tracker: a refused request ends
+// its stream before anything records it.
+func (s *Server) callbacks() serverv3.Callbacks {
+	acks := s.acks.callbacks()
+	g := s.guard
+	return serverv3.CallbackFuncs{
+		StreamOpenFunc: func(ctx context.Context, id int64, typeURL string) error {
+			return g.opened(ctx, streamKey{id: id}, typeURL)
+		},
+		DeltaStreamOpenFunc: func(ctx context.Context, id int64, typeURL string) error {
+			return g.opened(ctx, streamKey{delta: true, id: id}, typeURL)
+		},
+		StreamClosedFunc: func(id int64, node *corev3.Node) {
+			acks.StreamClosedFunc(id, node)
+			g.closed(streamKey{id: id})
+		},
+		DeltaStreamClosedFunc: func(id int64, node *corev3.Node) {
+			acks.DeltaStreamClosedFunc(id, node)
+			g.closed(streamKey{delta: true, id: id})
+		},
+		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
+			if err := g.request(streamKey{id: id}, req.GetNode(), req.GetTypeUrl(), req.GetResourceNames(), nil, true); err != nil {
+				return err
+			}
+			return acks.StreamRequestFunc(id, req)
+		},
+		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			if err := g.request(streamKey{delta: true, id: id}, req.GetNode(), req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), false); err != nil {
+				return err
+			}
+			return acks.StreamDeltaRequestFunc(id, req)
+		},
+		StreamResponseFunc:      acks.StreamResponseFunc,
+		StreamDeltaResponseFunc: acks.StreamDeltaResponseFunc,
+	}
+}
+
+// Refusals are the requests and streams refused so far, by reason (see
+// package auth), counting those of the Services sharing the gate.
+func (s *Server) Refusals() map[string]uint64 { return s.gate.Refusals.Counts() }
+
+// Gate is the server's gate, for the Services sharing its port.
+func (s *Server) Gate() *auth.Gate { return s.gate }
 
 // muxKey picks the cache serving a request. A type with no cache (say SDS)
 // gets an error from the MuxCache, which ends the stream: the translator
@@ -212,6 +293,21 @@ func (s *Server) Register(g *grpc.Server) {
 	}
 }
 
+// GRPCOptions are the gRPC server options Serve uses: the transport
+// credentials and the per-connection limits. A caller serving Register on
+// its own gRPC server passes them too.
+func (s *Server) GRPCOptions() []grpc.ServerOption {
+	l := s.gate.Limits
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(l.RequestBytes),
+		grpc.MaxConcurrentStreams(l.StreamsPerConnection),
+	}
+	if s.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+	}
+	return opts
+}
+
 // endStreams ends the open xDS streams and those of the Services.
 func (s *Server) endStreams() {
 	s.stop()
@@ -224,7 +320,7 @@ func (s *Server) endStreams() {
 // it ends every xDS stream (clients reconnect elsewhere) and waits up to
 // ShutdownGrace for RPCs to finish. A Server serves once.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	g := grpc.NewServer()
+	g := grpc.NewServer(s.GRPCOptions()...)
 	s.Register(g)
 
 	served := make(chan error, 1)

@@ -43,12 +43,14 @@ type Input struct {
 	// Failed are the revisions the deployer cannot run, and why: they are
 	// not Ready, with the failure's reason and message.
 	Failed map[string]Failure
-	// Waiting, when set, says why not every gateway serves a Route's
-	// networking as the round builds it yet ("" when every one does): the
-	// Route's IngressReady is then Unknown, IngressNotConfigured, with that
-	// message, as in Knative until every gateway serves a Route. nil means
-	// gateways are not tracked: a Route is ready once it is in the model.
-	Waiting func(model.Service) string
+	// Waiting, when set, says whether every gateway serves a Route's
+	// networking as the round builds it: while one does not (hold), the
+	// Route's IngressReady is Unknown, IngressNotConfigured, with msg, as
+	// in Knative until every gateway serves a Route. A msg without hold
+	// (gateways left behind, not waited for) goes on the True condition.
+	// nil means gateways are not tracked: a Route is ready once it is in
+	// the model.
+	Waiting func(model.Service) (msg string, hold bool)
 }
 
 // Failure is why a revision cannot run, in Knative's terms.

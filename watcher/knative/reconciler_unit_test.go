@@ -138,12 +138,15 @@ func TestWaitingGatewaysHoldIngressReady(t *testing.T) {
 	var asked []string
 	in := Input{
 		Objects: decode(t, service("a", "img"), service("b", "img"), tagged("c", "x"), service("x-c", "img")),
-		Waiting: func(svc model.Service) string {
+		Waiting: func(svc model.Service) (string, bool) {
 			asked = append(asked, svc.Key())
-			if svc.Name == "a" {
-				return "Waiting for the gateways to apply the route."
+			switch svc.Name {
+			case "a":
+				return "Waiting for the gateways to apply the route.", true
+			case "b":
+				return "Gateway gw-stuck has not answered the control plane for over 30s; not waiting for it.", false
 			}
-			return ""
+			return "", false
 		},
 	}
 	res := r.Reconcile(in)
@@ -166,7 +169,10 @@ func TestWaitingGatewaysHoldIngressReady(t *testing.T) {
 		}
 	}
 	if c := condOf(t, findService(res, "b").Status.Conditions, servingv1.ConditionReady); c.Status != corev1.ConditionTrue {
-		t.Errorf("b's Ready = %+v, want True: every gateway serves it", c)
+		t.Errorf("b's Ready = %+v, want True: the gateways that are not stuck serve it", c)
+	}
+	if c := condOf(t, findRoute(res, "b").Status.Conditions, servingv1.ConditionIngressReady); c.Status != corev1.ConditionTrue || !strings.Contains(c.Message, "gw-stuck") {
+		t.Errorf("b's IngressReady = %+v, want True naming the stuck gateway", c)
 	}
 	if c := condOf(t, findRoute(res, "x-c").Status.Conditions, servingv1.ConditionIngressReady); c.Reason != ReasonDomainConflict {
 		t.Errorf("x-c's IngressReady = %+v, want its DomainConflict kept", c)

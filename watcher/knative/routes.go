@@ -159,8 +159,13 @@ func (rd *round) routeStatuses() {
 			continue
 		}
 		if e.model != nil && !e.lost && rd.in.Waiting != nil {
-			if msg := rd.in.Waiting(*e.model); msg != "" {
+			switch msg, hold := rd.in.Waiting(*e.model); {
+			case hold:
 				e.cond.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, msg))
+			case msg != "":
+				c := condTrue(servingv1.ConditionIngressReady)
+				c.message = msg
+				e.cond.set(c)
 			}
 		}
 		e.cond.ready(servingv1.ConditionAllTrafficAssigned, servingv1.ConditionIngressReady)
