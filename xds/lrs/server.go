@@ -1,6 +1,7 @@
 package lrs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	loadstatsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/grpc"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/xds/auth"
 )
 
 // Defaults of Options.
@@ -49,6 +52,10 @@ type Options struct {
 	// Now stamps reports as they arrive (default time.Now). Collect's now
 	// must come from the same clock.
 	Now func() time.Time
+	// Gate bounds the streams per node and counts refusals; share the xDS
+	// server's (xds.Server.Gate). nil: a gate of its own with the default
+	// limits.
+	Gate *auth.Gate
 }
 
 // Server is the load reporting server. It implements
@@ -62,6 +69,7 @@ type Server struct {
 	onDemand func(string)
 	now      func() time.Time
 	table    *table
+	gate     *auth.Gate
 
 	done    chan struct{}
 	stopped sync.Once
@@ -88,12 +96,16 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Gate == nil {
+		opts.Gate = auth.NewGate(auth.Limits{}, opts.Logger)
+	}
 	return &Server{
 		log:      opts.Logger,
 		interval: opts.Interval,
 		onDemand: opts.OnDemand,
 		now:      opts.Now,
 		table:    newTable(opts.MaxAge),
+		gate:     opts.Gate,
 		done:     make(chan struct{}),
 	}
 }
@@ -134,6 +146,10 @@ func (s *Server) StreamLoadStats(stream loadstatsv3.LoadReportingService_StreamL
 		return errStopped
 	default:
 	}
+	p, err := s.admit(stream.Context())
+	if err != nil {
+		return err
+	}
 	id := s.table.open()
 	defer s.table.close(id)
 
@@ -158,6 +174,11 @@ func (s *Server) StreamLoadStats(stream loadstatsv3.LoadReportingService_StreamL
 			return ended(log, r.err)
 		}
 		if first {
+			release, err := s.bind(p, r.req.GetNode())
+			if err != nil {
+				return err
+			}
+			defer release()
 			log = opened(log, r.req)
 			if err := stream.Send(s.response()); err != nil {
 				return fmt.Errorf("answering load report stream %d: %w", id, err)
@@ -165,6 +186,33 @@ func (s *Server) StreamLoadStats(stream loadstatsv3.LoadReportingService_StreamL
 		}
 		s.apply(log, id, r.req)
 	}
+}
+
+// admit refuses a stream whose client's reports must not count: an
+// observer's, or one without an identity on a server with TLS (gRPC's
+// handshake refuses those before they get here).
+func (s *Server) admit(ctx context.Context) (auth.Peer, error) {
+	p, err := auth.PeerOf(ctx)
+	if err != nil {
+		return p, s.gate.Refusals.Refuse(auth.ReasonUnauthenticated, p, err)
+	}
+	if !p.ReportsCount() {
+		return p, s.gate.Refusals.Refuse(auth.ReasonLoadReport, p, fmt.Errorf("role %s may not report load", p.Identity.Role))
+	}
+	return p, nil
+}
+
+// bind checks the node a stream's first report names against the peer's
+// certificate, and counts the stream against the node's limit.
+func (s *Server) bind(p auth.Peer, node *corev3.Node) (release func(), err error) {
+	if err := p.CheckNode(node.GetId()); err != nil {
+		return nil, s.gate.Refusals.Refuse(auth.ReasonNode, p, err)
+	}
+	release, err = s.gate.Streams.Acquire(node.GetId())
+	if err != nil {
+		return nil, s.gate.Refusals.Refuse(auth.ReasonStreams, p, err)
+	}
+	return release, nil
 }
 
 // receipt is one Recv's result.
