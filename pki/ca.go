@@ -37,6 +37,9 @@ type CA struct {
 	key     crypto.Signer
 	certPEM []byte
 	keyPEM  []byte
+	// trust is what issued bundles trust: this CA, and during a CA
+	// rotation the one before it.
+	trust []byte
 }
 
 // NewCA returns a new self-signed CA named name, valid from now for
@@ -89,8 +92,20 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 	if !ok {
 		return nil, errors.New("reading the CA: the key cannot sign")
 	}
-	return &CA{cert: cert, key: signer, certPEM: certPEM, keyPEM: keyPEM}, nil
+	return &CA{cert: cert, key: signer, certPEM: certPEM, keyPEM: keyPEM, trust: certPEM}, nil
 }
+
+// Trusting returns the CA with extra CA certificates (PEM) added to what
+// the bundles it issues trust: the previous CA while clients still hold
+// certificates it signed.
+func (ca *CA) Trusting(extra []byte) *CA {
+	c := *ca
+	c.trust = append(append([]byte{}, ca.certPEM...), extra...)
+	return &c
+}
+
+// TrustPEM is what the bundles it issues trust (see Trusting).
+func (ca *CA) TrustPEM() []byte { return ca.trust }
 
 // CertPEM is the CA certificate, what clients trust.
 func (ca *CA) CertPEM() []byte { return ca.certPEM }
@@ -161,7 +176,7 @@ func (ca *CA) Issue(r Request) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the key of %s: %w", r.Identity, err)
 	}
-	return NewBundle(pemBlock("CERTIFICATE", der), pemBlock("PRIVATE KEY", keyDER), ca.certPEM)
+	return NewBundle(pemBlock("CERTIFICATE", der), pemBlock("PRIVATE KEY", keyDER), ca.trust)
 }
 
 func newSerial() (*big.Int, error) {

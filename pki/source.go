@@ -2,6 +2,7 @@ package pki
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,7 +56,11 @@ func (s *Issuer) Bundle() (*Bundle, error) {
 	}
 	r := s.req
 	r.Now = now
-	b, err := s.ca().Issue(r)
+	ca := s.ca()
+	if ca == nil {
+		return nil, errors.New("no CA to issue the certificate from yet")
+	}
+	b, err := ca.Issue(r)
 	if err != nil {
 		if s.cur != nil && now.Before(s.cur.NotAfter()) {
 			return s.cur, nil // still valid: try again at the next handshake

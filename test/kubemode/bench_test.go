@@ -23,7 +23,7 @@ import (
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/dataplane/xdsclient"
-	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/pki/secrets"
 	"github.com/kgate/kgate/test/kube"
 )
 
@@ -66,7 +66,7 @@ current-context: test
 	}
 
 	ctl := startProcess(t, bin, kubeconfig)
-	gw := watchHosts(t, ctl.xds)
+	gw := watchHosts(t, e, ctl.xds)
 
 	created := make([]time.Time, n)
 	var wg sync.WaitGroup
@@ -127,7 +127,7 @@ current-context: test
 	restart := time.Now()
 	ctl2 := startProcess(t, bin, kubeconfig)
 	toReady := ctl2.readyAfter
-	gw2 := watchHosts(t, ctl2.xds)
+	gw2 := watchHosts(t, e, ctl2.xds)
 	e.eventually(2*time.Minute, "the restarted controller serves every host", func() error {
 		if got := gw2.count(); got < n {
 			return fmt.Errorf("%d of %d hosts", got, n)
@@ -254,10 +254,10 @@ type hostWatch struct {
 	first map[string]time.Time
 }
 
-func watchHosts(t testing.TB, addr string) *hostWatch {
-	conn := testrun.Dial(t, addr)
+func watchHosts(t testing.TB, e *env, addr string) *hostWatch {
+	conn := e.dialAs(addr, secrets.GatewaySecret)
 	w := &hostWatch{first: map[string]time.Time{}}
-	cl, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: "bench-gateway-" + addr, Cluster: "kgate-gateway"}})
+	cl, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: "kgate-gateway-bench-" + addr, Cluster: "kgate-gateway"}})
 	if err != nil {
 		t.Fatal(err)
 	}

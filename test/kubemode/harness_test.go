@@ -20,6 +20,8 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -37,6 +39,8 @@ import (
 	"github.com/kgate/kgate/dataplane/xdsclient"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/pki"
+	"github.com/kgate/kgate/pki/secrets"
 	"github.com/kgate/kgate/test/kube"
 	kubesource "github.com/kgate/kgate/watcher/kube"
 )
@@ -267,11 +271,33 @@ type gateway struct {
 	cla    map[string]*endpointv3.ClusterLoadAssignment
 }
 
+// dialAs connects to the controller's xDS server with the credentials in
+// a Secret the controller keeps, as a pod mounting it would.
+func (e *env) dialAs(addr, secret string) *grpc.ClientConn {
+	e.t.Helper()
+	var s corev1.Secret
+	if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: systemNamespace, Name: secret}, &s); err != nil {
+		e.t.Fatalf("reading the credentials in Secret %s: %v", secret, err)
+	}
+	b, err := pki.NewBundle(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], s.Data[pki.CAFile])
+	if err != nil {
+		e.t.Fatalf("Secret %s: %v", secret, err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientConfig(pki.Static{B: b}))))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// connectGateway connects a gateway with node id kgate-gateway-<id>, the
+// gateways' certificate's.
 func (e *env) connectGateway(addr string, id string) *gateway {
 	e.t.Helper()
-	conn := testrun.Dial(e.t, addr)
+	conn := e.dialAs(addr, secrets.GatewaySecret)
 	g := &gateway{routes: map[string]*routev3.RouteConfiguration{}, cla: map[string]*endpointv3.ClusterLoadAssignment{}}
-	cl, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: id, Cluster: "kgate-gateway"}})
+	cl, err := xdsclient.New(conn, xdsclient.Options{Node: xdsclient.Node{ID: "kgate-gateway-" + id, Cluster: "kgate-gateway"}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

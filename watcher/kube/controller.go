@@ -41,10 +41,13 @@ import (
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
 	deploykube "github.com/kgate/kgate/deploy/kube"
+	"github.com/kgate/kgate/pki"
+	"github.com/kgate/kgate/pki/secrets"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher"
 	"github.com/kgate/kgate/xds"
+	"github.com/kgate/kgate/xds/auth"
 	"github.com/kgate/kgate/xds/lrs"
 )
 
@@ -81,6 +84,23 @@ type Options struct {
 	Debounce time.Duration
 	// Writers is how many writes to the API server run at once (default 16).
 	Writers int
+	// ControllerService is the controller's Service, whose names go in the
+	// xDS server's certificate (default kgate-controller).
+	ControllerService string
+	// CertLifetime is the life of the control-plane certificates the
+	// controller issues (default pki.DefaultLifetime); each is renewed
+	// after two thirds of it.
+	CertLifetime time.Duration
+	// CertCheckInterval is how often the leader checks whether a
+	// certificate is due for renewal (default a tenth of CertLifetime, at
+	// most an hour).
+	CertCheckInterval time.Duration
+	// Limits bound what xDS and LRS clients may make the server hold.
+	Limits auth.Limits
+	// StaleAfter is how long a gateway may leave the control plane
+	// unanswered before a Route's readiness stops waiting for it
+	// (default xds.DefaultStaleAfter).
+	StaleAfter time.Duration
 	// Logger; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -107,6 +127,15 @@ func (o *Options) defaults() {
 	if o.Writers == 0 {
 		o.Writers = 16
 	}
+	if o.ControllerService == "" {
+		o.ControllerService = "kgate-controller"
+	}
+	if o.CertLifetime <= 0 {
+		o.CertLifetime = pki.DefaultLifetime
+	}
+	if o.CertCheckInterval <= 0 {
+		o.CertCheckInterval = min(o.CertLifetime/10, time.Hour)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -127,6 +156,7 @@ type Controller struct {
 	srv    *xds.Server
 	engine *xds.Engine
 	lrs    *lrs.Server
+	certs  *secrets.Manager
 	loop   *loop.Loop
 	scaler *deploykube.Scaler
 	writes *writer
@@ -179,9 +209,19 @@ func New(opts Options) (*Controller, error) {
 		servedCh: make(chan struct{}),
 	}
 	c.st.init()
-	c.lrs = lrs.New(lrs.Options{Logger: c.log, OnDemand: func(rev string) { c.loop.Demand(rev) }})
+	svc := opts.ControllerService + "." + opts.SystemNamespace
+	c.certs = secrets.New(secrets.Options{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: opts.SystemNamespace,
+		Lifetime: opts.CertLifetime, Logger: c.log,
+		ServerNames: []string{opts.ControllerService, svc, svc + ".svc", svc + ".svc.cluster.local"},
+	})
+	gate := auth.NewGate(opts.Limits, c.log)
+	c.lrs = lrs.New(lrs.Options{Logger: c.log, Gate: gate, OnDemand: func(rev string) { c.loop.Demand(rev) }})
 	c.srv = xds.NewServer(context.Background(), xds.ServerOptions{
 		Logger: c.log, Services: []xds.Service{c.lrs},
+		// Only clients with a certificate from the CA in CASecret: the
+		// gateways and activators mount theirs.
+		TLS: pki.ServerConfig(c.certs.ServerSource()), Gate: gate, StaleAfter: opts.StaleAfter,
 		// A gateway applying a route can make it Ready.
 		OnACK: func(string, string) { c.pipe.Refresh() },
 	})
@@ -244,6 +284,9 @@ func (c *Controller) XDSAddr() net.Addr {
 // snapshot.
 func (c *Controller) Engine() *xds.Engine { return c.engine }
 
+// Server is the xDS server, for tests that look at its refusals.
+func (c *Controller) Server() *xds.Server { return c.srv }
+
 // Loop is the autoscaler loop, for tests that scale by hand.
 func (c *Controller) Loop() *loop.Loop { return c.loop }
 
@@ -272,6 +315,12 @@ func (c *Controller) lead(ctx context.Context) error {
 	if err := c.restore(ctx); err != nil {
 		return err
 	}
+	// The CA and the data plane's certificates exist before the server
+	// that requires them.
+	if err := c.certs.Ensure(ctx); err != nil {
+		return fmt.Errorf("the control plane's certificates: %w", err)
+	}
+	go c.certs.Run(ctx, c.opts.CertCheckInterval)
 	go c.writes.run(ctx)
 	go c.scales.run(ctx)
 	for again := true; again; {
