@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/kgate/kgate/activator"
 	"github.com/kgate/kgate/dataplane/xdsclient"
@@ -26,7 +26,9 @@ const defaultActivatorAddress = "127.0.0.1:8012"
 
 // activatorConfig is what the activator command's flags say.
 type activatorConfig struct {
-	xdsAddress   string
+	xdsAddress string
+	// creds authenticate the activator to the control plane.
+	creds        credentials.TransportCredentials
 	nodeID       string
 	drainDelay   time.Duration
 	drainTimeout time.Duration
@@ -55,6 +57,7 @@ func withReadiness(next http.Handler, ready *atomic.Bool) http.Handler {
 func newActivatorCommand() *cobra.Command {
 	var (
 		cfg    activatorConfig
+		creds  xdsClientFlags
 		listen string
 		logs   logFlags
 	)
@@ -93,6 +96,9 @@ it has, held ones too, complete within --drain-timeout.`,
 			if cfg.drainDelay < 0 {
 				return fmt.Errorf("--drain-delay %s: must not be negative", cfg.drainDelay)
 			}
+			if cfg.creds, err = creds.credentials(cfg.xdsAddress); err != nil {
+				return err
+			}
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)
@@ -103,7 +109,8 @@ it has, held ones too, complete within --drain-timeout.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.xdsAddress, "xds-address", defaultXDSAddress, "host:port of kgate's xDS server")
 	f.StringVar(&listen, "listen", defaultActivatorAddress, "host:port the activator serves on")
-	f.StringVar(&cfg.nodeID, "node-id", defaultActivatorNodeID(), "the node id the activator gives the xDS server")
+	f.StringVar(&cfg.nodeID, "node-id", defaultActivatorNodeID(), "the node id the activator gives the xDS server (its certificate must name it)")
+	creds.register(f)
 	f.DurationVar(&cfg.drainDelay, "drain-delay", 15*time.Second, "how long to go on serving, not ready, after SIGTERM before refusing new connections")
 	f.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "how long requests in flight may take to complete on shutdown")
 	logs.register(cmd)
@@ -128,7 +135,7 @@ var xdsConnectBackoff = backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, 
 func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, lis net.Listener) error {
 	defer lis.Close() // Serve closes it; this covers the early returns
 	conn, err := grpc.NewClient(cfg.xdsAddress,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(cfg.creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: xdsConnectBackoff}))
 	if err != nil {
 		return fmt.Errorf("--xds-address: %w", err)

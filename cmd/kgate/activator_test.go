@@ -15,21 +15,31 @@ import (
 
 	"github.com/kgate/kgate/activator"
 	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/pki"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/xds"
 )
 
-// serveRevision serves an xDS server on loopback until the test ends,
-// publishing revision default/hello-00001 with pod as its one pod, and
-// returns the server's address.
-func serveRevision(t *testing.T, pod http.Handler) string {
+// serveRevision serves an xDS server on loopback, with mutual TLS, until
+// the test ends, publishing revision default/hello-00001 with pod as its
+// one pod, and returns the flags that reach it: the address, and a folder
+// of credentials for an activator with node id "activator-test".
+func serveRevision(t *testing.T, pod http.Handler) []string {
 	t.Helper()
 	backend := httptest.NewServer(pod)
 	t.Cleanup(backend.Close)
 	addr := backend.Listener.Addr().(*net.TCPAddr)
 
+	trust, err := newLocalPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := trust.writeBundle(pki.Identity{Role: pki.Activator, ID: "activator-test"}, dir); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := xds.NewServer(ctx, xds.ServerOptions{})
+	srv := xds.NewServer(ctx, xds.ServerOptions{TLS: trust.serverTLS()})
 	eng, err := xds.NewEngine(srv, xds.EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +54,7 @@ func serveRevision(t *testing.T, pod http.Handler) string {
 	lis := testrun.Listen(t)
 	testrun.Go(t, ctx, "xDS Serve", 10*time.Second, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
 	t.Cleanup(cancel) // before Go's cleanup: the server's context ends with Serve's
-	return lis.Addr().String()
+	return []string{"--xds-address", lis.Addr().String(), "--xds-tls-dir", dir}
 }
 
 // addressLog is the command's log output; it hands the test the address
@@ -66,13 +76,13 @@ func (l *addressLog) Write(p []byte) (int, error) {
 
 // startActivator runs `kgate activator` in-process until ctx ends and
 // returns the address it serves on and its exit.
-func startActivator(t *testing.T, ctx context.Context, xdsAddress string, extra ...string) (string, <-chan error, *addressLog) {
+func startActivator(t *testing.T, ctx context.Context, xdsFlags []string, extra ...string) (string, <-chan error, *addressLog) {
 	t.Helper()
 	logs := &addressLog{found: make(chan string, 1)}
 	cmd := newRootCommand()
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(logs)
-	cmd.SetArgs(append([]string{"activator", "--xds-address", xdsAddress, "--listen", "127.0.0.1:0", "--node-id", "activator-test", "--drain-delay", "0"}, extra...))
+	cmd.SetArgs(append(append([]string{"activator", "--listen", "127.0.0.1:0", "--node-id", "activator-test", "--drain-delay", "0"}, xdsFlags...), extra...))
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.ExecuteContext(ctx) }()
 	select {
@@ -136,10 +146,10 @@ func (p *holdingPod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestActivatorCommandDrainsOnShutdown(t *testing.T) {
 	pod := newHoldingPod()
-	xdsAddress := serveRevision(t, pod)
+	xdsFlags := serveRevision(t, pod)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, exited, logs := startActivator(t, ctx, xdsAddress)
+	addr, exited, logs := startActivator(t, ctx, xdsFlags)
 	awaitRevision(t, addr)
 
 	type reply struct {
@@ -187,10 +197,10 @@ func TestActivatorCommandDrainsOnShutdown(t *testing.T) {
 func TestActivatorCommandDrainTimeout(t *testing.T) {
 	pod := newHoldingPod()
 	defer close(pod.release)
-	xdsAddress := serveRevision(t, pod)
+	xdsFlags := serveRevision(t, pod)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, exited, _ := startActivator(t, ctx, xdsAddress, "--drain-timeout", "200ms")
+	addr, exited, _ := startActivator(t, ctx, xdsFlags, "--drain-timeout", "200ms")
 	awaitRevision(t, addr)
 	go func() { _, _, _ = get(addr, "/hold") }()
 	<-pod.arrived
@@ -210,6 +220,8 @@ func TestActivatorCommandBadFlags(t *testing.T) {
 	busy := testrun.Listen(t)
 	for _, args := range [][]string{
 		{"--xds-address", "no-port"},
+		{"--xds-tls-dir", t.TempDir()},
+		{"--plaintext", "--xds-address", "10.0.0.1:18000"},
 		{"--listen", busy.Addr().String()},
 		{"--node-id", ""},
 		{"--drain-timeout", "0s"},
@@ -225,10 +237,10 @@ func TestActivatorCommandBadFlags(t *testing.T) {
 // On SIGTERM the readiness probe fails at once while new requests are
 // still served for the drain delay; then the activator stops.
 func TestActivatorCommandDrainDelay(t *testing.T) {
-	xdsAddress := serveRevision(t, newHoldingPod())
+	xdsFlags := serveRevision(t, newHoldingPod())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, exited, logs := startActivator(t, ctx, xdsAddress, "--drain-delay", "600ms")
+	addr, exited, logs := startActivator(t, ctx, xdsFlags, "--drain-delay", "600ms")
 	awaitRevision(t, addr)
 	probe := func() int {
 		resp, err := http.Get("http://" + addr + readyPath)

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 )
 
@@ -128,4 +131,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+// metricsPath serves the process's Prometheus metrics.
+const metricsPath = "/metrics"
+
+// adminMux serves the objects and, at metricsPath, the collectors' metrics
+// from a registry of this process's own (no global registry).
+func adminMux(objects http.Handler, collectors ...prometheus.Collector) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors...)
+	mux := http.NewServeMux()
+	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", objects)
+	return mux
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kgate/kgate/dataplane/devgateway"
 	"github.com/kgate/kgate/dataplane/xdsclient"
+	"github.com/kgate/kgate/pki"
 	"github.com/kgate/kgate/translator"
 )
 
@@ -23,28 +24,50 @@ const envoyBinary = "envoy"
 
 // runDataPlane serves the gateway listeners until ctx ends: Envoy when
 // --envoy says so (auto: when one is on PATH), else the dev gateway.
-func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, conn *grpc.ClientConn, topts translator.Options) error {
+func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAddress string, trust *localPKI) error {
 	envoy, err := exec.LookPath(envoyBinary)
 	switch {
 	case cfg.envoy == "always" && err != nil:
 		return fmt.Errorf("--envoy always: no %s on PATH: %w", envoyBinary, err)
 	case cfg.envoy == "never" || err != nil:
 		log.Info("data plane: kgate's dev gateway", "external", cfg.external, "internal", cfg.internal)
+		conn, err := grpc.NewClient(xdsAddress, grpc.WithTransportCredentials(
+			trust.client(pki.Identity{Role: pki.Gateway, ID: localGatewayID})))
+		if err != nil {
+			return fmt.Errorf("connecting to our own xDS server: %w", err)
+		}
+		defer conn.Close()
 		return runDevGateway(ctx, log, conn)
 	}
 	log.Info("data plane: Envoy", "binary", envoy, "external", cfg.external, "internal", cfg.internal)
-	return runEnvoy(ctx, log, envoy, cfg.xdsAddress)
+	return runEnvoy(ctx, log, envoy, xdsAddress, trust)
 }
 
 // runEnvoy runs Envoy on a bootstrap that takes its whole config from our
 // xDS server, until ctx ends; then it stops Envoy (SIGTERM, then SIGKILL).
-func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string) error {
+func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string, trust *localPKI) error {
 	host, port, err := splitHostPort("--xds-address", xdsAddress)
 	if err != nil {
 		return err
 	}
+	dir, err := os.MkdirTemp("", "kgate-envoy-")
+	if err != nil {
+		return fmt.Errorf("writing the Envoy bootstrap: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	// Envoy reads its control-plane certificate from files, readable by
+	// this user only, removed with the folder when Envoy stops.
+	certs := filepath.Join(dir, "xds-tls")
+	if err := trust.writeBundle(pki.Identity{Role: pki.Gateway, ID: localEnvoyID}, certs); err != nil {
+		return err
+	}
 	b, err := translator.Bootstrap(translator.BootstrapOptions{
-		NodeID: "kgate-local-envoy", XDSAddress: host, XDSPort: port, Delta: true,
+		NodeID: localEnvoyID, XDSAddress: host, XDSPort: port, Delta: true,
+		XDSTLS: &translator.BootstrapTLS{
+			CAFile:   filepath.Join(certs, pki.CAFile),
+			CertFile: filepath.Join(certs, pki.CertFile),
+			KeyFile:  filepath.Join(certs, pki.KeyFile),
+		},
 	})
 	if err != nil {
 		return err
@@ -53,11 +76,6 @@ func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string) e
 	if err != nil {
 		return fmt.Errorf("encoding the Envoy bootstrap: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "kgate-envoy-")
-	if err != nil {
-		return fmt.Errorf("writing the Envoy bootstrap: %w", err)
-	}
-	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "bootstrap.json")
 	if err := os.WriteFile(path, js, 0o600); err != nil {
 		return fmt.Errorf("writing the Envoy bootstrap: %w", err)
@@ -92,7 +110,7 @@ func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string) e
 // xDS client of our own server, until ctx ends.
 func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn) error {
 	gw, err := devgateway.New(conn, devgateway.Options{
-		Node:   xdsclient.Node{ID: "kgate-local-gateway", Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
+		Node:   xdsclient.Node{ID: localGatewayID, Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
 		Logger: log,
 	})
 	if err != nil {

@@ -11,10 +11,11 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/kgate/kgate/internal/testrun"
-	"github.com/kgate/kgate/translator"
+	"github.com/kgate/kgate/pki"
 )
 
 // fakeEnvoy puts an "envoy" on PATH that copies the bootstrap it is given
@@ -34,9 +35,13 @@ func fakeEnvoy(t *testing.T) (out string) {
 // everything from our xDS server over delta ADS, and stops it on exit.
 func TestDataPlaneRunsEnvoyFromPath(t *testing.T) {
 	out := fakeEnvoy(t)
-	cfg := localConfig{envoy: "auto", xdsAddress: "127.0.0.1:18555"}
+	cfg := localConfig{envoy: "auto"}
+	trust, err := newLocalPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop := testrun.Go(t, context.Background(), "runDataPlane (which stops Envoy)", 15*time.Second, func(ctx context.Context) error {
-		return runDataPlane(ctx, slog.New(slog.DiscardHandler), cfg, nil, translator.Options{})
+		return runDataPlane(ctx, slog.New(slog.DiscardHandler), cfg, "127.0.0.1:18555", trust)
 	})
 
 	path := filepath.Join(out, "bootstrap.json")
@@ -60,13 +65,34 @@ func TestDataPlaneRunsEnvoyFromPath(t *testing.T) {
 	if sa.GetAddress() != "127.0.0.1" || sa.GetPortValue() != 18555 {
 		t.Errorf("the bootstrap reaches %s:%d, want the --xds-address", sa.GetAddress(), sa.GetPortValue())
 	}
+	// Envoy authenticates with a gateway certificate of this run's CA,
+	// in files only this user can read.
+	ts := b.GetStaticResources().GetClusters()[0].GetTransportSocket()
+	if ts.GetName() != "envoy.transport_sockets.tls" {
+		t.Fatalf("the xds cluster's transport socket is %q, want TLS", ts.GetName())
+	}
+	var tlsCtx tlsv3.UpstreamTlsContext
+	if err := ts.GetTypedConfig().UnmarshalTo(&tlsCtx); err != nil {
+		t.Fatal(err)
+	}
+	certFile := tlsCtx.GetCommonTlsContext().GetTlsCertificates()[0].GetCertificateChain().GetFilename()
+	bundle, err := pki.ReadBundle(filepath.Dir(certFile))
+	if err != nil {
+		t.Fatalf("Envoy's credentials: %v", err)
+	}
+	if want := (pki.Identity{Role: pki.Gateway, ID: localEnvoyID}); bundle.Identity() != want {
+		t.Errorf("Envoy's certificate names %v, want %v", bundle.Identity(), want)
+	}
+	if fi, err := os.Stat(filepath.Join(filepath.Dir(certFile), pki.KeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("Envoy's key file: %v, %v; want mode 0600", fi.Mode(), err)
+	}
 
 	stop()
 }
 
 func TestDataPlaneEnvoyAlwaysNeedsEnvoy(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	err := runDataPlane(context.Background(), slog.New(slog.DiscardHandler), localConfig{envoy: "always"}, nil, translator.Options{})
+	err := runDataPlane(context.Background(), slog.New(slog.DiscardHandler), localConfig{envoy: "always"}, "127.0.0.1:1", nil)
 	if err == nil || !strings.Contains(err.Error(), "--envoy always") {
 		t.Errorf("error %v, want one naming --envoy always", err)
 	}

@@ -11,19 +11,19 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale/loop"
 	"github.com/kgate/kgate/deploy/local"
 	"github.com/kgate/kgate/deploy/samples"
+	"github.com/kgate/kgate/pki"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher"
 	"github.com/kgate/kgate/watcher/folder"
 	"github.com/kgate/kgate/watcher/knative"
 	"github.com/kgate/kgate/xds"
+	"github.com/kgate/kgate/xds/auth"
 	"github.com/kgate/kgate/xds/lrs"
 )
 
@@ -37,6 +37,7 @@ type localConfig struct {
 	images                   []string
 	envoy                    string
 	drainTimeout             time.Duration
+	observerDir              string
 	logs                     logFlags
 }
 
@@ -77,6 +78,7 @@ built-in samples; map other images with --image NAME=COMMAND.
 	f.StringArrayVar(&cfg.images, "image", nil, "NAME=COMMAND: run containers of image NAME with COMMAND (repeatable)")
 	f.StringVar(&cfg.envoy, "envoy", "auto", "data plane: auto (Envoy if on PATH), always (Envoy), never (the dev gateway)")
 	f.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "how long in-flight requests may take on shutdown")
+	f.StringVar(&cfg.observerDir, "observer-tls-dir", "", "write read-only (observer) control-plane credentials for operators' tools into this folder; they may read config, their load reports never count")
 	cfg.logs.register(cmd)
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
@@ -114,10 +116,21 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	}()
 	xdsLis, adminLis, actLis := lis["--xds-address"], lis["--admin-address"], lis["--activator-address"]
 
-	// The control plane: xDS and LRS on one port.
+	// The control plane: xDS and LRS on one port, over mutual TLS with
+	// this run's CA: only the components started here are served.
+	trust, err := newLocalPKI()
+	if err != nil {
+		return err
+	}
+	if cfg.observerDir != "" {
+		if err := trust.writeBundle(pki.Identity{Role: pki.Observer, ID: "operator-*"}, cfg.observerDir); err != nil {
+			return fmt.Errorf("--observer-tls-dir: %w", err)
+		}
+	}
+	gate := auth.NewGate(auth.Limits{}, log)
 	var sys *localSystem
-	lrsSrv := lrs.New(lrs.Options{Logger: log, OnDemand: func(rev string) { sys.loop.Demand(rev) }})
-	srv := xds.NewServer(ctx, xds.ServerOptions{Logger: log, Services: []xds.Service{lrsSrv}})
+	lrsSrv := lrs.New(lrs.Options{Logger: log, Gate: gate, OnDemand: func(rev string) { sys.loop.Demand(rev) }})
+	srv := xds.NewServer(ctx, xds.ServerOptions{Logger: log, Services: []xds.Service{lrsSrv}, TLS: trust.serverTLS(), Gate: gate})
 	eng, err := xds.NewEngine(srv, xds.EngineOptions{Translator: topts, Logger: log})
 	if err != nil {
 		return err
@@ -146,12 +159,6 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	}
 	sys.apply(ctx, sys.pipe.Apply(watcher.Change{Objects: src.Objects(), Replace: true}))
 
-	conn, err := grpc.NewClient(xdsLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("connecting to our own xDS server: %w", err)
-	}
-	defer conn.Close()
-
 	// Shutdown goes front to back: the data plane drains first, while the
 	// activator, the pods and the control plane behind it still serve the
 	// requests it has in flight; then the rest stops. A part that fails
@@ -167,17 +174,20 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	g.Go(func() error { return sys.pipe.Run(gctx, func(res *knative.Result) { sys.apply(gctx, res) }) })
 	g.Go(func() error { return sys.loop.Run(gctx) })
 	// The admin API drains like a pod: it is only ever read.
-	g.Go(func() error { return samples.Serve(gctx, adminLis, adminHandler(sys.snapshot), time.Second) })
+	g.Go(func() error {
+		return samples.Serve(gctx, adminLis, adminMux(adminHandler(sys.snapshot), refusalsCollector{gate}), time.Second)
+	})
 	// The activator is `kgate activator`, following our own xDS server; no
 	// drain delay: the data plane in front has stopped when it drains.
 	g.Go(func() error {
 		return runActivator(gctx, log, activatorConfig{
-			xdsAddress: xdsLis.Addr().String(), nodeID: "kgate-local-activator", drainTimeout: cfg.drainTimeout,
+			xdsAddress: xdsLis.Addr().String(), nodeID: localActivatorID, drainTimeout: cfg.drainTimeout,
+			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}),
 		}, actLis)
 	})
 	g.Go(func() error {
 		defer stopBack()
-		return runDataPlane(front, log, cfg, conn, topts)
+		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust)
 	})
 	log.Info("kgate local is running",
 		"external", cfg.external, "internal", cfg.internal, "domain", cfg.domain,
@@ -188,6 +198,13 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	}
 	return nil
 }
+
+// The node ids of the components kgate local starts.
+const (
+	localActivatorID = "kgate-local-activator"
+	localGatewayID   = "kgate-local-gateway"
+	localEnvoyID     = "kgate-local-envoy"
+)
 
 // newProcessDeployer runs revisions as local processes: the container's
 // command, or the image map (Knative's samples built in, --image for the

@@ -30,7 +30,7 @@ func TestXDSServesAFolder(t *testing.T) {
 	lis := testrun.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	testrun.Go(t, ctx, "runXDS", 10*time.Second, func(ctx context.Context) error {
-		return runXDS(ctx, slog.New(slog.DiscardHandler), []string{dir}, lis)
+		return runXDS(ctx, slog.New(slog.DiscardHandler), []string{dir}, lis, nil)
 	})
 	t.Cleanup(cancel) // the stream's context, ended with runXDS's
 
