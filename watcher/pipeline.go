@@ -17,6 +17,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kgate/kgate/api/config"
@@ -45,6 +46,10 @@ type Options struct {
 	// Gateways, when set, holds a Route's readiness until every gateway
 	// serves it; nil makes a Route ready once it is in the model.
 	Gateways Gateways
+	// Recheck, when set, is how soon a pass that left a Route held runs
+	// again by itself: a gateway that stays behind stops holding Routes
+	// after a time (xds.ServerOptions.StaleAfter), which no event marks.
+	Recheck time.Duration
 	// Deployed says the revisions run somewhere that reports readiness
 	// (Change.Ready): a revision is Ready once reported. Without a deploy
 	// (the control plane alone) every revision counts as ready.
@@ -124,6 +129,8 @@ type Pipeline struct {
 	knownReady map[string]bool
 	knownFail  map[string]knative.Failure
 	wake       chan struct{} // signalled when a change is queued
+	// rechecking is set while a Recheck is scheduled.
+	rechecking atomic.Bool
 }
 
 // New returns a Pipeline that has run no pass yet.
@@ -351,6 +358,12 @@ func (p *Pipeline) pass() *knative.Result {
 			p.Refresh()
 			break
 		}
+	}
+	if len(waiting) > 0 && p.opts.Recheck > 0 && p.rechecking.CompareAndSwap(false, true) {
+		time.AfterFunc(p.opts.Recheck, func() {
+			p.rechecking.Store(false)
+			p.Refresh()
+		})
 	}
 	p.forget(res)
 	p.logNew(res)

@@ -223,6 +223,29 @@ func TestPipelineGateways(t *testing.T) {
 	}
 }
 
+// TestPipelineRechecksAHeldRoute: a pass that leaves a Route held queues
+// a pass of its own after Recheck, since a gateway that stays behind stops
+// holding it after a time and nothing else would say so.
+func TestPipelineRechecksAHeldRoute(t *testing.T) {
+	gw := &gateways{served: map[string]bool{}}
+	p, _, _ := newPipeline(t, Options{Gateways: gw, Recheck: 20 * time.Millisecond})
+	p.Apply(Change{Objects: decode(t, service("a", "img")), Replace: true})
+	select {
+	case <-p.Queued():
+		t.Fatal("a pass was queued at once")
+	default:
+	}
+	gw.serve("default/a") // the stuck gateway has gone stale
+	select {
+	case <-p.Queued():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pass queued after Recheck")
+	}
+	if res := p.Apply(Change{}); ready(res, "a") != corev1.ConditionTrue {
+		t.Errorf("after the recheck: Ready %s, want True", ready(res, "a"))
+	}
+}
+
 // servedOnPush serves every Service as soon as it is pushed, as the engine
 // does for a model change that changes no bytes: no ACK follows.
 type servedOnPush struct {

@@ -16,6 +16,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -231,6 +232,7 @@ func New(opts Options) (*Controller, error) {
 	}
 	c.pipe = watcher.New(watcher.Options{
 		Routing: c.engine, Gateways: c.engine, Deployed: true, Logger: c.log,
+		Recheck: max(time.Second, cmp.Or(opts.StaleAfter, xds.DefaultStaleAfter)/2),
 		// Stored times have whole seconds: so do the statuses, or every
 		// round would see them differ from what it wrote.
 		Now: func() time.Time { return time.Now().Truncate(time.Second) },
