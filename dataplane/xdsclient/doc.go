@@ -10,7 +10,11 @@
 // handler's previous state standing. When the stream fails the client
 // reopens it after a capped exponential backoff, telling the server the
 // versions it holds (initial_resource_versions) so that only what changed
-// meanwhile is sent again.
+// meanwhile is sent again. A run of failed streams is logged once, and
+// Client.Err says whether the client follows the control plane, for a
+// readiness probe: it does not while it cannot receive what the server
+// sends (a message past Options.MaxRecvMsgSize, 128 MiB by default) or
+// before every wildcard watch has accepted a response.
 //
 // A LoadReporter sends the load a caller counts, per cluster, at the
 // interval the LRS server asks for, and at once on ReportNow.

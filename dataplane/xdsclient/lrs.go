@@ -47,6 +47,7 @@ type LoadReporter struct {
 	load    LoadFunc
 	log     *slog.Logger
 	backoff Backoff
+	outage  *outage
 	running atomic.Bool
 	// ledger is only used on Run's goroutine.
 	ledger *ledger
@@ -80,6 +81,7 @@ func NewLoadReporter(conn grpc.ClientConnInterface, opts LoadReportOptions) (*Lo
 		load:    opts.Load,
 		log:     orDiscard(opts.Logger),
 		backoff: opts.Backoff.withDefaults(),
+		outage:  newOutage(orDiscard(opts.Logger), "LRS"),
 		ledger:  newLedger(proto.Clone(locality).(*corev3.Locality), time.Now()),
 		now:     map[string]struct{}{},
 		poke:    make(chan struct{}, 1),
@@ -122,7 +124,7 @@ func (r *LoadReporter) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("xdsclient: LoadReporter.Run called twice")
 	}
-	retry(ctx, r.backoff, r.log, "LRS", r.runStream)
+	retry(ctx, r.backoff, r.outage, r.runStream)
 	return nil
 }
 
@@ -171,6 +173,9 @@ func (r *LoadReporter) runStream(ctx context.Context) (healthy bool, err error) 
 		case err := <-st.ended:
 			return healthy, err
 		case resp := <-st.received:
+			if !healthy {
+				r.outage.recovered()
+			}
 			healthy = true
 			p := planOf(resp)
 			asked = &p

@@ -60,8 +60,9 @@ func (b Backoff) steps() wait.Backoff {
 type attempt func(ctx context.Context) (healthy bool, err error)
 
 // retry runs attempt again and again, waiting as b says between failures,
-// until ctx ends.
-func retry(ctx context.Context, b Backoff, log *slog.Logger, what string, run attempt) {
+// until ctx ends. Each failure goes to o, which logs the run of them; the
+// attempt tells o when its stream recovers.
+func retry(ctx context.Context, b Backoff, o *outage, run attempt) {
 	backoff := b.steps()
 	for {
 		healthy, err := run(ctx)
@@ -72,7 +73,7 @@ func retry(ctx context.Context, b Backoff, log *slog.Logger, what string, run at
 			backoff = b.steps()
 		}
 		delay := backoff.Step()
-		log.Warn(what+" stream ended; reopening it", "error", err, "retry_in", delay.Round(time.Millisecond))
+		o.failed(err, delay)
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

@@ -1,7 +1,10 @@
 package xdsclient
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 
@@ -89,17 +92,30 @@ func (s *session) first(w *Watch) *discoveryv3.DeltaDiscoveryRequest {
 }
 
 // answer hands a response to its watch's handler, then ACKs or NACKs it.
+// A response the client cannot decode is logged at error level: the server
+// sends what this client cannot read. One the handler refuses is a config
+// problem the server logs too, at warning level.
 func (s *session) answer(resp *discoveryv3.DeltaDiscoveryResponse) error {
 	err := s.apply(resp)
 	req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
 	if err != nil {
-		s.c.log.Warn("rejecting xDS response (NACK)", "type", resp.GetTypeUrl(), "nonce", resp.GetNonce(), "error", err)
+		level, msg := slog.LevelWarn, "rejecting xDS response (NACK)"
+		if errors.As(err, new(undecodable)) {
+			level, msg = slog.LevelError, "cannot decode xDS response; rejecting it (NACK)"
+		}
+		s.c.log.Log(context.Background(), level, msg, "type", resp.GetTypeUrl(), "nonce", resp.GetNonce(), "error", err)
 		req.ErrorDetail = &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 	}
 	return s.send(req)
 }
 
-// apply decodes a response and runs its handler.
+// undecodable is the error of a response the client could not decode.
+type undecodable struct{ error }
+
+func (u undecodable) Unwrap() error { return u.error }
+
+// apply decodes a response and runs its handler, and records on the watch
+// whether it has accepted a response (see Client.Err).
 func (s *session) apply(resp *discoveryv3.DeltaDiscoveryResponse) error {
 	w := s.c.watch(resp.GetTypeUrl())
 	if w == nil {
@@ -108,15 +124,16 @@ func (s *session) apply(resp *discoveryv3.DeltaDiscoveryResponse) error {
 	s.c.mu.Lock()
 	resources, removed := w.relevantLocked(resp)
 	s.c.mu.Unlock()
-	u, err := decode(w.typeURL, resources, removed)
+	err := w.apply(resources, removed)
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
 	if err != nil {
+		if !w.synced {
+			w.rejected = err
+		}
 		return err
 	}
-	if err := w.handler(u); err != nil {
-		return err
-	}
-	w.accept(u)
-	s.c.log.Debug("xDS response accepted", "type", u.TypeURL, "updated", len(u.Resources), "removed", len(u.Removed))
+	w.synced, w.rejected = true, nil
 	return nil
 }
 

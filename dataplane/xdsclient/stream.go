@@ -24,10 +24,10 @@ type stream[Req, Res any] struct {
 }
 
 // open opens a stream with newStream, a generated client's method, and
-// starts receiving. The caller closes it.
-func open[Req, Res any](ctx context.Context, newStream func(context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[Req, Res], error)) (*stream[Req, Res], error) {
+// opts, and starts receiving. The caller closes it.
+func open[Req, Res any](ctx context.Context, newStream func(context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[Req, Res], error), opts ...grpc.CallOption) (*stream[Req, Res], error) {
 	ctx, cancel := context.WithCancel(ctx)
-	bidi, err := newStream(ctx)
+	bidi, err := newStream(ctx, opts...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("opening the stream: %w", err)

@@ -54,6 +54,11 @@ type Watch struct {
 	// by name: what a new stream tells the server it holds. Only Run's
 	// goroutine touches it.
 	versions map[string]string
+	// synced says the handler has accepted a response; until then,
+	// rejected is why it rejected the last. Guarded by c.mu: Err reads
+	// them.
+	synced   bool
+	rejected error
 }
 
 // TypeURL is the type the watch receives.
@@ -125,6 +130,22 @@ func (w *Watch) forgetLocked(names []string) {
 			delete(w.versions, n)
 		}
 	}
+}
+
+// apply decodes what of a response concerns the watch and hands it to the
+// handler, recording the versions it accepts. Only Run's goroutine calls
+// it.
+func (w *Watch) apply(resources []*discoveryv3.Resource, removed []string) error {
+	u, err := decode(w.typeURL, resources, removed)
+	if err != nil {
+		return undecodable{err}
+	}
+	if err := w.handler(u); err != nil {
+		return err
+	}
+	w.accept(u)
+	w.c.log.Debug("xDS response accepted", "type", u.TypeURL, "updated", len(u.Resources), "removed", len(u.Removed))
+	return nil
 }
 
 // accept records an accepted update's versions.
