@@ -173,11 +173,19 @@ func (e *env) apply(path string) []client.Object {
 // startController runs a controller until the test ends or stop is called.
 func (e *env) startController() (c *kubesource.Controller, stop func()) {
 	e.t.Helper()
+	return e.startControllerWith(func(*kubesource.Options) {})
+}
+
+// startControllerWith runs a controller with options edited by edit.
+func (e *env) startControllerWith(edit func(*kubesource.Options)) (c *kubesource.Controller, stop func()) {
+	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := kubesource.New(kubesource.Options{
+	opts := kubesource.Options{
 		Config: e.cfg, SystemNamespace: systemNamespace, XDSAddress: "127.0.0.1:0",
 		LeaderElection: true, Logger: log,
-	})
+	}
+	edit(&opts)
+	c, err := kubesource.New(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
