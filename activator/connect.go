@@ -2,6 +2,7 @@ package activator
 
 import (
 	"context"
+	"fmt"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -16,6 +17,9 @@ type XDSOptions struct {
 	Node xdsclient.Node
 	// Backoff paces reconnections to the control plane.
 	Backoff xdsclient.Backoff
+	// MaxRecvMsgSize bounds one xDS message; 0 means
+	// xdsclient.DefaultMaxRecvMsgSize.
+	MaxRecvMsgSize int
 }
 
 // Connected is an Activator that follows the control plane: it learns
@@ -43,7 +47,9 @@ func Connect(conn grpc.ClientConnInterface, opts Options, xopts XDSOptions) (*Co
 	}
 	c.Activator = New(opts)
 	var err error
-	c.ads, err = xdsclient.New(conn, xdsclient.Options{Node: xopts.Node, Logger: c.log, Backoff: xopts.Backoff})
+	c.ads, err = xdsclient.New(conn, xdsclient.Options{
+		Node: xopts.Node, Logger: c.log, Backoff: xopts.Backoff, MaxRecvMsgSize: xopts.MaxRecvMsgSize,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +61,21 @@ func Connect(conn grpc.ClientConnInterface, opts Options, xopts XDSOptions) (*Co
 	}
 	newFeed(c.ads, c.Activator, c.log)
 	return c, nil
+}
+
+// Ready says why the activator should take no new requests, nil when it
+// may: a readiness probe answers 503 with the error. It is not nil until
+// the activator has its revisions from the control plane (a first CDS
+// response), nor while it cannot receive what the control plane sends (see
+// xdsclient.Client.Err): a request routed to it then would wait for a
+// revision it never learns of, or get 404. A control plane that restarts
+// or is out of reach leaves it ready with what it has: every activator
+// going unready at once would refuse every request in proxy mode.
+func (c *Connected) Ready() error {
+	if err := c.ads.Err(); err != nil {
+		return fmt.Errorf("activator not following the control plane: %w", err)
+	}
+	return nil
 }
 
 // Run follows the control plane until ctx ends, reconnecting after
