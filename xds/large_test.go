@@ -137,6 +137,40 @@ func TestEveryPartOfASplitResponseIsACKed(t *testing.T) {
 	c.none()
 }
 
+// State-of-the-world CDS is the full state in every response, so it is
+// never split, however far past the budget; the same clusters over delta
+// come in parts.
+func TestStateOfTheWorldIsNeverSplit(t *testing.T) {
+	// About 2 MiB of clusters.
+	const revisions = 4000
+	h := newHarness(t, model.Config{})
+	cds := h.srv.caches[resource.ClusterType]
+	clusters := map[string]types.Resource{}
+	for i := range revisions {
+		for _, c := range translator.Revision(revision(fmt.Sprintf("rev-%d", i)), translator.Options{}).Clusters {
+			clusters[c.GetName()] = c
+		}
+	}
+	if err := cds.UpdateResources(clusters, nil); err != nil {
+		t.Fatal(err)
+	}
+	if total := cacheBytes(cds); total <= DefaultMaxDeltaResponseBytes {
+		t.Fatalf("%d bytes of clusters, within the budget: the test proves nothing", total)
+	}
+
+	sotw := h.sotw(t, gatewayNode)
+	sotw.subscribe(resource.ClusterType)
+	if got := len(sotw.next(resource.ClusterType).GetResources()); got != revisions {
+		t.Errorf("state of the world: %d clusters in the response, want all %d", got, revisions)
+	}
+
+	delta := h.delta(t, gatewayNode)
+	delta.subscribe(resource.ClusterType)
+	if got := len(delta.next(resource.ClusterType).GetResources()); got >= revisions {
+		t.Errorf("delta: %d clusters in the first response, want fewer than %d", got, revisions)
+	}
+}
+
 // waitUntil polls cond until it holds, failing the test after waitFor.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
