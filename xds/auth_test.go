@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,9 @@ func newTLSHarness(t *testing.T, cfg model.Config, opts ServerOptions) *tlsHarne
 	logs := &testrun.Buffer{}
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	opts.TLS = pki.ServerConfig(server)
+	if opts.Gate != nil { // the test's limits, logging where the test reads
+		opts.Gate = auth.NewGate(opts.Gate.Limits, opts.Logger)
+	}
 	srv := NewServer(ctx, opts)
 	eng, err := NewEngine(srv, EngineOptions{})
 	if err != nil {
@@ -357,4 +361,47 @@ func waitWaiting(t *testing.T, e *Engine, svc model.Service, hold bool) (string,
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestAFloodOfNamesIsBounded is the attack of 200 streams each subscribing
+// 6,000 made-up names, with an observer's certificate (any node id with
+// its prefix): with low limits every stream is refused as it passes the
+// names limit, each refusal is counted and logged (at most once a second
+// per reason, with the count), and the server holds nothing of them.
+func TestAFloodOfNamesIsBounded(t *testing.T) {
+	h := newTLSHarness(t, hello(), ServerOptions{Gate: auth.NewGate(auth.Limits{NamesPerStream: 1000, StreamsPerNode: 2}, nil)})
+	conn := h.dialAs(t, pki.Identity{Role: pki.Observer, ID: "operator-*"})
+	names := make([]string, 6000)
+	for i := range names {
+		names[i] = fmt.Sprintf("made-up-route-configuration-name-%06d", i)
+	}
+	before := heapInUse()
+	for i := range 200 {
+		c := deltaOn(t, conn, nodeAs(fmt.Sprintf("operator-%d", i), "kgate"))
+		c.subscribe(resource.RouteType, names...)
+		c.endedWith(codes.ResourceExhausted)
+	}
+	if got := h.srv.Refusals()[auth.ReasonNames]; got != 200 {
+		t.Errorf("names refusals = %d, want 200", got)
+	}
+	if !strings.Contains(h.logs.String(), `"refused_so_far"`) {
+		t.Error("no refusal was logged")
+	}
+	h.srv.guard.mu.Lock()
+	open := len(h.srv.guard.open)
+	h.srv.guard.mu.Unlock()
+	if open != 0 {
+		t.Errorf("the guard still holds %d streams", open)
+	}
+	// 200 × 6,000 names held would be well over 100 MB.
+	if grew := heapInUse() - before; grew > 32<<20 {
+		t.Errorf("the heap grew by %d MiB", grew>>20)
+	}
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
 }
