@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -12,7 +13,10 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/kgate/kgate/pki"
 	kubesource "github.com/kgate/kgate/watcher/kube"
+	"github.com/kgate/kgate/xds"
+	"github.com/kgate/kgate/xds/auth"
 )
 
 func newControllerCommand() *cobra.Command {
@@ -44,6 +48,12 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			if qps <= 0 || burst <= 0 {
 				return errors.New("--kube-qps and --kube-burst must be positive")
 			}
+			if opts.CertLifetime < time.Minute {
+				return fmt.Errorf("--xds-cert-lifetime %s: must be at least 1m", opts.CertLifetime)
+			}
+			if l := opts.Limits; l.StreamsPerNode <= 0 || l.Streams <= 0 || l.NamesPerStream <= 0 || l.RequestBytes <= 0 {
+				return errors.New("--xds-max-streams-per-node, --xds-max-streams, --xds-max-names-per-stream and --xds-max-request-bytes must be positive")
+			}
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
 			cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
@@ -72,6 +82,12 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 	f.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader among replicas (a Lease named kgate-controller)")
 	f.StringVar(&opts.GatewayService, "gateway-service", "kgate-gateway", "the gateways' LoadBalancer Service: its IP gives the magic DNS domain")
 	f.StringVar(&opts.ActivatorService, "activator-service", "kgate-activator", "the activators' Service: its EndpointSlices are the activators")
+	f.DurationVar(&opts.CertLifetime, "xds-cert-lifetime", pki.DefaultLifetime, "life of the control-plane certificates the controller issues; each is renewed after two thirds of it")
+	f.DurationVar(&opts.StaleAfter, "gateway-stale-after", xds.DefaultStaleAfter, "how long a gateway may leave the control plane unanswered before Routes stop waiting for it (it is named in their IngressReady message)")
+	f.IntVar(&opts.Limits.StreamsPerNode, "xds-max-streams-per-node", auth.DefaultStreamsPerNode, "xDS and LRS streams one node id may hold at once")
+	f.IntVar(&opts.Limits.Streams, "xds-max-streams", auth.DefaultStreams, "xDS and LRS streams the server holds at once in all")
+	f.IntVar(&opts.Limits.NamesPerStream, "xds-max-names-per-stream", auth.DefaultNamesPerStream, "resource names one xDS stream may subscribe to")
+	f.IntVar(&opts.Limits.RequestBytes, "xds-max-request-bytes", auth.DefaultRequestBytes, "largest xDS or LRS request message")
 	f.Float32Var(&qps, "kube-qps", 200, "API server requests per second, sustained")
 	f.IntVar(&burst, "kube-burst", 400, "API server requests in a burst")
 	logs.register(cmd)
