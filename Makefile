@@ -11,12 +11,25 @@ run: build
 
 ## test: everything CI runs: formatting, vet, and every test with the race detector, the Kubernetes
 ## ones against a real kube-apiserver + etcd built from the upstream modules first (pinned; ~8 min the
-## first time, then cached in .cache/kube; KGATE_KUBE=0 skips those tests).
+## first time, then cached in .cache/kube; KGATE_KUBE=0 skips those tests); then every fuzz target
+## for a few seconds (fuzz-brief).
 test: fmt-check vet kube-bin
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz-brief
 
 kube-bin:
 	@if [ "$$KGATE_KUBE" != "0" ]; then test/kube/build.sh; fi
+
+## fuzz: every fuzz target in turn, FUZZTIME each (make fuzz FUZZTIME=10m for a long run; FUZZ=regexp
+## picks targets); a failing input lands in the target's testdata/fuzz/ (docs/fuzzing.md).
+FUZZTIME ?= 1m
+.PHONY: fuzz fuzz-brief
+fuzz:
+	GO=$(GO) hack/fuzz.sh $(FUZZTIME)
+
+## fuzz-brief: every fuzz target for 5 s, past its committed corpus into new inputs: what make test runs.
+fuzz-brief:
+	GO=$(GO) hack/fuzz.sh 5s
 
 vet:
 	$(GO) vet $(PKGS)
