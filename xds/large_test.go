@@ -141,8 +141,8 @@ func TestEveryPartOfASplitResponseIsACKed(t *testing.T) {
 // never split, however far past the budget; the same clusters over delta
 // come in parts.
 func TestStateOfTheWorldIsNeverSplit(t *testing.T) {
-	// About 2 MiB of clusters.
-	const revisions = 4000
+	// About 1.4 MiB of clusters.
+	const revisions = 2500
 	h := newHarness(t, model.Config{})
 	cds := h.srv.caches[resource.ClusterType]
 	clusters := map[string]types.Resource{}
@@ -182,8 +182,11 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 // BenchmarkLargeFleetSync also runs 10,000, too slow for go test -race.
 const largeFleet = 5000
 
-// largeFleetWithin bounds how long a client takes to receive it.
-const largeFleetWithin = 15 * time.Second
+// largeFleetWithin bounds how long a client takes to receive it: a bound
+// against receiving nothing ever, as before, not a performance figure
+// (BenchmarkLargeFleetSync is: about 0.6 s), so it leaves room for the race
+// detector on a loaded machine (13 s at worst seen).
+const largeFleetWithin = time.Minute
 
 // At 5,000 Services the route configurations pass 4 MiB: kgate's own client
 // with its default options, subscribed to all of them, once received none
