@@ -39,8 +39,11 @@ type activatorConfig struct {
 // whatever its path.
 const readyPath = "/readyz"
 
-// withReadiness answers the readiness probe in front of the activator.
-func withReadiness(next http.Handler, ready *atomic.Bool) http.Handler {
+// withReadiness answers the readiness probe in front of the activator:
+// 503 while draining, or while following says why the activator does not
+// follow the control plane (no revisions yet, or responses it cannot
+// receive).
+func withReadiness(next http.Handler, ready *atomic.Bool, following func() error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != readyPath || r.Header.Get(activator.RevisionHeader) != "" {
 			next.ServeHTTP(w, r)
@@ -48,6 +51,10 @@ func withReadiness(next http.Handler, ready *atomic.Bool) http.Handler {
 		}
 		if !ready.Load() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		if err := following(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
@@ -160,7 +167,7 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 
 	var ready atomic.Bool
 	ready.Store(true)
-	srv := activator.NewServer("", withReadiness(act, &ready))
+	srv := activator.NewServer("", withReadiness(act, &ready, act.Ready))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("activator serving", "address", lis.Addr().String(), "xds_address", cfg.xdsAddress, "node_id", cfg.nodeID)
