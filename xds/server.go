@@ -97,6 +97,10 @@ type ServerOptions struct {
 	// Gate holds the limits and counts the refusals; share it with the
 	// Services on the same port. nil: a gate with the default limits.
 	Gate *auth.Gate
+	// MaxDeltaResponseBytes bounds the resources of one delta response;
+	// the rest follows once the client answers (0: 1 MiB, see
+	// DefaultMaxDeltaResponseBytes).
+	MaxDeltaResponseBytes int
 	// StaleAfter is how long a gateway may leave a response unanswered
 	// before Waiting stops waiting for it and names it instead (default
 	// DefaultStaleAfter).
@@ -172,7 +176,7 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 	}
 	cacheLog := cacheLogger{logger}
 	newCache := func(typeURL string) *typeCache {
-		return newTypeCache(typeURL, prefix, cacheLog)
+		return newTypeCache(typeURL, prefix, cacheLog, withMaxDeltaBytes(opts.MaxDeltaResponseBytes))
 	}
 	s := &Server{
 		log:    logger,
