@@ -33,10 +33,11 @@ type cluster struct {
 func compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 	// circuit_breakers are read and not enforced (see the package doc);
 	// lrs_server is read and ignored: like Envoy, the gateway reports
-	// whatever cluster the LRS server asks for.
+	// whatever cluster the LRS server asks for; so is
+	// per_connection_buffer_limit_bytes: Go's transport buffers little.
 	if err := onlyFields(c, "name", "alt_stat_name", "type", "eds_cluster_config", "load_assignment", "connect_timeout",
 		"lb_policy", "least_request_lb_config", "circuit_breakers", "typed_extension_protocol_options",
-		"metadata", "lrs_server"); err != nil {
+		"metadata", "lrs_server", "per_connection_buffer_limit_bytes"); err != nil {
 		return nil, err
 	}
 	cl := &cluster{name: c.GetName(), policy: c.GetLbPolicy(), choices: defaultChoices}

@@ -10,8 +10,17 @@
 // route configurations scopes and listeners name; EDS for the load
 // assignments clusters name. A request then goes:
 //
-//  1. Listener (listener.go, hcm.go): HTTP/1.1 and h2c on one socket; the
-//     early header mutation runs (x-kgate-listener, for kgate).
+//  1. Listener (listener.go, hcm.go, limits.go, paths.go): HTTP/1.1 and
+//     h2c on one socket, with the connection manager's limits: request
+//     headers size (max_request_headers_kb) and count (max_headers_count)
+//     answered 431 (the count resets an HTTP/2 stream), a header name with
+//     an underscore 400 or dropped (headers_with_underscores_action),
+//     request_headers_timeout (HTTP/1: Go's ReadHeaderTimeout closes the
+//     connection where Envoy answers 408 first), the connection idle
+//     timeout, HTTP/2 max_concurrent_streams and windows; the path is
+//     normalized (normalize_path, merge_slashes; %2F and %5C kept or
+//     rejected, path_with_escaped_slashes_action); the early header
+//     mutation runs (x-kgate-listener, for kgate).
 //  2. Scope (scope.go): the key built from the configured header
 //     fragments (the host part of :authority, which for HTTP/1.1 is Host)
 //     picks the ScopedRouteConfiguration and so the RouteConfiguration.
@@ -53,7 +62,11 @@
 //   - Circuit breakers, outlier detection, health checking, locality and
 //     endpoint weights, priority spill-over before a priority is empty
 //     (the gateway uses the lowest priority with a healthy host),
-//     stream_idle_timeout, access logs, stats: not enforced, ignored.
+//     stream_idle_timeout and a route's idle_timeout (Go's server has no
+//     per-stream idle timeout), request_headers_timeout over HTTP/2,
+//     per_connection_buffer_limit_bytes, xff_num_trusted_hops (it only
+//     decides the x-envoy-* headers), access logs, stats: not enforced,
+//     ignored. Unescaping path_with_escaped_slashes_action values: refused.
 //   - Request ids, x-envoy-* headers (none added, none stripped), the
 //     server header.
 //   - Connection draining on a listener update that keeps the address:

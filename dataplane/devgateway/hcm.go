@@ -38,6 +38,10 @@ type connManager struct {
 	upgrades         map[string]bool
 	useRemoteAddress bool
 	skipXFFAppend    bool
+	// server holds the limits the listener's http.Server enforces,
+	// limits those checked on each request.
+	server serverLimits
+	limits requestLimits
 }
 
 // routeSource is where a connection manager finds its route
@@ -147,10 +151,15 @@ func unpack(a *anypb.Any, m proto.Message) error {
 }
 
 func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
-	// stream_idle_timeout is read and not enforced (see the package doc).
+	// stream_idle_timeout is read and not enforced (see the package doc);
+	// nor is xff_num_trusted_hops, which only decides what Envoy takes for
+	// the client's address in the x-envoy-* headers the gateway does not
+	// add: X-Forwarded-For gets the peer's address appended either way.
 	if err := onlyFields(h, "codec_type", "stat_prefix", "rds", "route_config", "scoped_routes", "http_filters",
 		"upgrade_configs", "early_header_mutation_extensions", "use_remote_address", "skip_xff_append",
-		"stream_idle_timeout"); err != nil {
+		"stream_idle_timeout", "xff_num_trusted_hops", "request_headers_timeout", "max_request_headers_kb",
+		"common_http_protocol_options", "http2_protocol_options", "normalize_path", "merge_slashes",
+		"path_with_escaped_slashes_action"); err != nil {
 		return nil, err
 	}
 	cm := &connManager{
@@ -161,6 +170,10 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 	}
 	if cm.codec == hcmv3.HttpConnectionManager_HTTP3 {
 		return nil, errors.New("codec HTTP3 is not supported by the dev gateway")
+	}
+	var err error
+	if cm.server, cm.limits, err = compileLimits(h); err != nil {
+		return nil, err
 	}
 	if err := checkRouterOnly(h.GetHttpFilters()); err != nil {
 		return nil, err
@@ -185,7 +198,6 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 		}
 		cm.early = append(cm.early, ops...)
 	}
-	var err error
 	cm.routes, err = compileRouteSource(h)
 	if err != nil {
 		return nil, err

@@ -14,10 +14,11 @@ import (
 
 // listener serves one Listener: a socket and an HTTP server taking
 // HTTP/1.1 and h2c (prior knowledge) on it. A config update that keeps
-// the address swaps the connection manager under the running server, so
-// no connection is dropped; connections already open serve their next
-// requests with the new config, as Envoy's do not (they drain), which
-// only makes a change apply sooner.
+// the address and the server's limits swaps the connection manager under
+// the running server, so no connection is dropped; connections already
+// open serve their next requests with the new config, as Envoy's do not
+// (they drain), which only makes a change apply sooner. An update that
+// changes the limits hands the socket to a new server (handOver).
 type listener struct {
 	name string
 	// configured is the address the Listener says (guarded by the
@@ -27,8 +28,11 @@ type listener struct {
 	cm         atomic.Pointer[connManager]
 	proxy      *proxy
 
-	lis net.Listener
-	srv *http.Server
+	sock *socket
+	lis  net.Listener // this server's view of sock
+	srv  *http.Server
+	// limits are what srv was built with.
+	limits serverLimits
 	// active counts the requests under way, upgraded connections
 	// included, which http.Server.Shutdown does not wait for.
 	active inflight
@@ -42,26 +46,31 @@ type listener struct {
 // binds every new socket before it serves any, so that one failure can
 // refuse the update whole.
 func bind(cfg *listenerConfig, addr string, p *proxy) (*listener, error) {
-	lis, err := net.Listen("tcp", addr)
+	sock, err := listenSocket(addr)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: binding %s: %w", cfg.name, addr, err)
 	}
+	return newListener(cfg, addr, sock, p), nil
+}
+
+// handOver returns a listener serving cfg on l's socket with a new server,
+// not started yet; l keeps serving the connections it has until stopped.
+func (l *listener) handOver(cfg *listenerConfig) *listener {
+	return newListener(cfg, l.requested, l.sock, l.proxy)
+}
+
+func newListener(cfg *listenerConfig, addr string, sock *socket, p *proxy) *listener {
 	base, hardStop := context.WithCancel(context.Background())
 	l := &listener{
 		name: cfg.name, configured: cfg.address, requested: addr,
-		proxy: p, lis: lis, hardStop: hardStop, served: make(chan struct{}),
+		proxy: p, sock: sock, lis: sock.view(), hardStop: hardStop, served: make(chan struct{}),
+		limits: cfg.cm.server,
 	}
 	l.cm.Store(cfg.cm)
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	l.srv = &http.Server{
-		Handler:     l,
-		Protocols:   protocols,
-		BaseContext: func(net.Listener) context.Context { return base },
-		ErrorLog:    p.errorLog,
-	}
-	return l, nil
+	l.srv = l.limits.server(l)
+	l.srv.BaseContext = func(net.Listener) context.Context { return base }
+	l.srv.ErrorLog = p.errorLog
+	return l
 }
 
 // start serves the socket.
@@ -92,6 +101,14 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// new socket; a connection in the other one is refused as Envoy's
 		// codec would refuse it.
 		panic(http.ErrAbortHandler)
+	}
+	if err := cm.limits.checkHeaders(r); err != nil {
+		refuse(w, r, err)
+		return
+	}
+	if err := cm.limits.paths.apply(r); err != nil {
+		localReply(w, http.StatusBadRequest, "", nil)
+		return
 	}
 	l.proxy.serve(cm, w, r)
 }

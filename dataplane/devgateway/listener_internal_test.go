@@ -299,6 +299,12 @@ func TestRefusesWhatItCannotServe(t *testing.T) {
 		{"an address in use", g.feed.onListeners, update(
 			httpListener(t, "other", "0.0.0.0", 7070, nil), httpListener(t, "web", "127.0.0.1", busyPort, nil),
 		), "address already in use"},
+		{"unescaping slashes", g.feed.onListeners, update(httpListener(t, "web", "0.0.0.0", 8080, func(h *hcmv3.HttpConnectionManager) {
+			h.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT
+		})), "path_with_escaped_slashes_action UNESCAPE_AND_REDIRECT is not supported"},
+		{"a connection duration", g.feed.onListeners, update(httpListener(t, "web", "0.0.0.0", 8080, func(h *hcmv3.HttpConnectionManager) {
+			h.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{MaxConnectionDuration: durationpb.New(time.Minute)}
+		})), "HttpProtocolOptions.max_connection_duration is not supported"},
 		{"DNS cluster", g.feed.onClusters, update(dns), "cluster type STRICT_DNS is not supported"},
 		{"two scopes, one key", g.feed.onScopes, update(scope("a", "ra"), scope("b", "rb")), "have the same key"},
 		{"a header formatter", g.feed.onRoutes, update(&routev3.RouteConfiguration{Name: "r",

@@ -6,8 +6,10 @@ import "net"
 // (or that is new) gets a new socket; every new socket is bound before
 // any is served, so that one that cannot be refuses the update whole, as
 // Envoy refuses a listener it cannot bind. A listener keeping its address
-// keeps its socket and connections and takes the new connection manager
-// at once. A listener replaced or removed drains in the background.
+// keeps its socket; with the same server limits it keeps its connections
+// too and takes the new connection manager at once, with other limits it
+// hands the socket to a new server and drains its connections. A listener
+// replaced or removed drains in the background.
 func (g *Gateway) applyListeners(cfgs []*listenerConfig, removed []string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -16,6 +18,9 @@ func (g *Gateway) applyListeners(cfgs []*listenerConfig, removed []string) error
 		old := g.listeners[cfg.name]
 		want := g.listenAt(cfg.name, cfg.address)
 		if old != nil && keepsSocket(old, cfg.address, want) {
+			if old.limits != cfg.cm.server {
+				fresh[cfg.name] = old.handOver(cfg)
+			}
 			continue
 		}
 		l, err := bind(cfg, want, g.proxy)

@@ -229,7 +229,8 @@ func compileDirectResponse(d *routev3.DirectResponseAction) (*directResponse, er
 
 func compileRouteAction(a *routev3.RouteAction) (*forwardAction, error) {
 	// No retry_policy, hash_policy, rewrites…: onlyFields refuses them.
-	if err := onlyFields(a, "cluster", "weighted_clusters", "timeout", "upgrade_configs"); err != nil {
+	// idle_timeout is read and not enforced, as stream_idle_timeout.
+	if err := onlyFields(a, "cluster", "weighted_clusters", "timeout", "idle_timeout", "upgrade_configs"); err != nil {
 		return nil, err
 	}
 	fa := &forwardAction{timeout: defaultRouteTimeout}
