@@ -13,5 +13,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newXDSCommand(), newActivatorCommand(), newBootstrapCommand(), newValidateCommand(), newGetCommand(), newLocalCommand(), newControllerCommand(), newCertsCommand())
 	root.AddCommand(newSampleCommand())
+	root.AddCommand(newConfigDumpCommand())
 	return root
 }
