@@ -25,7 +25,7 @@ func TestActivatorSyncsTheFleet(t *testing.T) {
 	cp := newControlPlane(t, fleetSize(t, testServices))
 	took := syncActivator(t, cp, cp.act, activatorID+"0")
 	t.Logf("%d Services: fleet published in %v; the activator knew all %d revisions and their pods in %v",
-		cp.n, cp.setup.Round(time.Millisecond), 2*cp.n, took.Round(time.Millisecond))
+		cp.n, cp.setup.Round(time.Millisecond), 2*cp.n, took)
 	cp.checkQuiet(t)
 }
 
@@ -53,7 +53,7 @@ func BenchmarkActivatorSync(b *testing.B) {
 // knows every revision of the fleet with its pod, checks that it is ready
 // and proxies the sampled revisions' requests to the pod, stops it, and
 // returns how long the sync took from its start.
-func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string) time.Duration {
+func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string) syncTime {
 	tb.Helper()
 	logs := &testrun.Buffer{}
 	act, err := activator.Connect(cp.dial(tb, pki.Identity{Role: pki.Activator, ID: activatorID + "*"}),
@@ -65,7 +65,7 @@ func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string)
 	if act.Ready() == nil {
 		tb.Fatalf("%s is ready before it has revisions", id)
 	}
-	start := time.Now()
+	start, startCPU := time.Now(), cpuTime()
 	stop := testrun.Go(tb, context.Background(), "activator "+id, waitFor, act.Run)
 	defer stop()
 	want := 2 * cp.n
@@ -80,7 +80,7 @@ func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string)
 			}
 			return known == want
 		})
-	took := time.Since(start)
+	took := since(start, startCPU)
 	if err := act.Ready(); err != nil {
 		tb.Errorf("%s knows every revision but is not ready: %v", id, err)
 	}

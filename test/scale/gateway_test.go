@@ -29,7 +29,7 @@ func TestDevGatewaySyncsTheFleet(t *testing.T) {
 	want := cp.gatewayWants(t)
 	took := syncGateway(t, cp, want, gatewayID+"0")
 	t.Logf("%d Services: fleet published in %v; the dev gateway ACKed all %d resources in %v",
-		cp.n, cp.setup.Round(time.Millisecond), len(want), took.Round(time.Millisecond))
+		cp.n, cp.setup.Round(time.Millisecond), len(want), took)
 	cp.checkQuiet(t)
 }
 
@@ -52,7 +52,7 @@ func BenchmarkDevGatewaySync(b *testing.B) {
 // syncGateway runs a dev gateway as node id until the server has recorded
 // its ACK of every one of want, checks that it routes the sampled hosts,
 // stops it, and returns how long the sync took from its start.
-func syncGateway(tb testing.TB, cp *controlPlane, want []ackWant, id string) time.Duration {
+func syncGateway(tb testing.TB, cp *controlPlane, want []ackWant, id string) syncTime {
 	tb.Helper()
 	logs := &testrun.Buffer{}
 	gw, err := devgateway.New(cp.dial(tb, pki.Identity{Role: pki.Gateway, ID: gatewayID + "*"}), devgateway.Options{
@@ -64,11 +64,11 @@ func syncGateway(tb testing.TB, cp *controlPlane, want []ackWant, id string) tim
 	if err != nil {
 		tb.Fatal(err)
 	}
-	start := time.Now()
+	start, startCPU := time.Now(), cpuTime()
 	stop := testrun.Go(tb, context.Background(), "dev gateway "+id, waitFor, gw.Run)
 	defer stop()
 	cp.waitACKed(tb, id, want)
-	took := time.Since(start)
+	took := since(start, startCPU)
 
 	external, internal := gw.Addr(translator.ExternalListener), gw.Addr(translator.InternalListener)
 	if external == "" || internal == "" {

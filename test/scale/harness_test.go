@@ -21,7 +21,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -404,31 +403,42 @@ func (podService) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc
 	return &testgrpc.SimpleResponse{ServerId: "pod"}, nil
 }
 
+// syncTime is what one sync took: wall clock and the process's CPU time.
+type syncTime struct {
+	wall, cpu time.Duration
+}
+
+// since is the sync time from start, taken with startCPU = cpuTime().
+func since(start time.Time, startCPU time.Duration) syncTime {
+	return syncTime{wall: time.Since(start), cpu: cpuTime() - startCPU}
+}
+
+func (t syncTime) String() string {
+	return fmt.Sprintf("%v (CPU %v)", t.wall.Round(time.Millisecond), t.cpu.Round(time.Millisecond))
+}
+
 // syncStats gathers sync times over a benchmark's iterations.
 type syncStats struct {
-	mu    sync.Mutex
-	total time.Duration
+	total syncTime
 	n     int
 	worst time.Duration
 }
 
-func (s *syncStats) add(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.total += d
+func (s *syncStats) add(t syncTime) {
+	s.total.wall += t.wall
+	s.total.cpu += t.cpu
 	s.n++
-	s.worst = max(s.worst, d)
+	s.worst = max(s.worst, t.wall)
 }
 
 // report adds the mean and worst sync to the benchmark's figures, with
 // the fleet's setup.
 func (s *syncStats) report(b *testing.B, cp *controlPlane) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.n == 0 {
 		return
 	}
-	b.ReportMetric((s.total / time.Duration(s.n)).Seconds(), "s/sync")
+	b.ReportMetric((s.total.wall / time.Duration(s.n)).Seconds(), "s/sync")
+	b.ReportMetric((s.total.cpu / time.Duration(s.n)).Seconds(), "cpu-s/sync")
 	b.ReportMetric(s.worst.Seconds(), "s/worst-sync")
 	b.ReportMetric(cp.setup.Seconds(), "s/setup")
 	b.ReportMetric(float64(cp.n), "services")
