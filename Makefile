@@ -42,7 +42,7 @@ build:
 	$(GO) build -o bin/kgate ./cmd/kgate
 
 ## bench: the benchmarks behind docs/performance.md.
-bench:
+bench: bench-scale
 	$(GO) test -run '^$$' -bench Propagation -benchmem -count 3 ./xds
 	$(GO) test -run '^$$' -bench 'Translate|BenchmarkService$$|HostIndex' -benchmem -benchtime 5x ./translator
 	$(GO) test -run '^$$' -bench Tick10k -cpu 1 -count 3 ./autoscale/
@@ -64,6 +64,14 @@ test-kube: kube-bin
 ## bench-kube: the Kubernetes-mode benchmark (docs/performance.md): 1,000 Services on a real API server.
 bench-kube: kube-bin
 	KGATE_BENCH_SERVICES=1000 $(GO) test -count=1 -v -timeout 20m -run TestControllerAtScale ./test/kubemode/ | grep -E 'bench_test|^(ok|FAIL)'
+
+## bench-scale: the dev gateway, the activator and grpc-go's xDS client each sync 10,000 Services from a
+## control plane over mutual TLS with the default limits (test/scale; docs/performance.md).
+## SCALE_SERVICES=N serves another fleet; go test runs the same checks at 300.
+SCALE_SERVICES ?= 10000
+.PHONY: bench-scale
+bench-scale:
+	KGATE_SCALE_SERVICES=$(SCALE_SERVICES) $(GO) test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 30m ./test/scale
 
 ## generate: the API types' deep-copy functions and the serving.knative.dev CRDs (deploy/install), from the
 ## kubebuilder markers in api/serving/v1; crdtrim then shrinks the embedded PodSpec (docs/kubernetes-crds.md).
