@@ -30,7 +30,8 @@ func TestActivatorSyncsTheFleet(t *testing.T) {
 }
 
 // BenchmarkActivatorSync measures how long a new activator takes from its
-// start to knowing every revision and its pod; each iteration starts an
+// start to the server's record of its ACK of every cluster and every
+// revision's pods; each iteration starts an
 // activator, checks Ready and the sampled revisions, and stops it.
 func BenchmarkActivatorSync(b *testing.B) {
 	cp := newControlPlane(b, fleetSize(b, benchServices))
@@ -49,10 +50,11 @@ func BenchmarkActivatorSync(b *testing.B) {
 	cp.checkQuiet(b)
 }
 
-// syncActivator runs an activator as node id, serving on lis, until it
-// knows every revision of the fleet with its pod, checks that it is ready
-// and proxies the sampled revisions' requests to the pod, stops it, and
-// returns how long the sync took from its start.
+// syncActivator runs an activator as node id, serving on lis, until the
+// server has recorded its ACK of every cluster and every revision's pods;
+// checks that it knows them, is ready and proxies the sampled revisions'
+// requests to the pod; stops it, and returns how long the sync took from
+// its start.
 func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string) syncTime {
 	tb.Helper()
 	logs := &testrun.Buffer{}
@@ -65,22 +67,22 @@ func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string)
 	if act.Ready() == nil {
 		tb.Fatalf("%s is ready before it has revisions", id)
 	}
+	want := cp.wants(tb).activator
 	start, startCPU := time.Now(), cpuTime()
 	stop := testrun.Go(tb, context.Background(), "activator "+id, waitFor, act.Run)
 	defer stop()
-	want := 2 * cp.n
-	known := 0
-	testrun.Poll{Within: syncWithin, Every: 10 * time.Millisecond}.Until(tb,
-		fmt.Sprintf("%s to know all %d revisions with their pod", id, want), func() bool {
-			known = 0
-			for _, s := range act.Stats() {
-				if s.Pods == 1 {
-					known++
-				}
-			}
-			return known == want
-		})
+	cp.waitACKed(tb, id, want)
 	took := since(start, startCPU)
+	// ACKed means applied: it knows them all.
+	known := 0
+	for _, s := range act.Stats() {
+		if s.Pods == 1 {
+			known++
+		}
+	}
+	if known != 2*cp.n {
+		tb.Errorf("%s ACKed every cluster and load assignment but knows %d revisions with their pod, want %d", id, known, 2*cp.n)
+	}
 	if err := act.Ready(); err != nil {
 		tb.Errorf("%s knows every revision but is not ready: %v", id, err)
 	}

@@ -26,7 +26,7 @@ const gatewayID = "scale-gateway-"
 // and routes every sampled host.
 func TestDevGatewaySyncsTheFleet(t *testing.T) {
 	cp := newControlPlane(t, fleetSize(t, testServices))
-	want := cp.gatewayWants(t)
+	want := cp.wants(t).gateway
 	took := syncGateway(t, cp, want, gatewayID+"0")
 	t.Logf("%d Services: fleet published in %v; the dev gateway ACKed all %d resources in %v",
 		cp.n, cp.setup.Round(time.Millisecond), len(want), took)
@@ -39,7 +39,7 @@ func TestDevGatewaySyncsTheFleet(t *testing.T) {
 // route, and stops it.
 func BenchmarkDevGatewaySync(b *testing.B) {
 	cp := newControlPlane(b, fleetSize(b, benchServices))
-	want := cp.gatewayWants(b)
+	want := cp.wants(b).gateway
 	var stats syncStats
 	for i := 0; b.Loop(); i++ {
 		stats.add(syncGateway(b, cp, want, fmt.Sprint(gatewayID, i)))

@@ -13,6 +13,7 @@
 package scale
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -158,6 +159,8 @@ type controlPlane struct {
 	act net.Listener
 	// setup is how long publishing the fleet to the engine took.
 	setup time.Duration
+	// want is what wants returns, once computed.
+	want *clientWants
 }
 
 // newControlPlane starts a control plane as kgate's modes wire it (one
@@ -268,56 +271,74 @@ type ackWant struct {
 	typeURL, name, version string
 }
 
-// gatewayWants are the resources a gateway holds once in sync, at the
-// versions the server publishes: both listeners, every scope, route
-// configuration and cluster, and the load assignments the clusters name.
-// The engine publishes what Translate makes of the whole model.
-func (cp *controlPlane) gatewayWants(tb testing.TB) []ackWant {
+// clientWants are the resources each kind of kgate client holds once in
+// sync, at the versions the server publishes (the engine publishes what
+// Translate makes of the whole model).
+type clientWants struct {
+	// gateway: both listeners, every scope, route configuration and
+	// cluster, and the load assignments the clusters name.
+	gateway []ackWant
+	// activator: every cluster, and each revision's pods.
+	activator []ackWant
+}
+
+// wants returns the control plane's clientWants, computed once.
+func (cp *controlPlane) wants(tb testing.TB) clientWants {
 	tb.Helper()
+	if cp.want != nil {
+		return *cp.want
+	}
 	out := translator.Translate(cp.cfg, cp.opts)
 	if len(out.Conflicts) > 0 {
 		tb.Fatalf("the fleet has host conflicts: %v", out.Conflicts[0])
 	}
-	var want []ackWant
-	add := func(typeURL, name string, res types.Resource) {
+	var w clientWants
+	want := func(typeURL, name string, res types.Resource) ackWant {
 		v, err := xds.ResourceVersion(res)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		want = append(want, ackWant{typeURL: typeURL, name: name, version: v})
+		return ackWant{typeURL: typeURL, name: name, version: v}
 	}
 	for _, r := range out.Listeners {
-		add(resource.ListenerType, r.GetName(), r)
+		w.gateway = append(w.gateway, want(resource.ListenerType, r.GetName(), r))
 	}
 	for _, r := range out.ScopedRoutes {
-		add(resource.ScopedRouteType, r.GetName(), r)
+		w.gateway = append(w.gateway, want(resource.ScopedRouteType, r.GetName(), r))
 	}
 	for _, r := range out.Routes {
-		add(resource.RouteType, r.GetName(), r)
+		w.gateway = append(w.gateway, want(resource.RouteType, r.GetName(), r))
 	}
 	named := map[string]bool{}
 	for _, r := range out.Clusters {
-		add(resource.ClusterType, r.GetName(), r)
+		c := want(resource.ClusterType, r.GetName(), r)
+		w.gateway = append(w.gateway, c)
+		w.activator = append(w.activator, c)
 		if eds := r.GetEdsClusterConfig(); eds != nil {
-			named[cmpOr(eds.GetServiceName(), r.GetName())] = true
+			named[cmp.Or(eds.GetServiceName(), r.GetName())] = true
 		}
 	}
+	pods := map[string]bool{}
+	for _, rev := range cp.cfg.Revisions {
+		pods[translator.PodsName(rev.Key())] = true
+	}
+	gatewayCLAs, activatorCLAs := 0, 0
 	for _, r := range out.Endpoints {
 		if named[r.GetClusterName()] {
-			add(resource.EndpointType, r.GetClusterName(), r)
+			w.gateway = append(w.gateway, want(resource.EndpointType, r.GetClusterName(), r))
+			gatewayCLAs++
+		}
+		if pods[r.GetClusterName()] {
+			w.activator = append(w.activator, want(resource.EndpointType, r.GetClusterName(), r))
+			activatorCLAs++
 		}
 	}
-	if got := len(named); got < 2*cp.n {
-		tb.Fatalf("the clusters name %d load assignments, want one per revision (%d)", got, 2*cp.n)
+	if gatewayCLAs != 2*cp.n || activatorCLAs != 2*cp.n {
+		tb.Fatalf("%d load assignments for the gateway's clusters and %d of revisions' pods, want one each per revision (%d)",
+			gatewayCLAs, activatorCLAs, 2*cp.n)
 	}
-	return want
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	cp.want = &w
+	return w
 }
 
 // waitACKed waits until the server has recorded node's ACK of every one
