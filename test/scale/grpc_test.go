@@ -19,8 +19,8 @@ import (
 	"github.com/kgate/kgate/xds"
 )
 
-// proxylessID is the node id prefix of the grpc-go clients; their
-// certificate covers every id it starts.
+// proxylessID is the node id prefix of the grpc-go clients; each has a
+// certificate for its own node id.
 const proxylessID = "scale-grpc-"
 
 // grpc-go's own xDS client, over mutual TLS from its bootstrap, resolves
@@ -133,12 +133,12 @@ func firstRPC(conn *grpc.ClientConn, host string, start time.Time) (time.Duratio
 }
 
 // grpcBootstrap is grpc-go's bootstrap for the control plane: the server,
-// mutual TLS with a proxyless certificate from files (grpc-go's "tls"
-// channel credentials, gRFC A65), and node id.
+// mutual TLS with a proxyless certificate for node id from files
+// (grpc-go's "tls" channel credentials, gRFC A65), and node id.
 func grpcBootstrap(tb testing.TB, cp *controlPlane, id string) []byte {
 	tb.Helper()
 	dir := tb.TempDir()
-	if err := cp.issue(tb, pki.Identity{Role: pki.Proxyless, ID: proxylessID + "*"}).WriteFiles(dir); err != nil {
+	if err := cp.issue(tb, pki.Identity{Role: pki.Proxyless, ID: id}).WriteFiles(dir); err != nil {
 		tb.Fatal(err)
 	}
 	b, err := json.Marshal(map[string]any{
