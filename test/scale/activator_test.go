@@ -43,7 +43,7 @@ func BenchmarkActivatorSync(b *testing.B) {
 		if i > 0 {
 			lis = testrun.Listen(b)
 		}
-		stats.add(syncActivator(b, cp, lis, fmt.Sprint(activatorID, i)))
+		stats.add(b, syncActivator(b, cp, lis, fmt.Sprint(activatorID, i)))
 	}
 	stats.report(b, cp)
 	b.ReportMetric(float64(2*cp.n), "revisions")

@@ -42,7 +42,7 @@ func BenchmarkDevGatewaySync(b *testing.B) {
 	want := cp.wants(b).gateway
 	var stats syncStats
 	for i := 0; b.Loop(); i++ {
-		stats.add(syncGateway(b, cp, want, fmt.Sprint(gatewayID, i)))
+		stats.add(b, syncGateway(b, cp, want, fmt.Sprint(gatewayID, i)))
 	}
 	stats.report(b, cp)
 	b.ReportMetric(float64(len(want)), "resources")

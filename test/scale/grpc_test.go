@@ -40,7 +40,7 @@ func BenchmarkGRPCClientSync(b *testing.B) {
 	cp := newControlPlane(b, fleetSize(b, benchServices))
 	var stats syncStats
 	for i := 0; b.Loop(); i++ {
-		stats.add(syncGRPC(b, cp, fmt.Sprint(proxylessID, i)))
+		stats.add(b, syncGRPC(b, cp, fmt.Sprint(proxylessID, i)))
 	}
 	stats.report(b, cp)
 	b.ReportMetric(float64(len(grpcTargets(cp.n))), "hosts")
