@@ -3,6 +3,7 @@ package devgateway
 import (
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,8 +19,12 @@ import (
 // on the old server, and new connections get the new limits.
 func TestLimitsChangeHandsOverTheSocket(t *testing.T) {
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
 	var holding atomic.Int64
-	g := serving(t, heldBackend(t, release, &holding))
+	backend := heldBackend(t, release, &holding)
+	t.Cleanup(letGo) // before the backend's: a failure must not leave it holding
+	g := serving(t, backend)
 	addr := g.Addr("web")
 	held := inBackground(addr, "/hold")
 	waitHeld(t, &holding, 1)
@@ -41,7 +46,7 @@ func TestLimitsChangeHandsOverTheSocket(t *testing.T) {
 	if got, err := fetch(addr, "/"); err != nil || got != "200 ok" {
 		t.Fatalf("GET after the change: %q %v", got, err)
 	}
-	close(release)
+	letGo()
 	if got := <-held; got != "200 ok" {
 		t.Errorf("request under way during the change: %q, want 200 ok", got)
 	}

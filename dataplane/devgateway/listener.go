@@ -29,7 +29,7 @@ type listener struct {
 	proxy      *proxy
 
 	sock *socket
-	lis  net.Listener // this server's view of sock
+	lis  net.Listener // this server's view of sock, from start on when handed over
 	srv  *http.Server
 	// limits are what srv was built with.
 	limits serverLimits
@@ -50,11 +50,14 @@ func bind(cfg *listenerConfig, addr string, p *proxy) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: binding %s: %w", cfg.name, addr, err)
 	}
-	return newListener(cfg, addr, sock, p), nil
+	l := newListener(cfg, addr, sock, p)
+	l.lis = sock.view()
+	return l, nil
 }
 
 // handOver returns a listener serving cfg on l's socket with a new server,
-// not started yet; l keeps serving the connections it has until stopped.
+// not started yet: l gets the new connections until the new one starts,
+// and keeps those it has until stopped.
 func (l *listener) handOver(cfg *listenerConfig) *listener {
 	return newListener(cfg, l.requested, l.sock, l.proxy)
 }
@@ -63,7 +66,7 @@ func newListener(cfg *listenerConfig, addr string, sock *socket, p *proxy) *list
 	base, hardStop := context.WithCancel(context.Background())
 	l := &listener{
 		name: cfg.name, configured: cfg.address, requested: addr,
-		proxy: p, sock: sock, lis: sock.view(), hardStop: hardStop, served: make(chan struct{}),
+		proxy: p, sock: sock, hardStop: hardStop, served: make(chan struct{}),
 		limits: cfg.cm.server,
 	}
 	l.cm.Store(cfg.cm)
@@ -73,22 +76,29 @@ func newListener(cfg *listenerConfig, addr string, sock *socket, p *proxy) *list
 	return l
 }
 
-// start serves the socket.
+// start serves the socket; a listener handed the socket takes the new
+// connections from now on.
 func (l *listener) start() {
+	if l.lis == nil {
+		l.lis = l.sock.view()
+	}
 	go func() {
 		defer close(l.served)
 		_ = l.srv.Serve(l.lis) // ends with ErrServerClosed once stopped
 	}()
 }
 
-// abandon closes the socket of a listener never started.
+// abandon lets go of the socket of a listener never started: it closes a
+// socket bound for it, and leaves one it was to be handed.
 func (l *listener) abandon() {
 	l.hardStop()
-	_ = l.lis.Close()
+	if l.lis != nil {
+		_ = l.lis.Close()
+	}
 }
 
 // addr is where the listener is bound.
-func (l *listener) addr() string { return l.lis.Addr().String() }
+func (l *listener) addr() string { return l.sock.lis.Addr().String() }
 
 // ServeHTTP serves one request with the connection manager in place when
 // it arrived.

@@ -10,19 +10,21 @@ import (
 // idle timeout, header bytes, HTTP/2 settings) while it serves, so a
 // listener whose limits change needs a new server; the socket passes from
 // the old server to the new one without closing, so that no connection is
-// refused meanwhile, as Envoy's listener update does. It closes when the
-// last server done with it lets it go.
+// refused meanwhile, as Envoy's listener update does. A connection
+// accepted after the newest server took the socket goes to that server
+// only: Go's server drops a request that arrives once it is shutting down.
+// The socket closes when the last server done with it lets it go.
 type socket struct {
-	lis   net.Listener
-	conns chan net.Conn // unbuffered: a connection goes to whichever server accepts first
+	lis net.Listener
 	// closing is closed when the last view lets the socket go; done once
 	// accepting has stopped, err saying why.
 	closing chan struct{}
 	done    chan struct{}
 	err     error
 
-	mu   sync.Mutex
-	refs int
+	mu      sync.Mutex
+	refs    int
+	current *socketView // the newest view, which gets the connections
 }
 
 // listenSocket binds addr and starts accepting on it.
@@ -31,7 +33,7 @@ func listenSocket(addr string) (*socket, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &socket{lis: lis, conns: make(chan net.Conn), closing: make(chan struct{}), done: make(chan struct{})}
+	s := &socket{lis: lis, closing: make(chan struct{}), done: make(chan struct{})}
 	go s.acceptLoop()
 	return s, nil
 }
@@ -44,21 +46,48 @@ func (s *socket) acceptLoop() {
 			close(s.done)
 			return
 		}
+		s.deliver(c)
+	}
+}
+
+// deliver hands c to the current view's server, following the socket to
+// a newer view if one takes it meanwhile.
+func (s *socket) deliver(c net.Conn) {
+	for {
+		s.mu.Lock()
+		v := s.current
+		s.mu.Unlock()
 		select {
-		case s.conns <- c:
-		case <-s.closing: // accepted as the last server let go
+		case v.conns <- c:
+			return
+		case <-v.retired: // a newer view took the socket, or this one closed
+		case <-s.closing:
 			_ = c.Close()
+			return
+		}
+		s.mu.Lock()
+		gone := s.current == v // closed with no newer view: the listener is going away
+		s.mu.Unlock()
+		if gone {
+			_ = c.Close()
+			return
 		}
 	}
 }
 
-// view returns a net.Listener for one server: closing it lets the socket
-// go, and closes the socket if no other view holds it.
+// view returns a net.Listener for a new server, which from now on gets
+// every new connection. Closing it lets the socket go, and closes the
+// socket if no other view holds it.
 func (s *socket) view() *socketView {
+	v := &socketView{s: s, conns: make(chan net.Conn), retired: make(chan struct{}), closed: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refs++
-	return &socketView{s: s, closed: make(chan struct{})}
+	if s.current != nil {
+		s.current.retire()
+	}
+	s.current = v
+	return v
 }
 
 // release lets the socket go; the last release closes it and returns once
@@ -78,21 +107,21 @@ func (s *socket) release() {
 
 // socketView is one server's net.Listener on a shared socket.
 type socketView struct {
-	s      *socket
-	once   sync.Once
-	closed chan struct{}
+	s     *socket
+	conns chan net.Conn // unbuffered: deliver waits for the server
+	// retired is closed once the view gets no new connections; closed
+	// once its server closed it.
+	retireOnce, closeOnce sync.Once
+	retired, closed       chan struct{}
 }
+
+func (v *socketView) retire() { v.retireOnce.Do(func() { close(v.retired) }) }
 
 // Accept returns the next connection, unless the view or the socket is
 // closed.
 func (v *socketView) Accept() (net.Conn, error) {
 	select {
-	case <-v.closed:
-		return nil, net.ErrClosed
-	default:
-	}
-	select {
-	case c := <-v.s.conns:
+	case c := <-v.conns:
 		return c, nil
 	case <-v.closed:
 		return nil, net.ErrClosed
@@ -103,8 +132,9 @@ func (v *socketView) Accept() (net.Conn, error) {
 
 // Close lets the socket go; the server's connections are its own affair.
 func (v *socketView) Close() error {
-	v.once.Do(func() {
+	v.closeOnce.Do(func() {
 		close(v.closed)
+		v.retire()
 		v.s.release()
 	})
 	return nil
