@@ -52,6 +52,9 @@ func Revision(rev model.Revision, opts Options) Output {
 			upstreamHTTPOptionKey: mustAny(upstreamProtocol(rev.Protocol)),
 		},
 		Metadata: revisionMetadata(rev),
+		// What a revision sends faster than its client reads waits in
+		// Envoy's memory up to this much per connection.
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(opts.Limits.WithDefaults().BufferBytes),
 	}
 	if opts.LoadReporting {
 		c.LrsServer = &corev3.ConfigSource{

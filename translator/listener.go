@@ -19,18 +19,11 @@ const (
 	DefaultInternalPort = 8081
 )
 
-// streamIdleTimeout replaces Envoy's 5 minute default, which would cut a
-// request whose response starts later than that although its revision's
-// timeoutSeconds allows it (up to Knative's max-revision-timeout-seconds,
-// 600 s by default). The route timeout bounds requests; this only reclaims
-// streams where nothing at all moves for an hour.
-const streamIdleTimeout = time.Hour
-
 // Listeners returns the two gateway listeners, "external" and "internal".
 func Listeners(opts Options) Output {
 	return Output{Listeners: []*listenerv3.Listener{
-		gatewayListener(ExternalListener, orDefault(opts.ExternalAddress, DefaultAddress), orDefault(opts.ExternalPort, DefaultExternalPort)),
-		gatewayListener(InternalListener, orDefault(opts.InternalAddress, DefaultAddress), orDefault(opts.InternalPort, DefaultInternalPort)),
+		gatewayListener(ExternalListener, orDefault(opts.ExternalAddress, DefaultAddress), orDefault(opts.ExternalPort, DefaultExternalPort), opts),
+		gatewayListener(InternalListener, orDefault(opts.InternalAddress, DefaultAddress), orDefault(opts.InternalPort, DefaultInternalPort), opts),
 	}}
 }
 
@@ -42,7 +35,8 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func gatewayListener(name, address string, port uint32) *listenerv3.Listener {
+func gatewayListener(name, address string, port uint32, opts Options) *listenerv3.Listener {
+	limits := opts.Limits.WithDefaults()
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -69,14 +63,18 @@ func gatewayListener(name, address string, port uint32) *listenerv3.Listener {
 				}},
 			}}}),
 		}},
-		UpgradeConfigs:    []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
-		HttpFilters:       []*hcmv3.HttpFilter{routerFilter()},
+		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
+		HttpFilters:    []*hcmv3.HttpFilter{routerFilter()},
+		// The gateways are the edge: the client is the peer (or the
+		// trusted hops' entry in X-Forwarded-For), never what it claims.
 		UseRemoteAddress:  wrapperspb.Bool(true),
-		StreamIdleTimeout: durationpb.New(streamIdleTimeout),
+		XffNumTrustedHops: opts.XFFNumTrustedHops,
 	}
+	hardenConnManager(hcm, limits)
 	return &listenerv3.Listener{
-		Name:    name,
-		Address: socketAddress(address, port),
+		Name:                          name,
+		Address:                       socketAddress(address, port),
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(limits.BufferBytes),
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       hcmFilterName,
@@ -84,6 +82,40 @@ func gatewayListener(name, address string, port uint32) *listenerv3.Listener {
 			}},
 		}},
 	}
+}
+
+// hardenConnManager sets the limits and request checks Envoy advises for
+// an edge proxy. There is deliberately no request_timeout: the route
+// timeout (the revision's timeoutSeconds) bounds a request, as in Knative,
+// and stream_idle_timeout bounds a stream where nothing moves.
+func hardenConnManager(hcm *hcmv3.HttpConnectionManager, l Limits) {
+	underscores := corev3.HttpProtocolOptions_REJECT_REQUEST
+	if l.AllowHeadersWithUnderscores {
+		underscores = corev3.HttpProtocolOptions_ALLOW
+	}
+	hcm.RequestHeadersTimeout = timeout(l.RequestHeadersTimeout)
+	hcm.StreamIdleTimeout = timeout(l.StreamIdleTimeout)
+	hcm.MaxRequestHeadersKb = wrapperspb.UInt32(l.MaxRequestHeadersKiB)
+	hcm.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{
+		IdleTimeout:                  timeout(l.ConnectionIdleTimeout),
+		MaxHeadersCount:              wrapperspb.UInt32(l.MaxHeadersCount),
+		HeadersWithUnderscoresAction: underscores,
+	}
+	hcm.Http2ProtocolOptions = &corev3.Http2ProtocolOptions{
+		MaxConcurrentStreams:        wrapperspb.UInt32(l.MaxConcurrentStreams),
+		InitialStreamWindowSize:     wrapperspb.UInt32(l.InitialStreamWindowBytes),
+		InitialConnectionWindowSize: wrapperspb.UInt32(l.InitialConnectionWindowBytes),
+	}
+	// Routing and the revision see one spelling of a path: "/a/./b/../c"
+	// and "/a//c" are "/a/c".
+	hcm.NormalizePath = wrapperspb.Bool(true)
+	hcm.MergeSlashes = true
+	hcm.PathWithEscapedSlashesAction = l.PathWithEscapedSlashes
+}
+
+// timeout is d as Envoy reads it: a negative d disables the timeout (0s).
+func timeout(d time.Duration) *durationpb.Duration {
+	return durationpb.New(max(d, 0))
 }
 
 func headerFragment(header, separator string) *hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder {

@@ -3,6 +3,7 @@ package translator
 import (
 	"sort"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -50,7 +51,7 @@ func Service(svc model.Service, opts Options) Output {
 			ValidateClusters: wrapperspb.Bool(false),
 		}
 		for _, vh := range vhs {
-			rc.VirtualHosts = append(rc.VirtualHosts, virtualHost(vh))
+			rc.VirtualHosts = append(rc.VirtualHosts, virtualHost(vh, opts.Limits.WithDefaults()))
 			out.ScopedRoutes = append(out.ScopedRoutes, scope(l, vh.Host, name))
 			out.APIListeners = append(out.APIListeners, apiListener(vh.Host, name))
 		}
@@ -88,7 +89,7 @@ func apiListener(host, routeName string) *listenerv3.Listener {
 	}
 }
 
-func virtualHost(vh model.VirtualHost) *routev3.VirtualHost {
+func virtualHost(vh model.VirtualHost, limits Limits) *routev3.VirtualHost {
 	routes := make([]model.Route, 0, len(vh.Routes))
 	for _, r := range vh.Routes {
 		if routeUsable(r) {
@@ -109,7 +110,7 @@ func virtualHost(vh model.VirtualHost) *routev3.VirtualHost {
 		Routes:  make([]*routev3.Route, 0, len(routes)),
 	}
 	for _, r := range routes {
-		out.Routes = append(out.Routes, route(r))
+		out.Routes = append(out.Routes, route(r, limits))
 	}
 	if warm := unrouted(routes); len(warm) > 0 {
 		out.Routes = append(out.Routes, warmRoute(warm))
@@ -183,7 +184,7 @@ func routeUsable(r model.Route) bool {
 	return true
 }
 
-func route(r model.Route) *routev3.Route {
+func route(r model.Route, limits Limits) *routev3.Route {
 	match := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: r.PathPrefix}}
 	for _, h := range r.Headers {
 		match.Headers = append(match.Headers, &routev3.HeaderMatcher{
@@ -236,7 +237,21 @@ func route(r model.Route) *routev3.Route {
 			// Explicit, also when zero: Envoy's default is 15 s, and zero
 			// disables it (Knative has no route timeout unless the revision
 			// sets one).
-			Timeout: durationpb.New(timeout),
+			Timeout:     durationpb.New(timeout),
+			IdleTimeout: routeIdleTimeout(timeout, limits.StreamIdleTimeout),
 		}},
 	}
+}
+
+// routeIdleTimeout lets a stream of a route whose timeout is longer than
+// the connection manager's stream_idle_timeout stay idle as long as the
+// route timeout: a request waiting for a response that starts late, as its
+// revision's timeoutSeconds allows, moves nothing meanwhile. It is nil
+// (stream_idle_timeout applies) for every other route, also one without a
+// timeout: an unbounded request may still not sit idle forever.
+func routeIdleTimeout(route, streamIdle time.Duration) *durationpb.Duration {
+	if route <= 0 || streamIdle <= 0 || route <= streamIdle {
+		return nil
+	}
+	return durationpb.New(route)
 }

@@ -31,8 +31,13 @@
 //     before traffic moves to them. The route timeout is always explicit: the
 //     revision's timeoutSeconds, or 0s (disabled) instead of Envoy's 15 s.
 //     No retry policy: a 503 from the application reaches the client.
-//   - The connection manager's stream_idle_timeout is 1 h instead of 5 min,
-//     so a response may start as late as timeoutSeconds allows.
+//   - The gateway listeners are hardened as Envoy advises for an edge
+//     (Limits: buffers, header size and count, header and idle timeouts,
+//     HTTP/2 streams and windows, path normalization, underscores in
+//     header names rejected, use_remote_address). A route whose timeout is
+//     longer than the stream idle timeout gets an idle_timeout equal to its
+//     timeout, so a response may start as late as timeoutSeconds allows.
+//     No request_timeout: the route timeout is Knative's bound.
 //   - Revision clusters balance with LEAST_REQUEST, lift Envoy's 1024
 //     request/connection circuit breakers (admission is the autoscaler's and
 //     the activator's job) and close idle upstream connections after 4 s,
@@ -66,6 +71,15 @@ type Options struct {
 	// LoadReporting asks clients to report per-cluster load over LRS to the
 	// control plane (lrs_server: self on every revision cluster).
 	LoadReporting bool
+	// XFFNumTrustedHops is how many proxies in front of the gateways (a
+	// cloud load balancer, say) append to X-Forwarded-For
+	// (xff_num_trusted_hops): Envoy then takes the client's address that
+	// many entries from the right instead of trusting what the client sent.
+	// 0, the default, trusts no entry: the peer's address is the client's.
+	XFFNumTrustedHops uint32
+	// Limits bound what one client of the gateway listeners may hold;
+	// zero fields take the defaults (see Limits).
+	Limits Limits
 }
 
 // Output is a set of Envoy resources, each list sorted by name.
