@@ -9,6 +9,9 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	overloadv3 "github.com/envoyproxy/go-control-plane/envoy/config/overload/v3"
+	downstreamconnsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	fixedheapv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -42,7 +45,34 @@ type BootstrapOptions struct {
 	// (default 127.0.0.1:9901).
 	AdminAddress string
 	AdminPort    uint32
+	// MaxHeapBytes is the heap the overload manager measures Envoy's memory
+	// against (fixed_heap): at 95 % of it Envoy returns free memory to the
+	// system, at 98 % it answers new requests 503, so that a flood ends in
+	// refused requests instead of an out-of-memory kill that drops every
+	// connection. 0 means DefaultMaxHeapBytes.
+	MaxHeapBytes uint64
+	// MaxDownstreamConnections bounds the connections Envoy's listeners
+	// hold at once (global_downstream_max_connections); beyond it new ones
+	// are closed at once. 0 means DefaultMaxDownstreamConnections.
+	MaxDownstreamConnections int64
+	// XDSTLS, when set, authenticates the xDS stream with mutual TLS; nil
+	// dials the control plane in plaintext, which is for a development
+	// server on loopback only.
+	XDSTLS *BootstrapTLS
 }
+
+// Overload defaults.
+const (
+	// DefaultMaxHeapBytes is three quarters of the 1 GiB memory limit the
+	// install gives a gateway: the heap is not all of Envoy's memory
+	// (binary, stacks, kernel buffers), and the overload manager must act
+	// before the container's limit does.
+	DefaultMaxHeapBytes = 768 << 20
+	// DefaultMaxDownstreamConnections is Envoy's edge example; keep it
+	// under half the process's file descriptor limit, which upstream
+	// connections share.
+	DefaultMaxDownstreamConnections = 50_000
+)
 
 // Bootstrap returns an Envoy bootstrap that takes listeners and clusters,
 // and through them everything else, over one ADS stream to the control
@@ -61,6 +91,10 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	if opts.AdminPort > 65535 {
 		errs = append(errs, field.Invalid(field.NewPath("adminPort"), opts.AdminPort, "must be between 1 and 65535"))
 	}
+	if opts.MaxDownstreamConnections < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("maxDownstreamConnections"), opts.MaxDownstreamConnections, "must not be negative"))
+	}
+	errs = append(errs, opts.XDSTLS.validate(field.NewPath("xdsTLS"))...)
 	if err := errs.ToAggregate(); err != nil {
 		return nil, fmt.Errorf("bootstrap options: %w", err)
 	}
@@ -93,22 +127,34 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			}}},
 		}},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
-			Clusters: []*clusterv3.Cluster{xdsCluster(opts.XDSAddress, opts.XDSPort)},
+			Clusters: []*clusterv3.Cluster{xdsCluster(opts.XDSAddress, opts.XDSPort, opts.XDSTLS)},
 		},
-		Admin: &bootstrapv3.Admin{Address: socketAddress(
-			orDefault(opts.AdminAddress, DefaultAdminAddress),
-			orDefault(opts.AdminPort, DefaultAdminPort),
-		)},
+		Admin: &bootstrapv3.Admin{
+			Address: socketAddress(
+				orDefault(opts.AdminAddress, DefaultAdminAddress),
+				orDefault(opts.AdminPort, DefaultAdminPort),
+			),
+			// Stats and /ready stay reachable at the connection limit.
+			IgnoreGlobalConnLimit: true,
+		},
+		OverloadManager: overloadManager(
+			orDefault(opts.MaxHeapBytes, DefaultMaxHeapBytes),
+			orDefault(opts.MaxDownstreamConnections, DefaultMaxDownstreamConnections),
+		),
 	}
-	if err := b.ValidateAll(); err != nil {
+	if err := validateDeep(b); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	return b, nil
 }
 
 // xdsCluster reaches the control plane over HTTP/2 (gRPC), with keepalive
-// pings so that a vanished control plane is noticed and the stream re-dialed.
-func xdsCluster(address string, port uint32) *clusterv3.Cluster {
+// pings so that a vanished control plane is noticed and the stream
+// re-dialed, in mutual TLS when tls is set. It keeps Envoy's 1 MiB
+// per_connection_buffer_limit_bytes rather than the edge's 32 KiB: it
+// carries the control plane's config, trusted and large, and a small
+// buffer only makes Envoy read a big push in more, slower rounds.
+func xdsCluster(address string, port uint32, tls *BootstrapTLS) *clusterv3.Cluster {
 	discovery := clusterv3.Cluster_STATIC
 	if net.ParseIP(address) == nil {
 		discovery = clusterv3.Cluster_STRICT_DNS
@@ -127,7 +173,7 @@ func xdsCluster(address string, port uint32) *clusterv3.Cluster {
 			},
 		},
 	}
-	return &clusterv3.Cluster{
+	c := &clusterv3.Cluster{
 		Name:                 XDSCluster,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: discovery},
 		ConnectTimeout:       durationpb.New(connectTimeout),
@@ -142,5 +188,48 @@ func xdsCluster(address string, port uint32) *clusterv3.Cluster {
 				}}},
 			}},
 		},
+	}
+	if tls != nil {
+		c.TransportSocket = xdsTransportSocket(address, tls)
+	}
+	return c
+}
+
+// Overload manager extension names.
+const (
+	fixedHeapMonitor       = "envoy.resource_monitors.fixed_heap"
+	downstreamConnsMonitor = "envoy.resource_monitors.global_downstream_max_connections"
+	shrinkHeapAction       = "envoy.overload_actions.shrink_heap"
+	stopRequestsAction     = "envoy.overload_actions.stop_accepting_requests"
+)
+
+// overloadManager is Envoy's edge advice: watch the heap against a fixed
+// maximum, return free memory at 95 % and refuse new requests at 98 %;
+// bound the connections of every listener together.
+func overloadManager(maxHeap uint64, maxConns int64) *overloadv3.OverloadManager {
+	return &overloadv3.OverloadManager{
+		RefreshInterval: durationpb.New(250 * time.Millisecond),
+		ResourceMonitors: []*overloadv3.ResourceMonitor{
+			{Name: fixedHeapMonitor, ConfigType: &overloadv3.ResourceMonitor_TypedConfig{
+				TypedConfig: mustAny(&fixedheapv3.FixedHeapConfig{MaxHeapSizeBytes: maxHeap}),
+			}},
+			{Name: downstreamConnsMonitor, ConfigType: &overloadv3.ResourceMonitor_TypedConfig{
+				TypedConfig: mustAny(&downstreamconnsv3.DownstreamConnectionsConfig{MaxActiveDownstreamConnections: maxConns}),
+			}},
+		},
+		Actions: []*overloadv3.OverloadAction{
+			heapAction(shrinkHeapAction, 0.95),
+			heapAction(stopRequestsAction, 0.98),
+		},
+	}
+}
+
+func heapAction(name string, threshold float64) *overloadv3.OverloadAction {
+	return &overloadv3.OverloadAction{
+		Name: name,
+		Triggers: []*overloadv3.Trigger{{
+			Name:         fixedHeapMonitor,
+			TriggerOneof: &overloadv3.Trigger_Threshold{Threshold: &overloadv3.ThresholdTrigger{Value: threshold}},
+		}},
 	}
 }

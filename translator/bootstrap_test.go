@@ -2,27 +2,74 @@ package translator
 
 import (
 	"encoding/json"
+	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	downstreamconnsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	fixedheapv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 )
 
-// TestBootstrapGolden pins the bootstrap a local Envoy starts with (delta
-// ADS to 127.0.0.1:18000, default admin).
+// TestBootstrapGolden pins the bootstraps Envoy starts with: a local Envoy
+// (delta ADS to 127.0.0.1:18000 in plaintext, default admin), and a
+// gateway in a cluster with mutual TLS, its certificates inline or over
+// file-based SDS.
 func TestBootstrapGolden(t *testing.T) {
-	b, err := Bootstrap(BootstrapOptions{NodeID: "gateway-0", NodeCluster: "kgate-gateway", XDSAddress: "127.0.0.1", XDSPort: 18000, Delta: true})
+	local := BootstrapOptions{NodeID: "gateway-0", NodeCluster: "kgate-gateway", XDSAddress: "127.0.0.1", XDSPort: 18000, Delta: true}
+	cluster := BootstrapOptions{NodeID: "gateway-0", NodeCluster: "kgate-gateway", XDSAddress: "kgate-controller.kgate-system.svc.cluster.local", XDSPort: 18000, Delta: true}
+	inline, sds := cluster, cluster
+	inline.XDSTLS = &BootstrapTLS{CAFile: "/etc/kgate/xds-tls/ca.crt", CertFile: "/etc/kgate/xds-tls/tls.crt", KeyFile: "/etc/kgate/xds-tls/tls.key"}
+	sds.XDSTLS = &BootstrapTLS{CAFile: "/etc/kgate/xds-tls/ca.crt", CertFile: "/etc/kgate/xds-tls/tls.crt", KeyFile: "/etc/kgate/xds-tls/tls.key",
+		SDSDirectory: "/etc/envoy", WatchedDirectory: "/etc/kgate/xds-tls"}
+	for _, tt := range []struct {
+		golden string
+		opts   BootstrapOptions
+	}{
+		{"bootstrap.yaml", local},
+		{"bootstrap-tls-inline.yaml", inline},
+		{"bootstrap-tls-sds.yaml", sds},
+	} {
+		t.Run(tt.golden, func(t *testing.T) {
+			b, err := Bootstrap(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.ValidateAll(); err != nil {
+				t.Fatalf("bootstrap invalid: %v", err)
+			}
+			assertAnysValid(t, b)
+			compareGolden(t, filepath.Join("testdata/out", tt.golden), toYAML(t, b))
+		})
+	}
+}
+
+// TestXDSTLSSecretFilesGolden pins the SDS files the TLS bootstrap reads
+// its certificates through.
+func TestXDSTLSSecretFilesGolden(t *testing.T) {
+	files, err := XDSTLSSecretFiles(BootstrapTLS{CAFile: "/etc/kgate/xds-tls/ca.crt", CertFile: "/etc/kgate/xds-tls/tls.crt",
+		KeyFile: "/etc/kgate/xds-tls/tls.key", SDSDirectory: "/etc/envoy", WatchedDirectory: "/etc/kgate/xds-tls"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.ValidateAll(); err != nil {
-		t.Fatalf("bootstrap invalid: %v", err)
+	if got := slices.Sorted(maps.Keys(files)); !slices.Equal(got, []string{XDSTLSCertificateFile, XDSTLSValidationFile}) {
+		t.Fatalf("files %v", got)
 	}
-	for _, c := range b.GetStaticResources().GetClusters() {
-		assertAnysValid(t, c)
+	for name, f := range files {
+		assertAnysValid(t, f)
+		compareGolden(t, filepath.Join("testdata/out", name), toYAML(t, f))
 	}
-	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
+}
+
+// toYAML prints m as YAML in Envoy's own field names.
+func toYAML(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +81,7 @@ func TestBootstrapGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compareGolden(t, "testdata/out/bootstrap.yaml", out)
+	return out
 }
 
 func TestBootstrapOptions(t *testing.T) {
@@ -66,6 +113,29 @@ func TestBootstrapOptions(t *testing.T) {
 				t.Errorf("admin = %v, want 0.0.0.0:19000", got)
 			}
 		}},
+		{name: "edge overload defaults", mutate: func(*BootstrapOptions) {}, check: func(t *testing.T, o BootstrapOptions) {
+			b, _ := Bootstrap(o)
+			if heap, conns := overloadLimits(t, b); heap != DefaultMaxHeapBytes || conns != DefaultMaxDownstreamConnections {
+				t.Errorf("overload limits %d bytes, %d connections; want the defaults", heap, conns)
+			}
+			if !b.GetAdmin().GetIgnoreGlobalConnLimit() {
+				t.Error("the admin interface must stay reachable at the connection limit")
+			}
+			if b.GetStaticResources().GetClusters()[0].GetTransportSocket() != nil {
+				t.Error("no XDSTLS: the xDS cluster must be plaintext")
+			}
+		}},
+		{name: "overload limits set", mutate: func(o *BootstrapOptions) { o.MaxHeapBytes, o.MaxDownstreamConnections = 2<<30, 1000 }, check: func(t *testing.T, o BootstrapOptions) {
+			b, _ := Bootstrap(o)
+			if heap, conns := overloadLimits(t, b); heap != 2<<30 || conns != 1000 {
+				t.Errorf("overload limits %d bytes, %d connections; want 2 GiB, 1000", heap, conns)
+			}
+		}},
+		{name: "negative connection limit", mutate: func(o *BootstrapOptions) { o.MaxDownstreamConnections = -1 }, wantErr: "maxDownstreamConnections: Invalid value: -1"},
+		{name: "tls needs every file", mutate: func(o *BootstrapOptions) { o.XDSTLS = &BootstrapTLS{CAFile: "ca.crt"} }, wantErr: "xdsTLS.certFile: Required"},
+		{name: "a watched directory needs SDS", mutate: func(o *BootstrapOptions) {
+			o.XDSTLS = &BootstrapTLS{CAFile: "ca.crt", CertFile: "tls.crt", KeyFile: "tls.key", WatchedDirectory: "/certs"}
+		}, wantErr: "xdsTLS.watchedDirectory: Invalid value"},
 		{name: "node id required", mutate: func(o *BootstrapOptions) { o.NodeID = "" }, wantErr: "nodeID: Required"},
 		{name: "xds address required", mutate: func(o *BootstrapOptions) { o.XDSAddress = "" }, wantErr: "xdsAddress: Required"},
 		{name: "xds port required", mutate: func(o *BootstrapOptions) { o.XDSPort = 0 }, wantErr: "xdsPort: Invalid value: 0"},
@@ -90,5 +160,31 @@ func TestBootstrapOptions(t *testing.T) {
 			}
 			tt.check(t, o)
 		})
+	}
+}
+
+// overloadLimits returns the fixed heap and the connection limit of b's
+// overload manager.
+func overloadLimits(t *testing.T, b *bootstrapv3.Bootstrap) (heap uint64, conns int64) {
+	t.Helper()
+	for _, m := range b.GetOverloadManager().GetResourceMonitors() {
+		inner, err := m.GetTypedConfig().UnmarshalNew()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch c := inner.(type) {
+		case *fixedheapv3.FixedHeapConfig:
+			heap = c.GetMaxHeapSizeBytes()
+		case *downstreamconnsv3.DownstreamConnectionsConfig:
+			conns = c.GetMaxActiveDownstreamConnections()
+		}
+	}
+	return heap, conns
+}
+
+func TestXDSTLSSecretFilesNeedSDS(t *testing.T) {
+	_, err := XDSTLSSecretFiles(BootstrapTLS{CAFile: "ca.crt", CertFile: "tls.crt", KeyFile: "tls.key"})
+	if err == nil || !strings.Contains(err.Error(), "xdsTLS.sdsDirectory: Required") {
+		t.Fatalf("err = %v, want sdsDirectory required", err)
 	}
 }

@@ -1,10 +1,13 @@
 package translator
 
 import (
+	"fmt"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -48,4 +51,63 @@ func socketAddress(address string, port uint32) *corev3.Address {
 		Address:       address,
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 	}}}
+}
+
+// validateDeep runs Envoy's validation rules on m and on every message
+// packed in an Any inside it, at any depth: a generated ValidateAll stops
+// at an Any, where extensions' configs (overload monitors, transport
+// sockets, protocol options) live.
+func validateDeep(m proto.Message) error {
+	if v, ok := m.(interface{ ValidateAll() error }); ok {
+		if err := v.ValidateAll(); err != nil {
+			return err
+		}
+	}
+	var err error
+	walkAnys(m.ProtoReflect(), func(a *anypb.Any) bool {
+		err = validateAny(a)
+		return err == nil
+	})
+	return err
+}
+
+// validateAny unpacks a and validates what it holds, deeply.
+func validateAny(a *anypb.Any) error {
+	inner, err := a.UnmarshalNew()
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", a.GetTypeUrl(), err)
+	}
+	if err := validateDeep(inner); err != nil {
+		return fmt.Errorf("%s: %w", a.GetTypeUrl(), err)
+	}
+	return nil
+}
+
+// walkAnys calls visit with each Any directly reachable from msg (not
+// those inside an Any), until visit returns false.
+func walkAnys(msg protoreflect.Message, visit func(*anypb.Any) bool) bool {
+	if a, ok := msg.Interface().(*anypb.Any); ok {
+		return visit(a)
+	}
+	more := true
+	msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Message() == nil:
+		case fd.IsList():
+			for i := 0; more && i < v.List().Len(); i++ {
+				more = walkAnys(v.List().Get(i).Message(), visit)
+			}
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					more = walkAnys(mv.Message(), visit)
+					return more
+				})
+			}
+		default:
+			more = walkAnys(v.Message(), visit)
+		}
+		return more
+	})
+	return more
 }
