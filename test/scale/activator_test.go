@@ -68,7 +68,7 @@ func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string)
 		tb.Fatalf("%s is ready before it has revisions", id)
 	}
 	want := cp.wants(tb).activator
-	start, startCPU := time.Now(), cpuTime()
+	start, startCPU := startSync()
 	stop := testrun.Go(tb, context.Background(), "activator "+id, waitFor, act.Run)
 	defer stop()
 	cp.waitACKed(tb, id, want)

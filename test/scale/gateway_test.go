@@ -64,7 +64,7 @@ func syncGateway(tb testing.TB, cp *controlPlane, want []ackWant, id string) syn
 	if err != nil {
 		tb.Fatal(err)
 	}
-	start, startCPU := time.Now(), cpuTime()
+	start, startCPU := startSync()
 	stop := testrun.Go(tb, context.Background(), "dev gateway "+id, waitFor, gw.Run)
 	defer stop()
 	cp.waitACKed(tb, id, want)

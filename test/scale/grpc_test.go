@@ -66,7 +66,7 @@ func syncGRPC(tb testing.TB, cp *controlPlane, id string) syncTime {
 		tb.Fatalf("grpc-go's xds resolver: %v", err)
 	}
 	targets := grpcTargets(cp.n)
-	start, startCPU := time.Now(), cpuTime()
+	start, startCPU := startSync()
 	conns := make([]*grpc.ClientConn, len(targets))
 	for i, host := range targets {
 		// The pod speaks plaintext h2c; the xDS channel is TLS from the
