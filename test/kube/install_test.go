@@ -480,17 +480,23 @@ func TestInstallComponents(t *testing.T) {
 }
 
 // rules flattens RBAC rules to "group/resource" -> sorted verbs, so that a
-// grant cannot hide in how the rules are grouped.
+// grant cannot hide in how the rules are grouped; a rule limited to some
+// objects is "group/resource[name,...]".
 func rules(t testing.TB, what string, rs []rbacv1.PolicyRule) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, r := range rs {
-		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
+		if len(r.NonResourceURLs) > 0 {
 			t.Errorf("%s: unexpected rule %+v", what, r)
+		}
+		names := ""
+		if len(r.ResourceNames) > 0 {
+			sorted := slices.Sorted(slices.Values(r.ResourceNames))
+			names = "[" + strings.Join(sorted, ",") + "]"
 		}
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
-				k := g + "/" + res
+				k := g + "/" + res + names
 				out[k] = append(out[k], r.Verbs...)
 				sort.Strings(out[k])
 				out[k] = slices.Compact(out[k])
@@ -520,9 +526,13 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 		t.Errorf("ClusterRole kgate-controller grants\n%v\nwant\n%v", got, want)
 	}
 	role := decode[rbacv1.Role](t, find(t, all, "Role", systemNamespace+"/kgate-controller"))
+	// Secrets: the control plane's CA and the data plane's certificates,
+	// read and renewed by name; never listed or watched.
 	wantRole := map[string][]string{
 		"/configmaps":                {"get", "list", "watch"},
 		"coordination.k8s.io/leases": {"create", "get", "update"},
+		"/secrets":                   {"create"},
+		"/secrets[kgate-activator-xds-tls,kgate-gateway-xds-tls,kgate-xds-ca]": {"get", "update"},
 	}
 	if got := rules(t, "Role kgate-controller", role.Rules); !reflect.DeepEqual(got, wantRole) {
 		t.Errorf("Role kgate-system/kgate-controller grants\n%v\nwant\n%v", got, wantRole)
