@@ -85,7 +85,7 @@ func syncGRPC(tb testing.TB, cp *controlPlane, id string) syncTime {
 	took := make([]time.Duration, len(targets))
 	errs := make([]error, len(targets))
 	for i, host := range targets {
-		wg.Go(func() { took[i], errs[i] = firstRPC(conns[i], host, start) })
+		wg.Go(func() { took[i], errs[i] = firstRPC(conns[i], host, start, syncWithin(cp.n)) })
 	}
 	wg.Wait()
 	// The CPU time is until the last RPC was answered, give or take a
@@ -111,12 +111,12 @@ func syncGRPC(tb testing.TB, cp *controlPlane, id string) syncTime {
 }
 
 // firstRPC sends UnaryCall on conn until one is answered by the pod, and
-// returns when that was, from start; it gives up after syncWithin with
-// the last error.
-func firstRPC(conn *grpc.ClientConn, host string, start time.Time) (time.Duration, error) {
+// returns when that was, from start; it gives up within that of start,
+// with the last error.
+func firstRPC(conn *grpc.ClientConn, host string, start time.Time, within time.Duration) (time.Duration, error) {
 	client := testgrpc.NewTestServiceClient(conn)
 	var last error
-	for time.Since(start) < syncWithin {
+	for time.Since(start) < within {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		resp, err := client.UnaryCall(ctx, &testgrpc.SimpleRequest{FillServerId: true})
 		cancel()
@@ -129,7 +129,7 @@ func firstRPC(conn *grpc.ClientConn, host string, start time.Time) (time.Duratio
 		last = err
 		time.Sleep(10 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("xds:///%s: no RPC answered within %v; last: %w", host, syncWithin, last)
+	return 0, fmt.Errorf("xds:///%s: no RPC answered within %v; last: %w", host, within, last)
 }
 
 // grpcBootstrap is grpc-go's bootstrap for the control plane: the server,

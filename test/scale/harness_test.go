@@ -53,10 +53,6 @@ const (
 	// servicesEnv sets the fleet's size.
 	servicesEnv = "KGATE_SCALE_SERVICES"
 
-	// syncWithin bounds one client's sync: a bound against never, not a
-	// performance figure, with room for the race detector on a loaded
-	// machine at 10,000.
-	syncWithin = 5 * time.Minute
 	// waitFor bounds every other wait: a request, a component stopping.
 	waitFor = 30 * time.Second
 
@@ -76,6 +72,13 @@ func fleetSize(tb testing.TB, def int) int {
 		tb.Fatalf("%s=%q: want a number of Services, at least 3", servicesEnv, s)
 	}
 	return n
+}
+
+// syncWithin bounds one client's sync of n Services: a bound against
+// never, not a performance figure, with room for the race detector on a
+// loaded machine (a minute at 300, five at 10,000).
+func syncWithin(n int) time.Duration {
+	return time.Minute + time.Duration(n)*25*time.Millisecond
 }
 
 // fleet is n Services as Knative makes them: Service i is "svc-<i>" in
@@ -348,7 +351,8 @@ func (cp *controlPlane) wants(tb testing.TB) clientWants {
 // in order, each once: a version never changes here, so an ACK holds.
 func (cp *controlPlane) waitACKed(tb testing.TB, node string, want []ackWant) {
 	tb.Helper()
-	deadline := time.NewTimer(syncWithin)
+	within := syncWithin(cp.n)
+	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -366,7 +370,7 @@ func (cp *controlPlane) waitACKed(tb testing.TB, node string, want []ackWant) {
 		case <-deadline.C:
 			w := want[next]
 			tb.Fatalf("%s ACKed %d of %d resources within %v; not %s %q version %s (the server's streams report %+v)\n%s",
-				node, next, len(want), syncWithin, w.typeURL, w.name, w.version, cp.srv.Acked(w.typeURL, w.name), cp.logs.String())
+				node, next, len(want), within, w.typeURL, w.name, w.version, cp.srv.Acked(w.typeURL, w.name), cp.logs.String())
 		}
 	}
 }
