@@ -29,6 +29,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -264,26 +265,34 @@ func TestInstallCheckPinned(t *testing.T) {
 // encoding lives in package main, so the test runs it.
 func TestInstallBootstrapMatchesCommand(t *testing.T) {
 	cm := decode[corev1.ConfigMap](t, find(t, readManifests(t), "ConfigMap", systemNamespace+"/kgate-gateway-bootstrap"))
-	got, ok := cm.Data["bootstrap.yaml"]
-	if !ok || len(cm.Data) != 1 {
-		t.Fatalf("kgate-gateway-bootstrap data keys %v, want exactly bootstrap.yaml", keys(cm.Data))
+	// The bootstrap and the two SDS files through which Envoy reads its
+	// control-plane certificate (and re-reads it when the Secret changes).
+	files := []string{"bootstrap.yaml", "xds-tls-certificate.yaml", "xds-tls-validation.yaml"}
+	if got := keys(cm.Data); !reflect.DeepEqual(got, files) {
+		t.Fatalf("kgate-gateway-bootstrap data keys %v, want %v", got, files)
 	}
-
+	bin := filepath.Join(t.TempDir(), "kgate")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/kgate", "bootstrap",
-		"--xds-address", bootstrapXDSAddress, "--node-cluster", bootstrapNodeCluster)
-	cmd.Dir = RepoRoot(t)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/kgate")
+	build.Dir = RepoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kgate: %v\n%s", err, out)
 	}
-	want := stdout.String()
-	if got != want {
-		t.Errorf("deploy/install/50-gateway.yaml kgate-gateway-bootstrap differs from `kgate bootstrap --xds-address %s --node-cluster %s`; regenerate it.\n--- manifest\n%s\n--- command\n%s",
-			bootstrapXDSAddress, bootstrapNodeCluster, got, want)
+	for _, file := range files {
+		cmd := exec.CommandContext(ctx, bin, "bootstrap",
+			"--xds-address", bootstrapXDSAddress, "--node-cluster", bootstrapNodeCluster, "--file", file)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
+		}
+		if got, want := cm.Data[file], stdout.String(); got != want {
+			t.Errorf("deploy/install/50-gateway.yaml kgate-gateway-bootstrap %s differs from `kgate bootstrap --xds-address %s --node-cluster %s --file %s`; regenerate it.\n--- manifest\n%s\n--- command\n%s",
+				file, bootstrapXDSAddress, bootstrapNodeCluster, file, got, want)
+		}
 	}
+	got := cm.Data["bootstrap.yaml"]
 
 	// And it is the cluster Envoy resolves by DNS, the node cluster named.
 	var b struct {
@@ -885,4 +894,44 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// TestInstallControlPlaneTLS: the gateways and the activators mount the
+// control-plane certificates the controller keeps, where their commands
+// read them, and only they may reach the xDS port.
+func TestInstallControlPlaneTLS(t *testing.T) {
+	all := readManifests(t)
+	for _, tc := range []struct{ deployment, secret string }{
+		{"kgate-gateway", "kgate-gateway-xds-tls"},
+		{"kgate-activator", "kgate-activator-xds-tls"},
+	} {
+		d := decode[appsv1.Deployment](t, find(t, all, "Deployment", systemNamespace+"/"+tc.deployment))
+		spec := d.Spec.Template.Spec
+		volume := ""
+		for _, v := range spec.Volumes {
+			if v.Secret != nil && v.Secret.SecretName == tc.secret {
+				volume = v.Name
+			}
+		}
+		if volume == "" {
+			t.Errorf("%s mounts no Secret %s", tc.deployment, tc.secret)
+			continue
+		}
+		mounted := false
+		for _, m := range spec.Containers[0].VolumeMounts {
+			mounted = mounted || (m.Name == volume && m.MountPath == "/etc/kgate/xds-tls" && m.ReadOnly)
+		}
+		if !mounted {
+			t.Errorf("%s does not mount %s read-only at /etc/kgate/xds-tls", tc.deployment, tc.secret)
+		}
+		for _, arg := range spec.Containers[0].Args {
+			if arg == "--plaintext" {
+				t.Errorf("%s runs with --plaintext", tc.deployment)
+			}
+		}
+	}
+	np := decode[networkingv1.NetworkPolicy](t, find(t, all, "NetworkPolicy", systemNamespace+"/kgate-controller"))
+	if len(np.Spec.Ingress) == 0 || len(np.Spec.Ingress[0].From) != 2 {
+		t.Errorf("NetworkPolicy kgate-controller: %+v, want the xDS port open to the gateways and activators only", np.Spec.Ingress)
+	}
 }
