@@ -58,7 +58,9 @@ func BenchmarkActivatorSync(b *testing.B) {
 func syncActivator(tb testing.TB, cp *controlPlane, lis net.Listener, id string) syncTime {
 	tb.Helper()
 	logs := &testrun.Buffer{}
-	act, err := activator.Connect(cp.dial(tb, pki.Identity{Role: pki.Activator, ID: activatorID + "*"}),
+	conn := cp.dial(tb, pki.Identity{Role: pki.Activator, ID: activatorID + "*"})
+	defer conn.Close()
+	act, err := activator.Connect(conn,
 		activator.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))},
 		activator.XDSOptions{Node: xdsclient.Node{ID: id, Cluster: "kgate", UserAgent: "kgate-activator"}})
 	if err != nil {

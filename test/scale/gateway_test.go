@@ -55,7 +55,9 @@ func BenchmarkDevGatewaySync(b *testing.B) {
 func syncGateway(tb testing.TB, cp *controlPlane, want []ackWant, id string) syncTime {
 	tb.Helper()
 	logs := &testrun.Buffer{}
-	gw, err := devgateway.New(cp.dial(tb, pki.Identity{Role: pki.Gateway, ID: gatewayID + "*"}), devgateway.Options{
+	conn := cp.dial(tb, pki.Identity{Role: pki.Gateway, ID: gatewayID + "*"})
+	defer conn.Close()
+	gw, err := devgateway.New(conn, devgateway.Options{
 		Node:   xdsclient.Node{ID: id, Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		// Both listeners on ephemeral loopback ports.

@@ -248,7 +248,8 @@ func (cp *controlPlane) issue(tb testing.TB, id pki.Identity) *pki.Bundle {
 }
 
 // dial connects to the server with a certificate for id, as kgate's
-// components do, and no other option.
+// components do, and no other option; the connection closes with the test
+// at the latest.
 func (cp *controlPlane) dial(tb testing.TB, id pki.Identity) *grpc.ClientConn {
 	tb.Helper()
 	conn, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientConfig(pki.Static{B: cp.issue(tb, id)}))))
