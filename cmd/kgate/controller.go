@@ -88,6 +88,7 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 	f.IntVar(&opts.Limits.Streams, "xds-max-streams", auth.DefaultStreams, "xDS and LRS streams the server holds at once in all")
 	f.IntVar(&opts.Limits.NamesPerStream, "xds-max-names-per-stream", auth.DefaultNamesPerStream, "resource names one xDS stream may subscribe to")
 	f.IntVar(&opts.Limits.RequestBytes, "xds-max-request-bytes", auth.DefaultRequestBytes, "largest xDS or LRS request message")
+	f.Uint32Var(&opts.Translator.XFFNumTrustedHops, "xff-num-trusted-hops", 0, "proxies in front of the gateways whose X-Forwarded-For entries Envoy trusts (0: the gateways face clients directly)")
 	f.Float32Var(&qps, "kube-qps", 200, "API server requests per second, sustained")
 	f.IntVar(&burst, "kube-burst", 400, "API server requests in a burst")
 	logs.register(cmd)
