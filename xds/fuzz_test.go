@@ -12,6 +12,7 @@ import (
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/xds/auth"
@@ -79,28 +80,9 @@ func FuzzDeltaRequests(f *testing.F) {
 	addSeeds(f, true)
 	srv, conn := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, first, second []byte) {
-		var reqs []*discoveryv3.DeltaDiscoveryRequest
-		for _, b := range [][]byte{first, second} {
-			req := &discoveryv3.DeltaDiscoveryRequest{}
-			if proto.Unmarshal(b, req) == nil {
-				reqs = append(reqs, req)
-			}
-		}
-		if len(reqs) == 0 {
-			t.Skip()
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		for _, r := range reqs {
-			_ = stream.Send(r)
-		}
-		drain(func() error { _, err := stream.Recv(); return err })
-		cancel()
-		assertForgotten(t, srv)
+		fuzzStream(t, srv, first, second, func(ctx context.Context) (grpc.ClientStream, error) {
+			return discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+		}, func() *discoveryv3.DeltaDiscoveryRequest { return &discoveryv3.DeltaDiscoveryRequest{} })
 	})
 }
 
@@ -108,29 +90,42 @@ func FuzzSotwRequests(f *testing.F) {
 	addSeeds(f, false)
 	srv, conn := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, first, second []byte) {
-		var reqs []*discoveryv3.DiscoveryRequest
-		for _, b := range [][]byte{first, second} {
-			req := &discoveryv3.DiscoveryRequest{}
-			if proto.Unmarshal(b, req) == nil {
-				reqs = append(reqs, req)
-			}
-		}
-		if len(reqs) == 0 {
-			t.Skip()
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		for _, r := range reqs {
-			_ = stream.Send(r)
-		}
-		drain(func() error { _, err := stream.Recv(); return err })
-		cancel()
-		assertForgotten(t, srv)
+		fuzzStream(t, srv, first, second, func(ctx context.Context) (grpc.ClientStream, error) {
+			return discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+		}, func() *discoveryv3.DiscoveryRequest { return &discoveryv3.DiscoveryRequest{} })
 	})
+}
+
+// fuzzStream sends the inputs that decode as requests of type R on a new
+// stream, reads what comes back for a moment, ends the stream and checks
+// the server forgot it.
+func fuzzStream[R proto.Message](t *testing.T, srv *Server, first, second []byte,
+	open func(context.Context) (grpc.ClientStream, error), fresh func() R,
+) {
+	var reqs []R
+	for _, b := range [][]byte{first, second} {
+		req := fresh()
+		if proto.Unmarshal(b, req) == nil {
+			reqs = append(reqs, req)
+		}
+	}
+	if len(reqs) == 0 {
+		t.Skip()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := open(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	for _, r := range reqs {
+		_ = stream.SendMsg(r)
+	}
+	// Responses are read and dropped: Empty keeps any message's fields as
+	// unknown ones.
+	drain(func() error { return stream.RecvMsg(&emptypb.Empty{}) })
+	cancel()
+	assertForgotten(t, srv)
 }
 
 // drain reads responses until the stream ends or is quiet for a moment.
