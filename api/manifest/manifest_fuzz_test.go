@@ -37,17 +37,7 @@ func FuzzValidate(f *testing.F) {
 			if !ok {
 				continue
 			}
-			var err error
-			switch cm.Name {
-			case config.DomainConfigName:
-				settings.Domain, err = config.ParseDomain(cm.Data)
-			case config.NetworkConfigName:
-				settings.Network, err = config.ParseNetwork(cm.Data)
-			case config.DefaultsConfigName:
-				settings.Defaults, err = config.ParseDefaults(cm.Data)
-			case config.AutoscalerConfigName:
-				settings.Autoscaler, err = config.ParseAutoscaler(cm.Data)
-			}
+			_, err := settings.Set(cm.Name, cm.Data)
 			if err != nil && !strings.HasPrefix(err.Error(), cm.Name+": ") {
 				t.Errorf("%s's error %q does not name it", cm.Name, err)
 			}

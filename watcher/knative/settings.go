@@ -12,6 +12,24 @@ type settings = config.Config
 
 func defaultSettings() settings { return config.Default() }
 
+// section copies the part of from that the ConfigMap name sets into c,
+// saying whether kgate reads such a ConfigMap at all.
+func section(c *config.Config, name string, from config.Config) bool {
+	switch name {
+	case config.DomainConfigName:
+		c.Domain = from.Domain
+	case config.NetworkConfigName:
+		c.Network = from.Network
+	case config.DefaultsConfigName:
+		c.Defaults = from.Defaults
+	case config.AutoscalerConfigName:
+		c.Autoscaler = from.Autoscaler
+	default:
+		return false
+	}
+	return true
+}
+
 // configMaps reads config-domain, config-network, config-defaults and
 // config-autoscaler, in whatever namespace they are declared (local mode
 // has no knative-serving namespace to insist on). An absent ConfigMap means
@@ -27,27 +45,11 @@ func (rd *round) configMaps(cms []manifest.Object) {
 			rd.problem(o, "", "another "+cm.Name+" is declared first (ConfigMaps are read by name, whatever their namespace); this one is ignored")
 			continue
 		}
-		var err error
-		switch cm.Name {
-		case config.DomainConfigName:
-			if next.Domain, err = config.ParseDomain(cm.Data); err != nil {
-				next.Domain = last.Domain
-			}
-		case config.NetworkConfigName:
-			if next.Network, err = config.ParseNetwork(cm.Data); err != nil {
-				next.Network = last.Network
-			}
-		case config.DefaultsConfigName:
-			if next.Defaults, err = config.ParseDefaults(cm.Data); err != nil {
-				next.Defaults = last.Defaults
-			}
-		case config.AutoscalerConfigName:
-			if next.Autoscaler, err = config.ParseAutoscaler(cm.Data); err != nil {
-				next.Autoscaler = last.Autoscaler
-			}
-		default:
+		// A ConfigMap that does not parse keeps its last good value.
+		if known := section(&next, cm.Name, last); !known {
 			continue
 		}
+		_, err := next.Set(cm.Name, cm.Data)
 		seen[cm.Name] = true
 		if err != nil {
 			rd.problem(o, "data", err.Error()+" (the last valid "+cm.Name+" stays in effect)")
