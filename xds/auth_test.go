@@ -246,6 +246,14 @@ func TestLimitsHold(t *testing.T) {
 		other := deltaOn(t, conn, nodeAs("gw-b", "envoy"))
 		other.subscribe(resource.ClusterType, "*")
 		other.next(resource.ClusterType)
+		// A proxyless client opens a stream per channel target: its role
+		// has a higher limit of its own.
+		app := h.dialAs(t, pki.Identity{Role: pki.Proxyless, ID: "app"})
+		for range 3 {
+			c := deltaOn(t, app, nodeAs("app", "gRPC Go"))
+			c.subscribe(resource.ClusterType, "*")
+			c.next(resource.ClusterType)
+		}
 	})
 	t.Run("names per stream", func(t *testing.T) {
 		c := deltaOn(t, conn, nodeAs("gw-c", "envoy"))

@@ -122,7 +122,7 @@ func (g *guard) checkNode(st *guarded, node *corev3.Node) error {
 	if err := kindFits(st.peer, node); err != nil {
 		return g.refusals.Refuse(auth.ReasonNode, st.peer, err)
 	}
-	release, err := g.streams.Acquire(node.GetId())
+	release, err := g.streams.Acquire(st.peer, node.GetId())
 	if err != nil {
 		return g.refusals.Refuse(auth.ReasonStreams, st.peer, err)
 	}

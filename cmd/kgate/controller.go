@@ -51,8 +51,8 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			if opts.CertLifetime < time.Minute {
 				return fmt.Errorf("--xds-cert-lifetime %s: must be at least 1m", opts.CertLifetime)
 			}
-			if l := opts.Limits; l.StreamsPerNode <= 0 || l.Streams <= 0 || l.NamesPerStream <= 0 || l.RequestBytes <= 0 {
-				return errors.New("--xds-max-streams-per-node, --xds-max-streams, --xds-max-names-per-stream and --xds-max-request-bytes must be positive")
+			if l := opts.Limits; l.StreamsPerNode <= 0 || l.StreamsPerProxylessNode <= 0 || l.Streams <= 0 || l.NamesPerStream <= 0 || l.RequestBytes <= 0 {
+				return errors.New("--xds-max-streams-per-node, --xds-max-streams-per-proxyless-node, --xds-max-streams, --xds-max-names-per-stream and --xds-max-request-bytes must be positive")
 			}
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
@@ -85,6 +85,7 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 	f.DurationVar(&opts.CertLifetime, "xds-cert-lifetime", pki.DefaultLifetime, "life of the control-plane certificates the controller issues; each is renewed after two thirds of it")
 	f.DurationVar(&opts.StaleAfter, "gateway-stale-after", xds.DefaultStaleAfter, "how long a gateway may leave the control plane unanswered before Routes stop waiting for it (it is named in their IngressReady message)")
 	f.IntVar(&opts.Limits.StreamsPerNode, "xds-max-streams-per-node", auth.DefaultStreamsPerNode, "xDS and LRS streams one node id may hold at once")
+	f.IntVar(&opts.Limits.StreamsPerProxylessNode, "xds-max-streams-per-proxyless-node", auth.DefaultStreamsPerProxylessNode, "xDS and LRS streams one proxyless gRPC client may hold at once (grpc-go opens one per channel target)")
 	f.IntVar(&opts.Limits.Streams, "xds-max-streams", auth.DefaultStreams, "xDS and LRS streams the server holds at once in all")
 	f.IntVar(&opts.Limits.NamesPerStream, "xds-max-names-per-stream", auth.DefaultNamesPerStream, "resource names one xDS stream may subscribe to")
 	f.IntVar(&opts.Limits.RequestBytes, "xds-max-request-bytes", auth.DefaultRequestBytes, "largest xDS or LRS request message")

@@ -47,13 +47,17 @@ func BenchmarkGRPCClientSync(b *testing.B) {
 	cp.checkQuiet(b)
 }
 
-// grpcTargets are the hosts grpc-go resolves: the first Service's external
-// host, the middle one's cluster-local name, the last one's external host.
-// grpc-go opens one xDS stream per target, and one load report stream per
-// target once it has sent RPCs: two streams a host under one node id.
+// grpcTargets are the hosts grpc-go resolves: the first, middle and last
+// Services' external hosts and cluster-local names. grpc-go opens one xDS
+// stream per target, and one load report stream per target once it has
+// sent RPCs: two streams a host under one node id, 12 here, past the 8 an
+// Envoy's node id may hold (the proxyless role has its own limit).
 func grpcTargets(n int) []string {
-	s := samples(n)
-	return []string{s[0].external, s[1].local, s[2].external}
+	var out []string
+	for _, s := range samples(n) {
+		out = append(out, s.external, s.local)
+	}
+	return out
 }
 
 // syncGRPC resolves grpcTargets with grpc-go's xDS resolver as node id,

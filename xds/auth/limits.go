@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kgate/kgate/pki"
 )
 
 // Limits bound what clients can make a server hold. Zero fields take the
@@ -19,6 +21,11 @@ type Limits struct {
 	// (xDS and LRS together): Envoy opens one of each, and a reconnecting
 	// client may briefly hold two.
 	StreamsPerNode int
+	// StreamsPerProxylessNode is StreamsPerNode for proxyless gRPC
+	// clients: grpc-go opens one ADS stream (and one LRS stream) per
+	// channel target, all under one node id, so an application calling
+	// many services holds many.
+	StreamsPerProxylessNode int
 	// Streams bounds the streams open at once in all.
 	Streams int
 	// NamesPerStream bounds the resource names one stream subscribes to,
@@ -33,10 +40,12 @@ type Limits struct {
 
 // Defaults of Limits.
 const (
-	DefaultStreamsPerNode       = 8
-	DefaultStreams              = 10_000
-	DefaultNamesPerStream       = 100_000
-	DefaultStreamsPerConnection = 16
+	DefaultStreamsPerNode = 8
+	// DefaultStreamsPerProxylessNode allows 128 channel targets.
+	DefaultStreamsPerProxylessNode = 256
+	DefaultStreams                 = 10_000
+	DefaultNamesPerStream          = 100_000
+	DefaultStreamsPerConnection    = 16
 	// DefaultRequestBytes fits a delta request subscribing 40,000 names
 	// of Knative's longest, as a reconnecting gateway sends them.
 	DefaultRequestBytes = 8 << 20
@@ -46,6 +55,9 @@ const (
 func (l Limits) WithDefaults() Limits {
 	if l.StreamsPerNode <= 0 {
 		l.StreamsPerNode = DefaultStreamsPerNode
+	}
+	if l.StreamsPerProxylessNode <= 0 {
+		l.StreamsPerProxylessNode = DefaultStreamsPerProxylessNode
 	}
 	if l.Streams <= 0 {
 		l.Streams = DefaultStreams
@@ -65,7 +77,7 @@ func (l Limits) WithDefaults() Limits {
 // Streams counts the open streams per node, so that one client cannot
 // take every stream a server can hold. The xDS and LRS servers share one.
 type Streams struct {
-	perNode, total int
+	perNode, perProxyless, total int
 
 	mu     sync.Mutex
 	open   map[string]int
@@ -75,19 +87,24 @@ type Streams struct {
 // NewStreams returns a counter enforcing l's stream limits.
 func NewStreams(l Limits) *Streams {
 	l = l.WithDefaults()
-	return &Streams{perNode: l.StreamsPerNode, total: l.Streams, open: map[string]int{}}
+	return &Streams{perNode: l.StreamsPerNode, perProxyless: l.StreamsPerProxylessNode, total: l.Streams, open: map[string]int{}}
 }
 
-// Acquire counts a stream of node, or says which limit it would pass. The
-// returned release must be called once when the stream ends.
-func (s *Streams) Acquire(node string) (release func(), err error) {
+// Acquire counts a stream of node, held by p, or says which limit it
+// would pass. The returned release must be called once when the stream
+// ends.
+func (s *Streams) Acquire(p Peer, node string) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opened >= s.total {
 		return nil, fmt.Errorf("the server holds %d streams, its limit", s.total)
 	}
-	if s.open[node] >= s.perNode {
-		return nil, fmt.Errorf("node %q holds %d streams, the limit per node", node, s.perNode)
+	limit := s.perNode
+	if p.Identity.Role == pki.Proxyless {
+		limit = s.perProxyless
+	}
+	if s.open[node] >= limit {
+		return nil, fmt.Errorf("node %q holds %d streams, the limit per node of its role", node, limit)
 	}
 	s.open[node]++
 	s.opened++

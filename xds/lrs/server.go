@@ -208,7 +208,7 @@ func (s *Server) bind(p auth.Peer, node *corev3.Node) (release func(), err error
 	if err := p.CheckNode(node.GetId()); err != nil {
 		return nil, s.gate.Refusals.Refuse(auth.ReasonNode, p, err)
 	}
-	release, err = s.gate.Streams.Acquire(node.GetId())
+	release, err = s.gate.Streams.Acquire(p, node.GetId())
 	if err != nil {
 		return nil, s.gate.Refusals.Refuse(auth.ReasonStreams, p, err)
 	}
