@@ -28,7 +28,10 @@ const defaultActivatorAddress = "127.0.0.1:8012"
 type activatorConfig struct {
 	xdsAddress string
 	// creds authenticate the activator to the control plane.
-	creds        credentials.TransportCredentials
+	creds credentials.TransportCredentials
+	// ready, when set, gets the activator's readiness (kgate local's
+	// /readyz).
+	ready        *readiness
 	nodeID       string
 	drainDelay   time.Duration
 	drainTimeout time.Duration
@@ -155,6 +158,7 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 		return err
 	}
 
+	cfg.ready.set("activator", act.Ready)
 	// The control plane is followed until the drain ends, not ctx: held
 	// requests wait for pods that only EDS brings.
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))

@@ -136,12 +136,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // metricsPath serves the process's Prometheus metrics.
 const metricsPath = "/metrics"
 
-// adminMux serves the objects and, at metricsPath, the collectors' metrics
-// from a registry of this process's own (no global registry).
-func adminMux(objects http.Handler, collectors ...prometheus.Collector) http.Handler {
+// adminMux serves the objects, the readiness at /readyz and, at
+// metricsPath, the collectors' metrics from a registry of this process's
+// own (no global registry).
+func adminMux(objects, ready http.Handler, collectors ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors...)
 	mux := http.NewServeMux()
+	mux.Handle("/readyz", ready)
 	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", objects)
 	return mux

@@ -24,7 +24,7 @@ const envoyBinary = "envoy"
 
 // runDataPlane serves the gateway listeners until ctx ends: Envoy when
 // --envoy says so (auto: when one is on PATH), else the dev gateway.
-func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAddress string, trust *localPKI) error {
+func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAddress string, trust *localPKI, ready *readiness) error {
 	envoy, err := exec.LookPath(envoyBinary)
 	switch {
 	case cfg.envoy == "always" && err != nil:
@@ -37,7 +37,7 @@ func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAdd
 			return fmt.Errorf("connecting to our own xDS server: %w", err)
 		}
 		defer conn.Close()
-		return runDevGateway(ctx, log, conn)
+		return runDevGateway(ctx, log, conn, ready)
 	}
 	log.Info("data plane: Envoy", "binary", envoy, "external", cfg.external, "internal", cfg.internal)
 	return runEnvoy(ctx, log, envoy, xdsAddress, trust)
@@ -108,7 +108,7 @@ func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string, t
 
 // runDevGateway serves the gateway listeners with kgate's dev gateway, an
 // xDS client of our own server, until ctx ends.
-func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn) error {
+func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, ready *readiness) error {
 	gw, err := devgateway.New(conn, devgateway.Options{
 		Node:   xdsclient.Node{ID: localGatewayID, Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
 		Logger: log,
@@ -116,5 +116,6 @@ func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn)
 	if err != nil {
 		return err
 	}
+	ready.set("dev gateway", gw.Ready)
 	return gw.Run(ctx)
 }

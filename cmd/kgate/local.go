@@ -128,6 +128,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 		}
 	}
 	gate := auth.NewGate(auth.Limits{}, log)
+	ready := &readiness{}
 	var sys *localSystem
 	lrsSrv := lrs.New(lrs.Options{Logger: log, Gate: gate, OnDemand: func(rev string) { sys.loop.Demand(rev) }})
 	srv := xds.NewServer(ctx, xds.ServerOptions{Logger: log, Services: []xds.Service{lrsSrv}, TLS: trust.serverTLS(), Gate: gate})
@@ -175,19 +176,19 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	g.Go(func() error { return sys.loop.Run(gctx) })
 	// The admin API drains like a pod: it is only ever read.
 	g.Go(func() error {
-		return samples.Serve(gctx, adminLis, adminMux(adminHandler(sys.snapshot), refusalsCollector{gate}), time.Second)
+		return samples.Serve(gctx, adminLis, adminMux(adminHandler(sys.snapshot), ready, refusalsCollector{gate}), time.Second)
 	})
 	// The activator is `kgate activator`, following our own xDS server; no
 	// drain delay: the data plane in front has stopped when it drains.
 	g.Go(func() error {
 		return runActivator(gctx, log, activatorConfig{
 			xdsAddress: xdsLis.Addr().String(), nodeID: localActivatorID, drainTimeout: cfg.drainTimeout,
-			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}),
+			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}), ready: ready,
 		}, actLis)
 	})
 	g.Go(func() error {
 		defer stopBack()
-		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust)
+		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust, ready)
 	})
 	log.Info("kgate local is running",
 		"external", cfg.external, "internal", cfg.internal, "domain", cfg.domain,

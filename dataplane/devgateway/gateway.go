@@ -156,3 +156,13 @@ func (g *Gateway) loads() map[string]xdsclient.Load {
 	}
 	return out
 }
+
+// Ready says why the gateway does not serve what the control plane sends,
+// nil when it does (see xdsclient.Client.Err): a readiness probe answers
+// 503 with it.
+func (g *Gateway) Ready() error {
+	if err := g.ads.Err(); err != nil {
+		return fmt.Errorf("dev gateway not following the control plane: %w", err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -66,6 +67,21 @@ func TestLocalControlPlaneTrustsOnlyItsOwn(t *testing.T) {
 		}
 		if s := condition(svc, "Ready"); s != "True" {
 			return fmt.Errorf("Ready is %q", s)
+		}
+		return nil
+	})
+
+	// The dev gateway and the activator follow the control plane over
+	// mutual TLS: the admin API's /readyz says so.
+	k.eventually("kgate local is ready", 20*time.Second, func() error {
+		resp, err := http.Get("http://" + k.admin + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %d %s", resp.StatusCode, body)
 		}
 		return nil
 	})
