@@ -42,12 +42,18 @@ build:
 	$(GO) build -o bin/kgate ./cmd/kgate
 
 ## bench: the benchmarks behind docs/performance.md.
-bench: bench-scale
+bench: bench-tls bench-scale
 	$(GO) test -run '^$$' -bench Propagation -benchmem -count 3 ./xds
 	$(GO) test -run '^$$' -bench 'Translate|BenchmarkService$$|HostIndex' -benchmem -benchtime 5x ./translator
 	$(GO) test -run '^$$' -bench Tick10k -cpu 1 -count 3 ./autoscale/
 	$(GO) test -run TestColdRequestIsHeldAndAnswered -v -count 3 ./test/coldstart
 	$(GO) test -run '^$$' -bench Overhead -benchtime 1x -count 3 ./activator
+
+## bench-tls: mutual TLS against plaintext on propagation and load reports, interleaved runs compared with
+## benchstat (hack/bench-tls.sh; docs/performance.md): COUNT=20 rounds by default, about 10 minutes.
+.PHONY: bench-tls
+bench-tls:
+	GO=$(GO) hack/bench-tls.sh $(COUNT)
 
 ## golden: regenerate golden files after an intended output change.
 golden:

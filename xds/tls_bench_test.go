@@ -1,0 +1,291 @@
+//go:build unix
+
+package xds
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/pki"
+	"github.com/kgate/kgate/translator/model"
+)
+
+// The transport benchmarks run the same steady-state exchange over
+// plaintext gRPC and over mutual TLS, in interleaved rounds within one
+// process, so that benchstat compares the two:
+//
+//	benchstat -col /transport -ignore /round out.txt
+//
+// Both servers and clients are set up first, once; then each round runs
+// the plaintext leaf and the mTLS leaf one after the other (plaintext first
+// in odd rounds, mTLS first in even ones), so that other work on a shared
+// machine weighs on both alike. hack/bench-tls.sh runs several processes
+// of these rounds. The handshake happens while connecting, before any
+// clock starts: what they measure is the cost per message on a connection
+// that is already up. Besides the time per operation (sec/op), which other
+// work on the machine moves a lot, they report cpu-ns/op: the CPU the
+// process (client, server and runtime) spent per operation, user and
+// system, which moves less. They are unix-only for that (getrusage).
+
+// Transports, the values of the benchmarks' "transport" key.
+const (
+	transportPlaintext = "plaintext"
+	transportMTLS      = "mtls"
+)
+
+// benchRounds is how many rounds of the two transports one process runs.
+const benchRounds = 4
+
+// benchRoundsOf runs leaf once per transport in each of benchRounds rounds,
+// as "round=<r>/transport=<t>", alternating which transport goes first.
+func benchRoundsOf(b *testing.B, leaf func(b *testing.B, transport string)) {
+	for r := 1; r <= benchRounds; r++ {
+		order := []string{transportPlaintext, transportMTLS}
+		if r%2 == 0 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, tr := range order {
+			b.Run(fmt.Sprintf("round=%d/transport=%s", r, tr), func(b *testing.B) { leaf(b, tr) })
+		}
+	}
+}
+
+// BenchmarkTransport/propagation: one Service's traffic split changes, and
+// the clock stops once a delta gateway subscribed to everything has
+// received the push and the server has processed its ACK. The same as
+// BenchmarkPropagation, with the ACK's way back in the operation, over
+// each transport. wire-B/op counts the bytes both ways on the server's
+// side of the socket: payload plus HTTP/2 framing, plus TLS records with
+// mTLS.
+func BenchmarkTransport(b *testing.B) {
+	b.Run("propagation", func(b *testing.B) {
+		for _, n := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+				cfg := fleet(n)
+				servers := map[string]*transportServer{}
+				for _, tr := range []string{transportPlaintext, transportMTLS} {
+					servers[tr] = newTransportServer(b, cfg, tr)
+					servers[tr].gw = servers[tr].subscribe(b, cfg)
+				}
+				benchRoundsOf(b, func(b *testing.B, tr string) {
+					benchPropagation(b, servers[tr], cfg)
+				})
+			})
+		}
+	})
+}
+
+func benchPropagation(b *testing.B, s *transportServer, cfg model.Config) {
+	n := len(cfg.Services)
+	// The client fails the leaf running it.
+	s.gw.t = b
+	var payload int
+	iters := 0
+	wire, cpu := s.wire.Load(), cpuTime(b)
+	for b.Loop() {
+		// As BenchmarkPropagation: each pass over the fleet moves every
+		// split to a new value. The count goes on from leaf to leaf, so
+		// that every change is one.
+		i := s.changes
+		s.changes++
+		svc := cfg.Services[i%n]
+		p := uint32(10 + (i/n)%80)
+		svc.VirtualHosts = []model.VirtualHost{vhost(svc.VirtualHosts[0].Host, model.External,
+			split(svc.VirtualHosts[0].Routes[0].Splits[0].Revision, p),
+			split(svc.VirtualHosts[0].Routes[0].Splits[1].Revision, 100-p))}
+		if err := s.eng.SetService(svc); err != nil {
+			b.Fatal(err)
+		}
+		resp := s.gw.next(resource.RouteType)
+		if len(resp.GetResources()) != 1 || resp.GetResources()[0].GetName() != routeName("external", svc.Name) {
+			b.Fatalf("push %d carried %v, want only %s", i, deltaNames(resp), routeName("external", svc.Name))
+		}
+		payload += proto.Size(resp)
+		s.gw.ack(resp)
+		s.waitACK(b)
+		iters++
+	}
+	cpu = cpuTime(b) - cpu
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(iters), "cpu-ns/op")
+	b.ReportMetric(float64(s.wire.Load()-wire)/float64(iters), "wire-B/op")
+	b.ReportMetric(float64(payload)/float64(iters), "bytes/push")
+}
+
+// cpuTime is the CPU time the process has used so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// transportServer is a running Server and Engine, and a gateway's
+// connection to it over one transport.
+type transportServer struct {
+	*harness
+	gw *deltaClient
+	// changes counts the changes made so far.
+	changes int
+	// acks receives one value per ACK the server has processed.
+	acks chan struct{}
+	// wire counts the bytes read and written on the server's connections.
+	wire *atomic.Int64
+}
+
+func newTransportServer(b *testing.B, cfg model.Config, tr string) *transportServer {
+	b.Helper()
+	s := &transportServer{acks: make(chan struct{}, 1024), wire: &atomic.Int64{}}
+	opts := ServerOptions{OnACK: func(string, string) {
+		select {
+		case s.acks <- struct{}{}:
+		default: // never with one ACK in flight; a lost one times out
+		}
+	}}
+	var client *tls.Config
+	if tr == transportMTLS {
+		server, gateway := benchBundles(b, pki.Identity{Role: pki.Gateway, ID: gatewayNode.GetId()})
+		opts.TLS = pki.ServerConfig(pki.Static{B: server})
+		client = pki.ClientConfig(pki.Static{B: gateway})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := NewServer(ctx, opts)
+	eng, err := NewEngine(srv, EngineOptions{})
+	if err != nil {
+		b.Fatalf("NewEngine: %v", err)
+	}
+	if err := eng.Update(cfg); err != nil {
+		b.Fatalf("Update: %v", err)
+	}
+	lis := &countingListener{Listener: testrun.Listen(b), n: s.wire}
+	testrun.Go(b, ctx, "Serve", waitFor, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
+	b.Cleanup(cancel)
+
+	// The same call options as dial's, over either transport.
+	callOpts := grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20))
+	var conn *grpc.ClientConn
+	if client == nil {
+		conn = testrun.Dial(b, lis.Addr().String(), callOpts)
+	} else {
+		conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(client)), callOpts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { conn.Close() })
+	}
+	s.harness = &harness{srv: srv, eng: eng, conn: conn}
+	return s
+}
+
+// benchBundles issues the server's certificate and a client's, from a new
+// CA.
+func benchBundles(b *testing.B, client pki.Identity) (server, clientBundle *pki.Bundle) {
+	b.Helper()
+	now := time.Now()
+	ca, err := pki.NewCA("bench", now, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if server, err = ca.Issue(pki.Request{Identity: pki.Identity{Role: pki.Server, ID: "kgate"}, Now: now}); err != nil {
+		b.Fatal(err)
+	}
+	if clientBundle, err = ca.Issue(pki.Request{Identity: client, Now: now}); err != nil {
+		b.Fatal(err)
+	}
+	return server, clientBundle
+}
+
+// waitACK waits for the server to process the next ACK.
+func (s *transportServer) waitACK(b *testing.B) {
+	b.Helper()
+	select {
+	case <-s.acks:
+	case <-time.After(waitFor):
+		b.Fatalf("the server processed no ACK within %s", waitFor)
+	}
+}
+
+// subscribe connects a delta gateway as subscribeEverything does, taking
+// each type's first state in as many parts as the server splits it into
+// (a type's resources at 10,000 Services pass the response budget), and
+// ACKing each part.
+func (s *transportServer) subscribe(b *testing.B, cfg model.Config) *deltaClient {
+	b.Helper()
+	var routes, scopes, clas []string
+	for _, svc := range cfg.Services {
+		routes = append(routes, routeName("external", svc.Name))
+		scopes = append(scopes, scopeName("external", svc.VirtualHosts[0].Host))
+	}
+	for _, ep := range cfg.Endpoints {
+		clas = append(clas, ep.Revision, ep.Revision+"/pods")
+	}
+	gw := s.delta(b, gatewayNode)
+	for _, sub := range []struct {
+		typeURL string
+		names   []string
+		want    int
+	}{
+		{resource.ListenerType, nil, 2},
+		{resource.ClusterType, nil, len(cfg.Revisions)},
+		{resource.ScopedRouteType, scopes, len(scopes)},
+		{resource.RouteType, routes, len(routes)},
+		{resource.EndpointType, clas, len(clas)},
+	} {
+		gw.subscribe(sub.typeURL, sub.names...)
+		for got := 0; got < sub.want; {
+			resp := gw.next(sub.typeURL)
+			got += len(resp.GetResources())
+			if got > sub.want {
+				b.Fatalf("initial %s: %d resources, want %d", sub.typeURL, got, sub.want)
+			}
+			gw.ack(resp)
+			s.waitACK(b)
+		}
+	}
+	return gw
+}
+
+// countingListener counts the bytes read from and written to the
+// connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, n: l.n}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
