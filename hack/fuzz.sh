@@ -28,10 +28,19 @@ minimize=${FUZZMINIMIZETIME:-10s}
 only=${FUZZ:-.}
 GO=${GO:-go}
 
-# "dir name" per target, from the test files git knows of or would (not
-# .cache, which is ignored).
+# The test files: those git knows of or would (not .cache, which it
+# ignores); outside a git checkout, every one but .cache's.
+test_files() {
+	if git rev-parse --git-dir >/dev/null 2>&1; then
+		git ls-files --cached --others --exclude-standard -- '*_test.go'
+	else
+		find . -path ./.cache -prune -o -name '*_test.go' -print | sed 's#^\./##'
+	fi
+}
+
+# "dir name" per target.
 mapfile -t targets < <(
-	git ls-files --cached --others --exclude-standard -- '*_test.go' |
+	test_files |
 		xargs grep -H -o '^func Fuzz[A-Za-z0-9_]*(f \*testing\.F)' |
 		sed -E 's#^(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*#\1 \2#' |
 		awk -v only="$only" '$2 ~ only' | sort
@@ -52,10 +61,17 @@ for t in "${targets[@]}"; do
 	if "$GO" test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" \
 		-parallel "$parallel" "./$dir" >"$log" 2>&1; then
 		last=$(grep '^fuzz: elapsed' "$log" | tail -n 1 || true)
-		# "fuzz: elapsed: 10m0s, execs: 123 (0/sec), new interesting: 4 (total: 40)"
+		# "fuzz: elapsed: 10m0s, execs: 123 (0/sec), new interesting: 4 (total: 40)", or, when the
+		# time ran out while it replayed the corpus and the cache, "fuzz: elapsed: 5s, gathering
+		# baseline coverage: 30/80 completed"
 		execs=$(sed -E -n 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")
-		interesting=$(sed -E -n 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 of \2/p' <<<"$last")
-		summary+=("$(printf '%-24s %-16s %12s execs  %s interesting' "$name" "$dir" "${execs:-?}" "${interesting:-?}")")
+		interesting=$(sed -E -n 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 new of \2/p' <<<"$last")
+		if [ -n "$execs" ]; then
+			summary+=("$(printf '%-24s %-16s %12s execs  %s interesting' "$name" "$dir" "$execs" "$interesting")")
+		else
+			replayed=$(sed -E -n 's/.*baseline coverage: ([0-9]+\/[0-9]+).*/\1/p' <<<"$last")
+			summary+=("$(printf '%-24s %-16s replayed %s inputs of the corpus and the cache; no time left to fuzz' "$name" "$dir" "${replayed:-?}")")
+		fi
 	else
 		cat "$log" >&2
 		failed+=("$name (./$dir)")
