@@ -61,8 +61,8 @@ func DefaultDefaults() Defaults {
 		ContainerNameTemplate:               "user-container",
 		InitContainerNameTemplate:           "init-container",
 	}
-	d.containerName = template.Must(template.New("container-name-template").Parse(d.ContainerNameTemplate))
-	d.initContainerName = template.Must(template.New("init-container-name-template").Parse(d.InitContainerNameTemplate))
+	d.containerName = template.Must(boundedTemplate("container-name-template", d.ContainerNameTemplate))
+	d.initContainerName = template.Must(boundedTemplate("init-container-name-template", d.InitContainerNameTemplate))
 	return d
 }
 
@@ -129,7 +129,7 @@ func ParseDefaults(data map[string]string) (Defaults, error) {
 // nameTemplate parses a container name template and runs it once on empty
 // metadata, as Knative does, so a template that cannot run fails here.
 func nameTemplate(name, text string) (*template.Template, error) {
-	t, err := template.New(name).Parse(text)
+	t, err := boundedTemplate(name, text)
 	if err != nil {
 		return nil, fmt.Errorf("parsing template: %w", err)
 	}
@@ -156,7 +156,7 @@ func (d Defaults) InitContainerName(parent metav1.ObjectMeta) string {
 func render(t *template.Template, text string, parent metav1.ObjectMeta) string {
 	if t == nil {
 		var err error
-		if t, err = template.New("name").Parse(text); err != nil {
+		if t, err = boundedTemplate("name", text); err != nil {
 			return ""
 		}
 	}

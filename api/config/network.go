@@ -63,13 +63,13 @@ func ParseNetwork(data map[string]string) (Network, error) {
 	p.string("domain-template", &n.DomainTemplate)
 	p.string("tag-template", &n.TagTemplate)
 	var err error
-	if n.domain, err = template.New("domain-template").Parse(n.DomainTemplate); err != nil {
+	if n.domain, err = boundedTemplate("domain-template", n.DomainTemplate); err != nil {
 		return Network{}, fmt.Errorf("%s: domain-template: %w", NetworkConfigName, err)
 	}
 	if err := checkDomainTemplate(n.domain); err != nil {
 		return Network{}, fmt.Errorf("%s: domain-template: %w", NetworkConfigName, err)
 	}
-	if n.tag, err = template.New("tag-template").Parse(n.TagTemplate); err != nil {
+	if n.tag, err = boundedTemplate("tag-template", n.TagTemplate); err != nil {
 		return Network{}, fmt.Errorf("%s: tag-template: %w", NetworkConfigName, err)
 	}
 	if err := n.tag.Execute(io.Discard, TagTemplateValues{Name: "foo", Tag: "v2"}); err != nil {
@@ -103,7 +103,7 @@ func (n Network) Host(v DomainTemplateValues) (string, error) {
 	t := n.domain
 	if t == nil {
 		var err error
-		if t, err = template.New("domain-template").Parse(n.DomainTemplate); err != nil {
+		if t, err = boundedTemplate("domain-template", n.DomainTemplate); err != nil {
 			return "", fmt.Errorf("parsing domain-template: %w", err)
 		}
 	}
@@ -120,7 +120,7 @@ func (n Network) TagName(tag, name string) (string, error) {
 	t := n.tag
 	if t == nil {
 		var err error
-		if t, err = template.New("tag-template").Parse(n.TagTemplate); err != nil {
+		if t, err = boundedTemplate("tag-template", n.TagTemplate); err != nil {
 			return "", fmt.Errorf("parsing tag-template: %w", err)
 		}
 	}
