@@ -271,8 +271,14 @@ func cleanYAMLError(err error) string {
 	s = strings.TrimPrefix(s, "error converting YAML to JSON: ")
 	s = strings.TrimPrefix(s, "yaml: ")
 	s = yamlLineRef.ReplaceAllString(s, "")
-	return strings.TrimSpace(s)
+	// yaml.v3 lists several errors on lines of their own ("unmarshal
+	// errors:\n  key ... already set"): a problem prints on one line.
+	s = strings.Replace(s, "unmarshal errors:", "", 1)
+	return yamlLineBreak.ReplaceAllString(strings.TrimSpace(s), " ")
 }
+
+// yamlLineBreak is a line break in a parser message, with its indentation.
+var yamlLineBreak = regexp.MustCompile(`[ \t]*\n[ \t]*`)
 
 // yamlLineRef is the "line N: " in a parser message; the line moves to the
 // Error's own Line, counted in the file rather than the document.

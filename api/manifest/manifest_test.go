@@ -217,8 +217,7 @@ metadata:
   name: s
   name: t
 `,
-		errs: []string{`f.yaml:5: invalid YAML: unmarshal errors:
-  key "name" already set in map`},
+		errs: []string{`f.yaml:5: invalid YAML: key "name" already set in map`},
 	}, {
 		name:  "missing kind and apiVersion",
 		input: "metadata:\n  name: x\n",
