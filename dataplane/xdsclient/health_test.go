@@ -161,7 +161,9 @@ func TestFailuresAreLoggedOnce(t *testing.T) {
 	srv, addr := startBigADS(t, 100<<10)
 	c, rec, logs := newLoggedClient(t, addr, xdsclient.Options{MaxRecvMsgSize: 64 << 10})
 	run(t, c.Run)
-	waitUntil(t, "the client to fail four streams", func() bool { return srv.streams.Load() >= 4 })
+	// A fifth stream opens only after the fourth failed and was logged: the
+	// server counting four would race the client's log of the fourth.
+	waitUntil(t, "the client to fail four streams", func() bool { return srv.streams.Load() >= 5 })
 	if err := c.Err(); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("Err() = %v, want ResourceExhausted", err)
 	}
