@@ -6,9 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/internal/transportbench"
 	"github.com/kgate/kgate/pki"
 	"github.com/kgate/kgate/translator/model"
 )
@@ -39,29 +38,6 @@ import (
 // process (client, server and runtime) spent per operation, user and
 // system, which moves less. They are unix-only for that (getrusage).
 
-// Transports, the values of the benchmarks' "transport" key.
-const (
-	transportPlaintext = "plaintext"
-	transportMTLS      = "mtls"
-)
-
-// benchRounds is how many rounds of the two transports one process runs.
-const benchRounds = 4
-
-// benchRoundsOf runs leaf once per transport in each of benchRounds rounds,
-// as "round=<r>/transport=<t>", alternating which transport goes first.
-func benchRoundsOf(b *testing.B, leaf func(b *testing.B, transport string)) {
-	for r := 1; r <= benchRounds; r++ {
-		order := []string{transportPlaintext, transportMTLS}
-		if r%2 == 0 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, tr := range order {
-			b.Run(fmt.Sprintf("round=%d/transport=%s", r, tr), func(b *testing.B) { leaf(b, tr) })
-		}
-	}
-}
-
 // BenchmarkTransport/propagation: one Service's traffic split changes, and
 // the clock stops once a delta gateway subscribed to everything has
 // received the push and the server has processed its ACK. The same as
@@ -75,11 +51,11 @@ func BenchmarkTransport(b *testing.B) {
 			b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
 				cfg := fleet(n)
 				servers := map[string]*transportServer{}
-				for _, tr := range []string{transportPlaintext, transportMTLS} {
+				for _, tr := range []string{transportbench.Plaintext, transportbench.MTLS} {
 					servers[tr] = newTransportServer(b, cfg, tr)
 					servers[tr].gw = servers[tr].subscribe(b, cfg)
 				}
-				benchRoundsOf(b, func(b *testing.B, tr string) {
+				transportbench.RunRounds(b, func(b *testing.B, tr string) {
 					benchPropagation(b, servers[tr], cfg)
 				})
 			})
@@ -93,7 +69,7 @@ func benchPropagation(b *testing.B, s *transportServer, cfg model.Config) {
 	s.gw.t = b
 	var payload int
 	iters := 0
-	wire, cpu := s.wire.Load(), cpuTime(b)
+	wire, cpu := s.wire.Load(), transportbench.CPUTime(b)
 	for b.Loop() {
 		// As BenchmarkPropagation: each pass over the fleet moves every
 		// split to a new value. The count goes on from leaf to leaf, so
@@ -117,20 +93,10 @@ func benchPropagation(b *testing.B, s *transportServer, cfg model.Config) {
 		s.waitACK(b)
 		iters++
 	}
-	cpu = cpuTime(b) - cpu
+	cpu = transportbench.CPUTime(b) - cpu
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(iters), "cpu-ns/op")
 	b.ReportMetric(float64(s.wire.Load()-wire)/float64(iters), "wire-B/op")
 	b.ReportMetric(float64(payload)/float64(iters), "bytes/push")
-}
-
-// cpuTime is the CPU time the process has used so far, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // transportServer is a running Server and Engine, and a gateway's
@@ -156,8 +122,8 @@ func newTransportServer(b *testing.B, cfg model.Config, tr string) *transportSer
 		}
 	}}
 	var client *tls.Config
-	if tr == transportMTLS {
-		server, gateway := benchBundles(b, pki.Identity{Role: pki.Gateway, ID: gatewayNode.GetId()})
+	if tr == transportbench.MTLS {
+		server, gateway := transportbench.Bundles(b, pki.Identity{Role: pki.Gateway, ID: gatewayNode.GetId()})
 		opts.TLS = pki.ServerConfig(pki.Static{B: server})
 		client = pki.ClientConfig(pki.Static{B: gateway})
 	}
@@ -170,7 +136,7 @@ func newTransportServer(b *testing.B, cfg model.Config, tr string) *transportSer
 	if err := eng.Update(cfg); err != nil {
 		b.Fatalf("Update: %v", err)
 	}
-	lis := &countingListener{Listener: testrun.Listen(b), n: s.wire}
+	lis := &transportbench.CountingListener{Listener: testrun.Listen(b), N: s.wire}
 	testrun.Go(b, ctx, "Serve", waitFor, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
 	b.Cleanup(cancel)
 
@@ -188,24 +154,6 @@ func newTransportServer(b *testing.B, cfg model.Config, tr string) *transportSer
 	}
 	s.harness = &harness{srv: srv, eng: eng, conn: conn}
 	return s
-}
-
-// benchBundles issues the server's certificate and a client's, from a new
-// CA.
-func benchBundles(b *testing.B, client pki.Identity) (server, clientBundle *pki.Bundle) {
-	b.Helper()
-	now := time.Now()
-	ca, err := pki.NewCA("bench", now, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if server, err = ca.Issue(pki.Request{Identity: pki.Identity{Role: pki.Server, ID: "kgate"}, Now: now}); err != nil {
-		b.Fatal(err)
-	}
-	if clientBundle, err = ca.Issue(pki.Request{Identity: client, Now: now}); err != nil {
-		b.Fatal(err)
-	}
-	return server, clientBundle
 }
 
 // waitACK waits for the server to process the next ACK.
@@ -256,36 +204,4 @@ func (s *transportServer) subscribe(b *testing.B, cfg model.Config) *deltaClient
 		}
 	}
 	return gw
-}
-
-// countingListener counts the bytes read from and written to the
-// connections it accepts.
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, n: l.n}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.n.Add(int64(n))
-	return n, err
 }

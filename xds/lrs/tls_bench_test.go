@@ -6,9 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,33 +16,11 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/internal/transportbench"
 	"github.com/kgate/kgate/pki"
 	"github.com/kgate/kgate/xds"
 	"github.com/kgate/kgate/xds/auth"
 )
-
-// Transports, the values of the benchmark's "transport" key.
-const (
-	transportPlaintext = "plaintext"
-	transportMTLS      = "mtls"
-)
-
-// benchRounds is how many rounds of the two transports one process runs.
-const benchRounds = 4
-
-// benchRoundsOf runs leaf once per transport in each of benchRounds rounds,
-// as "round=<r>/transport=<t>", alternating which transport goes first.
-func benchRoundsOf(b *testing.B, leaf func(b *testing.B, transport string)) {
-	for r := 1; r <= benchRounds; r++ {
-		order := []string{transportPlaintext, transportMTLS}
-		if r%2 == 0 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, tr := range order {
-			b.Run(fmt.Sprintf("round=%d/transport=%s", r, tr), func(b *testing.B) { leaf(b, tr) })
-		}
-	}
-}
 
 // BenchmarkTransport/loadreport: a gateway's LRS stream, served next to
 // xDS on the xds.Server's gRPC server as kgate serves it, sends a burst of
@@ -68,12 +44,12 @@ func BenchmarkTransport(b *testing.B) {
 			b.Run(fmt.Sprintf("clusters=%d", n), func(b *testing.B) {
 				req := &loadstatsv3.LoadStatsRequest{ClusterStats: benchClusters(n)}
 				reporters := map[string]*benchReporter{}
-				for _, tr := range []string{transportPlaintext, transportMTLS} {
+				for _, tr := range []string{transportbench.Plaintext, transportbench.MTLS} {
 					reporters[tr] = newBenchReporter(b, req, tr)
 				}
 				for _, burst := range []int{1, 64} {
 					b.Run(fmt.Sprintf("burst=%d", burst), func(b *testing.B) {
-						benchRoundsOf(b, func(b *testing.B, tr string) {
+						transportbench.RunRounds(b, func(b *testing.B, tr string) {
 							benchLoadReport(b, reporters[tr], req, burst)
 						})
 					})
@@ -111,15 +87,15 @@ func newBenchReporter(b *testing.B, req *loadstatsv3.LoadStatsRequest, tr string
 	f := newFixture(Options{Gate: gate, OnDemand: func(string) {}})
 	sopts := xds.ServerOptions{Services: []xds.Service{f.srv}, Gate: gate}
 	var client *tls.Config
-	if tr == transportMTLS {
-		server, gateway := benchBundles(b, pki.Identity{Role: pki.Gateway, ID: envoyNode.GetId()})
+	if tr == transportbench.MTLS {
+		server, gateway := transportbench.Bundles(b, pki.Identity{Role: pki.Gateway, ID: envoyNode.GetId()})
 		sopts.TLS = pki.ServerConfig(pki.Static{B: server})
 		client = pki.ClientConfig(pki.Static{B: gateway})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := xds.NewServer(ctx, sopts)
 	wire := &atomic.Int64{}
-	lis := &countingListener{Listener: testrun.Listen(b), n: wire}
+	lis := &transportbench.CountingListener{Listener: testrun.Listen(b), N: wire}
 	testrun.Go(b, ctx, "Serve", waitFor, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
 	b.Cleanup(cancel)
 
@@ -153,7 +129,7 @@ func newBenchReporter(b *testing.B, req *loadstatsv3.LoadStatsRequest, tr string
 
 func benchLoadReport(b *testing.B, r *benchReporter, req *loadstatsv3.LoadStatsRequest, burst int) {
 	iters := 0
-	start, cpu := r.wire.Load(), cpuTime(b)
+	start, cpu := r.wire.Load(), transportbench.CPUTime(b)
 	for b.Loop() {
 		for range burst {
 			if err := r.stream.Send(req); err != nil {
@@ -165,23 +141,13 @@ func benchLoadReport(b *testing.B, r *benchReporter, req *loadstatsv3.LoadStatsR
 		}
 		iters++
 	}
-	cpu = cpuTime(b) - cpu
+	cpu = transportbench.CPUTime(b) - cpu
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(iters), "cpu-ns/op")
 	b.ReportMetric(float64(r.wire.Load()-start)/float64(iters), "wire-B/op")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(iters*burst), "ns/report")
 	if got := len(r.f.srv.Collect(r.f.clock.Now())); got != len(req.GetClusterStats()) {
 		b.Fatalf("Collect has %d revisions, want %d", got, len(req.GetClusterStats()))
 	}
-}
-
-// cpuTime is the CPU time the process has used so far, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // waitAppliedB is fixture.waitApplied for a benchmark.
@@ -192,54 +158,4 @@ func waitAppliedB(b *testing.B, f *fixture) {
 	case <-time.After(waitFor):
 		b.Fatal("the server did not apply the report")
 	}
-}
-
-// benchBundles issues the xDS server's certificate and a client's, from a
-// new CA.
-func benchBundles(b *testing.B, client pki.Identity) (server, clientBundle *pki.Bundle) {
-	b.Helper()
-	now := time.Now()
-	ca, err := pki.NewCA("bench", now, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if server, err = ca.Issue(pki.Request{Identity: pki.Identity{Role: pki.Server, ID: "kgate"}, Now: now}); err != nil {
-		b.Fatal(err)
-	}
-	if clientBundle, err = ca.Issue(pki.Request{Identity: client, Now: now}); err != nil {
-		b.Fatal(err)
-	}
-	return server, clientBundle
-}
-
-// countingListener counts the bytes read from and written to the
-// connections it accepts.
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, n: l.n}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.n.Add(int64(n))
-	return n, err
 }
