@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,12 +53,16 @@ func NewBundle(certPEM, keyPEM, caPEM []byte) (*Bundle, error) {
 	return &Bundle{CertPEM: certPEM, KeyPEM: keyPEM, CAPEM: caPEM, pair: pair, identity: ident, roots: roots}, nil
 }
 
+// maxFileBytes bounds each credentials file read: a Kubernetes Secret
+// holds at most 1 MiB in all, and a certificate chain is a few KiB.
+const maxFileBytes = 1 << 20
+
 // ReadBundle reads a bundle from a folder holding CAFile, CertFile and
-// KeyFile.
+// KeyFile, each at most 1 MiB.
 func ReadBundle(dir string) (*Bundle, error) {
 	var parts [3][]byte
 	for i, name := range []string{CertFile, KeyFile, CAFile} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		b, err := readBounded(filepath.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("reading credentials: %w", err)
 		}
@@ -66,6 +71,23 @@ func ReadBundle(dir string) (*Bundle, error) {
 	b, err := NewBundle(parts[0], parts[1], parts[2])
 	if err != nil {
 		return nil, fmt.Errorf("reading credentials in %s: %w", dir, err)
+	}
+	return b, nil
+}
+
+// readBounded reads a file of at most maxFileBytes.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxFileBytes)
 	}
 	return b, nil
 }

@@ -238,3 +238,18 @@ func handshake(t *testing.T, srv, cli *tls.Config) error {
 	}
 	return serr
 }
+
+// TestReadBundleBoundsItsFiles: a credentials file past 1 MiB is refused,
+// not read whole.
+func TestReadBundleBoundsItsFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := issue(t, newCA(t), Identity{Gateway, "gw"}, t0, 0).WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, CAFile), bytes.Repeat([]byte("x"), maxFileBytes+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadBundle(dir); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("ReadBundle = %v, want the size refused", err)
+	}
+}

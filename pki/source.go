@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -138,7 +137,7 @@ func (d *Dir) Err() error {
 // changed compares the certificate on disk with the one in use: cheap, and
 // right whatever way the files were replaced (Kubernetes swaps a symlink).
 func (d *Dir) changed() bool {
-	b, err := os.ReadFile(filepath.Join(d.path, CertFile))
+	b, err := readBounded(filepath.Join(d.path, CertFile))
 	if err != nil {
 		d.lastErr = fmt.Errorf("reading credentials: %w", err)
 		return false
@@ -146,6 +145,6 @@ func (d *Dir) changed() bool {
 	if !bytes.Equal(b, d.cur.CertPEM) {
 		return true
 	}
-	ca, err := os.ReadFile(filepath.Join(d.path, CAFile))
+	ca, err := readBounded(filepath.Join(d.path, CAFile))
 	return err == nil && !bytes.Equal(ca, d.cur.CAPEM)
 }
