@@ -72,6 +72,11 @@ for t in "${targets[@]}"; do
 			replayed=$(sed -E -n 's/.*baseline coverage: ([0-9]+\/[0-9]+).*/\1/p' <<<"$last")
 			summary+=("$(printf '%-24s %-16s replayed %s inputs of the corpus and the cache; no time left to fuzz' "$name" "$dir" "${replayed:-?}")")
 		fi
+	elif grep -q '^    context deadline exceeded$' "$log" && ! grep -q 'Failing input written' "$log"; then
+		# go test's own false failure: the time ran out just as it finished replaying the corpus
+		# and the cache (seen with a cache of 554 inputs and 5 s). No input failed and none was
+		# written; the target replayed everything it had.
+		summary+=("$(printf '%-24s %-16s replayed the corpus and the cache; go test timed out as fuzzing began (no failing input)' "$name" "$dir")")
 	else
 		cat "$log" >&2
 		failed+=("$name (./$dir)")
