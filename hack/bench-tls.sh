@@ -23,7 +23,9 @@
 #        default 20; at least 10 for a verdict.
 # Env:   GO (default go), BENCHTIME (go test -benchtime of each run,
 #        default 1s), OUT (results folder, default .cache/bench-tls),
-#        LIMIT (ratio of the verdict, default 1.10)
+#        LIMIT (ratio of the verdict, default 1.10), BENCHES (space-separated
+#        PACKAGE:PATTERN pairs to run instead of both benchmarks, e.g.
+#        'xds:^BenchmarkTransport$/^propagation$/^services=10000$')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-20}
@@ -42,6 +44,9 @@ benches=(
 	"xds:^BenchmarkTransport\$/^propagation\$"
 	"xds/lrs:^BenchmarkTransport\$/^loadreport\$"
 )
+if [ -n "${BENCHES:-}" ]; then
+	read -r -a benches <<<"$BENCHES"
+fi
 rounds=4 # benchRounds in xds/tls_bench_test.go and xds/lrs/tls_bench_test.go
 tests=$out/bin
 mkdir -p "$tests"
