@@ -62,6 +62,20 @@ func (s *decoding) notBlank() bool {
 	return s.start != 0
 }
 
+// MaxDocumentBytes bounds one document: the API server takes requests of at
+// most 3 MiB, and parsing a larger one would cost memory (a 50 MB document
+// took 437 MB) for an object no cluster would accept.
+const MaxDocumentBytes = 3 << 20
+
+// bounded: a document larger than the API server would take is refused
+// before it is parsed.
+func (s *decoding) bounded() bool {
+	if n := len(s.doc.text); n > MaxDocumentBytes {
+		return s.fail(s.start, "document is %d bytes; the API server accepts at most %d (3 MiB)", n, MaxDocumentBytes)
+	}
+	return true
+}
+
 // yamlLine finds the "line N" a YAML parser error names.
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 

@@ -193,6 +193,7 @@ func decodeDocument(file string, d document) (*Object, error) {
 	s := &decoding{file: file, doc: d}
 	for _, step := range []func(*decoding) bool{
 		(*decoding).notBlank,
+		(*decoding).bounded,
 		(*decoding).validYAML,
 		(*decoding).notNull,
 		(*decoding).mapping,

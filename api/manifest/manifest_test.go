@@ -379,3 +379,17 @@ func TestDecodeTypes(t *testing.T) {
 		}
 	}
 }
+
+// A document larger than the API server takes is refused before it is
+// parsed; the documents around it still decode.
+func TestDecodeRefusesOversizedDocuments(t *testing.T) {
+	big := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  x: " + strings.Repeat("a", MaxDocumentBytes) + "\n"
+	small := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: small\n"
+	objs, errs := Decode("big.yaml", []byte(small+"---\n"+big))
+	if len(objs) != 1 || objs[0].Name != "small" {
+		t.Errorf("decoded %d objects, want only ConfigMap small", len(objs))
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "big.yaml:6: document is") || !strings.Contains(errs[0].Error(), "at most 3145728 (3 MiB)") {
+		t.Errorf("errors %v, want one naming the document's size and the 3 MiB limit at big.yaml:6", errs)
+	}
+}

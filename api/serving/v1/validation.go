@@ -94,6 +94,7 @@ func (v Validator) Revision(r *Revision) field.ErrorList {
 func (v Validator) RevisionTemplate(t *RevisionTemplateSpec, parent metav1.ObjectMeta, p *field.Path) field.ErrorList {
 	errs := v.RevisionSpec(&t.Spec, p.Child("spec"))
 	meta := p.Child("metadata")
+	errs = append(errs, validateAnnotationSize(t.Annotations, meta.Child("annotations"))...)
 	errs = append(errs, v.annotations(t.Annotations, meta.Child("annotations"))...)
 	return append(errs, validateRevisionName(t.Name, t.GenerateName, parent, meta)...)
 }
@@ -117,6 +118,19 @@ func validateObjectMetadata(m metav1.ObjectMeta, p *field.Path) field.ErrorList 
 	}
 	if m.Name == "" && m.GenerateName == "" {
 		return field.ErrorList{field.Required(p.Child("name"), "name or generateName is required")}
+	}
+	return validateAnnotationSize(m.Annotations, p.Child("annotations"))
+}
+
+// validateAnnotationSize refuses annotations over the API server's total of
+// 256 KiB (keys and values), as it would.
+func validateAnnotationSize(ann map[string]string, p *field.Path) field.ErrorList {
+	n := 0
+	for k, v := range ann {
+		n += len(k) + len(v)
+	}
+	if n > apivalidation.TotalAnnotationSizeLimitB {
+		return field.ErrorList{field.TooLong(p, "", apivalidation.TotalAnnotationSizeLimitB)}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package v1
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,6 +66,15 @@ func TestValidateService(t *testing.T) {
 			s.Annotations = map[string]string{"autoscaling.knative.dev/min-scale": "1"}
 		}, want: []string{`invalid key name "autoscaling.knative.dev/min-scale": metadata.annotations` + "\n" +
 			`autoscaling annotations must be put under "spec.template.metadata.annotations" to work`}},
+		{name: "annotations over 256 KiB in total, as the API server refuses them", mutate: func(s *Service) {
+			s.Annotations = map[string]string{"a": strings.Repeat("x", 128<<10), "b": strings.Repeat("y", 128<<10)}
+		}, want: []string{"may not be more than 262144 bytes: metadata.annotations"}},
+		{name: "annotations of exactly 256 KiB", mutate: func(s *Service) {
+			s.Annotations = map[string]string{"a": strings.Repeat("x", 256<<10-1)}
+		}},
+		{name: "template annotations over 256 KiB", mutate: func(s *Service) {
+			s.Spec.Template.Annotations = map[string]string{"note": strings.Repeat("x", 300<<10)}
+		}, want: []string{"may not be more than 262144 bytes: spec.template.metadata.annotations"}},
 
 		// Traffic.
 		{name: "seed traffic: latest 50, pinned 50", mutate: traffic(
