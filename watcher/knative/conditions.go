@@ -28,6 +28,10 @@ const (
 	ReasonDomainConflict = "DomainConflict"
 	// ReasonInvalidHost: the domain template rendered an invalid host name.
 	ReasonInvalidHost = "InvalidHost"
+	// ReasonDuplicateDeclaration: the object is declared more than once
+	// (two files, say); the first declaration is served, the others are
+	// ignored. The API server would have one object: this is kgate local's.
+	ReasonDuplicateDeclaration = "DuplicateDeclaration"
 )
 
 // cond is a condition before it is stamped with its transition time.

@@ -192,6 +192,9 @@ type round struct {
 	services []*svcEntry
 	configs  map[string]*cfgEntry // by "ns/name"
 	routes   map[string]*routeEntry
+	// dups are the objects declared more than once, by object key: the
+	// declaration served first, then the ignored ones.
+	dups map[string][]manifest.Object
 }
 
 // svcEntry is a Service being reconciled.
@@ -237,6 +240,7 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 		live:    map[string]bool{},
 		configs: map[string]*cfgEntry{},
 		routes:  map[string]*routeEntry{},
+		dups:    map[string][]manifest.Object{},
 	}
 	r.prev = conditionsOf(r.last)
 
@@ -262,6 +266,7 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 	rd.configurationStatuses()
 	rd.routeStatuses()
 	rd.serviceStatuses()
+	rd.duplicateStatuses()
 	rd.forget()
 	rd.output()
 
@@ -283,6 +288,10 @@ func (rd *round) group() (svcs, cfgs, routes, cms []manifest.Object) {
 		key := objectKey(o.Kind, o.Namespace, o.Name)
 		if f, dup := first[key]; dup {
 			rd.problem(o, "", fmt.Sprintf("declared again (first at %s:%d); this one is ignored", f.File, f.Line))
+			if len(rd.dups[key]) == 0 {
+				rd.dups[key] = []manifest.Object{f}
+			}
+			rd.dups[key] = append(rd.dups[key], o)
 			continue
 		}
 		first[key] = o
@@ -308,6 +317,42 @@ func (rd *round) problem(o manifest.Object, fieldPath, msg string) {
 
 func (rd *round) fieldProblems(o manifest.Object, errs field.ErrorList) {
 	rd.res.Problems = append(rd.res.Problems, fieldProblems(o, errs)...)
+}
+
+// duplicateStatuses makes each object declared more than once not Ready,
+// naming every declaration: the first keeps serving (what served before
+// keeps serving: the folder source hands the longest-standing declaration
+// first), and nothing switches until the others are removed.
+func (rd *round) duplicateStatuses() {
+	if len(rd.dups) == 0 {
+		return
+	}
+	mark := func(kind, ns, name string, c conds) {
+		decls := rd.dups[objectKey(kind, ns, name)]
+		if len(decls) == 0 {
+			return
+		}
+		others := make([]string, 0, len(decls)-1)
+		for _, d := range decls[1:] {
+			others = append(others, fmt.Sprintf("%s:%d", d.File, d.Line))
+		}
+		c.set(condFalse(servingv1.ConditionReady, ReasonDuplicateDeclaration, fmt.Sprintf(
+			"%s %s/%s is declared more than once: %s:%d is served, %s ignored; remove all but one declaration",
+			kind, ns, name, decls[0].File, decls[0].Line, strings.Join(others, ", "))))
+	}
+	for _, e := range rd.services {
+		mark(servingv1.KindService, e.out.Namespace, e.out.Name, e.cond)
+	}
+	for _, e := range rd.configs {
+		if e.owner == "" {
+			mark(servingv1.KindConfiguration, e.out.Namespace, e.out.Name, e.cond)
+		}
+	}
+	for _, e := range rd.routes {
+		if e.owner == "" {
+			mark(servingv1.KindRoute, e.out.Namespace, e.out.Name, e.cond)
+		}
+	}
 }
 
 // problemAt is a problem in object o, at fieldPath ("" for the whole object).

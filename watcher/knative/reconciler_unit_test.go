@@ -366,3 +366,30 @@ func TestRevisionNoLongerReadyKeepsItsTraffic(t *testing.T) {
 		t.Errorf("no longer ready: Service Ready = %+v, want not True", c)
 	}
 }
+
+// One object declared in two files: the first declaration is served, and
+// the object is not Ready, with a condition naming both files.
+func TestDuplicateDeclarationIsReported(t *testing.T) {
+	good, _ := manifest.Decode("good.yaml", []byte(service("good", "img:1")))
+	newcomer, _ := manifest.Decode("a-new.yaml", []byte(service("good", "img:2")))
+	r := NewReconciler(time.Now)
+	ready := map[string]bool{"default/good-00001": true, "default/good-00002": true}
+	res := r.Reconcile(Input{Objects: append(good, newcomer...), Ready: ready})
+	svc := findService(res, "good")
+	if img := svc.Spec.Template.Spec.Containers[0].Image; img != "img:1" {
+		t.Errorf("serving image %q, want good.yaml's img:1", img)
+	}
+	c := condOf(t, svc.Status.Conditions, servingv1.ConditionReady)
+	if c.Status != "False" || c.Reason != ReasonDuplicateDeclaration ||
+		!strings.Contains(c.Message, "good.yaml:1 is served") || !strings.Contains(c.Message, "a-new.yaml:1 ignored") {
+		t.Errorf("Ready %s %s %q, want False DuplicateDeclaration naming both files", c.Status, c.Reason, c.Message)
+	}
+	if got := revisionNames(res); got != "good-00001" {
+		t.Errorf("revisions %q, want only good-00001", got)
+	}
+	// Once the newcomer goes, Ready again.
+	res = r.Reconcile(Input{Objects: good, Ready: ready})
+	if c := condOf(t, findService(res, "good").Status.Conditions, servingv1.ConditionReady); c.Status != "True" {
+		t.Errorf("after the duplicate is removed: Ready %s %s %q, want True", c.Status, c.Reason, c.Message)
+	}
+}
