@@ -57,6 +57,10 @@ type Options struct {
 	// Base is the configuration of absent ConfigMaps; nil is Knative's
 	// defaults.
 	Base *config.Config
+	// ReplicaCeiling is the max-scale-limit where config-autoscaler sets
+	// none (kgate local's, config.LocalMaxScaleLimit); 0 is Knative's:
+	// none.
+	ReplicaCeiling int32
 	// Now is the clock of the statuses; nil is time.Now.
 	Now func() time.Time
 	// Logger receives each problem and host conflict once, when it
@@ -149,6 +153,7 @@ func New(opts Options) *Pipeline {
 		knownReady: map[string]bool{}, knownFail: map[string]knative.Failure{},
 		wake: make(chan struct{}, 1),
 	}
+	p.rec.SetReplicaCeiling(opts.ReplicaCeiling)
 	if opts.Base != nil {
 		p.rec.SetBase(*opts.Base)
 	}
@@ -168,6 +173,14 @@ func (p *Pipeline) Restore(st knative.Stored, ready []string) {
 	p.qmu.Lock()
 	maps.Copy(p.knownReady, p.ready)
 	p.qmu.Unlock()
+}
+
+// Declared is what the reconciler remembers of the declared objects beyond
+// the latest result (knative.Reconciler.Declared), for a state store.
+func (p *Pipeline) Declared() []knative.Declared {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rec.Declared()
 }
 
 // Submit queues a change for the next pass (Run's, or the next Apply's)

@@ -124,13 +124,20 @@ func Parse(ann map[string]string, path *field.Path) (Annotations, field.ErrorLis
 }
 
 // ValidateWith checks what depends on config-autoscaler: initial-scale 0
-// needs allow-zero-initial-scale, and max-scale must respect max-scale-limit.
+// needs allow-zero-initial-scale, and max-scale and min-scale must respect
+// max-scale-limit.
 // ann and path are those given to Parse.
 func (a Annotations) ValidateWith(cfg config.Autoscaler, ann map[string]string, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if a.InitialScale != nil && *a.InitialScale == 0 && !cfg.AllowZeroInitialScale {
 		k := spelled(ann, InitialScaleKey)
 		errs = append(errs, fielderr.Invalid(path.Key(k), "0", "initial-scale=0 not allowed by cluster"))
+	}
+	// Not Knative's rule, which bounds only max-scale: a min-scale above
+	// the limit would start more replicas than the limit allows (and
+	// kgate local runs a process per replica).
+	if k := spelled(ann, MinScaleKey); cfg.MaxScaleLimit > 0 && deref(a.MinScale) > cfg.MaxScaleLimit {
+		errs = append(errs, fielderr.OutOfBounds(path.Key(k), deref(a.MinScale), 0, cfg.MaxScaleLimit))
 	}
 	if _, set := ann[spelled(ann, MaxScaleKey)]; set && cfg.MaxScaleLimit > 0 {
 		k, max := spelled(ann, MaxScaleKey), deref(a.MaxScale)

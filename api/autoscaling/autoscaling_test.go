@@ -216,6 +216,15 @@ func TestValidateWith(t *testing.T) {
 		{name: "no max scale under a limit is Knative's business, not the annotation's",
 			cfg: func(a *config.Autoscaler) { a.MaxScaleLimit = 10 },
 			ann: map[string]string{}},
+		{name: "min scale above the limit",
+			cfg:  func(a *config.Autoscaler) { a.MaxScaleLimit = 8 },
+			ann:  map[string]string{"autoscaling.knative.dev/min-scale": "1000000000"},
+			errs: []string{"expected 0 <= 1000000000 <= 8: metadata.annotations[autoscaling.knative.dev/min-scale]"}},
+		{name: "min scale at the limit",
+			cfg: func(a *config.Autoscaler) { a.MaxScaleLimit = 8 },
+			ann: map[string]string{"autoscaling.knative.dev/minScale": "8"}},
+		{name: "any min scale without a limit",
+			ann: map[string]string{"autoscaling.knative.dev/min-scale": "1000000000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

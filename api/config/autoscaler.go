@@ -156,3 +156,25 @@ func ParseAutoscaler(data map[string]string) (Autoscaler, error) {
 	}
 	return a, nil
 }
+
+// LocalMaxScaleLimit is kgate local's max-scale-limit when config-autoscaler
+// sets none: four replicas per CPU, at least 8. kgate local runs a process
+// per replica on one machine, where Knative's "no limit" would let
+// min-scale "1000000000" start a process per replica.
+func LocalMaxScaleLimit(cpus int) int32 { return int32(max(8, 4*cpus)) }
+
+// Bounded applies a machine's ceiling on a revision's replicas where
+// config-autoscaler sets none: max-scale-limit becomes ceiling, and max-scale
+// (the bound of revisions without their own annotation), when unlimited,
+// becomes it too. A ceiling of 0, or a ConfigMap's own max-scale-limit,
+// leaves a unchanged.
+func (a Autoscaler) Bounded(ceiling int32) Autoscaler {
+	if ceiling <= 0 || a.MaxScaleLimit > 0 {
+		return a
+	}
+	a.MaxScaleLimit = ceiling
+	if a.MaxScale == 0 || a.MaxScale > ceiling {
+		a.MaxScale = ceiling
+	}
+	return a
+}

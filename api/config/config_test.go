@@ -244,3 +244,33 @@ func TestDefault(t *testing.T) {
 		t.Errorf("Default() = %+v", c)
 	}
 }
+
+func TestAutoscalerBounded(t *testing.T) {
+	tests := []struct {
+		name                   string
+		maxScale, limit, ceil  int32
+		wantMaxScale, wantLimt int32
+	}{
+		{name: "no ceiling", ceil: 0, wantMaxScale: 0, wantLimt: 0},
+		{name: "the ceiling where none is set", ceil: 8, wantMaxScale: 8, wantLimt: 8},
+		{name: "a lower max-scale stays", maxScale: 3, ceil: 8, wantMaxScale: 3, wantLimt: 8},
+		{name: "a higher max-scale comes down", maxScale: 20, ceil: 8, wantMaxScale: 8, wantLimt: 8},
+		{name: "the ConfigMap's own limit wins", maxScale: 50, limit: 100, ceil: 8, wantMaxScale: 50, wantLimt: 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := DefaultAutoscaler()
+			a.MaxScale, a.MaxScaleLimit = tt.maxScale, tt.limit
+			got := a.Bounded(tt.ceil)
+			if got.MaxScale != tt.wantMaxScale || got.MaxScaleLimit != tt.wantLimt {
+				t.Errorf("max-scale %d, max-scale-limit %d; want %d, %d", got.MaxScale, got.MaxScaleLimit, tt.wantMaxScale, tt.wantLimt)
+			}
+		})
+	}
+	if got := LocalMaxScaleLimit(1); got != 8 {
+		t.Errorf("LocalMaxScaleLimit(1) = %d, want at least 8", got)
+	}
+	if got := LocalMaxScaleLimit(16); got != 64 {
+		t.Errorf("LocalMaxScaleLimit(16) = %d, want 4 per CPU", got)
+	}
+}

@@ -89,6 +89,32 @@ spec:
 			},
 		},
 	}
+	huge := filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(huge, []byte(`apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: huge
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/min-scale: "1000000000"
+    spec:
+      containers:
+        - image: ghcr.io/knative/helloworld-go:latest
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		name    string
+		files   []string
+		wantErr string
+		want    []string
+	}{
+		name: "a min-scale above kgate local's max-scale-limit", files: []string{huge},
+		wantErr: "1 problem(s) in 1 file(s)",
+		want:    []string{"huge.yaml:1: Service default/huge: spec.template.metadata.annotations[autoscaling.knative.dev/min-scale]: expected 0 <= 1000000000 <= "},
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := run(t, append([]string{"validate"}, tt.files...)...)

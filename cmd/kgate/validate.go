@@ -3,15 +3,18 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	"github.com/kgate/kgate/watcher/knative"
 )
 
 func newValidateCommand() *cobra.Command {
-	return &cobra.Command{
+	ceiling := config.LocalMaxScaleLimit(runtime.NumCPU())
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check Knative manifests as Knative's admission webhook would",
 		Long: `Decodes every document of the files (YAML or JSON, several per file) and checks
@@ -24,10 +27,14 @@ Each problem is printed on its own line as
 
 and the exit status is 1 when there is any. References between objects (a traffic
 target naming a revision that does not exist yet) are not problems here: they show
-in the Route's status once served, as in Knative.`,
+in the Route's status once served, as in Knative.
+
+Where config-autoscaler sets no max-scale-limit, kgate local's applies
+(--max-scale-limit: four replicas per CPU, at least 8): a min-scale or max-scale
+above it is a problem. --max-scale-limit 0 checks as Knative does (no limit).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			problems, err := validateFiles(args)
+			problems, err := validateFiles(args, ceiling)
 			if err != nil {
 				return err
 			}
@@ -41,11 +48,13 @@ in the Route's status once served, as in Knative.`,
 			return nil
 		},
 	}
+	cmd.Flags().Int32Var(&ceiling, "max-scale-limit", ceiling, "max-scale-limit where config-autoscaler sets none (kgate local's); 0 is Knative's: none")
+	return cmd
 }
 
 // validateFiles decodes and checks the files; an unreadable file is an
 // error, a bad document a problem.
-func validateFiles(paths []string) ([]string, error) {
+func validateFiles(paths []string, ceiling int32) ([]string, error) {
 	var problems []string
 	var objs []manifest.Object
 	for _, p := range paths {
@@ -59,7 +68,7 @@ func validateFiles(paths []string) ([]string, error) {
 		}
 		objs = append(objs, decoded...)
 	}
-	for _, p := range knative.Validate(objs) {
+	for _, p := range knative.Validate(objs, ceiling) {
 		problems = append(problems, p.String())
 	}
 	return problems, nil

@@ -138,6 +138,9 @@ type Reconciler struct {
 	settings settings
 	// base is the configuration of absent ConfigMaps.
 	base settings
+	// ceiling bounds replicas where config-autoscaler sets no
+	// max-scale-limit (config.Autoscaler.Bounded); 0 is none.
+	ceiling int32
 
 	last *Result
 	// prev holds, for the current round, the conditions of the previous
@@ -173,8 +176,18 @@ func NewReconciler(now func() time.Time) *Reconciler {
 // 127.0.0.1.nip.io when no config-domain says otherwise. It applies from
 // the next Reconcile.
 func (r *Reconciler) SetBase(cfg config.Config) {
+	cfg.Autoscaler = cfg.Autoscaler.Bounded(r.ceiling)
 	r.base = cfg
 	r.settings = cfg
+}
+
+// SetReplicaCeiling bounds every revision's replicas by n where
+// config-autoscaler sets no max-scale-limit (kgate local: one process per
+// replica); 0 removes the bound.
+func (r *Reconciler) SetReplicaCeiling(n int32) {
+	r.ceiling = n
+	r.base.Autoscaler = r.base.Autoscaler.Bounded(n)
+	r.settings.Autoscaler = r.settings.Autoscaler.Bounded(n)
 }
 
 // objectKey is "Kind/namespace/name".

@@ -393,3 +393,37 @@ func TestDuplicateDeclarationIsReported(t *testing.T) {
 		t.Errorf("after the duplicate is removed: Ready %s %s %q, want True", c.Status, c.Reason, c.Message)
 	}
 }
+
+// kgate local's replica ceiling applies where config-autoscaler sets no
+// max-scale-limit; a ConfigMap's own limit replaces it.
+func TestReplicaCeiling(t *testing.T) {
+	huge := strings.Replace(service("huge", "img"), "  template:\n", "  template:\n    metadata:\n      annotations:\n        autoscaling.knative.dev/min-scale: \"50\"\n", 1)
+	cm := `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-autoscaler
+data:
+  max-scale-limit: "100"
+  max-scale: "100"`
+	for _, tt := range []struct {
+		name      string
+		docs      []string
+		wantReady bool
+	}{
+		{name: "min-scale above the ceiling", docs: []string{huge}},
+		{name: "the ConfigMap's own limit", docs: []string{huge, cm}, wantReady: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReconciler(time.Now)
+			r.SetReplicaCeiling(8)
+			res := r.Reconcile(Input{Objects: decode(t, tt.docs...), Ready: map[string]bool{"default/huge-00001": true}})
+			c := condOf(t, findService(res, "huge").Status.Conditions, servingv1.ConditionReady)
+			if got := c.Status == "True"; got != tt.wantReady {
+				t.Errorf("Ready %s %s %q, want ready %v", c.Status, c.Reason, c.Message, tt.wantReady)
+			}
+			if !tt.wantReady && (c.Reason != ReasonInvalidSpec || !strings.Contains(c.Message, "expected 0 <= 50 <= 8")) {
+				t.Errorf("Ready %s %s %q, want InvalidSpec naming the bound", c.Status, c.Reason, c.Message)
+			}
+		})
+	}
+}

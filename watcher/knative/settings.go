@@ -55,5 +55,6 @@ func (rd *round) configMaps(cms []manifest.Object) {
 			rd.problem(o, "data", err.Error()+" (the last valid "+cm.Name+" stays in effect)")
 		}
 	}
+	next.Autoscaler = next.Autoscaler.Bounded(rd.r.ceiling)
 	rd.r.settings = next
 }

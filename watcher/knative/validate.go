@@ -14,8 +14,10 @@ import (
 // ConfigMaps among objs (Knative's defaults for absent ones). What only
 // reconciliation can tell — a traffic target naming a revision that does
 // not exist yet, two files declaring one object — is not checked here: it
-// shows in the objects' status once they are served.
-func Validate(objs []manifest.Object) []Problem {
+// shows in the objects' status once they are served. ceiling is the
+// max-scale-limit where config-autoscaler sets none
+// (config.Autoscaler.Bounded; 0 is Knative's: none).
+func Validate(objs []manifest.Object, ceiling int32) []Problem {
 	var problems []Problem
 	settings := config.Default()
 	for _, o := range objs {
@@ -28,7 +30,7 @@ func Validate(objs []manifest.Object) []Problem {
 			problems = append(problems, problemAt(o, "data", err.Error()))
 		}
 	}
-	v := servingv1.Validator{Defaults: settings.Defaults, Autoscaler: settings.Autoscaler}
+	v := servingv1.Validator{Defaults: settings.Defaults, Autoscaler: settings.Autoscaler.Bounded(ceiling)}
 	for _, o := range objs {
 		var errs field.ErrorList
 		switch obj := o.Obj.(type) {
