@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -44,6 +46,24 @@ type Options struct {
 	// QueueDepth is how many requests may wait per revision before the
 	// next is refused with 503; 0 means DefaultQueueDepth.
 	QueueDepth int
+	// MaxHeld bounds the requests the activator has at once across every
+	// revision, waiting for a pod or proxied to one: each holds file
+	// descriptors (see inflight.Budget). The next is refused with 503 at
+	// once. 0 means inflight.DefaultBudget().Held, an eighth of what the
+	// process's file limit leaves after its reserve.
+	MaxHeld int
+	// MaxHeldPerRevision bounds the requests one revision has at once
+	// inside MaxHeld, so that one busy revision leaves room to the others;
+	// the next is refused with 503 at once. 0 means half of MaxHeld (when
+	// both are 0, inflight.DefaultBudget().HeldPerRevision); more than
+	// MaxHeld means MaxHeld.
+	MaxHeldPerRevision int
+	// Inflight, when set, counts every request proxied to a pod, by the
+	// pod's "host:port", from before it is sent until its response has
+	// been copied in full (an upgraded connection, until it closes). kgate
+	// local shares one with its dev gateway, and its deployer stops a
+	// replica once nothing is in flight to it.
+	Inflight *inflight.Counter
 	// OnPoke, when set, is called with a revision's key when a request
 	// starts waiting for a revision that has no pod and no request waiting
 	// yet: the first demand for a scale from zero, to report at once
@@ -65,6 +85,13 @@ type Activator struct {
 	transports transports
 	buffers    bufferPool
 	active     activeRequests
+	inflight   *inflight.Counter
+
+	// maxHeld and maxHeldPerRevision are Options' MaxHeld and
+	// MaxHeldPerRevision with the defaults applied; held counts the
+	// requests admitted under them and not yet answered.
+	maxHeld, maxHeldPerRevision int64
+	held                        atomic.Int64
 
 	mu sync.RWMutex
 	// revisions are keyed "namespace/name".
@@ -81,14 +108,35 @@ func New(opts Options) *Activator {
 	if depth <= 0 {
 		depth = DefaultQueueDepth
 	}
+	maxHeld, perRevision := heldLimits(opts.MaxHeld, opts.MaxHeldPerRevision)
 	return &Activator{
-		queueDepth: depth,
-		onPoke:     opts.OnPoke,
-		log:        logger,
-		proxyLog:   slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		transports: newTransports(),
-		revisions:  map[string]*revision{},
+		queueDepth:         depth,
+		maxHeld:            int64(maxHeld),
+		maxHeldPerRevision: int64(perRevision),
+		inflight:           opts.Inflight,
+		onPoke:             opts.OnPoke,
+		log:                logger,
+		proxyLog:           slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		transports:         newTransports(),
+		revisions:          map[string]*revision{},
 	}
+}
+
+// heldLimits applies the defaults of Options.MaxHeld and
+// Options.MaxHeldPerRevision. The file limit is read only when MaxHeld is
+// unset.
+func heldLimits(total, perRevision int) (int, int) {
+	if total <= 0 {
+		b := inflight.DefaultBudget()
+		total = b.Held
+		if perRevision <= 0 {
+			perRevision = b.HeldPerRevision
+		}
+	}
+	if perRevision <= 0 {
+		perRevision = max(total/2, 1)
+	}
+	return total, min(perRevision, total)
 }
 
 // SetRevision adds the revision keyed "namespace/name" or changes its
@@ -186,9 +234,38 @@ func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.active.add()
 	defer a.active.done()
 	rev.begin()
-	status := 0
-	defer func() { rev.end(status) }()
-	status = a.serve(w, r, rev, cfg, arrived.Add(cfg.Timeout))
+	status, shedding := 0, false
+	defer func() { rev.end(status, shedding) }()
+	if status = a.admit(w, r, rev); status != 0 {
+		shedding = true
+		return
+	}
+	defer a.leave(rev)
+	status, shedding = a.serve(w, r, rev, cfg, arrived.Add(cfg.Timeout))
+}
+
+// admit counts r against the revision's share and the activator's
+// ceiling, and returns 0 when it may wait or be proxied. Otherwise it
+// answers r 503 and returns that; the caller must call leave only for a
+// request admitted.
+func (a *Activator) admit(w http.ResponseWriter, r *http.Request, rev *revision) int {
+	if n := rev.held.Add(1); n > a.maxHeldPerRevision {
+		rev.held.Add(-1)
+		return shed(w, r, "revision %s: %d requests already held for it, its share of the activator; retry later",
+			rev.key, a.maxHeldPerRevision)
+	}
+	if n := a.held.Add(1); n > a.maxHeld {
+		a.held.Add(-1)
+		rev.held.Add(-1)
+		return shed(w, r, "%d requests already held across revisions, as many as the activator takes; retry later", a.maxHeld)
+	}
+	return 0
+}
+
+// leave counts out a request admit admitted.
+func (a *Activator) leave(rev *revision) {
+	rev.held.Add(-1)
+	a.held.Add(-1)
 }
 
 // revisionHeaders returns the namespace and name of the revision the
@@ -206,23 +283,23 @@ func revisionHeaders(h http.Header) (ns, name, missing string) {
 }
 
 // serve waits for a slot on a pod, proxies r there and returns the status
-// the client was answered with (0 if the client left first).
-func (a *Activator) serve(w http.ResponseWriter, r *http.Request, rev *revision, cfg *RevisionConfig, deadline time.Time) int {
+// the client was answered with (0 if the client left first), and whether
+// it was shed because the revision's line was full.
+func (a *Activator) serve(w http.ResponseWriter, r *http.Request, rev *revision, cfg *RevisionConfig, deadline time.Time) (status int, shedding bool) {
 	p, err := rev.acquire(r.Context(), deadline)
 	switch {
 	case err == nil:
 		defer rev.release(p)
-		return a.proxy(w, r, rev, cfg, p.addr, deadline)
+		return a.proxy(w, r, rev, cfg, p.addr, deadline), false
 	case errors.Is(err, errQueueFull):
-		return reject(w, http.StatusServiceUnavailable,
-			"revision %s: %d requests already wait for a pod (queue full); retry later", rev.key, a.queueDepth)
+		return shed(w, r, "revision %s: %d requests already wait for a pod (queue full); retry later", rev.key, a.queueDepth), true
 	case errors.Is(err, errWaitTimeout):
 		return reject(w, http.StatusGatewayTimeout,
-			"revision %s: no pod was ready to take the request within the revision's timeout (%s)", rev.key, cfg.Timeout)
+			"revision %s: no pod was ready to take the request within the revision's timeout (%s)", rev.key, cfg.Timeout), false
 	case errors.Is(err, errRevisionDeleted):
-		return reject(w, http.StatusServiceUnavailable, "revision %s was deleted while the request waited", rev.key)
+		return shed(w, r, "revision %s was deleted while the request waited", rev.key), false
 	default:
 		// The client went away while waiting: nobody reads an answer.
-		return 0
+		return 0, false
 	}
 }

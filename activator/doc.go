@@ -14,6 +14,8 @@
 //     above 3 — the same choices as Knative's activator;
 //   - otherwise held in the revision's first-in first-out line (10000 deep
 //     by default; 503 when full) until a slot frees or a pod appears;
+//   - refused at once with 503 beyond the activator's ceilings (see
+//     below);
 //   - answered 504 when no slot came, or the pod did not start responding,
 //     within the revision's timeoutSeconds counted from arrival;
 //   - proxied with httputil.ReverseProxy: HTTP/1.1, WebSocket upgrades and
@@ -26,6 +28,22 @@
 // request never lands on a full pod, and a freed slot goes to the oldest
 // waiter. Knative stacks a revision semaphore over per-pod semaphores and
 // re-queues when they race; one lock makes that race impossible.
+//
+// Every request held — waiting for a pod or proxied to one — holds file
+// descriptors: the client's connection, and the pod's once proxied. In
+// `kgate local` the gateway, the activator, the admin API and the probes
+// share one process and one file limit, so the activator bounds what it
+// holds, from that limit by default (inflight.Budget): at most
+// Options.MaxHeld requests across revisions (an eighth of the file limit
+// less its reserve of a tenth plus 128: 2,234 at a limit of 20,000, 99 at
+// 1,024), and at most Options.MaxHeldPerRevision of one revision (half of
+// that), so that one busy revision cannot starve the others. Beyond
+// either, and beyond a full line, a request is answered 503 at once with
+// "Connection: close" for an HTTP/1 client, so that a flood gives its
+// connections back, and counted in RevisionStats.Rejected.
+// Options.Inflight, when set, counts the requests proxied to each pod
+// until their responses end, which `kgate local` reads to stop a replica
+// only once nothing is in flight to it.
 //
 // Wiring (what the rest of kgate calls; Connect does the first two over
 // one gRPC connection to the control plane, with dataplane/xdsclient):

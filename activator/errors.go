@@ -28,3 +28,15 @@ func reject(w http.ResponseWriter, status int, format string, args ...any) int {
 	http.Error(w, "activator: "+fmt.Sprintf(format, args...), status)
 	return status
 }
+
+// shed answers 503 to a request the activator will not hold, and closes an
+// HTTP/1 client's connection after it: under a flood, the connection goes
+// back to the gateway (and its descriptors with it) rather than bringing
+// the next request of the flood. An HTTP/2 connection is left open: it
+// carries other requests, and the stream refused is all it holds.
+func shed(w http.ResponseWriter, r *http.Request, format string, args ...any) int {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	return reject(w, http.StatusServiceUnavailable, format, args...)
+}

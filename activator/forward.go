@@ -42,6 +42,11 @@ func (a *Activator) proxy(w http.ResponseWriter, r *http.Request, rev *revision,
 		ErrorHandler:   f.fail,
 		ErrorLog:       a.proxyLog,
 	}
+	// ServeHTTP returns once the response body has been copied, or an
+	// upgraded connection has closed: the request is in flight to the pod
+	// until then.
+	done := a.inflight.Begin(addr)
+	defer done()
 	p.ServeHTTP(w, r.WithContext(ctx))
 	return f.status
 }

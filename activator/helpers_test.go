@@ -127,6 +127,9 @@ type reply struct {
 	status int
 	body   string
 	header http.Header
+	// closed is true when the server closed the connection after it
+	// (Connection: close, which Go's client takes out of header).
+	closed bool
 }
 
 // get sends a request for the test revision; a transport error fails the
@@ -147,7 +150,7 @@ func (h *harness) do(t testing.TB, req *http.Request) reply {
 	if err != nil {
 		t.Errorf("%s %s: reading body: %v", req.Method, req.URL, err)
 	}
-	return reply{status: resp.StatusCode, body: string(body), header: resp.Header}
+	return reply{status: resp.StatusCode, body: string(body), header: resp.Header, closed: resp.Close}
 }
 
 // getAsync sends a request for the test revision on its own goroutine.

@@ -42,6 +42,9 @@ type revision struct {
 	next    int
 	deleted bool
 
+	// held counts the requests admitted under the revision's share of the
+	// activator (Options.MaxHeldPerRevision) and not yet answered.
+	held atomic.Int64
 	counters
 }
 

@@ -28,6 +28,12 @@ type RevisionStats struct {
 	// Errors counts the requests among Completed answered with a 5xx status
 	// (the pod's or the activator's own 502, 503 and 504).
 	Errors uint64
+	// Rejected counts the requests among Errors the activator answered
+	// 503 at once, shedding load: the revision's line was full
+	// (Options.QueueDepth), or its share of the activator
+	// (Options.MaxHeldPerRevision), or the activator itself
+	// (Options.MaxHeld).
+	Rejected uint64
 }
 
 // counters are a revision's request counts, updated without its lock.
@@ -36,6 +42,7 @@ type counters struct {
 	issued    atomic.Uint64
 	completed atomic.Uint64
 	errors    atomic.Uint64
+	rejected  atomic.Uint64
 }
 
 // begin counts a request in.
@@ -45,20 +52,26 @@ func (c *counters) begin() {
 }
 
 // end counts a request out with the status it was answered with, 0 when
-// the client left before any answer.
-func (c *counters) end(status int) {
+// the client left before any answer; shed says that the activator refused
+// it at once (a 503, see RevisionStats.Rejected).
+func (c *counters) end(status int, shed bool) {
 	c.completed.Add(1)
 	c.inFlight.Add(-1)
 	if status >= http.StatusInternalServerError {
 		c.errors.Add(1)
 	}
+	if shed {
+		c.rejected.Add(1)
+	}
 }
 
-// fill copies the counts into s. Errors is read before Completed, which
-// end counts first, so that Errors never exceeds Completed.
+// fill copies the counts into s. Rejected is read before Errors, and
+// Errors before Completed, the reverse of the order a request is counted
+// in, so that Rejected never exceeds Errors nor Errors Completed.
 func (c *counters) fill(s *RevisionStats) {
 	s.InFlight = c.inFlight.Load()
 	s.Issued = c.issued.Load()
+	s.Rejected = c.rejected.Load()
 	s.Errors = c.errors.Load()
 	s.Completed = c.completed.Load()
 }

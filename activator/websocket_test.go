@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -145,9 +147,12 @@ func dialWebSocket(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 func TestWebSocket(t *testing.T) {
 	for _, proto := range []model.Protocol{model.HTTP1, model.H2C} {
 		t.Run(string(proto), func(t *testing.T) {
-			h := newHarness(t, Options{})
+			counter := new(inflight.Counter)
+			h := newHarness(t, Options{Inflight: counter})
 			h.act.SetRevision(testKey, RevisionConfig{ContainerConcurrency: 1, Protocol: proto})
-			h.act.SetEndpoints(testKey, []model.Endpoint{startBackend(t, proto, wsEcho(t))})
+			pod := startBackend(t, proto, wsEcho(t))
+			h.act.SetEndpoints(testKey, []model.Endpoint{pod})
+			podAddr := net.JoinHostPort(pod.Address, strconv.FormatUint(uint64(pod.Port), 10))
 			conn, br := dialWebSocket(t, h.addr)
 
 			for _, msg := range []string{"hello", "world"} {
@@ -165,6 +170,9 @@ func TestWebSocket(t *testing.T) {
 			if s := h.stats(); s.InFlight != 1 {
 				t.Errorf("in flight during the session: %d, want 1", s.InFlight)
 			}
+			if n := counter.Count(podAddr); n != 1 {
+				t.Errorf("in flight to the pod during the session: %d, want 1", n)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			defer cancel()
 			if err := h.act.Drain(ctx); err == nil {
@@ -178,7 +186,7 @@ func TestWebSocket(t *testing.T) {
 				t.Fatalf("close: op %d %v", op, err)
 			}
 			conn.Close()
-			waitFor(t, "the session to end", func() bool { return h.stats().InFlight == 0 })
+			waitFor(t, "the session to end", func() bool { return h.stats().InFlight == 0 && counter.Count(podAddr) == 0 })
 		})
 	}
 }
