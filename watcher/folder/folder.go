@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,6 +52,10 @@ type Folder struct {
 
 	mu    sync.Mutex
 	state map[string]*fileState // path → what it last produced
+	// order hands the objects out with each key's incumbent file first.
+	order   seniority
+	objs    []manifest.Object // every object, in order's order
+	scanned bool              // whether objs was arranged once
 }
 
 // fileState is what a file last produced.
@@ -109,7 +112,10 @@ func New(paths []string, opts Options) (*Folder, error) {
 	return f, nil
 }
 
-// Objects returns every declared object, in a stable order: files by
+// Objects returns every declared object, in a stable order: for each
+// object, the declaration of the file that has declared it longest first
+// (at the first scan, the first by path), then the other declarations of
+// it, which the pipeline reports as declared again; otherwise files by
 // path, documents in file order.
 func (f *Folder) Objects() []manifest.Object {
 	f.mu.Lock()
@@ -263,6 +269,14 @@ func (f *Folder) scan() bool {
 			f.log.Info("manifest removed; its objects are deleted", "file", p)
 		}
 	}
+	if changed || !f.scanned {
+		f.scanned = true
+		files := make(map[string][]manifest.Object, len(f.state))
+		for p, st := range f.state {
+			files[p] = st.objs
+		}
+		f.objs = f.order.arrange(files)
+	}
 	return changed
 }
 
@@ -307,13 +321,8 @@ func (f *Folder) decode(path string, data []byte, prev *fileState) []manifest.Ob
 	return objs
 }
 
-// objects lists every file's objects, files by path.
+// objects returns every object in the order the last scan arranged.
 func (f *Folder) objects() []manifest.Object {
-	paths := slices.Sorted(maps.Keys(f.state))
-	var objs []manifest.Object
-	for _, p := range paths {
-		objs = append(objs, f.state[p].objs...)
-	}
-	f.log.Info("manifests loaded", "files", len(paths), "objects", len(objs))
-	return objs
+	f.log.Info("manifests loaded", "files", len(f.state), "objects", len(f.objs))
+	return slices.Clone(f.objs)
 }

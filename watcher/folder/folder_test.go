@@ -55,13 +55,28 @@ func (discard) UpdateRouting([]model.Service, []model.Revision) error { return n
 // are ready only once reported so) applying what it reads.
 func startFolder(t *testing.T, paths func(dir string) []string, deployed bool, files map[string]string) *folderHarness {
 	t.Helper()
-	h := &folderHarness{t: t, dir: t.TempDir(), logs: &logBuffer{}, results: make(chan *knative.Result, 100)}
+	h := newHarness(t)
 	for name, text := range files {
 		h.write(name, text)
 	}
+	h.start(paths(h.dir), deployed)
+	return h
+}
+
+// newHarness makes a harness over a temp dir, for a test to fill before
+// start.
+func newHarness(t *testing.T) *folderHarness {
+	return &folderHarness{t: t, dir: t.TempDir(), logs: &logBuffer{}, results: make(chan *knative.Result, 100)}
+}
+
+// start runs a Folder over paths, and a pipeline (deployed: revisions are
+// ready only once reported so) applying what it reads.
+func (h *folderHarness) start(paths []string, deployed bool) {
+	t := h.t
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(h.logs, nil))
 	h.pipe = watcher.New(watcher.Options{Routing: discard{}, Deployed: deployed, Logger: log})
-	f, err := New(paths(h.dir), Options{Logger: log, Debounce: 20 * time.Millisecond, Sink: h.pipe})
+	f, err := New(paths, Options{Logger: log, Debounce: 20 * time.Millisecond, Sink: h.pipe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +86,6 @@ func startFolder(t *testing.T, paths func(dir string) []string, deployed bool, f
 	testrun.Go(t, context.Background(), "the pipeline's Run", 5*time.Second, func(ctx context.Context) error {
 		return h.pipe.Run(ctx, func(r *knative.Result) { h.results <- r })
 	})
-	return h
 }
 
 func (h *folderHarness) write(name, text string) {
@@ -81,10 +95,11 @@ func (h *folderHarness) write(name, text string) {
 	}
 }
 
-// await waits (at most 5 s) for a result satisfying ok.
+// await waits (at most 3 s: a change must apply within 2 s) for a result
+// satisfying ok.
 func (h *folderHarness) await(what string, ok func(*knative.Result) bool) *knative.Result {
 	h.t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(3 * time.Second)
 	for {
 		select {
 		case r := <-h.results:
@@ -110,6 +125,14 @@ func routedRevisions(r *knative.Result, svc string) []string {
 		}
 	}
 	return out
+}
+
+// serves is a result in which svc routes all its traffic to rev.
+func serves(svc, rev string) func(*knative.Result) bool {
+	return func(r *knative.Result) bool {
+		got := routedRevisions(r, svc)
+		return len(got) == 1 && got[0] == "default/"+rev
+	}
 }
 
 func dirOnly(dir string) []string { return []string{dir} }
