@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -43,9 +44,15 @@ type Sink interface {
 // watched with fsnotify. A file that fails to parse keeps the objects it
 // last produced; a removed file removes its objects. What an object's
 // invalid new version keeps serving is the pipeline's business.
+//
+// Manifests may be symlinks, to files anywhere: they are read through the
+// links and the directories of every link and target on the way are
+// watched, following the links as they change. That includes a mounted
+// Kubernetes ConfigMap, whose visible files link through ..data, a link
+// to a timestamped hidden folder that the kubelet swaps by rename.
 type Folder struct {
-	dirs  []string        // watched directories (non-recursive)
-	files map[string]bool // explicitly named files
+	dirs  []string        // named directories, as given (read non-recursively)
+	files map[string]bool // explicitly named files, as given
 	opts  Options
 	log   *slog.Logger
 	fsw   *fsnotify.Watcher
@@ -56,6 +63,8 @@ type Folder struct {
 	order   seniority
 	objs    []manifest.Object // every object, in order's order
 	scanned bool              // whether objs was arranged once
+	// What the last scan found worth watching (see listing).
+	paths, realDirs map[string]bool
 }
 
 // fileState is what a file last produced.
@@ -65,8 +74,8 @@ type fileState struct {
 }
 
 // New watches paths (directories, read non-recursively for *.yaml, *.yml
-// and *.json, and files) and loads them once, synchronously, so that
-// Objects can be applied at once.
+// and *.json, and files; either may be a symlink) and loads them once,
+// synchronously, so that Objects can be applied at once.
 func New(paths []string, opts Options) (*Folder, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("watching manifests: no folder or file given")
@@ -78,7 +87,6 @@ func New(paths []string, opts Options) (*Folder, error) {
 		opts.Debounce = 100 * time.Millisecond
 	}
 	f := &Folder{files: map[string]bool{}, opts: opts, log: opts.Logger, state: map[string]*fileState{}}
-	watch := map[string]bool{}
 	for _, p := range paths {
 		p = filepath.Clean(p)
 		st, err := os.Stat(p)
@@ -87,28 +95,22 @@ func New(paths []string, opts Options) (*Folder, error) {
 		}
 		if st.IsDir() {
 			f.dirs = append(f.dirs, p)
-			watch[p] = true
 		} else {
 			f.files[p] = true
-			// The parent is watched, not the file: editors replace files by
-			// renaming, which ends a watch on the file itself.
-			watch[filepath.Dir(p)] = true
 		}
 	}
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("watching manifests: %w", err)
 	}
-	for d := range watch {
-		if err := fsw.Add(d); err != nil {
-			fsw.Close()
-			return nil, fmt.Errorf("watching manifests in %s: %w", d, err)
-		}
-	}
 	f.fsw = fsw
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.scan()
+	// What cannot be watched now is an error here; later, only a log line.
+	if _, err := f.scan(); err != nil {
+		fsw.Close()
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -155,7 +157,10 @@ func (f *Folder) Run(ctx context.Context) error {
 		case <-timer.C:
 			f.mu.Lock()
 			var objs []manifest.Object
-			changed := f.scan()
+			changed, err := f.scan()
+			if err != nil {
+				f.log.Error("watching manifests; their changes may go unseen until another change", "error", err)
+			}
 			if changed {
 				objs = f.objects()
 			}
@@ -167,27 +172,31 @@ func (f *Folder) Run(ctx context.Context) error {
 	}
 }
 
-// relevant reports whether an event may change what the folder holds.
+// relevant reports whether an event may change what the folder holds:
+// it names a manifest, a link or a target on the way to one, or the entry
+// of a named folder that a manifest would be.
 func (f *Folder) relevant(ev fsnotify.Event) bool {
 	if ev.Op == fsnotify.Chmod {
 		return false
 	}
 	name := filepath.Clean(ev.Name)
-	if f.files[name] {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.paths[name] || f.realDirs[name] {
 		return true
 	}
-	for _, d := range f.dirs {
-		if name == d || (filepath.Dir(name) == d && manifestName(filepath.Base(name))) {
-			return true
-		}
+	if !f.realDirs[filepath.Dir(name)] {
+		return false
 	}
-	return false
+	return manifestName(filepath.Base(name))
 }
 
 // manifestName reports whether a directory entry is read: *.yaml, *.yml or
-// *.json, not hidden (editors' lock and swap files are).
+// *.json, not hidden (editors' lock and swap files are, and so are a
+// ConfigMap volume's ..data and timestamped folders, whose files are read
+// once, by their visible names).
 func manifestName(base string) bool {
-	if strings.HasPrefix(base, ".") {
+	if hidden(base) {
 		return false
 	}
 	switch strings.ToLower(filepath.Ext(base)) {
@@ -197,53 +206,195 @@ func manifestName(base string) bool {
 	return false
 }
 
-// list returns the manifest files present now, sorted. A directory that
-// cannot be read keeps the files it had (reported, not forgotten).
-func (f *Folder) list() []string {
-	set := map[string]bool{}
-	for p := range f.files {
-		if _, err := os.Stat(p); err == nil {
-			set[p] = true
+// hidden reports whether a directory entry's name hides it.
+func hidden(base string) bool { return strings.HasPrefix(base, ".") }
+
+// listing is what one look at the named paths found: the manifest files
+// to read, and what to watch to see them change.
+type listing struct {
+	files []entry
+	// watch are the real directories to watch: the named folders, and
+	// those holding the links on the way to every manifest and the
+	// manifests themselves.
+	watch map[string]bool
+	// paths are the real paths whose change may change a manifest: the
+	// manifests' links, their targets, and the missing entries dangling
+	// links wait for.
+	paths map[string]bool
+	// realDirs are the named folders' real paths: a manifest-named entry
+	// appearing in one is a manifest.
+	realDirs map[string]bool
+}
+
+// entry is a manifest to read: its path as listed (what objects and logs
+// name) and the real file it leads to.
+type entry struct {
+	path, real string
+	link       bool // whether path itself is a symlink
+}
+
+// follow adds what resolving a path met to what is watched; dir says the
+// path is a named folder rather than a file.
+func (l *listing) follow(c chain, dir bool) {
+	for _, link := range c.links {
+		l.paths[link] = true
+		l.watch[filepath.Dir(link)] = true
+	}
+	if c.missing != "" {
+		l.paths[c.missing] = true
+		l.watch[filepath.Dir(c.missing)] = true
+	}
+	switch {
+	case c.real == "":
+	case dir:
+		l.realDirs[c.real] = true
+		l.watch[c.real] = true
+	default:
+		l.paths[c.real] = true
+		l.watch[filepath.Dir(c.real)] = true
+	}
+}
+
+// list finds the manifest files present now, sorted by path, each real
+// file once (by its own name when that is listed, else by its first
+// path): a file named explicitly and found in a named folder, or linked
+// to twice, is one file. A directory that cannot be read keeps the files
+// it had (reported, not forgotten).
+func (f *Folder) list() listing {
+	l := listing{watch: map[string]bool{}, paths: map[string]bool{}, realDirs: map[string]bool{}}
+	var found []entry
+	file := func(p string, link bool, c chain, err error) {
+		l.follow(c, false)
+		if err != nil {
+			return // a dangling link: nothing to read until it resolves
+		}
+		if st, err := os.Stat(c.real); err == nil && st.Mode().IsRegular() {
+			found = append(found, entry{path: p, real: c.real, link: link})
 		}
 	}
+	for p := range f.files {
+		c, err := resolve(p)
+		st, lerr := os.Lstat(p)
+		file(p, lerr == nil && st.Mode()&fs.ModeSymlink != 0, c, err)
+	}
 	for _, d := range f.dirs {
+		// A named folder removed is watched for from where it was.
+		c, _ := resolve(d)
+		l.follow(c, true)
 		entries, err := os.ReadDir(d)
 		if err != nil {
 			f.log.Error("reading manifest folder; keeping its objects", "dir", d, "error", err)
 			for p := range f.state {
 				if filepath.Dir(p) == d {
-					set[p] = true
+					found = append(found, entry{path: p, real: p})
 				}
 			}
 			continue
 		}
 		for _, e := range entries {
-			p := filepath.Join(d, e.Name())
-			if !manifestName(e.Name()) {
+			name := e.Name()
+			if hidden(name) {
 				continue
 			}
-			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-				continue // a dangling link or a directory
+			p := filepath.Join(d, name)
+			if manifestName(name) && c.real != "" {
+				// d/name resolves as name in d's real path does.
+				rc, err := resolveIn(c.real, name)
+				file(p, e.Type()&fs.ModeSymlink != 0, rc, err)
 			}
-			set[p] = true
 		}
 	}
-	out := make([]string, 0, len(set))
-	for p := range set {
-		out = append(out, p)
+	// A file's own name first, so that a link to it does not rename its
+	// objects; then by path.
+	slices.SortFunc(found, func(a, b entry) int {
+		if own := cmpBool(!a.link, !b.link); own != 0 {
+			return own
+		}
+		return strings.Compare(a.path, b.path)
+	})
+	seen := map[string]bool{}
+	for _, e := range found {
+		if !seen[e.real] {
+			seen[e.real] = true
+			l.files = append(l.files, e)
+		}
 	}
-	sort.Strings(out)
-	return out
+	slices.SortFunc(l.files, func(a, b entry) int { return strings.Compare(a.path, b.path) })
+	return l
 }
 
-// scan rereads the files and reports whether any changed.
-func (f *Folder) scan() bool {
+// cmpBool orders true before false.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return -1
+	}
+	return 1
+}
+
+// refresh lists the manifests and makes the watch cover exactly what they
+// need, listing again when it watched something new: a link may have
+// changed before its new directory was watched. It returns the last
+// listing and what could not be watched.
+func (f *Folder) refresh() (listing, error) {
+	var l listing
+	var err error
+	for range 3 {
+		l = f.list()
+		var added bool
+		if added, err = f.rewatch(l.watch); !added {
+			break
+		}
+	}
+	f.paths, f.realDirs = l.paths, l.realDirs
+	return l, err
+}
+
+// rewatch makes the watch cover exactly dirs, and reports whether it
+// added any. A directory gone meanwhile is not an error: its removal is
+// itself an event that brings a new listing.
+func (f *Folder) rewatch(dirs map[string]bool) (bool, error) {
+	have := map[string]bool{}
+	for _, d := range f.fsw.WatchList() {
+		have[d] = true
+	}
+	added := false
+	var errs []error
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		if have[d] {
+			continue
+		}
+		if err := f.fsw.Add(d); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+				errs = append(errs, fmt.Errorf("watching manifests in %s: %w", d, err))
+			}
+			continue
+		}
+		added = true
+	}
+	for d := range have {
+		if !dirs[d] {
+			// Already gone with its directory, or no longer needed: either
+			// way nothing more to do about it.
+			_ = f.fsw.Remove(d)
+		}
+	}
+	return added, errors.Join(errs...)
+}
+
+// scan rereads the files and reports whether any changed, and what could
+// not be watched.
+func (f *Folder) scan() (bool, error) {
+	l, watchErr := f.refresh()
 	changed := false
 	present := map[string]bool{}
-	for _, p := range f.list() {
+	for _, e := range l.files {
+		p := e.path
 		present[p] = true
 		prev := f.state[p]
-		data, err := os.ReadFile(p)
+		data, err := os.ReadFile(e.real)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) || prev != nil {
 				f.log.Error("reading manifest; keeping the objects it last produced", "file", p, "error", err)
@@ -277,7 +428,7 @@ func (f *Folder) scan() bool {
 		}
 		f.objs = f.order.arrange(files)
 	}
-	return changed
+	return changed, watchErr
 }
 
 // decode parses a file, logging every error and warning. When some
