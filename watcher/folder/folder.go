@@ -65,6 +65,8 @@ type Folder struct {
 	scanned bool              // whether objs was arranged once
 	// What the last scan found worth watching (see listing).
 	paths, realDirs map[string]bool
+	// reported are the subfolders already said not to be read.
+	reported map[string]bool
 }
 
 // fileState is what a file last produced.
@@ -74,8 +76,9 @@ type fileState struct {
 }
 
 // New watches paths (directories, read non-recursively for *.yaml, *.yml
-// and *.json, and files; either may be a symlink) and loads them once,
-// synchronously, so that Objects can be applied at once.
+// and *.json, as kubectl apply -f DIR without -R, and files; either may be
+// a symlink) and loads them once, synchronously, so that Objects can be
+// applied at once.
 func New(paths []string, opts Options) (*Folder, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("watching manifests: no folder or file given")
@@ -86,7 +89,7 @@ func New(paths []string, opts Options) (*Folder, error) {
 	if opts.Debounce <= 0 {
 		opts.Debounce = 100 * time.Millisecond
 	}
-	f := &Folder{files: map[string]bool{}, opts: opts, log: opts.Logger, state: map[string]*fileState{}}
+	f := &Folder{files: map[string]bool{}, opts: opts, log: opts.Logger, state: map[string]*fileState{}, reported: map[string]bool{}}
 	for _, p := range paths {
 		p = filepath.Clean(p)
 		st, err := os.Stat(p)
@@ -174,7 +177,7 @@ func (f *Folder) Run(ctx context.Context) error {
 
 // relevant reports whether an event may change what the folder holds:
 // it names a manifest, a link or a target on the way to one, or the entry
-// of a named folder that a manifest would be.
+// of a named folder that a manifest or a new subfolder would be.
 func (f *Folder) relevant(ev fsnotify.Event) bool {
 	if ev.Op == fsnotify.Chmod {
 		return false
@@ -188,7 +191,16 @@ func (f *Folder) relevant(ev fsnotify.Event) bool {
 	if !f.realDirs[filepath.Dir(name)] {
 		return false
 	}
-	return manifestName(filepath.Base(name))
+	base := filepath.Base(name)
+	if manifestName(base) {
+		return true
+	}
+	if ev.Has(fsnotify.Create) && !hidden(base) {
+		// A new subfolder is said not to be read when first seen.
+		st, err := os.Stat(name)
+		return err == nil && st.IsDir()
+	}
+	return false
 }
 
 // manifestName reports whether a directory entry is read: *.yaml, *.yml or
@@ -259,7 +271,8 @@ func (l *listing) follow(c chain, dir bool) {
 // file once (by its own name when that is listed, else by its first
 // path): a file named explicitly and found in a named folder, or linked
 // to twice, is one file. A directory that cannot be read keeps the files
-// it had (reported, not forgotten).
+// it had (reported, not forgotten). Subfolders are not read, as kubectl
+// apply -f DIR without -R does not; each is reported once.
 func (f *Folder) list() listing {
 	l := listing{watch: map[string]bool{}, paths: map[string]bool{}, realDirs: map[string]bool{}}
 	var found []entry
@@ -302,6 +315,9 @@ func (f *Folder) list() listing {
 				rc, err := resolveIn(c.real, name)
 				file(p, e.Type()&fs.ModeSymlink != 0, rc, err)
 			}
+			if e.IsDir() || e.Type()&fs.ModeSymlink != 0 {
+				f.subfolder(p)
+			}
 		}
 	}
 	// A file's own name first, so that a link to it does not rename its
@@ -332,6 +348,19 @@ func cmpBool(a, b bool) int {
 		return -1
 	}
 	return 1
+}
+
+// subfolder reports, the first time it is seen, that p is not read if it
+// is a folder (or a link to one).
+func (f *Folder) subfolder(p string) {
+	if f.reported[p] {
+		return
+	}
+	if st, err := os.Stat(p); err != nil || !st.IsDir() {
+		return
+	}
+	f.reported[p] = true
+	f.log.Warn("subfolder not read: as with kubectl apply -f DIR without -R, only the folder's own files are applied", "dir", p)
 }
 
 // refresh lists the manifests and makes the watch cover exactly what they

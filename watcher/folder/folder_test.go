@@ -300,3 +300,50 @@ func isReady(cs []servingv1.Condition) bool {
 	c := find(cs, servingv1.ConditionReady)
 	return c != nil && c.Status == corev1.ConditionTrue
 }
+
+func TestFolderSubfoldersAreNotRead(t *testing.T) {
+	h := newHarness(t)
+	linked := realTempDir(t)
+	h.write("hello.yaml", service("hello", "img:1"))
+	writeFile(t, filepath.Join(h.dir, "sub", "inner.yaml"), service("inner", "img"))
+	writeFile(t, filepath.Join(h.dir, ".hidden", "secret.yaml"), service("secret", "img"))
+	writeFile(t, filepath.Join(linked, "linked.yaml"), service("linked", "img"))
+	symlink(t, linked, filepath.Join(h.dir, "linked"))
+	h.start(dirOnly(h.dir), false)
+
+	said := func(sub string) int {
+		return len(h.logs.lines("subfolder not read", "kubectl apply -f DIR without -R", "dir="+filepath.Join(h.dir, sub)))
+	}
+	check := func(when string, subs ...string) {
+		t.Helper()
+		r := h.pipe.Current()
+		for _, svc := range []string{"inner", "secret", "linked", "late"} {
+			if findService(r, svc) != nil {
+				t.Errorf("%s: Service %s, in a subfolder, was read", when, svc)
+			}
+		}
+		for _, sub := range subs {
+			if n := said(sub); n != 1 {
+				t.Errorf("%s: subfolder %s said not read %d times, want once; logs:\n%s", when, sub, n, h.logs)
+			}
+		}
+		if n := said(".hidden"); n != 0 {
+			t.Errorf("%s: hidden subfolder reported %d times, want never", when, n)
+		}
+	}
+	check("at start", "sub", "linked")
+
+	// Rescans do not say it again.
+	for i, img := range []string{"img:2", "img:3"} {
+		h.write("hello.yaml", service("hello", img))
+		h.await("the edit to apply", serves("hello", "hello-0000"+string(rune('2'+i))))
+	}
+	check("after rescans", "sub", "linked")
+
+	// A subfolder made while running is said not read as it appears, once.
+	writeFile(t, filepath.Join(h.dir, "later", "late.yaml"), service("late", "img"))
+	testrun.Poll{Within: 3 * time.Second, Every: 10 * time.Millisecond}.Until(t, "the new subfolder to be reported", func() bool { return said("later") > 0 })
+	h.write("hello.yaml", service("hello", "img:4"))
+	h.await("the edit to apply", serves("hello", "hello-00004"))
+	check("after a subfolder appeared", "sub", "linked", "later")
+}
