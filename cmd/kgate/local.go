@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,8 @@ type localConfig struct {
 	envoy                    string
 	drainTimeout             time.Duration
 	observerDir              string
+	stateDir                 string
+	reset                    bool
 	logs                     logFlags
 }
 
@@ -57,6 +60,11 @@ else kgate's dev gateway) serving
 
 Knative's sample images (helloworld-go, autoscale-go, simple-app) run the
 built-in samples; map other images with --image NAME=COMMAND.
+
+What the API server keeps in a cluster, kgate local keeps in a state folder
+(--state-dir; one per set of -f paths by default): revision names and their
+templates, pinned traffic, each object's last valid version and the replicas it
+started, so a restart serves exactly what it served. --reset starts over.
 'kgate get ksvc' shows what runs. Ctrl-C stops every process it started.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -79,6 +87,8 @@ built-in samples; map other images with --image NAME=COMMAND.
 	f.StringVar(&cfg.envoy, "envoy", "auto", "data plane: auto (Envoy if on PATH), always (Envoy), never (the dev gateway)")
 	f.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "how long in-flight requests may take on shutdown")
 	f.StringVar(&cfg.observerDir, "observer-tls-dir", "", "write read-only (observer) control-plane credentials for operators' tools into this folder; they may read config, their load reports never count")
+	f.StringVar(&cfg.stateDir, "state-dir", "", "the folder of this run's state (revision history, replicas); default: one per set of -f paths under $XDG_STATE_HOME/kgate or ~/.local/state/kgate")
+	f.BoolVar(&cfg.reset, "reset", false, "forget the stored objects, revision history and replicas before starting (the local certificate authority is kept)")
 	cfg.logs.register(cmd)
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
@@ -103,6 +113,11 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 		}
 		l.Close()
 	}
+	store, snap, err := openState(log, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	lis, err := listenAll(map[string]string{
 		"--xds-address": cfg.xdsAddress, "--admin-address": cfg.adminAddress, "--activator-address": cfg.activatorAddress,
 	})
@@ -139,7 +154,13 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 
 	base := config.Default()
 	base.Domain = config.Domain{Domains: map[string]map[string]string{cfg.domain: {}}}
-	sys = &localSystem{log: log, pipe: watcher.New(watcher.Options{Routing: eng, Deployed: true, Base: &base, Logger: log})}
+	sys = &localSystem{log: log, store: store, pipe: watcher.New(watcher.Options{
+		Routing: eng, Deployed: true, Base: &base, Logger: log,
+		ReplicaCeiling: config.LocalMaxScaleLimit(runtime.NumCPU()),
+	})}
+	// What the last run stored comes back before the first pass: names keep
+	// their templates, pinned traffic its revisions.
+	sys.pipe.Restore(snap.Stored, snap.Ready)
 	dep, err := newProcessDeployer(log, cfg.images, func(rev string) { sys.podsChanged(rev) })
 	if err != nil {
 		return err

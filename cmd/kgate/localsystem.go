@@ -9,6 +9,7 @@ import (
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
 	"github.com/kgate/kgate/deploy"
+	"github.com/kgate/kgate/localstate"
 	"github.com/kgate/kgate/watcher"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -37,14 +38,20 @@ type localSystem struct {
 	pipe *watcher.Pipeline
 	dep  localDeployer
 	loop *loop.Loop
+	// store keeps each pass's objects for the next run.
+	store *localstate.Store
 
 	// known are the revisions handed to the deployer; only apply, on the
 	// pipeline's goroutine, touches it.
 	known map[string]bool
 }
 
-// apply hands one pass's revisions to the deployer and the autoscaler.
+// apply stores one pass's objects and hands its revisions to the deployer
+// and the autoscaler.
 func (s *localSystem) apply(ctx context.Context, res *knative.Result) {
+	if err := s.store.SaveObjects(res, s.pipe.Declared()); err != nil {
+		s.log.Error("not stored: a restart would not find this pass's objects", "error", err)
+	}
 	failed := map[string]knative.Failure{}
 	live := map[string]bool{}
 	for _, rev := range res.Revisions {

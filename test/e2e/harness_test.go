@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kgateBin = filepath.Join(dir, "kgate")
+	// kgate local keeps its state under $XDG_STATE_HOME: the suite's own,
+	// not the user's.
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	_, self, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(self), "..", "..")
 	build := exec.Command("go", "build", "-o", kgateBin, "./cmd/kgate")
@@ -90,6 +93,7 @@ type kgate struct {
 	t                          *testing.T
 	dir                        string // the manifests folder
 	http, internal, admin, xds string
+	args                       []string // kgate's command line
 	cmd                        *exec.Cmd
 	logs                       *testrun.Buffer
 	exited                     chan error
@@ -105,21 +109,29 @@ func startKgate(t *testing.T, manifests map[string]string, flags ...string) *kga
 	for name, content := range manifests {
 		k.write(name, content)
 	}
-	args := append([]string{"local", "-f", k.dir, "--envoy", "never",
+	k.args = append([]string{"local", "-f", k.dir, "--envoy", "never",
 		"--http-address", k.http, "--internal-address", k.internal, "--admin-address", k.admin,
 		"--xds-address", k.xds, "--activator-address", freePort(t), "--log-level", "debug"}, flags...)
-	k.cmd = exec.Command(kgateBin, args...)
+	k.launch()
+	t.Cleanup(k.stop)
+	return k
+}
+
+// launch starts kgate local with k.args and waits for its admin API.
+func (k *kgate) launch() {
+	k.t.Helper()
+	k.cmd = exec.Command(kgateBin, k.args...)
 	k.cmd.Stdout, k.cmd.Stderr = k.logs, k.logs
 	if err := k.cmd.Start(); err != nil {
-		t.Fatal(err)
+		k.t.Fatal(err)
 	}
-	go func() { k.exited <- k.cmd.Wait() }()
-	t.Cleanup(k.stop)
+	exited := make(chan error, 1)
+	k.exited = exited
+	go func() { exited <- k.cmd.Wait() }()
 	k.eventually("the admin API answers", 20*time.Second, func() error {
 		_, err := k.get("ksvc")
 		return err
 	})
-	return k
 }
 
 // stop sends Ctrl-C and checks the exit and that no process is left.

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/kgate/kgate/localstate"
+)
+
+// openState opens kgate local's state store (--state-dir, else the folder
+// of this set of -f paths), forgets it first with --reset, and loads what
+// a restart restores.
+func openState(log *slog.Logger, cfg localConfig) (*localstate.Store, localstate.Snapshot, error) {
+	dir := cfg.stateDir
+	if dir == "" {
+		base, err := localstate.DefaultBase()
+		if err != nil {
+			return nil, localstate.Snapshot{}, err
+		}
+		if dir, err = localstate.DirFor(base, cfg.paths); err != nil {
+			return nil, localstate.Snapshot{}, err
+		}
+	}
+	st, err := localstate.Open(dir, cfg.paths)
+	if err != nil {
+		return nil, localstate.Snapshot{}, fmt.Errorf("--state-dir: %w", err)
+	}
+	if cfg.reset {
+		if err := st.Reset(); err != nil {
+			st.Close()
+			return nil, localstate.Snapshot{}, err
+		}
+		log.Info("state reset: objects, revision history and replicas forgotten", "state", dir)
+	}
+	sn, err := st.Load()
+	if err != nil {
+		st.Close()
+		return nil, localstate.Snapshot{}, fmt.Errorf("%w (--reset starts over, forgetting the revision history)", err)
+	}
+	if !sn.Empty() {
+		log.Info("restored the state of the last run", "state", dir, "services", len(sn.Stored.Services),
+			"routes", len(sn.Stored.Routes), "revisions", len(sn.Stored.Revisions))
+	} else {
+		log.Info("state", "state", dir)
+	}
+	return st, sn, nil
+}
