@@ -6,14 +6,23 @@
 // without a command, its image's command from an image map (Images):
 // Knative's sample images run `kgate sample`, other images need the user's
 // --image NAME=COMMAND. It gets the container's env, PORT (its own port),
-// K_SERVICE, K_CONFIGURATION and K_REVISION; it is ready when its
-// readinessProbe (httpGet or tcpSocket, by default a TCP connection to the
-// port) says so. A replica whose process exits is not ready and is
-// restarted with a capped exponential backoff. A replica scaled away stops
-// being ready first, and then gets SIGTERM and the revision's timeout to
-// finish its requests before SIGKILL. Each process leads a process group
-// of its own, which is what is signalled, so that nothing it started
-// outlives it.
+// K_SERVICE, K_CONFIGURATION, K_REVISION and KGATE_REPLICA_ID (a random
+// mark, see below); it is ready when its readinessProbe (httpGet or
+// tcpSocket, by default a TCP connection to the port) says so. A replica
+// whose process exits is not ready and is restarted with a capped
+// exponential backoff. A replica scaled away stops being ready first, and
+// then gets SIGTERM and the revision's timeout to finish its requests
+// before SIGKILL.
+//
+// Each process leads a process group of its own, which is what is
+// signalled, so that nothing it started outlives it. No replica outlives
+// kgate either: on Linux the kernel sends each SIGKILL when kgate dies,
+// even of SIGKILL (its parent-death signal). That does not reach what a
+// replica started: Options.OnReplicas lists the live processes for the
+// caller to persist, and Reap, at the next start, kills the groups left
+// running, recognising each by its replica's start time, or by the mark
+// its replica left in their environment (KGATE_REPLICA_ID), so that a
+// reused pid is never killed. Outside Linux there is neither.
 package local
 
 import (
@@ -48,6 +57,13 @@ type Options struct {
 	// OnChange is called, without locks held, with a revision whose ready
 	// replicas changed. It must not block.
 	OnChange func(revision string)
+	// OnReplicas is called, without locks held, with every live replica
+	// process (stopping ones too) after a process starts or exits, for
+	// the caller to persist what Reap takes after a crash. Calls come one
+	// at a time, from one goroutine, in order: changes made during a call
+	// are all in the next one, and the last call, before Close returns,
+	// has the latest list. It must not block long: the list waits for it.
+	OnReplicas func([]Record)
 	// Logger receives replica starts, exits and stops, and the processes'
 	// output, each with the revision and replica; nil discards.
 	Logger *slog.Logger
@@ -69,15 +85,20 @@ type Options struct {
 // Deployer runs revisions' replicas as local processes. Close stops them
 // all.
 type Deployer struct {
-	opts    Options
-	log     *slog.Logger
-	ports   *ports
-	closing chan struct{} // closed by Close
-	wg      sync.WaitGroup
+	opts     Options
+	log      *slog.Logger
+	ports    *ports
+	spawner  *spawner
+	closing  chan struct{}  // closed by Close
+	wg       sync.WaitGroup // the replicas' goroutines
+	dirty    chan struct{}  // a change for OnReplicas; closed by Close
+	notified chan struct{}  // closed once OnReplicas had the last change
+	shutdown sync.Once      // what Close does once no process is left
 
 	mu        sync.Mutex
 	closed    bool
 	revisions map[string]*revision
+	live      map[*process]Record // the processes that run
 }
 
 var _ deploy.Deployer = (*Deployer)(nil)
@@ -105,13 +126,23 @@ func New(opts Options) (*Deployer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Deployer{
+	d := &Deployer{
 		opts:      opts,
 		log:       log,
 		ports:     newPorts(),
+		spawner:   newSpawner(),
 		closing:   make(chan struct{}),
+		dirty:     make(chan struct{}, 1),
+		notified:  make(chan struct{}),
 		revisions: map[string]*revision{},
-	}, nil
+		live:      map[*process]Record{},
+	}
+	if opts.OnReplicas != nil {
+		go d.notifyReplicas()
+	} else {
+		close(d.notified)
+	}
+	return d, nil
 }
 
 // SetRevision says how to run the revision key ("namespace/name"); it
@@ -266,7 +297,8 @@ func (d *Deployer) Forget(key string) {
 }
 
 // Close stops every replica, as a scale to zero does but without the stop
-// delay nor change notifications, and returns once no process is left.
+// delay nor change notifications, and returns once no process is left and
+// OnReplicas had the empty list.
 func (d *Deployer) Close() {
 	d.mu.Lock()
 	if !d.closed {
@@ -279,6 +311,13 @@ func (d *Deployer) Close() {
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
+	// No replica goroutine is left, and none can start: nothing starts a
+	// process or changes the list any more.
+	d.shutdown.Do(func() {
+		d.spawner.close()
+		close(d.dirty)
+	})
+	<-d.notified
 }
 
 // setReady records a replica's readiness and notifies the change, if it

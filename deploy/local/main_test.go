@@ -4,6 +4,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -59,6 +60,12 @@ func runSample(name string) int {
 //	        with SPAWN=1 it starts an orphan child first and prints
 //	        "child pid N"; with IGNORE_TERM=1 it ignores SIGTERM
 //	orphan  ignores SIGTERM and sleeps
+//	term    listens on $PORT, and prints "SIGTERM" when it gets it, then
+//	        exits 0, or with IGNORE_TERM=1 goes on
+//	forker  starts an orphan (in its process group), prints "child pid
+//	        N" and exits
+//	kgate   is a kgate: it runs a Deployer with a replica that is an
+//	        orphan, prints "replica RECORD" (its Record in JSON) and sleeps
 func runTestApp(mode string) int {
 	switch mode {
 	case "exit":
@@ -70,6 +77,18 @@ func runTestApp(mode string) int {
 		return 0
 	case "gated":
 		return runGated()
+	case "term":
+		return runTerm()
+	case "forker":
+		child := exec.Command(os.Args[0], "testapp", "orphan")
+		if err := child.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("child pid %d\n", child.Process.Pid)
+		return 0
+	case "kgate":
+		return runKgate()
 	}
 	fmt.Fprintln(os.Stderr, "unknown testapp mode", mode)
 	return 2
@@ -113,5 +132,70 @@ func runGated() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	return 0
+}
+
+func runTerm() int {
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	lis, err := net.Listen("tcp", samples.Address(os.Getenv("PORT")))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for range terms {
+		fmt.Println("SIGTERM")
+		if os.Getenv("IGNORE_TERM") != "1" {
+			return 0
+		}
+	}
+	return 0
+}
+
+// runKgate is a kgate running one replica, to be killed by the test.
+func runKgate() int {
+	listed := make(chan []Record, 1)
+	d, err := New(Options{
+		Resolve: noImages,
+		OnReplicas: func(recs []Record) {
+			select {
+			case listed <- recs:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := d.SetRevision("default/orphan-00001", newRevision("orphan-00001", "orphan", testApp("orphan"))); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := d.Scale(context.Background(), "default/orphan-00001", 1); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	recs := <-listed
+	if len(recs) != 1 {
+		fmt.Fprintln(os.Stderr, "listed", recs)
+		return 1
+	}
+	b, err := json.Marshal(recs[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("replica %s\n", b)
+	time.Sleep(time.Hour)
 	return 0
 }

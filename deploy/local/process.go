@@ -19,19 +19,23 @@ const leftoverGrace = time.Second
 // process is one run of a replica's command, in a process group of its
 // own, its output logged line by line.
 type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited and been reaped
+	cmd     *exec.Cmd
+	done    chan struct{} // closed once the process has exited and been reaped
+	mark    string        // its Record's Mark, in its environment
+	started ProcessStart  // zero if it could not be read
 
 	outputs []*os.File     // the read ends of stdout and stderr
 	logging sync.WaitGroup // the goroutines that log them
 }
 
-// startProcess starts argv with env, logging its output to log.
-func startProcess(argv, env []string, log *slog.Logger) (*process, error) {
+// startProcess starts argv with env, and a mark of its own, from s,
+// logging its output to log.
+func startProcess(s *spawner, argv, env []string, log *slog.Logger) (*process, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
+	mark := newMark()
+	cmd.Env = append(env[:len(env):len(env)], markVar+"="+mark)
 	cmd.SysProcAttr = groupAttr()
-	p := &process{cmd: cmd, done: make(chan struct{})}
+	p := &process{cmd: cmd, done: make(chan struct{}), mark: mark}
 
 	// Pipes of our own rather than io.Writers: with those, Wait would also
 	// wait for every process holding the pipes, a child that outlived its
@@ -54,13 +58,18 @@ func startProcess(argv, env []string, log *slog.Logger) (*process, error) {
 		writers = append(writers, w)
 	}
 	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
-	err := cmd.Start()
+	err := s.start(cmd)
 	closeAll(writers) // the child has its own copies
 	if err != nil {
 		closeAll(p.outputs)
 		return nil, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	log = log.With("pid", cmd.Process.Pid)
+	// Read before Wait can reap it: until then the pid is the process's,
+	// if only as a zombie.
+	if p.started, err = processStart(cmd.Process.Pid); err != nil {
+		log.Warn("a restart of kgate will not recognize this process to reap it", "error", err)
+	}
 	for i, r := range p.outputs {
 		p.logging.Go(func() { logLines(r, log.With("stream", streams[i])) })
 	}

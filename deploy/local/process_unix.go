@@ -8,11 +8,6 @@ import (
 	"syscall"
 )
 
-// groupAttr puts the process in a process group of its own, so that
-// signals reach whatever it starts too (a shell's children, a dev
-// server's workers) and nothing outlives a stop.
-func groupAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
-
 // signalGroup signals the process group p leads.
 func signalGroup(p *os.Process, sig syscall.Signal) error {
 	return syscall.Kill(-p.Pid, sig)

@@ -102,10 +102,14 @@ func (r *replica) runProcess() error {
 	}
 	defer r.d.ports.release(port)
 	argv, env := r.launch.command(port)
-	p, err := startProcess(argv, env, r.log)
+	p, err := startProcess(r.d.spawner, argv, env, r.log)
 	if err != nil {
 		return err
 	}
+	// Listed while it may run: untracked once finish or stop has seen
+	// its group gone.
+	r.d.track(p, Record{Revision: r.rev, PID: p.pid(), Started: p.started, Mark: p.mark})
+	defer r.d.untrack(p)
 	r.d.setEndpoint(r, port)
 	log := r.log.With("pid", p.pid(), "port", port)
 	log.Info("replica started", "command", argv)
