@@ -10,9 +10,19 @@
 // mark, see below); it is ready when its readinessProbe (httpGet or
 // tcpSocket, by default a TCP connection to the port) says so. A replica
 // whose process exits is not ready and is restarted with a capped
-// exponential backoff. A replica scaled away stops being ready first, and
-// then gets SIGTERM and the revision's timeout to finish its requests
-// before SIGKILL.
+// exponential backoff.
+//
+// A replica scaled away, or of a revision forgotten, is removed as
+// Kubernetes and Knative's queue-proxy remove a pod: it stops being ready
+// at once (notified, so that it leaves the endpoints), and keeps running
+// for the stop delay, for the gateways to hear of it, and then until no
+// request is in flight to it (Options.InFlight, as the gateway and the
+// activator count them), for up to the revision's timeoutSeconds; only
+// then does it get SIGTERM, and SIGKILL after its termination grace
+// period (terminationGracePeriodSeconds, by default 30 s). A drain
+// finishes even after its revision is gone. Close, for which the data
+// plane has drained already, sends SIGTERM at once, then SIGKILL after the
+// grace period, and returns once every process is gone.
 //
 // Each process leads a process group of its own, which is what is
 // signalled, so that nothing it started outlives it. No replica outlives
@@ -43,10 +53,13 @@ import (
 
 // Defaults of the Options' durations.
 const (
-	DefaultMaxGracePeriod    = 30 * time.Second
 	DefaultRestartBackoff    = 100 * time.Millisecond
 	DefaultMaxRestartBackoff = 10 * time.Second
 )
+
+// drainPoll is how often a replica being removed asks whether requests
+// are still in flight to it.
+const drainPoll = 20 * time.Millisecond
 
 // Options configure a Deployer.
 type Options struct {
@@ -64,16 +77,25 @@ type Options struct {
 	// are all in the next one, and the last call, before Close returns,
 	// has the latest list. It must not block long: the list waits for it.
 	OnReplicas func([]Record)
+	// InFlight returns how many requests are in flight to a replica's
+	// address, "127.0.0.1:PORT", as the data plane counts them (in kgate
+	// local, the gateway's plus the activator's): a replica scaled away
+	// gets SIGTERM only once it is 0, or after the revision's
+	// timeoutSeconds. It is called often (every 20 ms of a drain) and
+	// must be cheap. nil tracks no request: SIGTERM follows the stop
+	// delay.
+	InFlight func(addr string) int
 	// Logger receives replica starts, exits and stops, and the processes'
 	// output, each with the revision and replica; nil discards.
 	Logger *slog.Logger
 	// StopDelay is how long a replica scaled away keeps running after it
-	// stopped being ready, so that the gateways hear of it before its
-	// process stops accepting connections; 0 is at once.
+	// stopped being ready, at least, so that the gateways hear of it
+	// before they count its requests (InFlight) and before its process
+	// stops accepting connections; 0 is at once.
 	StopDelay time.Duration
-	// MaxGracePeriod bounds the time from SIGTERM to SIGKILL, which is
-	// otherwise the revision's timeoutSeconds; 0 is
-	// DefaultMaxGracePeriod.
+	// MaxGracePeriod, unless 0, bounds the time from SIGTERM to SIGKILL,
+	// which is otherwise the revision's terminationGracePeriodSeconds,
+	// or DefaultTerminationGracePeriod.
 	MaxGracePeriod time.Duration
 	// RestartBackoff is the wait before restarting a process that exited;
 	// it doubles with each exit in a row up to MaxRestartBackoff, and
@@ -119,7 +141,6 @@ func New(opts Options) (*Deployer, error) {
 		}
 		opts.Resolve = images.Resolve
 	}
-	opts.MaxGracePeriod = cmp.Or(opts.MaxGracePeriod, DefaultMaxGracePeriod)
 	opts.RestartBackoff = cmp.Or(opts.RestartBackoff, DefaultRestartBackoff)
 	opts.MaxRestartBackoff = max(cmp.Or(opts.MaxRestartBackoff, DefaultMaxRestartBackoff), opts.RestartBackoff)
 	log := opts.Logger
@@ -282,7 +303,8 @@ func (d *Deployer) Replicas(key string) int32 {
 }
 
 // Forget drops a revision that no longer exists, stopping its replicas if
-// it still has any.
+// it still has any, as a scale to zero does: their drains go on without
+// the revision.
 func (d *Deployer) Forget(key string) {
 	d.mu.Lock()
 	wasReady := false
@@ -297,8 +319,10 @@ func (d *Deployer) Forget(key string) {
 }
 
 // Close stops every replica, as a scale to zero does but without the stop
-// delay nor change notifications, and returns once no process is left and
-// OnReplicas had the empty list.
+// delay, the wait for requests in flight, nor change notifications: each
+// process, those being drained too, gets SIGTERM at once and SIGKILL after
+// its grace period. It returns once no process is left and OnReplicas had
+// the empty list.
 func (d *Deployer) Close() {
 	d.mu.Lock()
 	if !d.closed {

@@ -23,13 +23,22 @@ const (
 // defaultRevisionTimeout is Knative's default timeoutSeconds.
 const defaultRevisionTimeout = 300 * time.Second
 
+// DefaultTerminationGracePeriod is the time from SIGTERM to SIGKILL of a
+// revision whose pod spec does not say: Kubernetes' default
+// terminationGracePeriodSeconds.
+const DefaultTerminationGracePeriod = 30 * time.Second
+
 // launch is how a revision's replicas run: the same for each but for the
 // port.
 type launch struct {
 	argv  []string // $(VAR) references are expanded per replica, PORT known
 	env   []envVar // the container's, then K_REVISION, K_CONFIGURATION, K_SERVICE
 	probe probe
-	grace time.Duration // from SIGTERM to SIGKILL
+	// timeout is the revision's timeoutSeconds, the longest a request
+	// lasts: how long a replica scaled away waits for the requests in
+	// flight to it before SIGTERM.
+	timeout time.Duration
+	grace   time.Duration // from SIGTERM to SIGKILL
 }
 
 type envVar struct{ name, value string }
@@ -50,7 +59,8 @@ func (e *UnmappedImageError) Error() string {
 
 // newLaunch reads how to run a revision locally. It runs the serving
 // container only; the container's command and args when it has a command,
-// else its image's command from resolve plus its args.
+// else its image's command from resolve plus its args. maxGrace, unless 0,
+// bounds the time from SIGTERM to SIGKILL.
 func newLaunch(rev *servingv1.Revision, resolve func(image string) ([]string, bool), maxGrace time.Duration, log *slog.Logger) (*launch, error) {
 	c, err := servingContainer(rev.Spec.Containers)
 	if err != nil {
@@ -82,11 +92,30 @@ func newLaunch(rev *servingv1.Revision, resolve func(image string) ([]string, bo
 		timeout = time.Duration(*t) * time.Second
 	}
 	return &launch{
-		argv:  argv,
-		env:   env,
-		probe: newProbe(c.ReadinessProbe, log),
-		grace: min(timeout, maxGrace),
+		argv:    argv,
+		env:     env,
+		probe:   newProbe(c.ReadinessProbe, log),
+		timeout: timeout,
+		grace:   gracePeriod(rev, maxGrace),
 	}, nil
+}
+
+// gracePeriod is the time from SIGTERM to SIGKILL: the pod spec's
+// terminationGracePeriodSeconds, or Kubernetes' default, bounded by
+// maxGrace unless it is 0. It is for the app's own shutdown only: the
+// requests in flight were waited for before SIGTERM. (Knative sets a
+// pod's grace period to the revision's timeout because its queue-proxy
+// drains within it; its validation refuses the field in a revision with
+// the default feature flags, so the default is what most revisions get.)
+func gracePeriod(rev *servingv1.Revision, maxGrace time.Duration) time.Duration {
+	grace := DefaultTerminationGracePeriod
+	if t := rev.Spec.TerminationGracePeriodSeconds; t != nil && *t >= 0 {
+		grace = time.Duration(*t) * time.Second
+	}
+	if maxGrace > 0 {
+		grace = min(grace, maxGrace)
+	}
+	return grace
 }
 
 // servingContainer is the container that serves: the only one, or the one

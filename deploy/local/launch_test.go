@@ -53,8 +53,42 @@ func TestLaunchCommand(t *testing.T) {
 	if tail := environ[len(environ)-len(want):]; !slices.Equal(tail, want) {
 		t.Errorf("environment ends %q, want %q", tail, want)
 	}
-	if l.grace != time.Minute {
-		t.Errorf("grace %s: want the 5 min default timeout bounded to 1 min", l.grace)
+	if l.timeout != 5*time.Minute {
+		t.Errorf("timeout %s: want Knative's default, 5 min", l.timeout)
+	}
+}
+
+// TestGracePeriod pins the time from SIGTERM to SIGKILL: the pod spec's
+// terminationGracePeriodSeconds, else Kubernetes' 30 s, bounded by
+// MaxGracePeriod if set; the revision's timeout plays no part.
+func TestGracePeriod(t *testing.T) {
+	tests := []struct {
+		name     string
+		seconds  *int64 // terminationGracePeriodSeconds
+		timeout  *int64 // timeoutSeconds
+		maxGrace time.Duration
+		want     time.Duration
+	}{
+		{name: "default", want: 30 * time.Second},
+		{name: "default, short timeout", timeout: new(int64(1)), want: 30 * time.Second},
+		{name: "from the pod spec", seconds: new(int64(5)), want: 5 * time.Second},
+		{name: "zero in the pod spec", seconds: new(int64(0)), want: 0},
+		{name: "negative in the pod spec", seconds: new(int64(-1)), want: 30 * time.Second},
+		{name: "bounded", seconds: new(int64(120)), maxGrace: time.Minute, want: time.Minute},
+		{name: "default bounded", maxGrace: 2 * time.Second, want: 2 * time.Second},
+		{name: "bound above", seconds: new(int64(5)), maxGrace: time.Minute, want: 5 * time.Second},
+	}
+	for _, tc := range tests {
+		rev := newRevision("r", "s", corev1.Container{Command: []string{os.Args[0]}})
+		rev.Spec.TerminationGracePeriodSeconds = tc.seconds
+		rev.Spec.TimeoutSeconds = tc.timeout
+		l, err := newLaunch(rev, noImages, tc.maxGrace, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.grace != tc.want {
+			t.Errorf("%s: grace %s, want %s", tc.name, l.grace, tc.want)
+		}
 	}
 }
 

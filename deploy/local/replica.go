@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -141,25 +142,66 @@ func (r *replica) runProcess() error {
 		return fmt.Errorf("pid %d exited: %s", p.pid(), p.cmd.ProcessState)
 	case <-r.stop:
 		stopProbing()
-		r.drain(p, log)
+		r.drain(p, "127.0.0.1:"+strconv.Itoa(port), log)
 		return nil
 	}
 }
 
-// drain stops a process whose replica was scaled away: it is not ready and
-// that was notified already; after the stop delay (for the gateways to
-// hear of it) it gets SIGTERM and the grace period to finish its requests.
-func (r *replica) drain(p *process, log *slog.Logger) {
-	t := time.NewTimer(r.d.opts.StopDelay)
-	select {
-	case <-t.C:
-	case <-p.done:
-	case <-r.d.closing:
+// drain stops a process whose replica was scaled away or forgotten, at
+// addr: it is not ready and that was notified already. It keeps running
+// for the stop delay, for the gateways to hear of it, then while requests
+// are in flight to it, up to the revision's timeout; then it gets SIGTERM
+// and the grace period to exit. Close cuts the waits short, the process
+// exiting too.
+func (r *replica) drain(p *process, addr string, log *slog.Logger) {
+	if r.pause(p, r.d.opts.StopDelay) && r.d.opts.InFlight != nil {
+		r.awaitIdle(p, addr, log)
 	}
-	t.Stop()
 	killed := p.stop(r.launch.grace)
 	if killed {
 		log.Warn("replica killed: it did not stop within the grace period", "grace", r.launch.grace)
 	}
 	log.Info("replica stopped", "exit", p.cmd.ProcessState.String())
+}
+
+// pause waits d, unless the process exits or the deployer closes first;
+// it reports whether it waited d.
+func (r *replica) pause(p *process, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.done:
+	case <-r.d.closing:
+	}
+	return false
+}
+
+// awaitIdle waits until no request is in flight to addr, asking InFlight
+// every drainPoll, for up to the revision's timeout: the longest that a
+// request sent before the gateways heard of the removal can last. It
+// stops waiting if the process exits or the deployer closes.
+func (r *replica) awaitIdle(p *process, addr string, log *slog.Logger) {
+	deadline := time.Now().Add(r.launch.timeout)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		n := r.d.opts.InFlight(addr)
+		if n <= 0 {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			log.Warn("replica stopping with requests in flight: they outlasted the revision's timeout",
+				"in_flight", n, "timeout", r.launch.timeout)
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-p.done:
+			return
+		case <-r.d.closing:
+			return
+		}
+	}
 }
