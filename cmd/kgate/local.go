@@ -113,7 +113,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 		}
 		l.Close()
 	}
-	store, snap, err := openState(log, cfg)
+	store, snap, err := openState(ctx, log, cfg)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,11 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	// What the last run stored comes back before the first pass: names keep
 	// their templates, pinned traffic its revisions.
 	sys.pipe.Restore(snap.Stored, snap.Ready)
-	dep, err := newProcessDeployer(log, cfg.images, func(rev string) { sys.podsChanged(rev) })
+	dep, err := newProcessDeployer(log, cfg.images, func(rev string) { sys.podsChanged(rev) }, func(recs []local.Record) {
+		if err := store.SaveReplicas(recs); err != nil {
+			log.Error("not stored: a restart after a crash could not stop these replicas", "error", err)
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -230,8 +234,8 @@ const (
 
 // newProcessDeployer runs revisions as local processes: the container's
 // command, or the image map (Knative's samples built in, --image for the
-// rest).
-func newProcessDeployer(log *slog.Logger, images []string, onChange func(string)) (*local.Deployer, error) {
+// rest). onReplicas receives the processes running, for the state store.
+func newProcessDeployer(log *slog.Logger, images []string, onChange func(string), onReplicas func([]local.Record)) (*local.Deployer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the kgate binary for the sample images: %w", err)
@@ -242,7 +246,7 @@ func newProcessDeployer(log *slog.Logger, images []string, onChange func(string)
 	}
 	// A pod that goes keeps serving for a second after it left the
 	// endpoints, so that the gateways hear of it before its socket closes.
-	return local.New(local.Options{Resolve: m.Resolve, OnChange: onChange, Logger: log, StopDelay: time.Second})
+	return local.New(local.Options{Resolve: m.Resolve, OnChange: onChange, OnReplicas: onReplicas, Logger: log, StopDelay: time.Second})
 }
 
 // listenerOptions are the gateway listeners' addresses from the flags.

@@ -1,16 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
+	"github.com/kgate/kgate/deploy/local"
 	"github.com/kgate/kgate/localstate"
 )
 
 // openState opens kgate local's state store (--state-dir, else the folder
 // of this set of -f paths), forgets it first with --reset, and loads what
-// a restart restores.
-func openState(log *slog.Logger, cfg localConfig) (*localstate.Store, localstate.Snapshot, error) {
+// a restart restores; it stops the replicas a crashed run left.
+func openState(ctx context.Context, log *slog.Logger, cfg localConfig) (*localstate.Store, localstate.Snapshot, error) {
 	dir := cfg.stateDir
 	if dir == "" {
 		base, err := localstate.DefaultBase()
@@ -36,6 +38,13 @@ func openState(log *slog.Logger, cfg localConfig) (*localstate.Store, localstate
 	if err != nil {
 		st.Close()
 		return nil, localstate.Snapshot{}, fmt.Errorf("%w (--reset starts over, forgetting the revision history)", err)
+	}
+	// Replicas a crashed run left are stopped before any starts.
+	var recs []local.Record
+	if err := st.Replicas(&recs); err != nil {
+		log.Error("the replicas of the last run are unknown; any still running are left alone", "error", err)
+	} else if n := local.Reap(ctx, recs, log); n > 0 {
+		log.Warn("stopped replicas a crashed run left running", "replicas", n)
 	}
 	if !sn.Empty() {
 		log.Info("restored the state of the last run", "state", dir, "services", len(sn.Stored.Services),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,4 +211,67 @@ func TestRestartKeepsTaggedRevision(t *testing.T) {
 	k.launch()
 	k.ready("echo", host("echo"), "Hello v3!", 60*time.Second)
 	check("after kill -9 and a restart")
+}
+
+// processesRunning lists the pids whose command line is exactly argv.
+func processesRunning(argv ...string) []int {
+	want := strings.Join(argv, "\x00") + "\x00"
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(cmdline) == want {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// What a replica started in its process group, and that survived kill -9
+// of kgate local (the kernel's parent-death signal reaches the replica
+// only), is stopped by the next start, before any replica runs.
+func TestRestartReapsWhatACrashLeft(t *testing.T) {
+	leftover := []string{"sleep", "31337"}
+	svc := `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: forks
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/min-scale: "1"
+    spec:
+      containers:
+        - image: example.com/forks
+          command: ["sh", "-c", "sleep 31337 & exec ` + kgateBin + ` sample helloworld"]
+`
+	k := startKgate(t, map[string]string{"forks.yaml": svc})
+	t.Cleanup(func() {
+		for _, pid := range processesRunning(leftover...) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	k.ready("forks", host("forks"), "Hello World!", 60*time.Second)
+	before := processesRunning(leftover...)
+	if len(before) != 1 {
+		t.Fatalf("the replica's child: %v, want one", before)
+	}
+	k.kill9()
+	if got := processesRunning(leftover...); !slices.Contains(got, before[0]) {
+		t.Fatalf("after kill -9 the replica's child: %v, want %d still running (it is what the restart must stop)", got, before[0])
+	}
+	k.launch()
+	k.eventually("the restart stops what the crash left", 10*time.Second, func() error {
+		if got := processesRunning(leftover...); slices.Contains(got, before[0]) {
+			return fmt.Errorf("pid %d still runs", before[0])
+		}
+		return nil
+	})
+	if !strings.Contains(k.logs.String(), "stopped replicas a crashed run left running") {
+		t.Errorf("the restart did not say it stopped the leftovers")
+	}
 }
