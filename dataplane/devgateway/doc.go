@@ -42,6 +42,36 @@
 //  6. Load (load.go): in progress, issued, successful and 5xx per cluster,
 //     reported on the LRS server's schedule.
 //
+// The gateway bounds what it holds at once, which no xDS setting says
+// (Envoy has its overload manager for that): in `kgate local` it shares
+// one process, and so one file limit, with the activator, the admin API
+// and the probes, and a flood must not take those down. Options set the
+// ceilings; unset, they derive from the process's file limit
+// (inflight.Budget, which keeps a tenth of the limit plus 128 descriptors
+// for the rest of the process and gives the gateway a quarter of what
+// remains for each of the following two ceilings: 4,468 at a limit of
+// 20,000, 198 at 1,024):
+//
+//   - client connections across the listeners (Options.MaxConnections,
+//     conns.go): at the ceiling the gateway stops accepting, and newcomers
+//     wait in the kernel's accept queue, which costs no descriptor, until
+//     a connection closes; from 80 % of it, keep-alives are off (idle
+//     connections close, responses close theirs) until the count is back
+//     at 60 %, so that connections are recycled and a newcomer gets its
+//     turn;
+//   - requests served at once (Options.MaxRequests), each of which may
+//     hold an upstream connection even when HTTP/2 multiplexes them on few
+//     client connections: beyond it, 503 "envoy overloaded", as Envoy's
+//     overload manager answers.
+//
+// The gateway's "envoy overloaded" and an upstream's 503 (the activator
+// shedding a flood) close an HTTP/1 client's connection, which goes back
+// rather than bringing the flood's next request. A failed accept
+// (out of descriptors) is retried, pausing up to a second, and never
+// closes the listener. Options.Inflight, when set, counts the requests in
+// flight to each host until their responses end, for `kgate local` to
+// stop a replica only once nothing is in flight to it.
+//
 // Config changes never drop a request under way: every compiled resource
 // is immutable and a request keeps what it looked up; a listener whose
 // address changes binds anew and drains the old socket; a removed one

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
@@ -42,6 +43,42 @@ type Options struct {
 	DisableLoadReporting bool
 	// Backoff paces reconnections of both streams.
 	Backoff xdsclient.Backoff
+	// MaxConnections bounds the client connections served at once across
+	// the listeners: at the ceiling the gateway stops accepting until one
+	// closes, and from 80 % of it on, keep-alives are off (see
+	// connLimiter). 0 means inflight.DefaultBudget().Connections, a
+	// quarter of what the process's file limit leaves after its reserve.
+	MaxConnections int
+	// MaxRequests bounds the requests served at once across the
+	// listeners, each of which may hold an upstream connection: an HTTP/2
+	// client multiplexes many on one connection. Beyond it the gateway
+	// answers 503 "envoy overloaded", as Envoy's overload manager does,
+	// closing an HTTP/1 connection. 0 means inflight.DefaultBudget().Requests
+	// when MaxConnections is 0 too, MaxConnections otherwise.
+	MaxRequests int
+	// Inflight, when set, counts every request proxied to a host, by its
+	// "host:port", from before it is sent until its response has been
+	// copied in full (an upgraded connection, until it closes). kgate
+	// local shares one with its activator, and its deployer stops a
+	// replica once nothing is in flight to it.
+	Inflight *inflight.Counter
+}
+
+// limitsOf applies the defaults of Options.MaxConnections and
+// Options.MaxRequests. The file limit is read only when both are unset.
+func limitsOf(opts Options) (conns, requests int) {
+	conns, requests = opts.MaxConnections, opts.MaxRequests
+	if conns <= 0 {
+		b := inflight.DefaultBudget()
+		conns = b.Connections
+		if requests <= 0 {
+			requests = b.Requests
+		}
+	}
+	if requests <= 0 {
+		requests = conns
+	}
+	return conns, requests
 }
 
 // Gateway is the dev gateway: an xDS client of the control plane that
@@ -55,6 +92,7 @@ type Gateway struct {
 	lrs      *xdsclient.LoadReporter // nil when load reporting is off
 	tables   *tables
 	proxy    *proxy
+	conns    *connLimiter
 	// feed holds the xDS handlers, which the client calls; tests call
 	// them directly.
 	feed    *feed
@@ -88,7 +126,12 @@ func New(conn grpc.ClientConnInterface, opts Options) (*Gateway, error) {
 	}
 	// ReverseProxy and http.Server log what goes wrong with one request or
 	// connection; the client sees it, so it is debug.
-	g.proxy = &proxy{tables: g.tables, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	maxConns, maxRequests := limitsOf(opts)
+	g.conns = newConnLimiter(maxConns)
+	g.proxy = &proxy{
+		tables: g.tables, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		maxRequests: int64(maxRequests), inflight: opts.Inflight,
+	}
 
 	ads, err := xdsclient.New(conn, xdsclient.Options{Node: opts.Node, Logger: logger, Backoff: opts.Backoff})
 	if err != nil {

@@ -50,6 +50,8 @@ type envOptions struct {
 	// lrsAddr, when set, is where the gateway reports load; otherwise it
 	// does not.
 	lrsAddr string
+	// gateway, when set, changes the gateway's options.
+	gateway func(*devgateway.Options)
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -76,6 +78,9 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	}
 	if opts.lrsAddr != "" {
 		gopts.LoadReportConn = testrun.Dial(t, opts.lrsAddr)
+	}
+	if opts.gateway != nil {
+		opts.gateway(&gopts)
 	}
 	gw, err := devgateway.New(testrun.Dial(t, lis.Addr().String()), gopts)
 	if err != nil {

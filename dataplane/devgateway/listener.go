@@ -35,7 +35,7 @@ type listener struct {
 	limits serverLimits
 	// active counts the requests under way, upgraded connections
 	// included, which http.Server.Shutdown does not wait for.
-	active inflight
+	active underway
 	// hardStop cancels every request's context, ending upgraded
 	// connections too.
 	hardStop context.CancelFunc
@@ -45,8 +45,8 @@ type listener struct {
 // bind opens cfg's socket at addr, without serving it yet: an LDS update
 // binds every new socket before it serves any, so that one failure can
 // refuse the update whole.
-func bind(cfg *listenerConfig, addr string, p *proxy) (*listener, error) {
-	sock, err := listenSocket(addr)
+func bind(cfg *listenerConfig, addr string, p *proxy, conns *connLimiter) (*listener, error) {
+	sock, err := listenSocket(addr, conns)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: binding %s: %w", cfg.name, addr, err)
 	}
@@ -73,6 +73,7 @@ func newListener(cfg *listenerConfig, addr string, sock *socket, p *proxy) *list
 	l.srv = l.limits.server(l)
 	l.srv.BaseContext = func(net.Listener) context.Context { return base }
 	l.srv.ErrorLog = p.errorLog
+	sock.conns.register(l.srv)
 	return l
 }
 
@@ -91,6 +92,7 @@ func (l *listener) start() {
 // abandon lets go of the socket of a listener never started: it closes a
 // socket bound for it, and leaves one it was to be handed.
 func (l *listener) abandon() {
+	l.sock.conns.unregister(l.srv)
 	l.hardStop()
 	if l.lis != nil {
 		_ = l.lis.Close()
@@ -146,19 +148,20 @@ func (l *listener) stop(grace time.Duration) {
 	}
 	l.hardStop()
 	_ = l.srv.Close()
+	l.sock.conns.unregister(l.srv)
 	<-l.active.idle()
 	<-l.served
 }
 
-// inflight counts work under way and tells when there is none; unlike a
+// underway counts work under way and tells when there is none; unlike a
 // sync.WaitGroup, work may start while another goroutine waits.
-type inflight struct {
+type underway struct {
 	mu   sync.Mutex
 	n    int
 	none chan struct{} // closed while n is 0; nil means closed
 }
 
-func (f *inflight) add() {
+func (f *underway) add() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.n == 0 {
@@ -167,7 +170,7 @@ func (f *inflight) add() {
 	f.n++
 }
 
-func (f *inflight) done() {
+func (f *underway) done() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n--
@@ -177,7 +180,7 @@ func (f *inflight) done() {
 }
 
 // idle returns a channel closed once nothing is under way.
-func (f *inflight) idle() <-chan struct{} {
+func (f *underway) idle() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.n == 0 {

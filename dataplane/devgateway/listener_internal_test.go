@@ -33,9 +33,12 @@ import (
 // newTestGateway returns a gateway whose handlers the test calls; Run is
 // never called, so no stream opens. Listeners configured on 127.0.0.1
 // bind there, any other on an ephemeral loopback port.
-func newTestGateway(t *testing.T) *Gateway {
+func newTestGateway(t *testing.T) *Gateway { return newTestGatewayWith(t, nil) }
+
+// newTestGatewayWith is newTestGateway with options edit changes.
+func newTestGatewayWith(t *testing.T, edit func(*Options)) *Gateway {
 	t.Helper()
-	g, err := New(nil, Options{
+	opts := Options{
 		Node: xdsclient.Node{ID: "test"},
 		ListenAddress: func(_, configured string) string {
 			if strings.HasPrefix(configured, "127.0.0.1:") {
@@ -45,7 +48,11 @@ func newTestGateway(t *testing.T) *Gateway {
 		},
 		DrainTimeout:         2 * time.Second,
 		DisableLoadReporting: true,
-	})
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	g, err := New(nil, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +173,12 @@ func inBackground(addr, path string) chan string {
 
 // serving returns a gateway with a listener "web" sending everything to
 // the cluster "backend" at addr.
-func serving(t *testing.T, addr *net.TCPAddr) *Gateway {
+func serving(t *testing.T, addr *net.TCPAddr) *Gateway { return servingWith(t, addr, nil) }
+
+// servingWith is serving with options edit changes.
+func servingWith(t *testing.T, addr *net.TCPAddr, edit func(*Options)) *Gateway {
 	t.Helper()
-	g := newTestGateway(t)
+	g := newTestGatewayWith(t, edit)
 	if err := g.feed.onClusters(update(staticCluster(addr))); err != nil {
 		t.Fatal(err)
 	}

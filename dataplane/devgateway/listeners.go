@@ -23,7 +23,7 @@ func (g *Gateway) applyListeners(cfgs []*listenerConfig, removed []string) error
 			}
 			continue
 		}
-		l, err := bind(cfg, want, g.proxy)
+		l, err := bind(cfg, want, g.proxy, g.conns)
 		if err != nil {
 			for _, l := range fresh {
 				l.abandon()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/kgate/kgate/dataplane/devgateway"
+	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
@@ -119,7 +122,8 @@ func TestGRPC(t *testing.T) {
 // HTTP/1.1), and the connection outlives the route timeout, which bounds
 // only the upgrade.
 func TestWebSocket(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	counter := new(inflight.Counter)
+	e := newEnv(t, envOptions{gateway: func(o *devgateway.Options) { o.Inflight = counter }})
 	echo := newBackend(t, "echo", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "websocket" {
 			http.Error(w, "not an upgrade", http.StatusBadRequest)
@@ -178,4 +182,17 @@ func TestWebSocket(t *testing.T) {
 			t.Fatalf("echo: %q, want %q", got, msg)
 		}
 	}
+
+	// The session is in flight to its pod until it closes.
+	pod := net.JoinHostPort(echo.endpoint.Address, strconv.FormatUint(uint64(echo.endpoint.Port), 10))
+	if n := counter.Count(pod); n != 1 {
+		t.Errorf("in flight to the pod during the session: %d, want 1", n)
+	}
+	conn.Close()
+	eventually(t, "the session counted out", func() error {
+		if n := counter.Count(pod); n != 0 {
+			return fmt.Errorf("%d in flight", n)
+		}
+		return nil
+	})
 }

@@ -10,7 +10,10 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/kgate/kgate/dataplane/inflight"
 )
 
 // Envoy's local reply bodies, which clients and tests recognize.
@@ -18,17 +21,33 @@ const (
 	bodyNoHealthyUpstream = "no healthy upstream"
 	bodyTimeout           = "upstream request timeout"
 	bodyResetPrefix       = "upstream connect error or disconnect/reset before headers. reset reason: "
+	// bodyOverloaded is Envoy's overload manager's answer.
+	bodyOverloaded = "envoy overloaded"
 )
 
 // proxy routes and forwards the requests of every listener.
 type proxy struct {
 	tables   *tables
 	errorLog *log.Logger
+	// maxRequests is Options.MaxRequests with its default; requests counts
+	// the requests being served.
+	maxRequests int64
+	requests    atomic.Int64
+	// inflight is Options.Inflight, nil when unset.
+	inflight *inflight.Counter
 }
 
 // serve routes r as the connection manager says and forwards it, or
-// answers it locally as Envoy's router would.
+// answers it locally as Envoy's router would. Beyond the gateway's
+// ceiling on requests, it answers 503 without routing.
 func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
+	if n := p.requests.Add(1); n > p.maxRequests {
+		p.requests.Add(-1)
+		closeAfter(w, r)
+		localReply(w, http.StatusServiceUnavailable, bodyOverloaded, nil)
+		return
+	}
+	defer p.requests.Add(-1)
 	cm.early.apply(r.Header)
 	rt := cm.routes.table(p.tables, r)
 	if rt == nil {
@@ -101,8 +120,12 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	up := x.cluster.up
 	end := x.cluster.load.start()
 	x.host.inFlight.Add(1)
+	// ReverseProxy returns once the response body has been copied, or an
+	// upgraded connection has closed: in flight to the host until then.
+	endInflight := p.inflight.Begin(x.host.addr)
 	failed := true // unless the exchange ends normally: a panic is a response cut short
 	defer func() {
+		endInflight()
 		x.host.inFlight.Add(-1)
 		up.done()
 		end(failed)
@@ -178,6 +201,13 @@ func (x *exchange) modifyResponse(res *http.Response) error {
 	}
 	x.status = res.StatusCode
 	x.responseOps(res.Header)
+	if res.StatusCode == http.StatusServiceUnavailable && x.http1Client {
+		// An upstream that answers 503 is overloaded (the activator
+		// shedding a flood, say): the client's connection goes back too,
+		// rather than bringing the flood's next request. Go's server
+		// closes the connection after a response that says so.
+		res.Header.Set("Connection", "close")
+	}
 	if x.http1Client && len(res.Trailer) > 0 {
 		// HTTP/2 lets a response have both a Content-Length and trailers
 		// (Go's h2c servers send both); HTTP/1.1 sends trailers only after
@@ -206,6 +236,15 @@ func (x *exchange) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		x.status = http.StatusServiceUnavailable
 		localReply(w, x.status, bodyResetPrefix+resetReason(err), x.responseOps)
+	}
+}
+
+// closeAfter has an HTTP/1 connection closed after the response to r, so
+// that an overloaded gateway gets its connection back. An HTTP/2
+// connection is left open: it carries other streams.
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
 	}
 }
 

@@ -1,8 +1,10 @@
 package devgateway
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // socket is a bound TCP socket that the successive http.Servers of one
@@ -16,6 +18,8 @@ import (
 // The socket closes when the last server done with it lets it go.
 type socket struct {
 	lis net.Listener
+	// conns bounds the connections served across the gateway's sockets.
+	conns *connLimiter
 	// closing is closed when the last view lets the socket go; done once
 	// accepting has stopped, err saying why.
 	closing chan struct{}
@@ -27,26 +31,60 @@ type socket struct {
 	current *socketView // the newest view, which gets the connections
 }
 
-// listenSocket binds addr and starts accepting on it.
-func listenSocket(addr string) (*socket, error) {
+// listenSocket binds addr and starts accepting on it, a connection at a
+// time while conns has room.
+func listenSocket(addr string, conns *connLimiter) (*socket, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &socket{lis: lis, closing: make(chan struct{}), done: make(chan struct{})}
+	s := &socket{lis: lis, conns: conns, closing: make(chan struct{}), done: make(chan struct{})}
 	go s.acceptLoop()
 	return s, nil
 }
 
+// Pauses after a failed accept, as net/http's server makes them.
+const (
+	acceptRetryFirst = 5 * time.Millisecond
+	acceptRetryMax   = time.Second
+)
+
 func (s *socket) acceptLoop() {
+	var pause time.Duration
 	for {
 		c, err := s.lis.Accept()
 		if err != nil {
+			// Anything but the socket's close — out of descriptors
+			// (EMFILE, ENFILE), a connection aborted before it was
+			// accepted — passes: the socket stays, and a later accept
+			// succeeds once descriptors are back.
+			if !errors.Is(err, net.ErrClosed) && !s.wait(&pause) {
+				continue
+			}
 			s.err = err
 			close(s.done)
 			return
 		}
-		s.deliver(c)
+		pause = 0
+		if !s.conns.acquire(s.closing) {
+			_ = c.Close() // the socket is going away
+			continue
+		}
+		s.deliver(s.conns.track(c))
+	}
+}
+
+// wait pauses the accept loop after a temporary failure, doubling the
+// pause each time, and reports whether the socket closed meanwhile.
+func (s *socket) wait(pause *time.Duration) (closing bool) {
+	*pause = min(max(*pause*2, acceptRetryFirst), acceptRetryMax)
+	t := time.NewTimer(*pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false
+	case <-s.closing:
+		return true
 	}
 }
 
