@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/kgate/kgate/activator"
+	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
@@ -35,6 +36,9 @@ type activatorConfig struct {
 	nodeID       string
 	drainDelay   time.Duration
 	drainTimeout time.Duration
+	// inflight, when set, counts the requests proxied to each pod (kgate
+	// local's deployer waits for none before stopping a replica).
+	inflight *inflight.Counter
 }
 
 // readyPath is the activator's readiness probe: 200 while it takes new
@@ -151,7 +155,7 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 		return fmt.Errorf("--xds-address: %w", err)
 	}
 	defer conn.Close()
-	act, err := activator.Connect(conn, activator.Options{Logger: log}, activator.XDSOptions{
+	act, err := activator.Connect(conn, activator.Options{Logger: log, Inflight: cfg.inflight}, activator.XDSOptions{
 		Node: xdsclient.Node{ID: cfg.nodeID, Cluster: "kgate", UserAgent: "kgate-activator"},
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/kgate/kgate/dataplane/devgateway"
+	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/pki"
 	"github.com/kgate/kgate/translator"
@@ -23,8 +24,9 @@ import (
 const envoyBinary = "envoy"
 
 // runDataPlane serves the gateway listeners until ctx ends: Envoy when
-// --envoy says so (auto: when one is on PATH), else the dev gateway.
-func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAddress string, trust *localPKI, ready *readiness) error {
+// --envoy says so (auto: when one is on PATH), else the dev gateway, which
+// counts its requests to each pod in counter (Envoy's are not counted).
+func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAddress string, trust *localPKI, ready *readiness, counter *inflight.Counter) error {
 	envoy, err := exec.LookPath(envoyBinary)
 	switch {
 	case cfg.envoy == "always" && err != nil:
@@ -37,7 +39,7 @@ func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAdd
 			return fmt.Errorf("connecting to our own xDS server: %w", err)
 		}
 		defer conn.Close()
-		return runDevGateway(ctx, log, conn, ready)
+		return runDevGateway(ctx, log, conn, ready, counter)
 	}
 	log.Info("data plane: Envoy", "binary", envoy, "external", cfg.external, "internal", cfg.internal)
 	return runEnvoy(ctx, log, envoy, xdsAddress, trust)
@@ -108,10 +110,11 @@ func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string, t
 
 // runDevGateway serves the gateway listeners with kgate's dev gateway, an
 // xDS client of our own server, until ctx ends.
-func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, ready *readiness) error {
+func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, ready *readiness, counter *inflight.Counter) error {
 	gw, err := devgateway.New(conn, devgateway.Options{
-		Node:   xdsclient.Node{ID: localGatewayID, Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
-		Logger: log,
+		Node:     xdsclient.Node{ID: localGatewayID, Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
+		Logger:   log,
+		Inflight: counter,
 	})
 	if err != nil {
 		return err

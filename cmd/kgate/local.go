@@ -15,6 +15,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale/loop"
+	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/deploy/local"
 	"github.com/kgate/kgate/deploy/samples"
 	"github.com/kgate/kgate/pki"
@@ -161,11 +162,15 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	// What the last run stored comes back before the first pass: names keep
 	// their templates, pinned traffic its revisions.
 	sys.pipe.Restore(snap.Stored, snap.Ready)
+	// The data plane and the activator count what they have in flight to
+	// each replica: one leaving the endpoints is stopped once it has none.
+	counter := &inflight.Counter{}
+	log.Info("limits from the file limit", "budget", inflight.DefaultBudget().String())
 	dep, err := newProcessDeployer(log, cfg.images, func(rev string) { sys.podsChanged(rev) }, func(recs []local.Record) {
 		if err := store.SaveReplicas(recs); err != nil {
 			log.Error("not stored: a restart after a crash could not stop these replicas", "error", err)
 		}
-	})
+	}, counter.Count)
 	if err != nil {
 		return err
 	}
@@ -208,12 +213,12 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	g.Go(func() error {
 		return runActivator(gctx, log, activatorConfig{
 			xdsAddress: xdsLis.Addr().String(), nodeID: localActivatorID, drainTimeout: cfg.drainTimeout,
-			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}), ready: ready,
+			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}), ready: ready, inflight: counter,
 		}, actLis)
 	})
 	g.Go(func() error {
 		defer stopBack()
-		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust, ready)
+		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust, ready, counter)
 	})
 	log.Info("kgate local is running",
 		"external", cfg.external, "internal", cfg.internal, "domain", cfg.domain,
@@ -235,7 +240,7 @@ const (
 // newProcessDeployer runs revisions as local processes: the container's
 // command, or the image map (Knative's samples built in, --image for the
 // rest). onReplicas receives the processes running, for the state store.
-func newProcessDeployer(log *slog.Logger, images []string, onChange func(string), onReplicas func([]local.Record)) (*local.Deployer, error) {
+func newProcessDeployer(log *slog.Logger, images []string, onChange func(string), onReplicas func([]local.Record), inFlight func(addr string) int) (*local.Deployer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the kgate binary for the sample images: %w", err)
@@ -245,8 +250,9 @@ func newProcessDeployer(log *slog.Logger, images []string, onChange func(string)
 		return nil, err
 	}
 	// A pod that goes keeps serving for a second after it left the
-	// endpoints, so that the gateways hear of it before its socket closes.
-	return local.New(local.Options{Resolve: m.Resolve, OnChange: onChange, OnReplicas: onReplicas, Logger: log, StopDelay: time.Second})
+	// endpoints, so that the gateways hear of it before its socket closes,
+	// and then until nothing is in flight to it (up to its timeoutSeconds).
+	return local.New(local.Options{Resolve: m.Resolve, OnChange: onChange, OnReplicas: onReplicas, InFlight: inFlight, Logger: log, StopDelay: time.Second})
 }
 
 // listenerOptions are the gateway listeners' addresses from the flags.

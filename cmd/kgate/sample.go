@@ -11,6 +11,7 @@ import (
 
 func newSampleCommand() *cobra.Command {
 	var logs logFlags
+	drain := samples.DrainTimeout
 	cmd := &cobra.Command{
 		Use:   "sample NAME",
 		Short: "Serve one of Knative's sample apps: " + strings.Join(samples.Names(), " or "),
@@ -25,7 +26,9 @@ samples' images to this command):
 
 It listens on $PORT (default 8080) on 127.0.0.1, or on PORT itself when that
 is host:port (":8080" for every interface). On SIGTERM or SIGINT it stops
-accepting connections, lets the requests in flight complete, and exits 0.`,
+accepting connections, lets the requests in flight complete (up to
+--drain-timeout), and exits 0. --drain-timeout 0 exits at once, cutting them,
+as most apps do.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: samples.Names(),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,9 +36,10 @@ accepting connections, lets the requests in flight complete, and exits 0.`,
 			if err != nil {
 				return err
 			}
-			return samples.Run(cmd.Context(), log, args[0], os.Getenv)
+			return samples.Run(cmd.Context(), log, args[0], os.Getenv, drain)
 		},
 	}
+	cmd.Flags().DurationVar(&drain, "drain-timeout", drain, "how long requests in flight may take after SIGTERM; 0 cuts them at once")
 	logs.register(cmd)
 	return cmd
 }

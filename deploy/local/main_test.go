@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 func runSample(name string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := samples.Run(ctx, slog.New(slog.NewTextHandler(os.Stderr, nil)), name, os.Getenv); err != nil {
+	if err := samples.Run(ctx, slog.New(slog.NewTextHandler(os.Stderr, nil)), name, os.Getenv, samples.DrainTimeout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -60,8 +60,9 @@ func Address(port string) string {
 const DrainTimeout = 300 * time.Second
 
 // Run serves the named sample on Address($PORT) until ctx ends, then drains
-// it within DrainTimeout: what `kgate sample NAME` does.
-func Run(ctx context.Context, log *slog.Logger, name string, getenv func(string) string) error {
+// it within drain (DrainTimeout for `kgate sample NAME`, unless
+// --drain-timeout says otherwise).
+func Run(ctx context.Context, log *slog.Logger, name string, getenv func(string) string, drain time.Duration) error {
 	h, err := Handler(name, getenv)
 	if err != nil {
 		return err
@@ -72,7 +73,7 @@ func Run(ctx context.Context, log *slog.Logger, name string, getenv func(string)
 		return fmt.Errorf("sample %s: listening on %s (from PORT): %w", name, addr, err)
 	}
 	log.Info("sample serving", "sample", name, "address", lis.Addr().String())
-	if err := Serve(ctx, lis, h, DrainTimeout); err != nil {
+	if err := Serve(ctx, lis, h, drain); err != nil {
 		return fmt.Errorf("sample %s: %w", name, err)
 	}
 	log.Info("sample drained", "sample", name)

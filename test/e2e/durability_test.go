@@ -275,3 +275,62 @@ spec:
 		t.Errorf("the restart did not say it stopped the leftovers")
 	}
 }
+
+// A request in flight when its Service's file is deleted completes: the
+// replica leaves the endpoints, and is stopped only once nothing is in
+// flight to it.
+func TestRemovalCompletesRequestsInFlight(t *testing.T) {
+	svc := `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: slow
+spec:
+  template:
+    spec:
+      containers:
+        - image: example.com/slow
+          # An app that exits at once on SIGTERM, as most do: only kgate's
+          # wait keeps its request alive.
+          command: ["` + kgateBin + `", "sample", "autoscale", "--drain-timeout", "0s"]
+`
+	k := startKgate(t, map[string]string{"slow.yaml": svc})
+	k.eventually("slow answers", 60*time.Second, func() error {
+		code, body, err := k.request(context.Background(), host("slow"), "/?sleep=1")
+		if err != nil || code != 200 || !strings.Contains(body, "Slept for") {
+			return fmt.Errorf("%d %q %v", code, body, err)
+		}
+		return nil
+	})
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	done := make(chan answer, 1)
+	start := time.Now()
+	go func() {
+		code, body, err := k.request(context.Background(), host("slow"), "/?sleep=4000")
+		done <- answer{code, body, err}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := os.Remove(k.dir + "/slow.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	k.eventually("the Service is gone", 10*time.Second, func() error {
+		if _, err := k.get("ksvc", "slow"); err == nil {
+			return fmt.Errorf("still listed")
+		}
+		return nil
+	})
+	a := <-done
+	if a.err != nil || a.code != 200 || !strings.Contains(a.body, "Slept for 400") {
+		t.Errorf("the request in flight at the removal: %d %q %v after %s, want 200 having slept 4 s", a.code, a.body, a.err, time.Since(start).Round(time.Millisecond))
+	}
+	// And then the replica goes.
+	k.eventually("the replica stops", 15*time.Second, func() error {
+		if n := len(processesOf(kgateBin)); n > 1 {
+			return fmt.Errorf("%d kgate processes (kgate local and replicas)", n)
+		}
+		return nil
+	})
+}

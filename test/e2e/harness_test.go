@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,15 +95,27 @@ type kgate struct {
 	dir                        string // the manifests folder
 	http, internal, admin, xds string
 	args                       []string // kgate's command line
-	cmd                        *exec.Cmd
-	logs                       *testrun.Buffer
-	exited                     chan error
+	// prefix, when set, runs kgate through another command (a shell
+	// setting a limit) that ends in exec-ing it.
+	prefix []string
+	cmd    *exec.Cmd
+	logs   *testrun.Buffer
+	exited chan error
 }
 
 // startKgate copies the manifests into a fresh folder and runs kgate local
 // on it, on free ports, until the test ends; then it stops it with SIGINT
 // and checks that it exits cleanly and leaves no process behind.
 func startKgate(t *testing.T, manifests map[string]string, flags ...string) *kgate {
+	t.Helper()
+	k := newKgate(t, manifests, flags...)
+	k.launch()
+	t.Cleanup(k.stop)
+	return k
+}
+
+// newKgate prepares a kgate local as startKgate does, without starting it.
+func newKgate(t *testing.T, manifests map[string]string, flags ...string) *kgate {
 	t.Helper()
 	k := &kgate{t: t, dir: t.TempDir(), http: freePort(t), internal: freePort(t), admin: freePort(t), xds: freePort(t),
 		logs: &testrun.Buffer{}, exited: make(chan error, 1)}
@@ -112,15 +125,14 @@ func startKgate(t *testing.T, manifests map[string]string, flags ...string) *kga
 	k.args = append([]string{"local", "-f", k.dir, "--envoy", "never",
 		"--http-address", k.http, "--internal-address", k.internal, "--admin-address", k.admin,
 		"--xds-address", k.xds, "--activator-address", freePort(t), "--log-level", "debug"}, flags...)
-	k.launch()
-	t.Cleanup(k.stop)
 	return k
 }
 
 // launch starts kgate local with k.args and waits for its admin API.
 func (k *kgate) launch() {
 	k.t.Helper()
-	k.cmd = exec.Command(kgateBin, k.args...)
+	argv := append(slices.Clone(k.prefix), kgateBin)
+	k.cmd = exec.Command(argv[0], append(argv[1:], k.args...)...)
 	k.cmd.Stdout, k.cmd.Stderr = k.logs, k.logs
 	if err := k.cmd.Start(); err != nil {
 		k.t.Fatal(err)
