@@ -15,38 +15,17 @@ import (
 // A Service sending 50 % to its latest revision and 50 % to a pinned
 // split-00001, whose template then changed: split-00001 is v1, split-00002
 // v2 (seed 000 case 4's pattern).
-const (
-	splitV1 = `apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: split
-spec:
-  template:
-    spec:
-      containers:
-        - image: gcr.io/knative-samples/helloworld-go
-          env:
-            - name: TARGET
-              value: v1
-`
-	splitV2 = `apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: split
-spec:
-  template:
-    spec:
-      containers:
-        - image: gcr.io/knative-samples/helloworld-go
-          env:
-            - name: TARGET
-              value: v2
-  traffic:
+var (
+	splitV1 = hello("split", "v1")
+	splitV2 = hello("split", "v2") + `  traffic:
     - latestRevision: true
       percent: 50
     - revisionName: split-00001
       percent: 50
 `
+)
+
+const (
 	// echo-v3 takes all the traffic; echo-v2 stays reachable at 0 % under
 	// the tag canary.
 	echoV2 = `apiVersion: serving.knative.dev/v1
@@ -207,6 +186,10 @@ func TestRestartKeepsTaggedRevision(t *testing.T) {
 		}
 	}
 	check("before a restart")
+	k.interrupt()
+	k.launch()
+	k.ready("echo", host("echo"), "Hello v3!", 60*time.Second)
+	check("after Ctrl-C and a restart")
 	k.kill9()
 	k.launch()
 	k.ready("echo", host("echo"), "Hello v3!", 60*time.Second)
