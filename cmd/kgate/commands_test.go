@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kgate/kgate/internal/testrun"
+	"github.com/kgate/kgate/localstate"
 )
 
 // run executes the kgate command line in-process.
@@ -207,5 +208,26 @@ func TestLocalPortInUse(t *testing.T) {
 	_, err := run(t, "local", "-f", filepath.Join("..", "..", "examples"), "--http-address", busy.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "--http-address "+busy.Addr().String()) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("error %v, want one line naming --http-address", err)
+	}
+}
+
+// A state folder another kgate local uses stops this one at once, with one
+// line naming the folder.
+func TestLocalStateInUse(t *testing.T) {
+	dir := t.TempDir()
+	st, err := localstate.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	free := func() string {
+		l := testrun.Listen(t)
+		l.Close()
+		return l.Addr().String()
+	}
+	_, err = run(t, "local", "-f", filepath.Join("..", "..", "examples"), "--state-dir", dir,
+		"--http-address", free(), "--internal-address", free())
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "another kgate local is using it") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %v, want one line naming the state folder in use", err)
 	}
 }
