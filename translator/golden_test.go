@@ -22,7 +22,8 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/out from the current translator")
 
 // TestGolden translates every testdata/in/<case>.yaml (a model.Config) and
-// compares the result with testdata/out/<case>.yaml.
+// compares the result with testdata/out/<case>.yaml; the tls-* cases have
+// the HTTPS listeners.
 func TestGolden(t *testing.T) {
 	inputs, err := filepath.Glob("testdata/in/*.yaml")
 	if err != nil || len(inputs) == 0 {
@@ -32,7 +33,12 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			cfg := readConfig(t, in)
-			out := Translate(cfg, Options{})
+			opts := Options{}
+			if strings.HasPrefix(name, "tls-") {
+				// The HTTPS listeners, redirecting to 8443 as kgate local.
+				opts = Options{ExternalTLSPort: DefaultExternalTLSPort, InternalTLSPort: DefaultInternalTLSPort, HTTPSRedirectPort: DefaultExternalTLSPort}
+			}
+			out := Translate(cfg, opts)
 			assertValid(t, out)
 			compareGolden(t, filepath.Join("testdata/out", name+".yaml"), render(t, out))
 		})

@@ -19,12 +19,23 @@ const (
 	DefaultInternalPort = 8081
 )
 
-// Listeners returns the two gateway listeners, "external" and "internal".
+// Listeners returns the gateway listeners: "external" and "internal", and
+// "external-tls" and "internal-tls" when their ports are set (see
+// TLSListener).
 func Listeners(opts Options) Output {
-	return Output{Listeners: []*listenerv3.Listener{
-		gatewayListener(ExternalListener, orDefault(opts.ExternalAddress, DefaultAddress), orDefault(opts.ExternalPort, DefaultExternalPort), opts),
-		gatewayListener(InternalListener, orDefault(opts.InternalAddress, DefaultAddress), orDefault(opts.InternalPort, DefaultInternalPort), opts),
+	extAddr, intAddr := orDefault(opts.ExternalAddress, DefaultAddress), orDefault(opts.InternalAddress, DefaultAddress)
+	out := Output{Listeners: []*listenerv3.Listener{
+		gatewayListener(ExternalListener, ExternalListener, extAddr, orDefault(opts.ExternalPort, DefaultExternalPort), opts, nil),
+		gatewayListener(InternalListener, InternalListener, intAddr, orDefault(opts.InternalPort, DefaultInternalPort), opts, nil),
 	}}
+	if opts.ExternalTLSPort != 0 {
+		out.Listeners = append(out.Listeners, TLSListener(ExternalTLSListener, ExternalListener, extAddr, opts.ExternalTLSPort, opts))
+	}
+	if opts.InternalTLSPort != 0 {
+		out.Listeners = append(out.Listeners, TLSListener(InternalTLSListener, InternalListener, intAddr, opts.InternalTLSPort, opts))
+	}
+	sortOutput(&out)
+	return out
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -35,13 +46,16 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func gatewayListener(name, address string, port uint32, opts Options) *listenerv3.Listener {
+// gatewayListener is a gateway listener named name, routing with the scopes
+// of listener scopes (its own name, or the plaintext listener a TLS one
+// serves the hosts of), with transport's filter chain settings when set.
+func gatewayListener(name, scopes, address string, port uint32, opts Options, tls *listenerv3.FilterChain) *listenerv3.Listener {
 	limits := opts.Limits.WithDefaults()
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_ScopedRoutes{ScopedRoutes: &hcmv3.ScopedRoutes{
-			Name: name,
+			Name: scopes,
 			ScopeKeyBuilder: &hcmv3.ScopedRoutes_ScopeKeyBuilder{Fragments: []*hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder{
 				headerFragment(ListenerHeader, ""),
 				// The host part of the authority: "host:port" → "host".
@@ -58,7 +72,7 @@ func gatewayListener(name, address string, port uint32, opts Options) *listenerv
 			Name: earlyHeaderMutation,
 			TypedConfig: mustAny(&headermutationv3.HeaderMutation{Mutations: []*mutationrulesv3.HeaderMutation{{
 				Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
-					Header:       &corev3.HeaderValue{Key: ListenerHeader, Value: name},
+					Header:       &corev3.HeaderValue{Key: ListenerHeader, Value: scopes},
 					AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 				}},
 			}}}),
@@ -66,22 +80,31 @@ func gatewayListener(name, address string, port uint32, opts Options) *listenerv
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
 		HttpFilters:    []*hcmv3.HttpFilter{routerFilter()},
 		// The gateways are the edge: the client is the peer (or the
-		// trusted hops' entry in X-Forwarded-For), never what it claims.
+		// trusted hops' entry in X-Forwarded-For), never what it claims;
+		// X-Forwarded-Proto is the connection's scheme, which the routes
+		// of hosts redirected to HTTPS match on.
 		UseRemoteAddress:  wrapperspb.Bool(true),
 		XffNumTrustedHops: opts.XFFNumTrustedHops,
 	}
 	hardenConnManager(hcm, limits)
-	return &listenerv3.Listener{
+	chain := &listenerv3.FilterChain{}
+	if tls != nil {
+		chain = tls
+	}
+	chain.Filters = []*listenerv3.Filter{{
+		Name:       hcmFilterName,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+	}}
+	l := &listenerv3.Listener{
 		Name:                          name,
 		Address:                       socketAddress(address, port),
 		PerConnectionBufferLimitBytes: wrapperspb.UInt32(limits.BufferBytes),
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       hcmFilterName,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-			}},
-		}},
+		FilterChains:                  []*listenerv3.FilterChain{chain},
 	}
+	if tls != nil {
+		l.ListenerFilters = []*listenerv3.ListenerFilter{tlsInspector()}
+	}
+	return l
 }
 
 // hardenConnManager sets the limits and request checks Envoy advises for

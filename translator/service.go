@@ -51,7 +51,7 @@ func Service(svc model.Service, opts Options) Output {
 			ValidateClusters: wrapperspb.Bool(false),
 		}
 		for _, vh := range vhs {
-			rc.VirtualHosts = append(rc.VirtualHosts, virtualHost(vh, opts.Limits.WithDefaults()))
+			rc.VirtualHosts = append(rc.VirtualHosts, virtualHost(vh, opts))
 			out.ScopedRoutes = append(out.ScopedRoutes, scope(l, vh.Host, name))
 			out.APIListeners = append(out.APIListeners, apiListener(vh.Host, name))
 		}
@@ -89,7 +89,8 @@ func apiListener(host, routeName string) *listenerv3.Listener {
 	}
 }
 
-func virtualHost(vh model.VirtualHost, limits Limits) *routev3.VirtualHost {
+func virtualHost(vh model.VirtualHost, opts Options) *routev3.VirtualHost {
+	limits := opts.Limits.WithDefaults()
 	routes := make([]model.Route, 0, len(vh.Routes))
 	for _, r := range vh.Routes {
 		if routeUsable(r) {
@@ -111,6 +112,9 @@ func virtualHost(vh model.VirtualHost, limits Limits) *routev3.VirtualHost {
 	}
 	for _, r := range routes {
 		out.Routes = append(out.Routes, route(r, limits))
+	}
+	if policy := httpPolicyRoutes(vh.HTTP, acmeRoute(out.Routes), opts.HTTPSRedirectPort); policy != nil {
+		out.Routes = append(policy, out.Routes...)
 	}
 	if warm := unrouted(routes); len(warm) > 0 {
 		out.Routes = append(out.Routes, warmRoute(warm))

@@ -68,6 +68,14 @@ type Options struct {
 	// (default 0.0.0.0:8081).
 	InternalAddress string
 	InternalPort    uint32
+	// ExternalTLSPort and InternalTLSPort, when not 0, add the HTTPS
+	// listeners "external-tls" and "internal-tls" on the external and
+	// internal addresses (usually 8443 and 8444; see TLSListener).
+	ExternalTLSPort, InternalTLSPort uint32
+	// HTTPSRedirectPort is the port of the https:// URL plain HTTP is
+	// redirected to (http-protocol Redirected): what clients reach the
+	// HTTPS listener on, 0 or 443 for the default port.
+	HTTPSRedirectPort uint32
 	// LoadReporting asks clients to report per-cluster load over LRS to the
 	// control plane (lrs_server: self on every revision cluster).
 	LoadReporting bool

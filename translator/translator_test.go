@@ -210,3 +210,15 @@ func TestWarmRoute(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// A host's certificate is an SDS secret named by the host, valid as Envoy
+// reads it.
+func TestSecret(t *testing.T) {
+	s := Secret("hello.default.example.com", []byte("-----BEGIN CERTIFICATE-----"), []byte("-----BEGIN PRIVATE KEY-----"))
+	if err := s.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	if s.GetName() != "hello.default.example.com" || string(s.GetTlsCertificate().GetPrivateKey().GetInlineBytes()) != "-----BEGIN PRIVATE KEY-----" {
+		t.Errorf("secret %v", s)
+	}
+}

@@ -67,7 +67,24 @@ type VirtualHost struct {
 	// Routes are tried in order; the translator orders them longest prefix
 	// first, header-matching routes before plain ones.
 	Routes []Route `json:"routes,omitempty"`
+	// HTTP says what a request over plain HTTP gets when the host is also
+	// served over HTTPS (config-network's http-protocol); "" is Enabled.
+	HTTP HTTPPolicy `json:"http,omitempty"`
 }
+
+// HTTPPolicy is what plain HTTP requests to a host served with TLS get.
+type HTTPPolicy string
+
+// HTTP policies, config-network's http-protocol values.
+const (
+	// HTTPEnabled serves HTTP as HTTPS (the default).
+	HTTPEnabled HTTPPolicy = "Enabled"
+	// HTTPRedirected answers HTTP with 301 to the https:// URL, except the
+	// ACME HTTP-01 path.
+	HTTPRedirected HTTPPolicy = "Redirected"
+	// HTTPDisabled answers HTTP with 404, except the ACME HTTP-01 path.
+	HTTPDisabled HTTPPolicy = "Disabled"
+)
 
 // Route sends requests whose path starts with PathPrefix (and that carry
 // Headers) to weighted revisions.
