@@ -54,6 +54,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/kgate/kgate/translator/model"
 )
@@ -100,6 +101,9 @@ type Output struct {
 	Routes       []*routev3.RouteConfiguration
 	Clusters     []*clusterv3.Cluster
 	Endpoints    []*endpointv3.ClusterLoadAssignment
+	// Secrets are SDS secrets: the hosts' certificates (see Secret); the
+	// translation of a model holds none.
+	Secrets []*tlsv3.Secret
 	// Conflicts are the Services left out because another claimed a host first.
 	Conflicts []Conflict
 }

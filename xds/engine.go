@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"log/slog"
 	"maps"
 	"reflect"
@@ -76,6 +77,7 @@ type resourceCache interface {
 // it references: clusters before their endpoints and the routes that name
 // them, route configurations before the scopes and listeners naming them.
 var pushOrder = []string{
+	resource.SecretType,
 	resource.ClusterType,
 	resource.EndpointType,
 	resource.RouteType,
@@ -127,6 +129,20 @@ func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, er
 		return nil, fmt.Errorf("publishing the gateway listeners: %w", err)
 	}
 	return e, nil
+}
+
+// SetSecret adds or replaces an SDS secret (a host's certificate, see
+// translator.Secret): only gateways receive it, and only its name is ever
+// logged.
+func (e *Engine) SetSecret(s *tlsv3.Secret) error {
+	return e.change(func(c *change) {
+		c.e.publish(secretOwner(s.GetName()), translator.Output{Secrets: []*tlsv3.Secret{s}}, c.b)
+	})
+}
+
+// DeleteSecret removes an SDS secret.
+func (e *Engine) DeleteSecret(name string) error {
+	return e.change(func(c *change) { c.e.publish(secretOwner(name), translator.Output{}, c.b) })
 }
 
 // SetService adds or replaces a Service.
@@ -401,6 +417,7 @@ func (c *change) deleteEndpoints(key string) {
 func serviceOwner(key string) string   { return "service/" + key }
 func revisionOwner(key string) string  { return "revision/" + key }
 func endpointsOwner(key string) string { return "endpoints/" + key }
+func secretOwner(name string) string   { return "secret/" + name }
 
 // publish makes out everything owner publishes: what it published before
 // and no longer does is deleted.
@@ -428,6 +445,9 @@ func (e *Engine) publish(owner string, out translator.Output, b *batch) {
 	}
 	for _, r := range out.Endpoints {
 		add(resource.EndpointType, r)
+	}
+	for _, r := range out.Secrets {
+		add(resource.SecretType, r)
 	}
 	for cacheKey, names := range e.owned[owner] {
 		for _, name := range names {

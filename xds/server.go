@@ -189,6 +189,8 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 			resource.RouteType:       newCache(resource.RouteType),
 			resource.ClusterType:     newCache(resource.ClusterType),
 			resource.EndpointType:    newCache(resource.EndpointType),
+			resource.SecretType: newTypeCache(resource.SecretType, prefix, cacheLog,
+				withMaxDeltaBytes(opts.MaxDeltaResponseBytes), withAbsentAsRemoved()),
 		},
 		services: opts.Services,
 		guard:    newGuard(opts.TLS != nil, gate),
@@ -262,9 +264,9 @@ func (s *Server) Refusals() map[string]uint64 { return s.gate.Refusals.Counts() 
 // Gate is the server's gate, for the Services sharing its port.
 func (s *Server) Gate() *auth.Gate { return s.gate }
 
-// muxKey picks the cache serving a request. A type with no cache (say SDS)
-// gets an error from the MuxCache, which ends the stream: the translator
-// references none.
+// muxKey picks the cache serving a request. A type with no cache gets an
+// error from the MuxCache, which ends the stream: the translator references
+// none.
 func muxKey(typeURL string, node *corev3.Node) string {
 	if typeURL == resource.ListenerType {
 		return "lds/" + string(KindOf(node))

@@ -54,6 +54,12 @@ type typeCache struct {
 	prefix             string
 	// maxBytes bounds the encoded resources of one delta response.
 	maxBytes int
+	// absentAsRemoved answers a delta request naming a resource the cache
+	// does not hold with that name among the removed ones, as the delta
+	// protocol allows, rather than with nothing: Envoy's on-demand secrets
+	// (a TLS handshake waiting for the SNI's certificate) fail at once then,
+	// instead of after the initial fetch timeout.
+	absentAsRemoved bool
 
 	mu        sync.Mutex
 	resources map[string]*entry
@@ -122,6 +128,11 @@ func withMaxDeltaBytes(n int) typeCacheOption {
 			c.maxBytes = n
 		}
 	}
+}
+
+// withAbsentAsRemoved sets absentAsRemoved.
+func withAbsentAsRemoved() typeCacheOption {
+	return func(c *typeCache) { c.absentAsRemoved = true }
 }
 
 func newTypeCache(typeURL, prefix string, log cacheLogger, opts ...typeCacheOption) *typeCache {
@@ -254,6 +265,12 @@ func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool
 
 	var updated []string
 	var removed []string
+	asked := map[string]bool{}
+	if c.absentAsRemoved {
+		for _, name := range w.req.GetResourceNamesSubscribe() {
+			asked[name] = true
+		}
+	}
 	consider := func(name string) {
 		if name == seqKey {
 			return
@@ -266,6 +283,8 @@ func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool
 		case subscribed && exists && (!isKnown || version != e.version):
 			updated = append(updated, name)
 		case isKnown && (!exists || !subscribed):
+			removed = append(removed, name)
+		case !exists && !isKnown && asked[name]:
 			removed = append(removed, name)
 		}
 	}
