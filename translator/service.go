@@ -113,7 +113,7 @@ func virtualHost(vh model.VirtualHost, opts Options) *routev3.VirtualHost {
 	for _, r := range routes {
 		out.Routes = append(out.Routes, route(r, limits))
 	}
-	if policy := httpPolicyRoutes(vh.HTTP, acmeRoute(out.Routes), opts.HTTPSRedirectPort); policy != nil {
+	if policy := httpPolicyRoutes(vh, acmeRoute(out.Routes), opts.HTTPSRedirectPort); policy != nil {
 		out.Routes = append(policy, out.Routes...)
 	}
 	if warm := unrouted(routes); len(warm) > 0 {

@@ -95,15 +95,16 @@ func Secret(name string, certPEM, keyPEM []byte) *tlsv3.Secret {
 	}
 }
 
-// httpPolicyRoutes are the routes a virtual host served over TLS puts
+// httpPolicyRoutes are the routes a virtual host served over TLS (vh.TLS) puts
 // before its own for requests that came over plain HTTP: a redirect to
 // HTTPS (Redirected) or a 404 (Disabled), except for the ACME HTTP-01
 // path, which keeps the host's own routing (acme, when not nil). The
 // routes match on X-Forwarded-Proto, which the gateways set to the
 // connection's scheme (use_remote_address): the same route configuration
 // serves the HTTPS listener, where they never match.
-func httpPolicyRoutes(policy model.HTTPPolicy, acme *routev3.Route, redirectPort uint32) []*routev3.Route {
-	if policy != model.HTTPRedirected && policy != model.HTTPDisabled {
+func httpPolicyRoutes(vh model.VirtualHost, acme *routev3.Route, redirectPort uint32) []*routev3.Route {
+	policy := vh.HTTP
+	if !vh.TLS || (policy != model.HTTPRedirected && policy != model.HTTPDisabled) {
 		return nil
 	}
 	var out []*routev3.Route

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +273,51 @@ func TestAutoscalerBounded(t *testing.T) {
 	}
 	if got := LocalMaxScaleLimit(16); got != 64 {
 		t.Errorf("LocalMaxScaleLimit(16) = %d, want 4 per CPU", got)
+	}
+}
+
+func TestParseNetworkTLS(t *testing.T) {
+	tests := []struct {
+		name                        string
+		data                        map[string]string
+		externalTLS, localTLS       bool
+		protocol, selector, wantErr string
+	}{
+		{name: "defaults", protocol: "Enabled"},
+		{name: "external-domain-tls", data: map[string]string{"external-domain-tls": "Enabled"}, externalTLS: true, protocol: "Enabled"},
+		{name: "the older auto-tls", data: map[string]string{"auto-tls": "enabled"}, externalTLS: true, protocol: "Enabled"},
+		{name: "external-domain-tls wins over auto-tls", data: map[string]string{"auto-tls": "Enabled", "external-domain-tls": "Disabled"}, protocol: "Enabled"},
+		{name: "cluster-local-domain-tls", data: map[string]string{"cluster-local-domain-tls": "Enabled"}, localTLS: true, protocol: "Enabled"},
+		{name: "redirected", data: map[string]string{"http-protocol": "Redirected"}, protocol: "Redirected"},
+		{name: "disabled, any case", data: map[string]string{"http-protocol": "disabled"}, protocol: "Disabled"},
+		{name: "a wildcard selector", data: map[string]string{"namespace-wildcard-cert-selector": "matchLabels:\n  tls: wildcard\n"}, protocol: "Enabled", selector: "tls=wildcard"},
+		{name: "a bad switch", data: map[string]string{"external-domain-tls": "yes"}, wantErr: `config-network: external-domain-tls: "yes" is not Enabled or Disabled`},
+		{name: "a bad protocol", data: map[string]string{"http-protocol": "Sometimes"}, wantErr: `config-network: http-protocol: "Sometimes" is not one of Enabled, Redirected, Disabled`},
+		{name: "a bad selector", data: map[string]string{"namespace-wildcard-cert-selector": "matchExpressions: [{key: a, operator: Sometimes}]"}, wantErr: "config-network: namespace-wildcard-cert-selector"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := ParseNetwork(tt.data)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.ExternalTLS != tt.externalTLS || n.ClusterLocalTLS != tt.localTLS || n.HTTPProtocol != tt.protocol {
+				t.Errorf("external %v, cluster-local %v, http-protocol %q; want %v, %v, %q", n.ExternalTLS, n.ClusterLocalTLS, n.HTTPProtocol, tt.externalTLS, tt.localTLS, tt.protocol)
+			}
+			sel := ""
+			if n.NamespaceWildcardCertSelector != nil {
+				s, _ := metav1.LabelSelectorAsSelector(n.NamespaceWildcardCertSelector)
+				sel = s.String()
+			}
+			if sel != tt.selector {
+				t.Errorf("selector %q, want %q", sel, tt.selector)
+			}
+		})
 	}
 }

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"text/template"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // NetworkConfigName is the name of the ConfigMap Network is read from.
@@ -33,14 +37,35 @@ type TagTemplateValues struct {
 	Tag  string
 }
 
-// Network is the part of config-network kgate uses: how host names are made.
-// Other keys (ingress class, TLS, ...) are ignored.
+// Network is the part of config-network kgate uses: how host names are made,
+// and which are served over TLS.
 type Network struct {
 	DomainTemplate string // domain-template
 	TagTemplate    string // tag-template
 
+	// ExternalTLS serves external hosts over HTTPS (external-domain-tls,
+	// or the older auto-tls: Enabled).
+	ExternalTLS bool
+	// ClusterLocalTLS serves cluster-local hosts over HTTPS
+	// (cluster-local-domain-tls: Enabled).
+	ClusterLocalTLS bool
+	// HTTPProtocol is what plain HTTP gets on hosts served over HTTPS
+	// (http-protocol): Enabled, Redirected or Disabled.
+	HTTPProtocol string
+	// NamespaceWildcardCertSelector, when set, selects the namespaces
+	// whose external hosts share one wildcard certificate
+	// (namespace-wildcard-cert-selector, a label selector in YAML or JSON).
+	NamespaceWildcardCertSelector *metav1.LabelSelector
+
 	domain, tag *template.Template
 }
+
+// http-protocol values, as Knative spells them.
+const (
+	HTTPProtocolEnabled    = "Enabled"
+	HTTPProtocolRedirected = "Redirected"
+	HTTPProtocolDisabled   = "Disabled"
+)
 
 // DefaultNetwork returns Knative's config-network host name templates.
 func DefaultNetwork() Network {
@@ -56,12 +81,41 @@ func DefaultNetwork() Network {
 // older camelCase keys domainTemplate and tagTemplate are read too, the
 // kebab-case ones winning.
 func ParseNetwork(data map[string]string) (Network, error) {
-	n := Network{DomainTemplate: DefaultDomainTemplate, TagTemplate: DefaultTagTemplate}
+	n := Network{DomainTemplate: DefaultDomainTemplate, TagTemplate: DefaultTagTemplate, HTTPProtocol: HTTPProtocolEnabled}
 	p := &parser{configMap: NetworkConfigName, data: data}
 	p.string("domainTemplate", &n.DomainTemplate)
 	p.string("tagTemplate", &n.TagTemplate)
 	p.string("domain-template", &n.DomainTemplate)
 	p.string("tag-template", &n.TagTemplate)
+	// auto-tls is the older name of external-domain-tls, which wins.
+	p.enabled("auto-tls", &n.ExternalTLS)
+	p.enabled("external-domain-tls", &n.ExternalTLS)
+	p.enabled("cluster-local-domain-tls", &n.ClusterLocalTLS)
+	if v, ok := p.get("http-protocol"); ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "", "enabled":
+			n.HTTPProtocol = HTTPProtocolEnabled
+		case "redirected":
+			n.HTTPProtocol = HTTPProtocolRedirected
+		case "disabled":
+			n.HTTPProtocol = HTTPProtocolDisabled
+		default:
+			p.fail("http-protocol", "%q is not one of Enabled, Redirected, Disabled", v)
+		}
+	}
+	if v, ok := p.get("namespace-wildcard-cert-selector"); ok && strings.TrimSpace(v) != "" {
+		sel := &metav1.LabelSelector{}
+		if err := yaml.UnmarshalStrict([]byte(v), sel); err != nil {
+			p.fail("namespace-wildcard-cert-selector", "not a label selector: %v", err)
+		} else if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+			p.fail("namespace-wildcard-cert-selector", "%v", err)
+		} else {
+			n.NamespaceWildcardCertSelector = sel
+		}
+	}
+	if p.err != nil {
+		return Network{}, p.err
+	}
 	var err error
 	if n.domain, err = boundedTemplate("domain-template", n.DomainTemplate); err != nil {
 		return Network{}, fmt.Errorf("%s: domain-template: %w", NetworkConfigName, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,6 +27,21 @@ func (p *parser) fail(key, format string, args ...any) {
 func (p *parser) get(key string) (string, bool) {
 	v, ok := p.data[key]
 	return v, ok
+}
+
+// enabled reads Knative's "Enabled"/"Disabled" switches (any case; empty
+// is Disabled).
+func (p *parser) enabled(key string, dst *bool) {
+	if v, ok := p.get(key); ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "enabled":
+			*dst = true
+		case "disabled", "":
+			*dst = false
+		default:
+			p.fail(key, "%q is not Enabled or Disabled", v)
+		}
+	}
 }
 
 func (p *parser) int64(key string, dst *int64) {

@@ -67,6 +67,9 @@ type VirtualHost struct {
 	// Routes are tried in order; the translator orders them longest prefix
 	// first, header-matching routes before plain ones.
 	Routes []Route `json:"routes,omitempty"`
+	// TLS says the host is served over HTTPS too: a certificate for it is
+	// expected among the SDS secrets (named by the host).
+	TLS bool `json:"tls,omitempty"`
 	// HTTP says what a request over plain HTTP gets when the host is also
 	// served over HTTPS (config-network's http-protocol); "" is Enabled.
 	HTTP HTTPPolicy `json:"http,omitempty"`

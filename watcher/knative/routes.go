@@ -115,7 +115,7 @@ func (rd *round) routeStatuses() {
 			continue
 		}
 		rt.Status.ObservedGeneration = rt.Generation
-		rt.Status.Address = &servingv1.Addressable{URL: httpURL(rt.Name + "." + rt.Namespace + "." + clusterDomain)}
+		rt.Status.Address = &servingv1.Addressable{URL: rd.url(rt.Name+"."+rt.Namespace+"."+clusterDomain, false)}
 
 		targets, bad := rd.resolve(rt.Namespace, rt.Spec.Traffic)
 		if bad == nil {
@@ -138,7 +138,7 @@ func (rd *round) routeStatuses() {
 			rd.problem(e.src, "", err.Error())
 			e.cond.set(condFalse(servingv1.ConditionIngressReady, ReasonInvalidHost, err.Error()))
 		} else {
-			rt.Status.URL = httpURL(main.primary(rt))
+			rt.Status.URL = rd.url(main.primary(rt), main.external != "")
 			switch svc, traffic, err := rd.build(rt, main, targets); {
 			case err != nil:
 				rd.problem(e.src, "", err.Error())
@@ -291,7 +291,7 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 			if err != nil {
 				return nil, nil, err
 			}
-			st.URL = httpURL(h.primary(rt))
+			st.URL = rd.url(h.primary(rt), h.external != "")
 			only := model.Route{
 				PathPrefix: "/",
 				Splits:     []model.Split{rd.split(rt.Namespace, t.revision, 100)},
@@ -300,7 +300,7 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 			tagged := only
 			tagged.Headers = []model.HeaderMatch{{Name: HeaderTag, Value: t.spec.Tag}}
 			tagRoutes = append(tagRoutes, tagged)
-			tagHosts = append(tagHosts, virtualHosts(h, []model.Route{only})...)
+			tagHosts = append(tagHosts, rd.virtualHosts(h, []model.Route{only})...)
 		}
 		traffic = append(traffic, st)
 	}
@@ -317,20 +317,39 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 	if len(revs) > 0 {
 		routes = append(routes, model.Route{PathPrefix: "/", Splits: weighted, Timeout: rd.timeout(revs, rt.Namespace)})
 	}
-	svc.VirtualHosts = append(virtualHosts(main, routes), tagHosts...)
+	svc.VirtualHosts = append(rd.virtualHosts(main, routes), tagHosts...)
 	return svc, traffic, nil
 }
 
-// virtualHosts gives every host of h the same routes.
-func virtualHosts(h hostSet, routes []model.Route) []model.VirtualHost {
+// virtualHosts gives every host of h the same routes, served over HTTPS
+// too where config-network says so, with its http-protocol for plain HTTP.
+func (rd *round) virtualHosts(h hostSet, routes []model.Route) []model.VirtualHost {
+	net := rd.r.settings.Network
+	vh := func(host string, vis model.Visibility, tls bool) model.VirtualHost {
+		v := model.VirtualHost{Host: host, Visibility: vis, Routes: routes}
+		if tls {
+			v.TLS, v.HTTP = true, model.HTTPPolicy(net.HTTPProtocol)
+		}
+		return v
+	}
 	var out []model.VirtualHost
 	if h.external != "" {
-		out = append(out, model.VirtualHost{Host: h.external, Visibility: model.External, Routes: routes})
+		out = append(out, vh(h.external, model.External, net.ExternalTLS))
 	}
 	for _, l := range h.local {
-		out = append(out, model.VirtualHost{Host: l, Visibility: model.ClusterLocal, Routes: routes})
+		out = append(out, vh(l, model.ClusterLocal, net.ClusterLocalTLS))
 	}
 	return out
+}
+
+// url is a host's URL: https when config-network serves such hosts
+// (external or cluster-local) over TLS.
+func (rd *round) url(host string, external bool) *servingv1.URL {
+	net := rd.r.settings.Network
+	if (external && net.ExternalTLS) || (!external && net.ClusterLocalTLS) {
+		return &servingv1.URL{Scheme: "https", Host: host}
+	}
+	return httpURL(host)
 }
 
 func (rd *round) split(ns, rev string, p uint32) model.Split {
