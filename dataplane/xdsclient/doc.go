@@ -7,7 +7,10 @@
 // subscription at any time. The client decodes every response into the
 // type's Go messages and hands what changed to the watch's Handler: ACK
 // when the handler accepts, NACK with the handler's error otherwise, the
-// handler's previous state standing. When the stream fails the client
+// handler's previous state standing. A name subscribed to one by one that
+// the server says it does not have (removed before the handler ever had
+// it) is handed to the handler as Absent, for a caller asking for
+// resources on demand; the subscription stays. When the stream fails the client
 // reopens it after a capped exponential backoff, telling the server the
 // versions it holds (initial_resource_versions) so that only what changed
 // meanwhile is sent again. A run of failed streams is logged once, and

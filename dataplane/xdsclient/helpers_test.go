@@ -129,7 +129,7 @@ func (r *recorder) within(d time.Duration) (xdsclient.Update, bool) {
 	for {
 		select {
 		case u := <-r.updates:
-			if len(u.Resources)+len(u.Removed) > 0 {
+			if len(u.Resources)+len(u.Removed)+len(u.Absent) > 0 {
 				return u, true
 			}
 		case <-deadline:
@@ -152,7 +152,7 @@ func (r *recorder) next(t testing.TB) xdsclient.Update {
 func (r *recorder) none(t testing.TB) {
 	t.Helper()
 	if u, ok := r.within(quiet); ok {
-		t.Fatalf("unexpected update: %v removed %v", names(u), u.Removed)
+		t.Fatalf("unexpected update: %v removed %v absent %v", names(u), u.Removed, u.Absent)
 	}
 }
 

@@ -122,9 +122,9 @@ func (s *session) apply(resp *discoveryv3.DeltaDiscoveryResponse) error {
 		return fmt.Errorf("no watch for type %s", resp.GetTypeUrl())
 	}
 	s.c.mu.Lock()
-	resources, removed := w.relevantLocked(resp)
+	resources, removed, absent := w.relevantLocked(resp)
 	s.c.mu.Unlock()
-	err := w.apply(resources, removed)
+	err := w.apply(resources, removed, absent)
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
 	if err != nil {

@@ -30,6 +30,14 @@ type Update struct {
 	// Removed names the resources the server removed among those the
 	// handler had accepted.
 	Removed []string
+	// Absent names resources the watch subscribes to by name that the
+	// server says it does not have: removed without the handler ever
+	// having accepted them. A delta server answers so for a name it does
+	// not hold (kgate's does for secrets, which gateways ask for on
+	// demand), so that a caller waiting for the resource can give up at
+	// once. The subscription stands: the server sends the resource if it
+	// comes. Wildcard watches never see it.
+	Absent []string
 }
 
 // Resource is one resource of a response.
@@ -97,8 +105,10 @@ func (w *Watch) wants(name string) bool {
 
 // relevantLocked returns what of a response concerns the handler: the
 // resources subscribed to (one may arrive just after its unsubscription),
-// and the removals of resources the handler accepted before. c.mu is held.
-func (w *Watch) relevantLocked(resp *discoveryv3.DeltaDiscoveryResponse) (resources []*discoveryv3.Resource, removed []string) {
+// the removals of resources the handler accepted before, and the names
+// subscribed to one by one that the server says it does not have. c.mu
+// is held.
+func (w *Watch) relevantLocked(resp *discoveryv3.DeltaDiscoveryResponse) (resources []*discoveryv3.Resource, removed, absent []string) {
 	for _, r := range resp.GetResources() {
 		if w.wants(r.GetName()) {
 			resources = append(resources, r)
@@ -107,9 +117,11 @@ func (w *Watch) relevantLocked(resp *discoveryv3.DeltaDiscoveryResponse) (resour
 	for _, name := range resp.GetRemovedResources() {
 		if _, ok := w.versions[name]; ok {
 			removed = append(removed, name)
+		} else if _, named := w.want[name]; named && name != Wildcard {
+			absent = append(absent, name)
 		}
 	}
-	return resources, removed
+	return resources, removed, absent
 }
 
 // subscriptionLocked returns the names subscribed to, sorted. c.mu is
@@ -135,16 +147,17 @@ func (w *Watch) forgetLocked(names []string) {
 // apply decodes what of a response concerns the watch and hands it to the
 // handler, recording the versions it accepts. Only Run's goroutine calls
 // it.
-func (w *Watch) apply(resources []*discoveryv3.Resource, removed []string) error {
+func (w *Watch) apply(resources []*discoveryv3.Resource, removed, absent []string) error {
 	u, err := decode(w.typeURL, resources, removed)
 	if err != nil {
 		return undecodable{err}
 	}
+	u.Absent = absent
 	if err := w.handler(u); err != nil {
 		return err
 	}
 	w.accept(u)
-	w.c.log.Debug("xDS response accepted", "type", u.TypeURL, "updated", len(u.Resources), "removed", len(u.Removed))
+	w.c.log.Debug("xDS response accepted", "type", u.TypeURL, "updated", len(u.Resources), "removed", len(u.Removed), "absent", len(u.Absent))
 	return nil
 }
 
