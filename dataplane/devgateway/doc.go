@@ -20,20 +20,25 @@
 //     timeout, HTTP/2 max_concurrent_streams and windows; the path is
 //     normalized (normalize_path, merge_slashes; %2F and %5C kept or
 //     rejected, path_with_escaped_slashes_action); the early header
-//     mutation runs (x-kgate-listener, for kgate).
+//     mutation runs (x-kgate-listener, for kgate); X-Forwarded-Proto is
+//     set to the connection's scheme, overwriting the client's at an edge
+//     (use_remote_address) that trusts no hop (xff_num_trusted_hops 0),
+//     before routing, so that routes can match it.
 //  2. Scope (scope.go): the key built from the configured header
 //     fragments (the host part of :authority, which for HTTP/1.1 is Host)
 //     picks the ScopedRouteConfiguration and so the RouteConfiguration.
 //  3. Route (route.go, match.go): virtual host by domain (exact, then
 //     "*suffix", then "prefix*" such as "host:*", then "*"); first route
 //     whose prefix/path/regex and header matchers match; 404 otherwise.
-//  4. Action (proxy.go): a direct response, or a weighted random cluster
-//     choice; request and response headers mutated from the weighted
-//     cluster's level to the route configuration's (set semantics
-//     overwrite what the client sent); route timeout, Envoy's 15 s when
-//     unset, 0 for none, 504 "upstream request timeout" when it fires
-//     before the response starts (a reset after); no retries; upgrades
-//     (WebSocket) as upgrade_configs allow.
+//  4. Action (proxy.go, redirect.go): a direct response; a redirect
+//     (scheme, host, port and path replaced or kept as Envoy's router
+//     does, the request's port dropped as it drops it, 301, 302, 303, 307
+//     or 308); or a weighted random cluster choice; request and response
+//     headers mutated from the weighted cluster's level to the route
+//     configuration's (set semantics overwrite what the client sent);
+//     route timeout, Envoy's 15 s when unset, 0 for none, 504 "upstream
+//     request timeout" when it fires before the response starts (a reset
+//     after); no retries; upgrades (WebSocket) as upgrade_configs allow.
 //  5. Cluster (cluster.go, balance.go, endpoints.go, upstream.go): a host
 //     by LEAST_REQUEST (power of two choices on requests in flight),
 //     ROUND_ROBIN or RANDOM; 503 "no healthy upstream" with none; HTTP/1.1
@@ -84,7 +89,8 @@
 //
 //   - TLS, filter chain matching, listener filters, HTTP filters other than
 //     the router (optional or disabled ones are skipped), HTTP/3.
-//   - Retries, hedging, mirroring, redirects, path and host rewrites,
+//   - Retries, hedging, mirroring, path and host rewrites (in redirects
+//     too: prefix_rewrite, regex_rewrite),
 //     hash policies, rate limits, CORS, per-filter config, query parameter
 //     matchers, runtime overrides (runtime_fraction's default value is
 //     honoured), CONNECT and WebSocket over HTTP/2 (RFC 8441): refused.

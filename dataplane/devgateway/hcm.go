@@ -38,6 +38,9 @@ type connManager struct {
 	upgrades         map[string]bool
 	useRemoteAddress bool
 	skipXFFAppend    bool
+	// xffTrustedHops is xff_num_trusted_hops: with it 0, an edge proxy
+	// (useRemoteAddress) trusts no X-Forwarded-Proto a client sends.
+	xffTrustedHops uint32
 	// server holds the limits the listener's http.Server enforces,
 	// limits those checked on each request.
 	server serverLimits
@@ -151,10 +154,11 @@ func unpack(a *anypb.Any, m proto.Message) error {
 }
 
 func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
-	// stream_idle_timeout is read and not enforced (see the package doc);
-	// nor is xff_num_trusted_hops, which only decides what Envoy takes for
-	// the client's address in the x-envoy-* headers the gateway does not
-	// add: X-Forwarded-For gets the peer's address appended either way.
+	// stream_idle_timeout is read and not enforced (see the package doc).
+	// xff_num_trusted_hops decides whether X-Forwarded-Proto is trusted,
+	// and otherwise only what Envoy takes for the client's address in the
+	// x-envoy-* headers the gateway does not add: X-Forwarded-For gets the
+	// peer's address appended either way.
 	if err := onlyFields(h, "codec_type", "stat_prefix", "rds", "route_config", "scoped_routes", "http_filters",
 		"upgrade_configs", "early_header_mutation_extensions", "use_remote_address", "skip_xff_append",
 		"stream_idle_timeout", "xff_num_trusted_hops", "request_headers_timeout", "max_request_headers_kb",
@@ -167,6 +171,7 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 		upgrades:         map[string]bool{},
 		useRemoteAddress: h.GetUseRemoteAddress().GetValue(),
 		skipXFFAppend:    h.GetSkipXffAppend(),
+		xffTrustedHops:   h.GetXffNumTrustedHops(),
 	}
 	if cm.codec == hcmv3.HttpConnectionManager_HTTP3 {
 		return nil, errors.New("codec HTTP3 is not supported by the dev gateway")

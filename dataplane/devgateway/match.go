@@ -25,7 +25,7 @@ func requestHeader(r *http.Request, name string) (value string, ok bool) {
 	case ":method":
 		return r.Method, true
 	case ":scheme":
-		return "http", true
+		return requestScheme(r), true
 	}
 	vs := r.Header.Values(name)
 	if len(vs) == 0 {

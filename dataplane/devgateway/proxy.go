@@ -49,6 +49,7 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
 	}
 	defer p.requests.Add(-1)
 	cm.early.apply(r.Header)
+	cm.setForwardedProto(r)
 	rt := cm.routes.table(p.tables, r)
 	if rt == nil {
 		localReply(w, http.StatusNotFound, "", nil) // no scope, or its routes have not arrived
@@ -69,6 +70,13 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
 	}}
 	if rte.direct != nil {
 		localReply(w, rte.direct.status, rte.direct.body, x.responseOps)
+		return
+	}
+	if rte.redirect != nil {
+		// Envoy's redirect is a local reply with no body, the route's
+		// response headers applied after Location.
+		w.Header().Set("Location", rte.redirect.location(r))
+		localReply(w, rte.redirect.status, "", x.responseOps)
 		return
 	}
 	fa := rte.forward
@@ -166,14 +174,16 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// forwardedHeaders sets the X-Forwarded-* headers as Envoy's connection
-// manager does (ReverseProxy's Rewrite starts without them): an edge
-// proxy (use_remote_address) appends the client's address to
-// X-Forwarded-For and sets X-Forwarded-Proto to its own scheme; otherwise
-// both pass as they came, X-Forwarded-Proto defaulting to the scheme.
+// forwardedHeaders passes the X-Forwarded-* headers on as Envoy's
+// connection manager does (ReverseProxy's Rewrite starts without them):
+// an edge proxy (use_remote_address) appends the client's address to
+// X-Forwarded-For, which passes as it came otherwise; X-Forwarded-Proto is
+// what setForwardedProto left before routing.
 func (x *exchange) forwardedHeaders(in *http.Request, out http.Header) {
-	if v, ok := in.Header["X-Forwarded-Host"]; ok {
-		out["X-Forwarded-Host"] = v
+	for _, name := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := in.Header[name]; ok {
+			out[name] = v
+		}
 	}
 	xff := strings.Join(in.Header.Values("X-Forwarded-For"), ", ")
 	if x.cm.useRemoteAddress && !x.cm.skipXFFAppend {
@@ -187,11 +197,43 @@ func (x *exchange) forwardedHeaders(in *http.Request, out http.Header) {
 	if xff != "" {
 		out.Set("X-Forwarded-For", xff)
 	}
-	proto := in.Header.Get("X-Forwarded-Proto")
-	if x.cm.useRemoteAddress || proto == "" {
-		proto = "http"
+}
+
+// setForwardedProto sets X-Forwarded-Proto before routing, as Envoy's
+// connection manager does when it decodes a request, so that routes
+// matching it (http-protocol Redirected and Disabled) see the result: an
+// edge proxy (use_remote_address) trusting no hop in front of it
+// (xff_num_trusted_hops 0) overwrites what the client sent with the
+// connection's scheme; otherwise a value the client sent stands, and the
+// connection's scheme is set when there is none.
+func (cm *connManager) setForwardedProto(r *http.Request) {
+	present := len(r.Header["X-Forwarded-Proto"]) > 0
+	if present && !(cm.useRemoteAddress && cm.xffTrustedHops == 0) {
+		return
 	}
-	out.Set("X-Forwarded-Proto", proto)
+	r.Header.Set("X-Forwarded-Proto", connectionScheme(r))
+}
+
+// connectionScheme is the scheme of the connection r came on.
+func connectionScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// requestScheme is r's :scheme once setForwardedProto has run: for
+// HTTP/1, Envoy takes it from X-Forwarded-Proto; a value that is no
+// scheme, which only a trusted hop can have left, and HTTP/2 requests
+// (whose :scheme Go's server does not hand over) take the connection's.
+func requestScheme(r *http.Request) string {
+	if r.ProtoMajor == 1 {
+		switch p := strings.ToLower(r.Header.Get("X-Forwarded-Proto")); p {
+		case "http", "https":
+			return p
+		}
+	}
+	return connectionScheme(r)
 }
 
 // modifyResponse applies the response header mutations.

@@ -47,11 +47,12 @@ type virtualHost struct {
 	response headerOps
 }
 
-// route is a compiled Route: a match and either a direct response or a
-// forward to weighted clusters.
+// route is a compiled Route: a match and one action, a direct response,
+// a redirect or a forward to weighted clusters.
 type route struct {
 	match    routeMatch
 	direct   *directResponse
+	redirect *redirectAction
 	forward  *forwardAction
 	request  headerOps
 	response headerOps
@@ -184,7 +185,7 @@ func (vh *virtualHost) route(r *http.Request) *route {
 }
 
 func compileRoute(r *routev3.Route) (*route, error) {
-	if err := onlyFields(r, "name", "match", "route", "direct_response", "metadata", "decorator",
+	if err := onlyFields(r, "name", "match", "route", "direct_response", "redirect", "metadata", "decorator",
 		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"); err != nil {
 		return nil, err
 	}
@@ -204,8 +205,10 @@ func compileRoute(r *routev3.Route) (*route, error) {
 		rte.forward, err = compileRouteAction(action.Route)
 	case *routev3.Route_DirectResponse:
 		rte.direct, err = compileDirectResponse(action.DirectResponse)
+	case *routev3.Route_Redirect:
+		rte.redirect, err = compileRedirect(action.Redirect)
 	default:
-		err = errors.New("only route and direct_response actions are supported by the dev gateway")
+		err = errors.New("only route, direct_response and redirect actions are supported by the dev gateway")
 	}
 	if err != nil {
 		return nil, err

@@ -93,7 +93,7 @@ func TestRouting(t *testing.T) {
 	})
 
 	t.Run("per-split headers overwrite the client's", func(t *testing.T) {
-		h := http.Header{"Knative-Serving-Revision": {"forged"}, "Knative-Serving-Namespace": {"forged"}}
+		h := http.Header{"Knative-Serving-Revision": {"forged"}, "Knative-Serving-Namespace": {"forged"}, "X-Forwarded-Proto": {"https"}}
 		r := get(t, c, ext, externalHost("hello"), "/", h)
 		if got := r.header.Values("Req-Knative-Serving-Revision"); len(got) != 1 || got[0] != "hello-00001" {
 			t.Errorf("Knative-Serving-Revision upstream: %q, want [hello-00001]", got)
@@ -103,6 +103,9 @@ func TestRouting(t *testing.T) {
 		}
 		if got := r.header.Values("Req-X-Kgate-Listener"); len(got) != 0 {
 			t.Errorf("the listener header reached the application: %q", got)
+		}
+		if got := r.header.Values("Req-X-Forwarded-Proto"); len(got) != 1 || got[0] != "http" {
+			t.Errorf("X-Forwarded-Proto upstream: %q, want [http], the connection's (use_remote_address)", got)
 		}
 		if got := r.header.Get("Req-X-Forwarded-For"); got != "127.0.0.1" {
 			t.Errorf("X-Forwarded-For upstream: %q, want 127.0.0.1 (use_remote_address)", got)
