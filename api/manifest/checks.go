@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	servingv1beta1 "github.com/kgate/kgate/api/serving/v1beta1"
 )
 
 // The steps of decodeDocument, one rule each, in the order it runs them. A
@@ -141,27 +142,34 @@ func (s *decoding) skipForeign() bool {
 	s.obj = &Object{
 		File: s.file, Line: s.start,
 		APIVersion: h.APIVersion, Kind: h.Kind, Namespace: orDefault(h.Namespace), Name: h.Name,
-		Warnings: []string{fmt.Sprintf("skipped %s %s: kgate reads only %s objects and v1 ConfigMaps", h.APIVersion, h.Kind, servingv1.APIVersion)},
+		Warnings: []string{fmt.Sprintf("skipped %s %s: kgate reads only %s objects, %s DomainMappings and v1 ConfigMaps",
+			h.APIVersion, h.Kind, servingv1.APIVersion, servingv1beta1.APIVersion)},
 	}
 	return false
 }
 
-// servingVersion: serving.knative.dev is read at v1, and at v1alpha1 by conversion; other versions are errors.
+// servingVersion: serving.knative.dev is read at v1, at v1alpha1 by conversion, and at v1beta1 for
+// DomainMapping alone, the one kind Knative serves there; other versions are errors.
 func (s *decoding) servingVersion() bool {
 	switch v := s.head.APIVersion; {
 	case v == servingv1.APIVersion, v == v1alpha1, !strings.HasPrefix(v, servingv1.GroupName+"/"):
+		return true
+	case v == servingv1beta1.APIVersion && s.head.Kind == servingv1beta1.KindDomainMapping:
 		return true
 	}
 	return s.fail(s.start, "%s is not supported; use %s", s.head.APIVersion, servingv1.APIVersion)
 }
 
-// knownKind: the kind must be one of the version's (Service, Configuration, Route, Revision; or ConfigMap).
+// knownKind: the kind must be one of the version's (Service, Configuration, Route, Revision; DomainMapping;
+// or ConfigMap).
 func (s *decoding) knownKind() bool {
 	switch s.head.APIVersion {
 	case servingv1.APIVersion:
 		s.into = servingInto(s.head.Kind)
 	case v1alpha1:
 		s.into = alphaInto(s.head.Kind) // a nil alphaObject converts to a nil any
+	case servingv1beta1.APIVersion: // servingVersion let only DomainMapping through
+		s.into = &servingv1beta1.DomainMapping{}
 	default: // v1, whose one kind that gets here is ConfigMap (see skipForeign)
 		s.into = &corev1.ConfigMap{}
 	}

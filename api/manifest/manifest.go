@@ -1,5 +1,6 @@
 // Package manifest decodes manifest files — multi-document YAML or JSON — into
-// the serving.knative.dev/v1 types and ConfigMaps, strictly and with errors
+// the serving.knative.dev/v1 types, serving.knative.dev/v1beta1 DomainMappings
+// and ConfigMaps, strictly and with errors
 // located by file and line, so that a user editing a folder of manifests is
 // told exactly what to fix and where.
 package manifest
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kgate/kgate/api/fielderr"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	servingv1beta1 "github.com/kgate/kgate/api/serving/v1beta1"
 )
 
 // DefaultNamespace is the namespace of an object whose metadata names none.
@@ -30,8 +32,9 @@ type Object struct {
 	APIVersion, Kind, Namespace, Name string // Namespace defaults to "default"
 
 	// Obj is *servingv1.Service, *servingv1.Configuration, *servingv1.Route,
-	// *servingv1.Revision or *corev1.ConfigMap. It is nil for a document that
-	// was skipped because kgate does not read its kind; Warnings then says so.
+	// *servingv1.Revision, *servingv1beta1.DomainMapping or *corev1.ConfigMap.
+	// It is nil for a document that was skipped because kgate does not read
+	// its kind; Warnings then says so.
 	// A serving.knative.dev/v1alpha1 document is converted to its v1 type
 	// (APIVersion stays as written) and warned about.
 	Obj any
@@ -59,11 +62,12 @@ const nbsp = '\u00a0'
 
 // Decode splits a multi-document YAML (or JSON) file and decodes every
 // document it can; a bad document yields an *Error and does not stop the
-// others. Empty documents are ignored. serving.knative.dev/v1 objects are
-// decoded strictly (an unknown field is an error naming its path);
-// serving.knative.dev/v1alpha1 ones too, then converted to v1 with a
-// deprecation warning (see v1alpha1.go); v1 ConfigMaps are accepted; other
-// kinds are skipped with a warning.
+// others. Empty documents are ignored. serving.knative.dev/v1 objects and
+// serving.knative.dev/v1beta1 DomainMappings are decoded strictly (an
+// unknown field is an error naming its path); serving.knative.dev/v1alpha1
+// ones too, then converted to v1 with a deprecation warning (see
+// v1alpha1.go); v1 ConfigMaps are accepted; other kinds are skipped with a
+// warning.
 func Decode(file string, data []byte) ([]Object, []error) {
 	var objs []Object
 	var errs []error
@@ -316,6 +320,8 @@ func setNamespace(obj any, ns string) {
 	case *servingv1.Route:
 		o.Namespace = ns
 	case *servingv1.Revision:
+		o.Namespace = ns
+	case *servingv1beta1.DomainMapping:
 		o.Namespace = ns
 	case *corev1.ConfigMap:
 		o.Namespace = ns

@@ -12,6 +12,7 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/fielderr"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	servingv1beta1 "github.com/kgate/kgate/api/serving/v1beta1"
 )
 
 // FuzzValidate takes a manifest file through everything `kgate validate`
@@ -19,7 +20,7 @@ import (
 // holds parsed, then every object defaulted and validated against them —
 // watcher/knative.Validate's steps, repeated here because api must not
 // import watcher. Revisions are validated too, which Validate leaves to
-// reconciliation. FuzzDecode checks the decoding alone; this target goes
+// reconciliation, and DomainMappings. FuzzDecode checks the decoding alone; this target goes
 // on into the validators, which see only what decoding let through.
 //
 // Beyond not panicking, it checks what the callers rely on: defaulting
@@ -54,6 +55,8 @@ func FuzzValidate(f *testing.F) {
 				checkValidation(t, o, obj, settings.Defaults, v.Route)
 			case *servingv1.Revision:
 				checkValidation(t, o, obj, settings.Defaults, v.Revision)
+			case *servingv1beta1.DomainMapping:
+				checkValidation(t, o, obj, settings.Defaults, servingv1beta1.ValidateDomainMapping)
 			}
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/fielderr"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	servingv1beta1 "github.com/kgate/kgate/api/serving/v1beta1"
 )
 
 // TestSeeds pins what happens to every YAML of the user scenarios, copied
@@ -165,7 +166,7 @@ metadata:
   name: p
 `,
 		objs: []want{{kind: "Pod", name: "p", namespace: "default", line: 1,
-			warnings: []string{"skipped v1 Pod: kgate reads only serving.knative.dev/v1 objects and v1 ConfigMaps"}}},
+			warnings: []string{"skipped v1 Pod: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings and v1 ConfigMaps"}}},
 	}, {
 		name: "a bad document does not stop the next",
 		input: `apiVersion: serving.knative.dev/v1
@@ -243,6 +244,42 @@ metadata:
 		input: "apiVersion: serving.knative.dev/v1beta1\nkind: Service\nmetadata:\n  name: x\n",
 		errs:  []string{"f.yaml:1: serving.knative.dev/v1beta1 is not supported; use serving.knative.dev/v1"},
 	}, {
+		name: "a DomainMapping is read at serving.knative.dev/v1beta1",
+		input: `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: hello.localtest.me
+spec:
+  ref:
+    name: hello
+    kind: Service
+    apiVersion: serving.knative.dev/v1
+`,
+		objs: []want{{kind: "DomainMapping", name: "hello.localtest.me", namespace: "default", line: 1}},
+	}, {
+		name:  "serving.knative.dev/v1beta1 is read for DomainMapping alone",
+		input: "apiVersion: serving.knative.dev/v1beta1\nkind: Route\nmetadata:\n  name: x\n",
+		errs:  []string{"f.yaml:1: serving.knative.dev/v1beta1 is not supported; use serving.knative.dev/v1"},
+	}, {
+		name: "unknown DomainMapping fields are located",
+		input: `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: hello.localtest.me
+spec:
+  ref:
+    name: hello
+    kind: Service
+    apiVersion: serving.knative.dev/v1
+  tls:
+    secret: hello-tls
+`,
+		errs: []string{"f.yaml:11: must not set the field(s): spec.tls.secret"},
+	}, {
+		name:  "wrong types in a DomainMapping name the field",
+		input: "apiVersion: serving.knative.dev/v1beta1\nkind: DomainMapping\nmetadata:\n  name: a.example.com\nspec:\n  ref:\n    address: [x]\n",
+		errs:  []string{"f.yaml:7: cannot decode array into string: spec.ref.address"},
+	}, {
 		name:  "a list is not an object",
 		input: "- a\n- b\n",
 		errs:  []string{"f.yaml:1: document is not a mapping (an object with apiVersion, kind and metadata)"},
@@ -293,11 +330,11 @@ metadata:
 	}, {
 		name:  "skipForeign: before named, so a nameless foreign object is only skipped",
 		input: "apiVersion: apps/v1\nkind: Deployment\n",
-		objs:  []want{{kind: "Deployment", namespace: "default", line: 1, warnings: []string{"skipped apps/v1 Deployment: kgate reads only serving.knative.dev/v1 objects and v1 ConfigMaps"}}},
+		objs:  []want{{kind: "Deployment", namespace: "default", line: 1, warnings: []string{"skipped apps/v1 Deployment: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings and v1 ConfigMaps"}}},
 	}, {
 		name:  "skipForeign: a v1 kind other than ConfigMap",
 		input: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n",
-		objs:  []want{{kind: "Secret", name: "s", namespace: "default", line: 1, warnings: []string{"skipped v1 Secret: kgate reads only serving.knative.dev/v1 objects and v1 ConfigMaps"}}},
+		objs:  []want{{kind: "Secret", name: "s", namespace: "default", line: 1, warnings: []string{"skipped v1 Secret: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings and v1 ConfigMaps"}}},
 	}, {
 		name:  "servingVersion: before knownKind and named",
 		input: "apiVersion: serving.knative.dev/v2\nkind: Thing\n",
@@ -363,6 +400,7 @@ func TestDecodeTypes(t *testing.T) {
 		{"Configuration", servingv1.APIVersion, &servingv1.Configuration{}},
 		{"Route", servingv1.APIVersion, &servingv1.Route{}},
 		{"Revision", servingv1.APIVersion, &servingv1.Revision{}},
+		{"DomainMapping", servingv1beta1.APIVersion, &servingv1beta1.DomainMapping{}},
 		{"ConfigMap", "v1", &corev1.ConfigMap{}},
 	}
 	for _, tt := range tests {
@@ -391,5 +429,69 @@ func TestDecodeRefusesOversizedDocuments(t *testing.T) {
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "big.yaml:6: document is") || !strings.Contains(errs[0].Error(), "at most 3145728 (3 MiB)") {
 		t.Errorf("errors %v, want one naming the document's size and the 3 MiB limit at big.yaml:6", errs)
+	}
+}
+
+// TestDomainMappingRoundTrip takes Knative's DomainMapping example through
+// what kgate local does with a file: Decode, then SetDefaults and
+// ValidateDomainMapping, as the webhook would. The decoded object keeps every
+// field of the file.
+func TestDomainMappingRoundTrip(t *testing.T) {
+	const file = `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: hello.localtest.me
+  namespace: team
+spec:
+  ref:
+    name: hello
+    kind: Service
+    apiVersion: serving.knative.dev/v1
+  tls:
+    secretName: hello-tls
+---
+apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: other.localtest.me
+  namespace: team
+spec:
+  ref: {name: hello, kind: Service, apiVersion: serving.knative.dev/v1, namespace: default}
+`
+	objs, errs := Decode("dm.yaml", []byte(file))
+	if len(errs) != 0 || len(objs) != 2 {
+		t.Fatalf("Decode = %d objects, errors %v; want 2 objects", len(objs), errs)
+	}
+	o := objs[0]
+	if o.File != "dm.yaml" || o.Line != 1 || o.APIVersion != "serving.knative.dev/v1beta1" || o.Kind != "DomainMapping" ||
+		o.Namespace != "team" || o.Name != "hello.localtest.me" || len(o.Warnings) != 0 {
+		t.Errorf("object = %+v", o)
+	}
+	dm, ok := o.Obj.(*servingv1beta1.DomainMapping)
+	if !ok {
+		t.Fatalf("Obj is a %T", o.Obj)
+	}
+	want := servingv1beta1.DomainMappingSpec{
+		Ref: servingv1beta1.KReference{Name: "hello", Kind: "Service", APIVersion: "serving.knative.dev/v1"},
+		TLS: &servingv1beta1.SecretTLS{SecretName: "hello-tls"},
+	}
+	if dm.Name != "hello.localtest.me" || dm.Namespace != "team" || !reflect.DeepEqual(dm.Spec, want) {
+		t.Errorf("decoded %s/%s %+v, want team/hello.localtest.me %+v", dm.Namespace, dm.Name, dm.Spec, want)
+	}
+
+	dm.SetDefaults(config.DefaultDefaults())
+	if dm.Spec.Ref.Namespace != "team" {
+		t.Errorf("ref namespace defaulted to %q, want the mapping's, team", dm.Spec.Ref.Namespace)
+	}
+	if verrs := servingv1beta1.ValidateDomainMapping(dm); len(verrs) != 0 {
+		t.Errorf("ValidateDomainMapping: %s", fielderr.String(verrs))
+	}
+
+	// The second names a namespace of its own, which Knative refuses.
+	other := objs[1].Obj.(*servingv1beta1.DomainMapping)
+	other.SetDefaults(config.DefaultDefaults())
+	got := fielderr.String(servingv1beta1.ValidateDomainMapping(other))
+	if wantErr := "mismatched namespaces: spec.ref.namespace\n" + `parent namespace: "team" does not match ref: "default"`; got != wantErr {
+		t.Errorf("ValidateDomainMapping = %q, want %q", got, wantErr)
 	}
 }
