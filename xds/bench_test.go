@@ -55,6 +55,14 @@ func BenchmarkPropagation(b *testing.B) {
 // and CDS, then route configurations, scopes and load assignments by name.
 func subscribeEverything(b *testing.B, h *harness, cfg model.Config) *deltaClient {
 	b.Helper()
+	return subscribeEverythingWith(b, h, cfg, 2, nil)
+}
+
+// subscribeEverythingWith is subscribeEverything for a server with
+// listeners gateway listeners, also subscribing to secrets by name (as
+// Envoy does once clients have asked for those hosts over TLS).
+func subscribeEverythingWith(b *testing.B, h *harness, cfg model.Config, listeners int, secrets []string) *deltaClient {
+	b.Helper()
 	var routes, scopes, clas []string
 	for _, svc := range cfg.Services {
 		routes = append(routes, routeName("external", svc.Name))
@@ -69,12 +77,16 @@ func subscribeEverything(b *testing.B, h *harness, cfg model.Config) *deltaClien
 		names   []string
 		want    int
 	}{
-		{resource.ListenerType, nil, 2},
+		{resource.ListenerType, nil, listeners},
 		{resource.ClusterType, nil, len(cfg.Revisions)},
 		{resource.ScopedRouteType, scopes, len(scopes)},
 		{resource.RouteType, routes, len(routes)},
 		{resource.EndpointType, clas, len(clas)},
+		{resource.SecretType, secrets, len(secrets)},
 	} {
+		if sub.typeURL == resource.SecretType && len(secrets) == 0 {
+			continue
+		}
 		gw.subscribe(sub.typeURL, sub.names...)
 		// A type's first response comes in parts past the delta budget.
 		if got := len(gw.nextAll(sub.typeURL, sub.want)); got != sub.want {
