@@ -42,8 +42,8 @@ func crdRoot(t testing.TB) string {
 func crdInstall(t testing.TB, c *Cluster) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(crdRoot(t), "deploy", "install", "serving.knative.dev_*.yaml"))
-	if err != nil || len(files) != 4 {
-		t.Fatalf("want the 4 generated CRDs in deploy/install, got %v (%v)", files, err)
+	if err != nil || len(files) != 5 {
+		t.Fatalf("want the 5 generated CRDs in deploy/install (v1's four and v1beta1's DomainMapping), got %v (%v)", files, err)
 	}
 	var names []string
 	for _, f := range files {

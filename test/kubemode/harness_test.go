@@ -83,7 +83,7 @@ func newEnv(t testing.TB) *env {
 // installCRDs creates the CRDs of deploy/install and waits until they serve.
 func (e *env) installCRDs() {
 	files, err := filepath.Glob(filepath.Join(kube.RepoRoot(e.t), "deploy", "install", "serving.knative.dev_*.yaml"))
-	if err != nil || len(files) != 4 {
+	if err != nil || len(files) != 5 {
 		e.t.Fatalf("the CRDs in deploy/install: %v %v", files, err)
 	}
 	ctx := context.Background()
