@@ -230,7 +230,7 @@ func route(r model.Route, limits Limits) *routev3.Route {
 	if timeout < 0 {
 		timeout = 0
 	}
-	return &routev3.Route{
+	out := &routev3.Route{
 		Match: match,
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 			// Always weighted, even for one 100 % split: the per-split
@@ -245,6 +245,10 @@ func route(r model.Route, limits Limits) *routev3.Route {
 			IdleTimeout: routeIdleTimeout(timeout, limits.StreamIdleTimeout),
 		}},
 	}
+	if r.HostRewrite != "" && validHeaderValue(r.HostRewrite) {
+		out.GetRoute().HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: r.HostRewrite}
+	}
+	return out
 }
 
 // routeIdleTimeout lets a stream of a route whose timeout is longer than

@@ -98,6 +98,9 @@ type Route struct {
 	// Timeout bounds a request (the largest timeoutSeconds of the split's
 	// revisions); zero means no bound.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// HostRewrite, when set, replaces the Host of requests sent on (a
+	// DomainMapping's domain routed as its Route's cluster-local host).
+	HostRewrite string `json:"hostRewrite,omitempty"`
 }
 
 // HeaderMatch requires a request header to equal Value exactly.

@@ -15,6 +15,7 @@ import (
 	"github.com/kgate/kgate/api/fielderr"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 )
@@ -75,6 +76,8 @@ type Result struct {
 	Services       []*servingv1.Service
 	Configurations []*servingv1.Configuration
 	Routes         []*servingv1.Route
+	// DomainMappings are the serving.knative.dev/v1beta1 DomainMappings.
+	DomainMappings []*v1beta1.DomainMapping
 	// Revisions are every revision that exists (the history included), with
 	// labels serving.knative.dev/configuration (and /service when a Service
 	// owns it), the template's annotations and the defaulted spec: what
@@ -208,6 +211,8 @@ type round struct {
 	// dups are the objects declared more than once, by object key: the
 	// declaration served first, then the ignored ones.
 	dups map[string][]manifest.Object
+	// mappings are the DomainMappings, by "namespace/domain".
+	mappings map[string]*dmEntry
 }
 
 // svcEntry is a Service being reconciled.
@@ -250,14 +255,15 @@ type routeEntry struct {
 func (r *Reconciler) Reconcile(in Input) *Result {
 	rd := &round{
 		r: r, in: in, now: r.now(), res: &Result{},
-		live:    map[string]bool{},
-		configs: map[string]*cfgEntry{},
-		routes:  map[string]*routeEntry{},
-		dups:    map[string][]manifest.Object{},
+		live:     map[string]bool{},
+		configs:  map[string]*cfgEntry{},
+		routes:   map[string]*routeEntry{},
+		dups:     map[string][]manifest.Object{},
+		mappings: map[string]*dmEntry{},
 	}
 	r.prev = conditionsOf(r.last)
 
-	svcs, cfgs, routes, cms := rd.group()
+	svcs, cfgs, routes, dms, cms := rd.group()
 	rd.configMaps(cms)
 	names := map[string]bool{} // standalone Configuration and Route keys
 	for _, o := range cfgs {
@@ -275,10 +281,14 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 	for _, o := range routes {
 		rd.route(o)
 	}
+	for _, o := range dms {
+		rd.domainMapping(o)
+	}
 	rd.revisionStatuses()
 	rd.configurationStatuses()
 	rd.routeStatuses()
 	rd.serviceStatuses()
+	rd.mappingStatuses()
 	rd.duplicateStatuses()
 	rd.forget()
 	rd.output()
@@ -289,7 +299,7 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 
 // group sorts the declared objects by kind, dropping duplicates and
 // reporting objects kgate does not read.
-func (rd *round) group() (svcs, cfgs, routes, cms []manifest.Object) {
+func (rd *round) group() (svcs, cfgs, routes, dms, cms []manifest.Object) {
 	first := map[string]manifest.Object{}
 	for _, o := range rd.in.Objects {
 		if o.Obj == nil {
@@ -317,11 +327,13 @@ func (rd *round) group() (svcs, cfgs, routes, cms []manifest.Object) {
 			routes = append(routes, o)
 		case *corev1.ConfigMap:
 			cms = append(cms, o)
+		case *v1beta1.DomainMapping:
+			dms = append(dms, o)
 		case *servingv1.Revision:
 			rd.problem(o, "", "Revisions are created by Configurations (or Services); a declared Revision is ignored")
 		}
 	}
-	return svcs, cfgs, routes, cms
+	return svcs, cfgs, routes, dms, cms
 }
 
 func (rd *round) problem(o manifest.Object, fieldPath, msg string) {
@@ -365,6 +377,9 @@ func (rd *round) duplicateStatuses() {
 		if e.owner == "" {
 			mark(servingv1.KindRoute, e.out.Namespace, e.out.Name, e.cond)
 		}
+	}
+	for _, e := range rd.mappings {
+		mark(v1beta1.KindDomainMapping, e.out.Namespace, e.out.Name, e.cond)
 	}
 }
 
@@ -638,6 +653,13 @@ func (rd *round) output() {
 			}
 		}
 	}
+	for _, e := range rd.mappings {
+		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(v1beta1.KindDomainMapping, e.out.Namespace, e.out.Name)], rd.now)
+		res.DomainMappings = append(res.DomainMappings, e.out)
+		if e.model != nil && !e.lost {
+			services = append(services, *e.model)
+		}
+	}
 	for _, rev := range rd.r.revisions {
 		out := rev.output()
 		out.Status.Conditions = rev.cond.stamp(prev[objectKey(servingv1.KindRevision, rev.namespace, rev.name)], rd.now)
@@ -665,6 +687,7 @@ func (rd *round) output() {
 	sortByKey(res.Services, func(s *servingv1.Service) string { return s.Namespace + "/" + s.Name })
 	sortByKey(res.Configurations, func(c *servingv1.Configuration) string { return c.Namespace + "/" + c.Name })
 	sortByKey(res.Routes, func(r *servingv1.Route) string { return r.Namespace + "/" + r.Name })
+	sortByKey(res.DomainMappings, func(d *v1beta1.DomainMapping) string { return d.Namespace + "/" + d.Name })
 	sortByKey(res.Revisions, func(r *servingv1.Revision) string { return r.Namespace + "/" + r.Name })
 	sortByKey(res.Model.Services, model.Service.Key)
 	sortByKey(res.Model.Revisions, model.Revision.Key)

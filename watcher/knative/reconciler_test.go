@@ -95,6 +95,7 @@ type goldenOut struct {
 	Services       map[string]goldenObject    `json:"services,omitempty"`
 	Configurations map[string]goldenObject    `json:"configurations,omitempty"`
 	Routes         map[string]goldenObject    `json:"routes,omitempty"`
+	DomainMappings map[string]goldenObject    `json:"domainMappings,omitempty"`
 	Revisions      map[string]*goldenRevision `json:"revisions,omitempty"`
 }
 
@@ -184,6 +185,12 @@ func (g *goldenOut) fill(res *Result) {
 	g.Routes = map[string]goldenObject{}
 	for _, r := range res.Routes {
 		g.Routes[r.Namespace+"/"+r.Name] = goldenObject{Generation: r.Generation, Status: r.Status}
+	}
+	for _, d := range res.DomainMappings {
+		if g.DomainMappings == nil {
+			g.DomainMappings = map[string]goldenObject{}
+		}
+		g.DomainMappings[d.Namespace+"/"+d.Name] = goldenObject{Generation: d.Generation, Status: d.Status}
 	}
 	g.Revisions = map[string]*goldenRevision{}
 	for _, r := range res.Revisions {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 )
 
 // AnnotationTemplateDigest is the annotation on every Revision kgate makes
@@ -167,6 +168,8 @@ func (r *Reconciler) restoreDeclared(ds []Declared) {
 			good = decodeAs[servingv1.Configuration](d.Good)
 		case servingv1.KindRoute:
 			good = decodeAs[servingv1.Route](d.Good)
+		case v1beta1.KindDomainMapping:
+			good = decodeAs[v1beta1.DomainMapping](d.Good)
 		}
 		if good != nil {
 			r.good[k] = good

@@ -153,6 +153,7 @@ func (rd *round) routeStatuses() {
 			}
 		}
 	}
+	rd.mappingModels()
 	rd.claimHosts()
 	for _, e := range rd.routes {
 		if !e.served {
@@ -183,13 +184,25 @@ func (rd *round) routeStatuses() {
 func (rd *round) claimHosts() {
 	idx := rd.r.hosts
 	for _, key := range idx.Keys() {
-		if e, ok := rd.routes[key]; !ok || e.model == nil {
+		e, route := rd.routes[key]
+		m, mapping := rd.mappings[key]
+		if (!route || e.model == nil) && (!mapping || m.model == nil) {
 			idx.Delete(key)
 		}
 	}
 	for _, e := range rd.routes {
 		if e.model != nil {
 			idx.Set(*e.model)
+		}
+	}
+	for _, m := range rd.mappings {
+		if m.model != nil {
+			idx.Set(*m.model)
+		}
+	}
+	for key, m := range rd.mappings {
+		if _, lost := idx.Conflict(key); lost && m.model != nil {
+			m.lost = true
 		}
 	}
 	for key, e := range rd.routes {

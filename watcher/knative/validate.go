@@ -7,6 +7,7 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 )
 
 // Validate checks each object on its own, as Knative's admission webhook
@@ -46,6 +47,10 @@ func Validate(objs []manifest.Object, ceiling int32) []Problem {
 			obj = clone(obj)
 			obj.SetDefaults(settings.Defaults)
 			errs = v.Route(obj)
+		case *v1beta1.DomainMapping:
+			obj = clone(obj)
+			obj.SetDefaults(settings.Defaults)
+			errs = v1beta1.ValidateDomainMapping(obj)
 		}
 		problems = append(problems, fieldProblems(o, errs)...)
 	}
