@@ -29,10 +29,10 @@ func Listeners(opts Options) Output {
 		gatewayListener(InternalListener, InternalListener, intAddr, orDefault(opts.InternalPort, DefaultInternalPort), opts, nil),
 	}}
 	if opts.ExternalTLSPort != 0 {
-		out.Listeners = append(out.Listeners, TLSListener(ExternalTLSListener, ExternalListener, extAddr, opts.ExternalTLSPort, opts))
+		out.Listeners = append(out.Listeners, TLSListener(ExternalTLSListener, ExternalListener, orDefault(opts.ExternalTLSAddress, extAddr), opts.ExternalTLSPort, opts))
 	}
 	if opts.InternalTLSPort != 0 {
-		out.Listeners = append(out.Listeners, TLSListener(InternalTLSListener, InternalListener, intAddr, opts.InternalTLSPort, opts))
+		out.Listeners = append(out.Listeners, TLSListener(InternalTLSListener, InternalListener, orDefault(opts.InternalTLSAddress, intAddr), opts.InternalTLSPort, opts))
 	}
 	sortOutput(&out)
 	return out

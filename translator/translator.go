@@ -70,9 +70,11 @@ type Options struct {
 	InternalAddress string
 	InternalPort    uint32
 	// ExternalTLSPort and InternalTLSPort, when not 0, add the HTTPS
-	// listeners "external-tls" and "internal-tls" on the external and
-	// internal addresses (usually 8443 and 8444; see TLSListener).
-	ExternalTLSPort, InternalTLSPort uint32
+	// listeners "external-tls" and "internal-tls" (usually 8443 and 8444;
+	// see TLSListener), on ExternalTLSAddress and InternalTLSAddress, which
+	// default to the plaintext listeners' addresses.
+	ExternalTLSPort, InternalTLSPort       uint32
+	ExternalTLSAddress, InternalTLSAddress string
 	// HTTPSRedirectPort is the port of the https:// URL plain HTTP is
 	// redirected to (http-protocol Redirected): what clients reach the
 	// HTTPS listener on, 0 or 443 for the default port.
