@@ -145,7 +145,7 @@ func (c *Client) runStream(ctx context.Context) (healthy bool, err error) {
 
 	s := &session{c: c, stream: st, sent: map[*Watch]map[string]struct{}{}}
 	if err := s.sync(); err != nil {
-		return false, err
+		return false, c.explain(st.sendFailed(err))
 	}
 	for {
 		select {
@@ -157,15 +157,15 @@ func (c *Client) runStream(ctx context.Context) (healthy bool, err error) {
 			}
 			healthy = true
 			if err := s.answer(resp); err != nil {
-				return healthy, err
+				return healthy, c.explain(st.sendFailed(err))
 			}
 			// The handler may have changed subscriptions.
 			if err := s.sync(); err != nil {
-				return healthy, err
+				return healthy, c.explain(st.sendFailed(err))
 			}
 		case <-c.changed:
 			if err := s.sync(); err != nil {
-				return healthy, err
+				return healthy, c.explain(st.sendFailed(err))
 			}
 		}
 	}

@@ -159,7 +159,7 @@ func (r *LoadReporter) runStream(ctx context.Context) (healthy bool, err error) 
 	}
 	defer st.close()
 	if err := st.Send(&loadstatsv3.LoadStatsRequest{Node: r.node}); err != nil {
-		return false, fmt.Errorf("sending the node: %w", err)
+		return false, st.sendFailed(fmt.Errorf("sending the node: %w", err))
 	}
 
 	var (
@@ -193,7 +193,7 @@ func (r *LoadReporter) runStream(ctx context.Context) (healthy bool, err error) 
 			}
 		}
 		if sendErr != nil {
-			return healthy, sendErr
+			return healthy, st.sendFailed(sendErr)
 		}
 	}
 }

@@ -69,6 +69,25 @@ func (s *stream[Req, Res]) close() {
 	<-s.done
 }
 
+// sendFailed says why the stream ended when a Send failed with err.
+// grpc-go's Send fails with io.EOF alone once the stream has ended, its
+// status going to the receiving side: the server closing the stream would
+// otherwise be told (and logged) as a failure of the client's, not as the
+// control plane going away. What arrives meanwhile is dropped with the
+// stream.
+func (s *stream[Req, Res]) sendFailed(err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	for {
+		select {
+		case ended := <-s.ended:
+			return ended
+		case <-s.received:
+		}
+	}
+}
+
 // errServerClosed is how a stream the server ended cleanly fails: the
 // server is stopping, and the client reconnects like after any failure.
 var errServerClosed = errors.New("the server closed the stream")
