@@ -8,10 +8,29 @@
 // It reads the config as Envoy would, knowing no kgate name: LDS and CDS
 // wildcard; SRDS wildcard while a listener routes by scopes; RDS for the
 // route configurations scopes and listeners name; EDS for the load
-// assignments clusters name. A request then goes:
+// assignments clusters name; SDS for the secrets TLS handshakes name. A
+// request then goes:
 //
+//  0. TLS (tlscontext.go, secrets.go), on a listener whose filter chain
+//     has Envoy's TLS transport socket with the on-demand secret selector
+//     and the SNI mapper (the translator's HTTPS listeners): Go's
+//     crypto/tls with the context's minimum and maximum versions (TLS 1.2
+//     to 1.3 by default), Envoy's default cipher suites and curves, and
+//     its ALPN protocols, HTTP/2 served when the client picks "h2". The
+//     certificate is the SDS secret named by the client's SNI (the
+//     mapper's default_value without one), subscribed to by name over the
+//     ADS stream the first time a handshake asks for it; the handshake
+//     waits for the control plane's answer (the config source's
+//     initial_fetch_timeout, Envoy's 15 s by default, at most the
+//     listener's header timeout, which is Go's handshake timeout) and
+//     fails at once when the control plane says it has no such secret.
+//     The name stays subscribed while held, so that a certificate that
+//     comes later serves, and a rotation serves new handshakes while open
+//     connections keep theirs; each version is parsed once, when it
+//     arrives. Names are logged, never key material.
 //  1. Listener (listener.go, hcm.go, limits.go, paths.go): HTTP/1.1 and
-//     h2c on one socket, with the connection manager's limits: request
+//     h2c on one socket (or HTTP/1.1 and HTTP/2 over TLS), with the
+//     connection manager's limits: request
 //     headers size (max_request_headers_kb) and count (max_headers_count)
 //     answered 431 (the count resets an HTTP/2 stream), a header name with
 //     an underscore 400 or dropped (headers_with_underscores_action),
@@ -69,6 +88,18 @@
 //     client connections: beyond it, 503 "envoy overloaded", as Envoy's
 //     overload manager answers.
 //
+// Clients choose their SNI, and each new name is a subscription and an
+// answer from the control plane, so the certificates held on demand are
+// bounded too (secrets.go): at most Options.MaxSecrets names at once
+// (DefaultMaxSecrets, 1,024; a new name evicts the least recently used
+// name no handshake waits for, those without a certificate first, and
+// fails its handshake when every one is waited for), at most
+// Options.NewSecretsPerMinute new names a minute (a bucket of
+// DefaultNewSecretsPerMinute, 120, refilled at that rate; past it a new
+// name fails its handshake without a subscription), and an SNI that
+// cannot name a certificate (not a DNS name of 253 bytes at most) fails
+// without one.
+//
 // The gateway's "envoy overloaded" and an upstream's 503 (the activator
 // shedding a flood) close an HTTP/1 client's connection, which goes back
 // rather than bringing the flood's next request. A failed accept
@@ -87,8 +118,15 @@
 // Envoy behaviours not implemented (config using them is refused where it
 // would route differently; the rest is read and ignored):
 //
-//   - TLS, filter chain matching, listener filters, HTTP filters other than
-//     the router (optional or disabled ones are skipped), HTTP/3.
+//   - TLS other than the on-demand SNI certificates above (static or
+//     fixed-name SDS certificates, client certificates, session and OCSP
+//     settings, cipher suites, curves and signature algorithms other than
+//     the defaults, secrets from files): refused. Filter chain matching,
+//     listener filters other than the TLS inspector, HTTP filters other
+//     than the router (optional or disabled ones are skipped), HTTP/3:
+//     refused. Over TLS, HTTP/2 needs ALPN (Envoy's AUTO codec also takes
+//     its preface without it), and Go answers a plaintext request 400
+//     where Envoy closes the connection.
 //   - Retries, hedging, mirroring, path and host rewrites (in redirects
 //     too: prefix_rewrite, regex_rewrite),
 //     hash policies, rate limits, CORS, per-filter config, query parameter
@@ -100,8 +138,9 @@
 //     (the gateway uses the lowest priority with a healthy host),
 //     stream_idle_timeout and a route's idle_timeout (Go's server has no
 //     per-stream idle timeout), request_headers_timeout over HTTP/2,
-//     per_connection_buffer_limit_bytes, xff_num_trusted_hops (it only
-//     decides the x-envoy-* headers), access logs, stats: not enforced,
+//     per_connection_buffer_limit_bytes, xff_num_trusted_hops beyond
+//     trusting X-Forwarded-Proto (it decides the x-envoy-* headers),
+//     access logs, stats: not enforced,
 //     ignored. Unescaping path_with_escaped_slashes_action values: refused.
 //   - Request ids, x-envoy-* headers (none added, none stripped), the
 //     server header.

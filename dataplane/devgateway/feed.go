@@ -5,6 +5,7 @@ import (
 	"maps"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
@@ -15,7 +16,8 @@ import (
 // and subscribes as Envoy does — LDS and CDS to everything, SRDS to
 // everything once a listener routes by scopes, RDS to the route
 // configurations that scopes and listeners name, EDS to the load
-// assignments that clusters name.
+// assignments that clusters name, SDS to the secrets TLS handshakes ask
+// for (certStore).
 //
 // Each handler compiles every resource of its update before it changes
 // anything, so that a resource it cannot serve refuses the update whole
@@ -48,6 +50,8 @@ func newFeed(g *Gateway, c *xdsclient.Client) *feed {
 		g.tables.edit(func(t *tables) { delete(t.endpoints, name) })
 	})
 	c.Watch(resource.ListenerType, f.onListeners, xdsclient.Wildcard)
+	// Secrets by name, as TLS handshakes ask for them (certStore).
+	g.certs.sub = c.Watch(resource.SecretType, g.certs.apply)
 	f.srds = c.Watch(resource.ScopedRouteType, f.onScopes)
 	f.rds = newRefs(c.Watch(resource.RouteType, f.onRoutes), func(name string) {
 		g.tables.edit(func(t *tables) { delete(t.routes, name) })
@@ -74,7 +78,9 @@ func compileAll[M proto.Message, T any](u xdsclient.Update, compile func(M) (T, 
 }
 
 func (f *feed) onListeners(u xdsclient.Update) error {
-	cfgs, err := compileAll(u, compileListener)
+	cfgs, err := compileAll(u, func(l *listenerv3.Listener) (*listenerConfig, error) {
+		return compileListener(l, f.g.certs)
+	})
 	if err != nil {
 		return err
 	}

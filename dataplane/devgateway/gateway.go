@@ -56,6 +56,12 @@ type Options struct {
 	// closing an HTTP/1 connection. 0 means inflight.DefaultBudget().Requests
 	// when MaxConnections is 0 too, MaxConnections otherwise.
 	MaxRequests int
+	// MaxSecrets bounds the TLS certificate names (SDS secrets, by SNI)
+	// held at once, and NewSecretsPerMinute the names not held yet that
+	// handshakes may ask the control plane for: clients choose their SNI.
+	// 0 means DefaultMaxSecrets and DefaultNewSecretsPerMinute.
+	MaxSecrets          int
+	NewSecretsPerMinute int
 	// Inflight, when set, counts every request proxied to a host, by its
 	// "host:port", from before it is sent until its response has been
 	// copied in full (an upgraded connection, until it closes). kgate
@@ -93,6 +99,7 @@ type Gateway struct {
 	tables   *tables
 	proxy    *proxy
 	conns    *connLimiter
+	certs    *certStore
 	// feed holds the xDS handlers, which the client calls; tests call
 	// them directly.
 	feed    *feed
@@ -128,6 +135,7 @@ func New(conn grpc.ClientConnInterface, opts Options) (*Gateway, error) {
 	// connection; the client sees it, so it is debug.
 	maxConns, maxRequests := limitsOf(opts)
 	g.conns = newConnLimiter(maxConns)
+	g.certs = newCertStore(logger, opts.MaxSecrets, opts.NewSecretsPerMinute)
 	g.proxy = &proxy{
 		tables: g.tables, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		maxRequests: int64(maxRequests), inflight: opts.Inflight,

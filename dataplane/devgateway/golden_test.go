@@ -18,14 +18,19 @@ import (
 
 // The gateway accepts everything the translator emits for its golden
 // inputs: each model, published in turn to one gateway, is ACKed
-// resource by resource, and nothing is ever NACKed.
+// resource by resource, and nothing is ever NACKed; with the HTTPS
+// listeners too.
 func TestAcceptsTranslatorOutput(t *testing.T) {
 	inputs, err := filepath.Glob("../../translator/testdata/in/*.yaml")
 	if err != nil || len(inputs) == 0 {
 		t.Fatalf("no translator golden inputs: %v", err)
 	}
-	for _, opts := range []translator.Options{{}, {LoadReporting: true}} {
-		t.Run(fmt.Sprintf("LoadReporting=%v", opts.LoadReporting), func(t *testing.T) {
+	for _, opts := range []translator.Options{{}, {LoadReporting: true}, {
+		ExternalTLSPort: translator.DefaultExternalTLSPort, InternalTLSPort: translator.DefaultInternalTLSPort,
+		HTTPSRedirectPort: translator.DefaultExternalTLSPort, XFFNumTrustedHops: 1,
+	}} {
+		name := fmt.Sprintf("LoadReporting=%v,TLS=%v", opts.LoadReporting, opts.ExternalTLSPort != 0)
+		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, envOptions{translator: opts})
 			for _, in := range inputs {
 				t.Run(strings.TrimSuffix(filepath.Base(in), ".yaml"), func(t *testing.T) {

@@ -17,13 +17,16 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// listenerConfig is a compiled Listener: where it binds and the HTTP
-// connection manager serving its connections.
+// listenerConfig is a compiled Listener: where it binds, the TLS its
+// connections start with, if any, and the HTTP connection manager serving
+// them.
 type listenerConfig struct {
 	name string
 	// address is "host:port" as the listener says.
 	address string
-	cm      *connManager
+	// tls is nil for a plaintext listener.
+	tls *tlsContext
+	cm  *connManager
 }
 
 // connManager is a compiled HttpConnectionManager. It never changes once
@@ -85,9 +88,14 @@ func (cm *connManager) upgradeAllowed(upgrade string, fa *forwardAction) bool {
 	return enabled
 }
 
-func compileListener(l *listenerv3.Listener) (*listenerConfig, error) {
+// compileListener compiles a Listener whose TLS certificates, if it
+// terminates TLS, come from certs.
+func compileListener(l *listenerv3.Listener, certs *certStore) (*listenerConfig, error) {
 	if err := onlyFields(l, "name", "address", "filter_chains", "default_filter_chain", "stat_prefix", "metadata",
-		"traffic_direction", "per_connection_buffer_limit_bytes", "drain_type"); err != nil {
+		"traffic_direction", "per_connection_buffer_limit_bytes", "drain_type", "listener_filters"); err != nil {
+		return nil, err
+	}
+	if err := compileListenerFilters(l.GetListenerFilters()); err != nil {
 		return nil, err
 	}
 	address, err := listenerAddress(l.GetAddress())
@@ -98,12 +106,12 @@ func compileListener(l *listenerv3.Listener) (*listenerConfig, error) {
 	if dc := l.GetDefaultFilterChain(); dc != nil {
 		chains = append(chains[:len(chains):len(chains)], dc)
 	}
-	// Filter chain matching needs TLS or original-destination facts the
-	// gateway does not have: one chain serves every connection.
+	// Filter chain matching (by SNI, ALPN, addresses) is not implemented:
+	// one chain serves every connection.
 	if len(chains) != 1 {
 		return nil, fmt.Errorf("%d filter chains: the dev gateway serves exactly one", len(chains))
 	}
-	if err := onlyFields(chains[0], "name", "filters", "metadata"); err != nil {
+	if err := onlyFields(chains[0], "name", "filters", "metadata", "transport_socket"); err != nil {
 		return nil, err
 	}
 	filters := chains[0].GetFilters()
@@ -121,7 +129,13 @@ func compileListener(l *listenerv3.Listener) (*listenerConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network filter %s: %w", filters[0].GetName(), err)
 	}
-	return &listenerConfig{name: l.GetName(), address: address, cm: cm}, nil
+	// The server's handshake timeout is its header timeout (Go's
+	// http.Server): a handshake waits no longer for its certificate.
+	tc, err := compileTransportSocket(chains[0].GetTransportSocket(), certs, cm.server.readHeaderTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &listenerConfig{name: l.GetName(), address: address, tls: tc, cm: cm}, nil
 }
 
 func listenerAddress(a *corev3.Address) (string, error) {

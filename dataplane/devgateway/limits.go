@@ -39,11 +39,17 @@ type serverLimits struct {
 	connectionWindowBytes int
 }
 
-// server returns an http.Server with the limits l.
-func (l serverLimits) server(h http.Handler) *http.Server {
+// server returns an http.Server with the limits l, for TLS connections
+// (HTTP/1.1, and HTTP/2 when ALPN chooses it) when secure, for plaintext
+// ones (HTTP/1.1 and h2c with prior knowledge) otherwise.
+func (l serverLimits) server(h http.Handler, secure bool) *http.Server {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if secure {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	return &http.Server{
 		Handler:           h,
 		Protocols:         protocols,

@@ -2,6 +2,7 @@ package devgateway
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,7 +14,8 @@ import (
 )
 
 // listener serves one Listener: a socket and an HTTP server taking
-// HTTP/1.1 and h2c (prior knowledge) on it. A config update that keeps
+// HTTP/1.1 and h2c (prior knowledge) on it, or TLS carrying HTTP/1.1 or
+// HTTP/2 as ALPN chooses. A config update that keeps
 // the address and the server's limits swaps the connection manager under
 // the running server, so no connection is dropped; connections already
 // open serve their next requests with the new config, as Envoy's do not
@@ -26,7 +28,12 @@ type listener struct {
 	configured string
 	requested  string
 	cm         atomic.Pointer[connManager]
-	proxy      *proxy
+	// tls is the TLS of new connections, which an update swaps like cm;
+	// secure says the server was built for TLS, which a listener keeps
+	// for its server's life (a change hands the socket over).
+	tls    atomic.Pointer[tlsContext]
+	secure bool
+	proxy  *proxy
 
 	sock *socket
 	lis  net.Listener // this server's view of sock, from start on when handed over
@@ -67,10 +74,11 @@ func newListener(cfg *listenerConfig, addr string, sock *socket, p *proxy) *list
 	l := &listener{
 		name: cfg.name, configured: cfg.address, requested: addr,
 		proxy: p, sock: sock, hardStop: hardStop, served: make(chan struct{}),
-		limits: cfg.cm.server,
+		limits: cfg.cm.server, secure: cfg.tls != nil,
 	}
 	l.cm.Store(cfg.cm)
-	l.srv = l.limits.server(l)
+	l.tls.Store(cfg.tls)
+	l.srv = l.limits.server(l, l.secure)
 	l.srv.BaseContext = func(net.Listener) context.Context { return base }
 	l.srv.ErrorLog = p.errorLog
 	sock.conns.register(l.srv)
@@ -83,9 +91,18 @@ func (l *listener) start() {
 	if l.lis == nil {
 		l.lis = l.sock.view()
 	}
+	lis := l.lis
+	if l.secure {
+		// Each handshake takes the TLS config in place when it starts;
+		// Go's server reads the negotiated ALPN protocol and serves
+		// HTTP/2 or HTTP/1.1.
+		lis = tls.NewListener(lis, &tls.Config{
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return l.tls.Load().config, nil },
+		})
+	}
 	go func() {
 		defer close(l.served)
-		_ = l.srv.Serve(l.lis) // ends with ErrServerClosed once stopped
+		_ = l.srv.Serve(lis) // ends with ErrServerClosed once stopped
 	}()
 }
 

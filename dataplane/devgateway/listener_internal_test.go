@@ -17,10 +17,13 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	proxyprotocolv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/kgate/kgate/dataplane/xdsclient"
 	"github.com/kgate/kgate/internal/testrun"
@@ -279,8 +282,17 @@ func TestRefusesWhatItCannotServe(t *testing.T) {
 	defer busy.Close()
 	busyPort := uint32(busy.Addr().(*net.TCPAddr).Port)
 
-	withTLS := httpListener(t, "web", "0.0.0.0", 8080, nil)
-	withTLS.FilterChains[0].TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls"}
+	withTLS := func(edit func(*tlsv3.DownstreamTlsContext)) *listenerv3.Listener {
+		l := httpListener(t, "web", "0.0.0.0", 8080, nil)
+		ctx := onDemandTLS(t)
+		edit(ctx)
+		l.FilterChains[0].TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls",
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(t, ctx)}}
+		return l
+	}
+	withListenerFilter := httpListener(t, "web", "0.0.0.0", 8080, nil)
+	withListenerFilter.ListenerFilters = []*listenerv3.ListenerFilter{{Name: "envoy.filters.listener.proxy_protocol",
+		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(t, &proxyprotocolv3.ProxyProtocol{})}}}
 	retrying := catchAll()
 	retrying.VirtualHosts[0].Routes[0].GetRoute().RetryPolicy = &routev3.RetryPolicy{RetryOn: "5xx"}
 	dns := staticCluster(backend)
@@ -298,7 +310,36 @@ func TestRefusesWhatItCannotServe(t *testing.T) {
 		update  xdsclient.Update
 		want    string
 	}{
-		{"TLS", g.feed.onListeners, update(withTLS), "transport_socket is not supported"},
+		{"client certificates", g.feed.onListeners, update(withTLS(func(c *tlsv3.DownstreamTlsContext) {
+			c.RequireClientCertificate = wrapperspb.Bool(true)
+		})), "DownstreamTlsContext.require_client_certificate is not supported"},
+		{"a static certificate", g.feed.onListeners, update(withTLS(func(c *tlsv3.DownstreamTlsContext) {
+			c.CommonTlsContext.TlsCertificates = []*tlsv3.TlsCertificate{{}}
+		})), "CommonTlsContext.tls_certificates is not supported"},
+		{"cipher suites", g.feed.onListeners, update(withTLS(func(c *tlsv3.DownstreamTlsContext) {
+			c.CommonTlsContext.TlsParams.CipherSuites = []string{"AES128-SHA"}
+		})), "TlsParameters.cipher_suites is not supported"},
+		{"TLS 1.3 to 1.2", g.feed.onListeners, update(withTLS(func(c *tlsv3.DownstreamTlsContext) {
+			c.CommonTlsContext.TlsParams.TlsMinimumProtocolVersion = tlsv3.TlsParameters_TLSv1_3
+			c.CommonTlsContext.TlsParams.TlsMaximumProtocolVersion = tlsv3.TlsParameters_TLSv1_2
+		})), "TLS versions TLSv1_3 to TLSv1_2 are not supported"},
+		{"secrets from elsewhere than ADS", g.feed.onListeners, update(withTLS(func(c *tlsv3.DownstreamTlsContext) {
+			c.CommonTlsContext.CustomTlsCertificateSelector = onDemandSelector(t, &corev3.ConfigSource{
+				ConfigSourceSpecifier: &corev3.ConfigSource_Self{Self: &corev3.SelfConfigSource{}}})
+		})), "ConfigSource.self is not supported"},
+		{"another listener filter", g.feed.onListeners, update(withListenerFilter), "only the TLS inspector"},
+		{"a secret that is not a certificate", g.certs.apply, update(&tlsv3.Secret{Name: "s",
+			Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{}}}),
+			"Secret.validation_context is not supported"},
+		{"a key that does not parse", g.certs.apply, update(&tlsv3.Secret{Name: "s",
+			Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+				CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "not PEM"}},
+				PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "not PEM either"}},
+			}}}), "reading the certificate and key"},
+		{"a key from a file", g.certs.apply, update(&tlsv3.Secret{Name: "s",
+			Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+				CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/tls.crt"}},
+			}}}), "DataSource.filename is not supported"},
 		{"another HTTP filter", g.feed.onListeners, update(httpListener(t, "web", "0.0.0.0", 8080, func(h *hcmv3.HttpConnectionManager) {
 			h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.cors",
 				ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(t, &routerv3.Router{})}}}, h.HttpFilters...)

@@ -8,8 +8,10 @@ import "net"
 // Envoy refuses a listener it cannot bind. A listener keeping its address
 // keeps its socket; with the same server limits it keeps its connections
 // too and takes the new connection manager at once, with other limits it
-// hands the socket to a new server and drains its connections. A listener
-// replaced or removed drains in the background.
+// hands the socket to a new server and drains its connections, as it does
+// when TLS comes or goes. A listener replaced or removed drains in the
+// background. A TLS listener's prefetched certificates are asked for once
+// it serves; once no listener serves TLS, no certificate is held.
 func (g *Gateway) applyListeners(cfgs []*listenerConfig, removed []string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -18,7 +20,7 @@ func (g *Gateway) applyListeners(cfgs []*listenerConfig, removed []string) error
 		old := g.listeners[cfg.name]
 		want := g.listenAt(cfg.name, cfg.address)
 		if old != nil && keepsSocket(old, cfg.address, want) {
-			if old.limits != cfg.cm.server {
+			if old.limits != cfg.cm.server || old.secure != (cfg.tls != nil) {
 				fresh[cfg.name] = old.handOver(cfg)
 			}
 			continue
@@ -37,6 +39,7 @@ func (g *Gateway) applyListeners(cfgs []*listenerConfig, removed []string) error
 		l, rebound := fresh[cfg.name]
 		if !rebound {
 			old.cm.Store(cfg.cm)
+			old.tls.Store(cfg.tls)
 			old.configured = cfg.address
 			g.log.Debug("listener updated", "listener", cfg.name)
 			continue
@@ -53,6 +56,20 @@ func (g *Gateway) applyListeners(cfgs []*listenerConfig, removed []string) error
 			delete(g.listeners, name)
 			g.stopInBackground(old)
 		}
+	}
+	secure := false
+	for _, cfg := range cfgs {
+		if cfg.tls != nil {
+			g.certs.prefetch(cfg.tls.prefetch)
+		}
+	}
+	for _, l := range g.listeners {
+		secure = secure || l.secure
+	}
+	if !secure {
+		// The certificate selectors are gone, and their subscriptions
+		// with them, as in Envoy.
+		g.certs.forget()
 	}
 	return nil
 }
