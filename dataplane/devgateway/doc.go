@@ -52,7 +52,8 @@
 //  4. Action (proxy.go, redirect.go): a direct response; a redirect
 //     (scheme, host, port and path replaced or kept as Envoy's router
 //     does, the request's port dropped as it drops it, 301, 302, 303, 307
-//     or 308); or a weighted random cluster choice; request and response
+//     or 308); or a weighted random cluster choice, the upstream Host
+//     rewritten when host_rewrite_literal says; request and response
 //     headers mutated from the weighted cluster's level to the route
 //     configuration's (set semantics overwrite what the client sent);
 //     route timeout, Envoy's 15 s when unset, 0 for none, 504 "upstream
@@ -127,8 +128,9 @@
 //     refused. Over TLS, HTTP/2 needs ALPN (Envoy's AUTO codec also takes
 //     its preface without it), and Go answers a plaintext request 400
 //     where Envoy closes the connection.
-//   - Retries, hedging, mirroring, path and host rewrites (in redirects
-//     too: prefix_rewrite, regex_rewrite),
+//   - Retries, hedging, mirroring, path rewrites and host rewrites other
+//     than host_rewrite_literal (in redirects too: prefix_rewrite,
+//     regex_rewrite),
 //     hash policies, rate limits, CORS, per-filter config, query parameter
 //     matchers, runtime overrides (runtime_fraction's default value is
 //     honoured), CONNECT and WebSocket over HTTP/2 (RFC 8441): refused.

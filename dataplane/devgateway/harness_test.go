@@ -185,8 +185,8 @@ func awaitBody(t *testing.T, c *http.Client, addr, host, path, want string) {
 }
 
 // backend is an application server: it answers its name, and echoes the
-// request headers as "Req-<name>" response headers and the protocol as
-// "Req-Proto".
+// request headers as "Req-<name>" response headers, the protocol as
+// "Req-Proto" and the Host as "Req-Host".
 type backend struct {
 	name     string
 	endpoint model.Endpoint
@@ -202,6 +202,7 @@ func newBackend(t *testing.T, name string, handler http.HandlerFunc) *backend {
 			w.Header()["Req-"+k] = vs
 		}
 		w.Header().Set("Req-Proto", r.Proto)
+		w.Header().Set("Req-Host", r.Host)
 		if handler != nil {
 			handler(w, r)
 			return

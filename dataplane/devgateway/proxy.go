@@ -100,6 +100,7 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.cluster, x.host, x.timeout, x.http1Client = c, h, fa.timeout, r.ProtoMajor == 1
+	x.hostRewrite = fa.hostRewrite
 	p.forward(w, r, x)
 }
 
@@ -115,8 +116,10 @@ type exchange struct {
 	// weighted cluster) to the least (the route configuration).
 	levels  []levelOps
 	upgrade string
-	timeout time.Duration
-	timer   *routeTimer
+	// hostRewrite replaces the client's :authority upstream unless empty.
+	hostRewrite string
+	timeout     time.Duration
+	timer       *routeTimer
 	// http1Client is true when the client speaks HTTP/1.x, which carries
 	// trailers only after a chunked body.
 	http1Client bool
@@ -164,10 +167,15 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 }
 
 // rewrite points the outbound request at the host. The client's
-// :authority and path go upstream unchanged, as with Envoy.
+// :authority (unless the route rewrites it) and path go upstream
+// unchanged, as with Envoy; a rewrite adds no X-Forwarded-Host
+// (append_x_forwarded_host is not supported).
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = x.host.addr
+	if x.hostRewrite != "" {
+		pr.Out.Host = x.hostRewrite
+	}
 	x.forwardedHeaders(pr.In, pr.Out.Header)
 	for _, l := range x.levels {
 		l.request.apply(pr.Out.Header)

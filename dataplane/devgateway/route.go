@@ -73,6 +73,9 @@ type forwardAction struct {
 	// upgrades overrides the connection manager's upgrade settings, by
 	// lower-case upgrade type.
 	upgrades map[string]bool
+	// hostRewrite, when set, is the Host (:authority) the upstream gets
+	// (host_rewrite_literal).
+	hostRewrite string
 }
 
 // weightedCluster is one target of a route; a route naming a single
@@ -231,12 +234,13 @@ func compileDirectResponse(d *routev3.DirectResponseAction) (*directResponse, er
 }
 
 func compileRouteAction(a *routev3.RouteAction) (*forwardAction, error) {
-	// No retry_policy, hash_policy, rewrites…: onlyFields refuses them.
-	// idle_timeout is read and not enforced, as stream_idle_timeout.
-	if err := onlyFields(a, "cluster", "weighted_clusters", "timeout", "idle_timeout", "upgrade_configs"); err != nil {
+	// No retry_policy, hash_policy, path rewrites…: onlyFields refuses
+	// them. idle_timeout is read and not enforced, as stream_idle_timeout.
+	if err := onlyFields(a, "cluster", "weighted_clusters", "timeout", "idle_timeout", "upgrade_configs",
+		"host_rewrite_literal"); err != nil {
 		return nil, err
 	}
-	fa := &forwardAction{timeout: defaultRouteTimeout}
+	fa := &forwardAction{timeout: defaultRouteTimeout, hostRewrite: a.GetHostRewriteLiteral()}
 	if t := a.GetTimeout(); t != nil {
 		fa.timeout = t.AsDuration()
 	}

@@ -422,3 +422,42 @@ func TestHTTPSRotation(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A DomainMapping's domain is routed with its Route's routes and the Host
+// rewritten to the Route's cluster-local host (host_rewrite_literal), over
+// HTTP and over HTTPS with the domain's own certificate.
+func TestHostRewrite(t *testing.T) {
+	hello := newBackend(t, "hello", nil)
+	const domain, target = "hello.localtest.me", "hello.default.svc.cluster.local"
+	te := newTLSEnv(t, func(int) model.Config {
+		cfg := apps(app{name: "hello", pods: []model.Endpoint{hello.endpoint}})
+		route := cfg.Services[0].VirtualHosts[0].Routes[0]
+		route.HostRewrite = target
+		cfg.Services[0].VirtualHosts = append(cfg.Services[0].VirtualHosts,
+			model.VirtualHost{Host: domain, Visibility: model.External, TLS: true, Routes: []model.Route{route}})
+		return cfg
+	})
+	te.certify(domain, domain)
+	c := te.client(true)
+	_, plainPort, _ := net.SplitHostPort(te.plain)
+	for _, url := range []string{"http://" + domain + ":" + plainPort + "/x", fmt.Sprintf("https://%s:%d/x", domain, te.port)} {
+		eventually(t, url, func() error {
+			r, err := fetch(c, url, nil)
+			if err != nil {
+				return err
+			}
+			if got := r.header.Get("Req-Host"); got != target {
+				return fmt.Errorf("upstream Host %q, want %q", got, target)
+			}
+			if strings.HasPrefix(url, "https") && r.servedName() != domain {
+				return fmt.Errorf("certificate for %q", r.servedName())
+			}
+			return expect(r.response, http.StatusOK, "hello")
+		})
+	}
+	// The external host keeps its Host.
+	r := get(t, client(t), te.plain, externalHost("hello"), "/", nil)
+	if got := r.header.Get("Req-Host"); got != externalHost("hello") {
+		t.Errorf("upstream Host %q for the Service's own host", got)
+	}
+}
