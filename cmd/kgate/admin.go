@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 )
 
 // The admin API serves the objects of a running kgate, Knative-shaped, for
@@ -30,6 +31,7 @@ type objects struct {
 	Configurations []*servingv1.Configuration
 	Revisions      []*servingv1.Revision
 	Routes         []*servingv1.Route
+	DomainMappings []*v1beta1.DomainMapping
 }
 
 // named is what the admin API needs of an object.
@@ -73,7 +75,7 @@ func adminHandler(snapshot func() objects) http.Handler {
 		}
 		items, ok := pick(snapshot(), resource)
 		if !ok {
-			adminError(w, http.StatusNotFound, "unknown resource "+resource+": one of services, configurations, revisions, routes")
+			adminError(w, http.StatusNotFound, "unknown resource "+resource+": one of services, configurations, revisions, routes, domainmappings")
 			return
 		}
 		var out []any
@@ -108,6 +110,8 @@ func pick(o objects, resource string) ([]named, bool) {
 		return asNamed(o.Revisions), true
 	case "routes":
 		return asNamed(o.Routes), true
+	case "domainmappings":
+		return asNamed(o.DomainMappings), true
 	}
 	return nil, false
 }

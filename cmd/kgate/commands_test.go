@@ -226,7 +226,7 @@ func TestLocalStateInUse(t *testing.T) {
 		return l.Addr().String()
 	}
 	_, err = run(t, "local", "-f", filepath.Join("..", "..", "examples"), "--state-dir", dir,
-		"--http-address", free(), "--internal-address", free())
+		"--http-address", free(), "--internal-address", free(), "--https-address", free(), "--internal-https-address", free())
 	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "another kgate local is using it") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("error %v, want one line naming the state folder in use", err)
 	}

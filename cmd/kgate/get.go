@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/watcher/knative"
 )
 
@@ -26,6 +27,7 @@ var resourceNames = map[string]string{
 	"configuration": "configurations", "configurations": "configurations", "config": "configurations", "cfg": "configurations",
 	"revision": "revisions", "revisions": "revisions", "rev": "revisions",
 	"route": "routes", "routes": "routes", "rt": "routes",
+	"domainmapping": "domainmappings", "domainmappings": "domainmappings", "dm": "domainmappings",
 }
 
 func newGetCommand() *cobra.Command {
@@ -34,7 +36,7 @@ func newGetCommand() *cobra.Command {
 		all                      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "get ksvc|configurations|revisions|routes [NAME]",
+		Use:   "get ksvc|configurations|revisions|routes|domainmappings [NAME]",
 		Short: "Show the Knative objects of a running kgate (kgate local)",
 		Long: `Lists the objects a running kgate serves, with their status, as kubectl and kn
 show them. Revisions also show their ACTUAL and DESIRED replicas and their routing
@@ -43,7 +45,7 @@ MODE: Proxy (through the activator) or Serve (straight to the pods).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			resource, ok := resourceNames[strings.ToLower(args[0])]
 			if !ok {
-				return fmt.Errorf("unknown resource %q: use ksvc, configurations, revisions or routes", args[0])
+				return fmt.Errorf("unknown resource %q: use ksvc, configurations, revisions, routes or domainmappings", args[0])
 			}
 			if output != "table" && output != "json" && output != "yaml" {
 				return fmt.Errorf("--output %q: must be table, json or yaml", output)
@@ -141,6 +143,11 @@ func printObjects(w io.Writer, resource, output string, body []byte, single bool
 		err = table(tw, items, []string{"NAME", "URL", "READY", "REASON"},
 			func(r *servingv1.Route) []string {
 				return append([]string{r.Name, urlOf(r.Status.URL)}, ready(r.Status.Conditions)...)
+			})
+	case "domainmappings":
+		err = table(tw, items, []string{"NAME", "URL", "READY", "REASON"},
+			func(d *v1beta1.DomainMapping) []string {
+				return append([]string{d.Name, urlOf(d.Status.URL)}, ready(d.Status.Conditions)...)
 			})
 	case "revisions":
 		err = table(tw, items, []string{"NAME", "CONFIG NAME", "GENERATION", "AGE", "READY", "REASON", "ACTUAL", "DESIRED", "MODE"},

@@ -63,7 +63,7 @@ func TestGet(t *testing.T) {
 		{args: []string{"cfg", "-A"}, want: []string{"NAME LATESTCREATED LATESTREADY READY REASON", "hello hello-00001 hello-00001 True"}},
 		{args: []string{"ksvc", "-n", "other"}, want: []string{"No services found."}},
 		{args: []string{"ksvc", "nope"}, wantErr: "services default/nope not found"},
-		{args: []string{"pods"}, wantErr: `unknown resource "pods": use ksvc, configurations, revisions or routes`},
+		{args: []string{"pods"}, wantErr: `unknown resource "pods": use ksvc, configurations, revisions, routes or domainmappings`},
 		{args: []string{"ksvc", "-o", "xml"}, wantErr: `--output "xml": must be table, json or yaml`},
 	}
 	for _, tt := range tests {

@@ -33,6 +33,7 @@ import (
 type localConfig struct {
 	paths                    []string
 	external, internal       string
+	https, internalHTTPS     string
 	xdsAddress, adminAddress string
 	activatorAddress         string
 	domain                   string
@@ -80,6 +81,8 @@ started, so a restart serves exactly what it served. --reset starts over.
 	f.StringSliceVarP(&cfg.paths, "filename", "f", nil, "folder or file of manifests (repeatable)")
 	f.StringVar(&cfg.external, "http-address", "127.0.0.1:8080", "host:port of the external listener")
 	f.StringVar(&cfg.internal, "internal-address", "127.0.0.1:8081", "host:port of the internal (cluster-local) listener")
+	f.StringVar(&cfg.https, "https-address", "127.0.0.1:8443", "host:port of the external HTTPS listener (hosts config-network serves over TLS); empty: none")
+	f.StringVar(&cfg.internalHTTPS, "internal-https-address", "127.0.0.1:8444", "host:port of the internal HTTPS listener; empty: none")
 	f.StringVar(&cfg.xdsAddress, "xds-address", defaultXDSAddress, "host:port of the xDS and load-reporting server")
 	f.StringVar(&cfg.adminAddress, "admin-address", defaultAdminAddress, "host:port of the admin API kgate get reads")
 	f.StringVar(&cfg.activatorAddress, "activator-address", defaultActivatorAddress, "host:port of the activator")
@@ -92,6 +95,7 @@ started, so a restart serves exactly what it served. --reset starts over.
 	f.BoolVar(&cfg.reset, "reset", false, "forget the stored objects, revision history and replicas before starting (the local certificate authority is kept)")
 	cfg.logs.register(cmd)
 	_ = cmd.MarkFlagRequired("filename")
+	cmd.AddCommand(newLocalCACommand())
 	return cmd
 }
 
@@ -107,7 +111,11 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	}
 	// The data plane binds the gateway listeners later, from its xDS
 	// config; a port in use is better said now, with the flag to change.
-	for flag, addr := range map[string]string{"--http-address": cfg.external, "--internal-address": cfg.internal} {
+	for flag, addr := range map[string]string{"--http-address": cfg.external, "--internal-address": cfg.internal,
+		"--https-address": cfg.https, "--internal-https-address": cfg.internalHTTPS} {
+		if addr == "" {
+			continue
+		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", flag, addr, err)
@@ -188,6 +196,11 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	if err != nil {
 		return err
 	}
+	// HTTPS: a certificate from the local CA for every host served over
+	// TLS, as the SDS secret Envoy or the dev gateway asks for by SNI.
+	if sys.https, err = newLocalHTTPS(log, store, eng); err != nil {
+		return err
+	}
 	sys.apply(ctx, sys.pipe.Apply(watcher.Change{Objects: src.Objects(), Replace: true}))
 
 	// Shutdown goes front to back: the data plane drains first, while the
@@ -204,6 +217,18 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	g.Go(func() error { return src.Run(gctx) })
 	g.Go(func() error { return sys.pipe.Run(gctx, func(res *knative.Result) { sys.apply(gctx, res) }) })
 	g.Go(func() error { return sys.loop.Run(gctx) })
+	g.Go(func() error {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				sys.https.renewDue()
+			}
+		}
+	})
 	// The admin API drains like a pod: it is only ever read.
 	g.Go(func() error {
 		return samples.Serve(gctx, adminLis, adminMux(adminHandler(sys.snapshot), ready, refusalsCollector{gate}), time.Second)
@@ -221,7 +246,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust, ready, counter)
 	})
 	log.Info("kgate local is running",
-		"external", cfg.external, "internal", cfg.internal, "domain", cfg.domain,
+		"external", cfg.external, "internal", cfg.internal, "https", cfg.https, "domain", cfg.domain,
 		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "activator", actLis.Addr().String())
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -265,11 +290,24 @@ func listenerOptions(cfg localConfig) (translator.Options, error) {
 	if err != nil {
 		return translator.Options{}, err
 	}
-	return translator.Options{
+	opts := translator.Options{
 		ExternalAddress: extHost, ExternalPort: extPort,
 		InternalAddress: intHost, InternalPort: intPort,
 		LoadReporting: true,
-	}, nil
+	}
+	if cfg.https != "" {
+		if opts.ExternalTLSAddress, opts.ExternalTLSPort, err = splitHostPort("--https-address", cfg.https); err != nil {
+			return translator.Options{}, err
+		}
+		// Plain HTTP redirected to HTTPS goes where kgate serves it.
+		opts.HTTPSRedirectPort = opts.ExternalTLSPort
+	}
+	if cfg.internalHTTPS != "" {
+		if opts.InternalTLSAddress, opts.InternalTLSPort, err = splitHostPort("--internal-https-address", cfg.internalHTTPS); err != nil {
+			return translator.Options{}, err
+		}
+	}
+	return opts, nil
 }
 
 // listenAll opens every listener up front, so that a port in use fails the

@@ -9,19 +9,29 @@ import (
 	"github.com/kgate/kgate/localstate"
 )
 
+// stateFolder is kgate local's state folder: --state-dir, else the one of
+// this set of -f paths.
+func stateFolder(cfg localConfig) (string, error) {
+	if cfg.stateDir != "" {
+		return cfg.stateDir, nil
+	}
+	if len(cfg.paths) == 0 {
+		return "", fmt.Errorf("-f: the manifests kgate local runs on name its state folder (or give --state-dir)")
+	}
+	base, err := localstate.DefaultBase()
+	if err != nil {
+		return "", err
+	}
+	return localstate.DirFor(base, cfg.paths)
+}
+
 // openState opens kgate local's state store (--state-dir, else the folder
 // of this set of -f paths), forgets it first with --reset, and loads what
 // a restart restores; it stops the replicas a crashed run left.
 func openState(ctx context.Context, log *slog.Logger, cfg localConfig) (*localstate.Store, localstate.Snapshot, error) {
-	dir := cfg.stateDir
-	if dir == "" {
-		base, err := localstate.DefaultBase()
-		if err != nil {
-			return nil, localstate.Snapshot{}, err
-		}
-		if dir, err = localstate.DirFor(base, cfg.paths); err != nil {
-			return nil, localstate.Snapshot{}, err
-		}
+	dir, err := stateFolder(cfg)
+	if err != nil {
+		return nil, localstate.Snapshot{}, err
 	}
 	st, err := localstate.Open(dir, cfg.paths)
 	if err != nil {

@@ -40,6 +40,8 @@ type localSystem struct {
 	loop *loop.Loop
 	// store keeps each pass's objects for the next run.
 	store *localstate.Store
+	// https issues the certificates of the hosts served over TLS.
+	https *localHTTPS
 
 	// known are the revisions handed to the deployer; only apply, on the
 	// pipeline's goroutine, touches it.
@@ -52,6 +54,7 @@ func (s *localSystem) apply(ctx context.Context, res *knative.Result) {
 	if err := s.store.SaveObjects(res, s.pipe.Declared()); err != nil {
 		s.log.Error("not stored: a restart would not find this pass's objects", "error", err)
 	}
+	s.https.sync(tlsHosts(res.Model.Services))
 	failed := map[string]knative.Failure{}
 	live := map[string]bool{}
 	for _, rev := range res.Revisions {
@@ -109,5 +112,5 @@ func (s *localSystem) snapshot() objects {
 		rev.Status = knative.WithRuntime(rev.Status, rt, rev.Status.Conditions, time.Now())
 		revs = append(revs, &rev)
 	}
-	return objects{Services: res.Services, Configurations: res.Configurations, Revisions: revs, Routes: res.Routes}
+	return objects{Services: res.Services, Configurations: res.Configurations, Revisions: revs, Routes: res.Routes, DomainMappings: res.DomainMappings}
 }

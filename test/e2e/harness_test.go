@@ -91,10 +91,10 @@ var (
 
 // kgate is one running `kgate local`.
 type kgate struct {
-	t                          *testing.T
-	dir                        string // the manifests folder
-	http, internal, admin, xds string
-	args                       []string // kgate's command line
+	t                                 *testing.T
+	dir                               string // the manifests folder
+	http, https, internal, admin, xds string
+	args                              []string // kgate's command line
 	// prefix, when set, runs kgate through another command (a shell
 	// setting a limit) that ends in exec-ing it.
 	prefix []string
@@ -117,13 +117,14 @@ func startKgate(t *testing.T, manifests map[string]string, flags ...string) *kga
 // newKgate prepares a kgate local as startKgate does, without starting it.
 func newKgate(t *testing.T, manifests map[string]string, flags ...string) *kgate {
 	t.Helper()
-	k := &kgate{t: t, dir: t.TempDir(), http: freePort(t), internal: freePort(t), admin: freePort(t), xds: freePort(t),
+	k := &kgate{t: t, dir: t.TempDir(), http: freePort(t), https: freePort(t), internal: freePort(t), admin: freePort(t), xds: freePort(t),
 		logs: &testrun.Buffer{}, exited: make(chan error, 1)}
 	for name, content := range manifests {
 		k.write(name, content)
 	}
 	k.args = append([]string{"local", "-f", k.dir, "--envoy", "never",
 		"--http-address", k.http, "--internal-address", k.internal, "--admin-address", k.admin,
+		"--https-address", k.https, "--internal-https-address", freePort(t),
 		"--xds-address", k.xds, "--activator-address", freePort(t), "--log-level", "debug"}, flags...)
 	return k
 }

@@ -44,7 +44,7 @@ YAML
 
 http=127.0.0.1:28080
 admin=127.0.0.1:29090
-"$bin/kgate" local -f "$work/manifests" --state-dir "$work/state" --envoy never --http-address $http --internal-address 127.0.0.1:28081 \
+"$bin/kgate" local -f "$work/manifests" --state-dir "$work/state" --https-address 127.0.0.1:28443 --internal-https-address 127.0.0.1:28444 --envoy never --http-address $http --internal-address 127.0.0.1:28081 \
 	--xds-address 127.0.0.1:28000 --admin-address $admin --activator-address 127.0.0.1:28012 >"$log" 2>&1 &
 kgate_pid=$!
 
