@@ -37,8 +37,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
 	deploykube "github.com/kgate/kgate/deploy/kube"
@@ -102,6 +105,10 @@ type Options struct {
 	// unanswered before a Route's readiness stops waiting for it
 	// (default xds.DefaultStaleAfter).
 	StaleAfter time.Duration
+	// DefaultCertificateSecret, when set, is a kubernetes.io/tls Secret
+	// whose certificate serves every host served over TLS that has no
+	// other (a DomainMapping's spec.tls), and clients that send no SNI.
+	DefaultCertificateSecret types.NamespacedName
 	// Logger; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -142,6 +149,18 @@ func (o *Options) defaults() {
 	}
 	// The autoscaler reads the gateways' in-flight requests over LRS.
 	o.Translator.LoadReporting = true
+	// The gateways' HTTPS listeners, as deploy/install exposes them: 8443
+	// and 8444 in the pod, 443 on the Services, which is the port of the
+	// https:// URLs plain HTTP is redirected to.
+	if o.Translator.ExternalTLSPort == 0 {
+		o.Translator.ExternalTLSPort = translator.DefaultExternalTLSPort
+	}
+	if o.Translator.InternalTLSPort == 0 {
+		o.Translator.InternalTLSPort = translator.DefaultInternalTLSPort
+	}
+	if o.Translator.HTTPSRedirectPort == 0 {
+		o.Translator.HTTPSRedirectPort = 443
+	}
 }
 
 // LeaseName is the leader election Lease in the system namespace.
@@ -158,10 +177,13 @@ type Controller struct {
 	engine *xds.Engine
 	lrs    *lrs.Server
 	certs  *secrets.Manager
-	loop   *loop.Loop
-	scaler *deploykube.Scaler
-	writes *writer
-	scales *asyncScaler
+	tls    *certificates
+	// secretsClient reads the certificate Secrets (see certs.go).
+	secretsClient kubernetes.Interface
+	loop          *loop.Loop
+	scaler        *deploykube.Scaler
+	writes        *writer
+	scales        *asyncScaler
 
 	pipe *watcher.Pipeline
 	// st is the round's state; only the round goroutine touches it.
@@ -188,6 +210,13 @@ func New(opts Options) (*Controller, error) {
 	if err := servingv1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("registering the Knative serving types: %w", err)
 	}
+	if err := v1beta1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("registering the Knative DomainMapping type: %w", err)
+	}
+	secretsClient, err := kubernetes.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("a client of the certificate Secrets: %w", err)
+	}
 	mgr, err := manager.New(opts.Config, manager.Options{
 		Scheme: scheme,
 		Logger: logr.FromSlogHandler(opts.Logger.Handler()),
@@ -208,6 +237,8 @@ func New(opts Options) (*Controller, error) {
 		opts: opts, log: opts.Logger, mgr: mgr, client: mgr.GetClient(),
 		kick:     make(chan struct{}, 1),
 		servedCh: make(chan struct{}),
+
+		secretsClient: secretsClient,
 	}
 	c.st.init()
 	svc := opts.ControllerService + "." + opts.SystemNamespace
@@ -230,6 +261,8 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The Secrets' informers start from the leader's context (lead).
+	c.tls = newCertificates(c.log, c.engine, opts.DefaultCertificateSecret, nil)
 	c.pipe = watcher.New(watcher.Options{
 		Routing: c.engine, Gateways: c.engine, Deployed: true, Logger: c.log,
 		Recheck: max(time.Second, cmp.Or(opts.StaleAfter, xds.DefaultStaleAfter)/2),
@@ -324,6 +357,8 @@ func (c *Controller) lead(ctx context.Context) error {
 	}
 	go c.certs.Run(ctx, c.opts.CertCheckInterval)
 	go c.writes.run(ctx)
+	c.tls.watch = informerWatch(ctx, c.secretsClient)
+	defer c.tls.stop()
 	go c.scales.run(ctx)
 	for again := true; again; {
 		var err error

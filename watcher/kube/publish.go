@@ -16,6 +16,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -73,6 +74,15 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 			})
 		case have != nil:
 			putStatus(c, "Route/"+key, have, func(o *servingv1.Route) {
+				o.Status = want.Status
+				o.Status.ObservedGeneration = o.Generation
+			})
+		}
+	}
+	for _, want := range res.DomainMappings {
+		key := want.Namespace + "/" + want.Name
+		if have := s.mappings[key]; have != nil {
+			putStatus(c, "DomainMapping/"+key, have, func(o *v1beta1.DomainMapping) {
 				o.Status = want.Status
 				o.Status.ObservedGeneration = o.Generation
 			})

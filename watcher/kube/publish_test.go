@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/autoscale/loop"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/translator/model"
@@ -43,6 +45,9 @@ func testScheme(t testing.TB) *runtime.Scheme {
 		t.Fatal(err)
 	}
 	if err := servingv1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1beta1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -111,6 +116,13 @@ type nopRouting struct{}
 
 func (nopRouting) UpdateRouting([]model.Service, []model.Revision) error { return nil }
 
+type nopSecrets struct{}
+
+func (nopSecrets) SetSecret(*tlsv3.Secret) error { return nil }
+func (nopSecrets) DeleteSecret(string) error     { return nil }
+
+func nopWatch(types.NamespacedName, func(*corev1.Secret)) func() { return func() {} }
+
 type nopEndpoints struct{}
 
 func (nopEndpoints) SetEndpoints(model.RevisionEndpoints) error { return nil }
@@ -133,7 +145,7 @@ func newTestController(t testing.TB, objs ...client.Object) (*Controller, *apiCa
 	calls := &apiCalls{scheme: scheme}
 	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&servingv1.Service{}, &servingv1.Configuration{}, &servingv1.Route{}, &servingv1.Revision{},
-			&appsv1.Deployment{}, &corev1.Service{}).
+			&v1beta1.DomainMapping{}, &appsv1.Deployment{}, &corev1.Service{}).
 		WithInterceptorFuncs(calls.funcs()).Build()
 	return newTestControllerOn(t, cl), calls
 }
@@ -146,6 +158,7 @@ func newTestControllerOn(t testing.TB, cl client.Client) *Controller {
 	opts.defaults()
 	c := &Controller{opts: opts, log: discard, client: cl, kick: make(chan struct{}, 1)}
 	c.st.init()
+	c.tls = newCertificates(discard, nopSecrets{}, types.NamespacedName{}, nopWatch)
 	c.writes = newWriter(discard, 1, func() {})
 	c.scaler = deploykube.NewScaler(cl)
 	c.scales = newAsyncScaler(c.scaler, discard)

@@ -13,6 +13,7 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/watcher"
 	"github.com/kgate/kgate/watcher/knative"
@@ -35,6 +36,7 @@ type snapshot struct {
 	services       map[string]*servingv1.Service
 	configurations map[string]*servingv1.Configuration
 	routes         map[string]*servingv1.Route
+	mappings       map[string]*v1beta1.DomainMapping
 	revisions      map[string]*servingv1.Revision
 	deployments    map[string]*appsv1.Deployment // by revision key
 	private        map[string]*corev1.Service    // by revision key
@@ -47,7 +49,7 @@ type snapshot struct {
 func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	s := &snapshot{
 		services: map[string]*servingv1.Service{}, configurations: map[string]*servingv1.Configuration{},
-		routes: map[string]*servingv1.Route{}, revisions: map[string]*servingv1.Revision{},
+		routes: map[string]*servingv1.Route{}, mappings: map[string]*v1beta1.DomainMapping{}, revisions: map[string]*servingv1.Revision{},
 		deployments: map[string]*appsv1.Deployment{}, private: map[string]*corev1.Service{},
 		placeholders: map[string]*corev1.Service{},
 	}
@@ -55,11 +57,13 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	var cfgs servingv1.ConfigurationList
 	var routes servingv1.RouteList
 	var revs servingv1.RevisionList
+	var dms v1beta1.DomainMappingList
 	var deps appsv1.DeploymentList
 	var ksvcs corev1.ServiceList
 	var cms corev1.ConfigMapList
 	for what, list := range map[string]client.ObjectList{
 		"Services": &svcs, "Configurations": &cfgs, "Routes": &routes, "Revisions": &revs,
+		"DomainMappings": &dms,
 	} {
 		if err := c.client.List(ctx, list); err != nil {
 			return nil, fmt.Errorf("listing %s: %w", what, err)
@@ -98,6 +102,10 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	for i := range revs.Items {
 		o := &revs.Items[i]
 		s.revisions[o.Namespace+"/"+o.Name] = o
+	}
+	for i := range dms.Items {
+		o := &dms.Items[i]
+		s.mappings[o.Namespace+"/"+o.Name] = o
 	}
 	for i := range deps.Items {
 		o := &deps.Items[i]
@@ -172,6 +180,9 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services), "deferred", again)
 	}()
 	c.configureAutoscaler(ctx, res)
+	// The certificates follow the hosts at once, like the routes: a host
+	// served over TLS is never without its certificate longer than needed.
+	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret))
 	if c.pipe.Pending() && !c.st.deferred {
 		c.st.deferred = true
 		return true, nil
@@ -203,6 +214,9 @@ func (c *Controller) change(s *snapshot) watcher.Change {
 			continue
 		}
 		ch.Objects = append(ch.Objects, object(servingv1.KindRoute, o.Namespace, o.Name, o))
+	}
+	for _, o := range sortedValues(s.mappings) {
+		ch.Objects = append(ch.Objects, manifest.Object{File: "kubernetes", APIVersion: v1beta1.APIVersion, Kind: v1beta1.KindDomainMapping, Namespace: o.Namespace, Name: o.Name, Obj: o})
 	}
 	for _, cm := range s.configMaps {
 		if cm.Name == config.DomainConfigName && !hasDomains(cm.Data) {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/watcher"
 )
@@ -22,6 +23,7 @@ import (
 func (c *Controller) watch(ctx context.Context) error {
 	kinds := []client.Object{
 		&servingv1.Service{}, &servingv1.Configuration{}, &servingv1.Route{}, &servingv1.Revision{},
+		&v1beta1.DomainMapping{},
 		&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{},
 	}
 	round := toolscache.ResourceEventHandlerFuncs{
