@@ -109,8 +109,8 @@ func TestCertificateHosts(t *testing.T) {
 		mapping("team", "unserved.example.org", "x-tls", true))  // not served over TLS: nothing
 	got := certificateHosts(res, def)
 	want := map[string]types.NamespacedName{
-		"a.example.com":                def,
-		"dm.example.org":               {Namespace: "team", Name: "dm-tls"},
+		"a.example.com":               def,
+		"dm.example.org":              {Namespace: "team", Name: "dm-tls"},
 		translator.DefaultCertificate: def,
 	}
 	if len(got) != len(want) {
