@@ -21,16 +21,17 @@ import (
 
 func newControllerCommand() *cobra.Command {
 	var (
-		opts       kubesource.Options
-		kubeconfig string
-		qps        float32
-		burst      int
-		logs       logFlags
+		opts        kubesource.Options
+		kubeconfig  string
+		defaultCert string
+		qps         float32
+		burst       int
+		logs        logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run kgate's Kubernetes controller: Knative objects in the API server, xDS to the Envoy gateways",
-		Long: `Reads Knative Services, Configurations and Routes from the API server, derives
+		Long: `Reads Knative Services, Configurations, Routes and DomainMappings from the API server, derives
 Configurations, Routes, Revisions, each Revision's Deployment and private
 Service, writes Knative's statuses, serves the Envoy gateways and the
 activators over xDS (ADS, delta and state of the world, with LRS on the same
@@ -53,6 +54,13 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			}
 			if l := opts.Limits; l.StreamsPerNode <= 0 || l.StreamsPerProxylessNode <= 0 || l.Streams <= 0 || l.NamesPerStream <= 0 || l.RequestBytes <= 0 {
 				return errors.New("--xds-max-streams-per-node, --xds-max-streams-per-proxyless-node, --xds-max-streams, --xds-max-names-per-stream and --xds-max-request-bytes must be positive")
+			}
+			if defaultCert != "" {
+				ref, err := kubesource.ParseSecretRef(defaultCert)
+				if err != nil {
+					return fmt.Errorf("--default-certificate-secret %w", err)
+				}
+				opts.DefaultCertificateSecret = ref
 			}
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
@@ -90,6 +98,7 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 	f.IntVar(&opts.Limits.NamesPerStream, "xds-max-names-per-stream", auth.DefaultNamesPerStream, "resource names one xDS stream may subscribe to")
 	f.IntVar(&opts.Limits.RequestBytes, "xds-max-request-bytes", auth.DefaultRequestBytes, "largest xDS or LRS request message")
 	f.Uint32Var(&opts.Translator.XFFNumTrustedHops, "xff-num-trusted-hops", 0, "proxies in front of the gateways whose X-Forwarded-For entries Envoy trusts (0: the gateways face clients directly)")
+	f.StringVar(&defaultCert, "default-certificate-secret", "", "NAMESPACE/NAME of a kubernetes.io/tls Secret whose certificate serves every host served over TLS that has no other (a DomainMapping's spec.tls), and clients without SNI (Kourier's certs-secret-namespace/certs-secret-name)")
 	f.Float32Var(&qps, "kube-qps", 200, "API server requests per second, sustained")
 	f.IntVar(&burst, "kube-burst", 400, "API server requests in a burst")
 	logs.register(cmd)
