@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/translator"
 )
 
 const (
@@ -470,18 +471,28 @@ func TestInstallComponents(t *testing.T) {
 	if s := svc("kgate-activator"); len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 8012 || s.Spec.Ports[0].Name != "http" {
 		t.Errorf("Service kgate-activator ports %+v, want 8012 http", s.Spec.Ports)
 	}
-	if s := svc("kgate-gateway"); s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 80 || s.Spec.Ports[0].TargetPort.String() != "http" {
-		t.Errorf("Service kgate-gateway: type %s ports %+v, want LoadBalancer 80 -> http (8080)", s.Spec.Type, s.Spec.Ports)
+	// The gateways' Services: HTTP on 80 and HTTPS on 443 (the port of
+	// https:// URLs and of redirects), to the listeners' named ports.
+	servicePorts := func(s *corev1.Service) map[string]string {
+		out := map[string]string{}
+		for _, p := range s.Spec.Ports {
+			out[p.Name] = fmt.Sprintf("%d->%s", p.Port, p.TargetPort.String())
+		}
+		return out
 	}
-	if s := svc("kgate-gateway-internal"); s.Spec.Type != corev1.ServiceTypeClusterIP || len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 80 || s.Spec.Ports[0].TargetPort.String() != "http-internal" {
-		t.Errorf("Service kgate-gateway-internal: type %s ports %+v, want ClusterIP 80 -> http-internal (8081)", s.Spec.Type, s.Spec.Ports)
+	if s := svc("kgate-gateway"); s.Spec.Type != corev1.ServiceTypeLoadBalancer || !reflect.DeepEqual(servicePorts(s), map[string]string{"http": "80->http", "https": "443->https"}) {
+		t.Errorf("Service kgate-gateway: type %s ports %+v, want LoadBalancer 80 -> http (8080), 443 -> https (8443)", s.Spec.Type, s.Spec.Ports)
+	}
+	if s := svc("kgate-gateway-internal"); s.Spec.Type != corev1.ServiceTypeClusterIP || !reflect.DeepEqual(servicePorts(s), map[string]string{"http": "80->http-internal", "https": "443->https-internal"}) {
+		t.Errorf("Service kgate-gateway-internal: type %s ports %+v, want ClusterIP 80 -> http-internal (8081), 443 -> https-internal (8444)", s.Spec.Type, s.Spec.Ports)
 	}
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	if ports["http"] != 8080 || ports["http-internal"] != 8081 {
-		t.Errorf("gateway container ports %v, want http 8080 and http-internal 8081 (the translator's listeners)", ports)
+	wantPorts := map[string]int32{"http": 8080, "http-internal": 8081, "https": translator.DefaultExternalTLSPort, "https-internal": translator.DefaultInternalTLSPort}
+	if !reflect.DeepEqual(ports, wantPorts) {
+		t.Errorf("gateway container ports %v, want %v (the translator's listeners)", ports, wantPorts)
 	}
 	for _, name := range []string{"kgate-activator", "kgate-gateway"} {
 		find(t, all, "PodDisruptionBudget", systemNamespace+"/"+name)
@@ -524,6 +535,12 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 		"/services":                       crud,
 		"/events":                         {"create", "patch"},
 		"discovery.k8s.io/endpointslices": {"get", "list", "watch"},
+		// DomainMappings: read, and their status written; nothing else.
+		"serving.knative.dev/domainmappings":        {"get", "list", "watch"},
+		"serving.knative.dev/domainmappings/status": {"get", "patch", "update"},
+		// The HTTPS certificates' Secrets, in any namespace: read only (each
+		// is watched alone by name, see watcher/kube/certs.go).
+		"/secrets": {"get", "list", "watch"},
 	}
 	for _, r := range []string{"services", "configurations", "revisions", "routes"} {
 		want["serving.knative.dev/"+r] = crud
