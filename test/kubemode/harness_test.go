@@ -36,6 +36,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/dataplane/xdsclient"
 	deploykube "github.com/kgate/kgate/deploy/kube"
 	"github.com/kgate/kgate/internal/testrun"
@@ -61,7 +62,7 @@ func newEnv(t testing.TB) *env {
 	c := kube.Start(t)
 	cfg := &rest.Config{Host: c.URL, BearerToken: c.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: c.CertFile}, QPS: 500, Burst: 1000}
 	scheme := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, servingv1.AddToScheme, apiextensionsv1.AddToScheme} {
+	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, servingv1.AddToScheme, v1beta1.AddToScheme, apiextensionsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -106,6 +107,10 @@ func (e *env) installCRDs() {
 	})
 	e.eventually(30*time.Second, "the CRDs serve", func() error {
 		var l servingv1.RevisionList
+		return e.client.List(ctx, &l)
+	})
+	e.eventually(30*time.Second, "the CRDs serve", func() error {
+		var l v1beta1.DomainMappingList
 		return e.client.List(ctx, &l)
 	})
 }
