@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -35,8 +36,8 @@ func TestCAIssuerIssuesAndRenews(t *testing.T) {
 	m := certmanager.Start(t, kube.Start(t))
 	t.Logf("API server, CRDs and controllers up in %s", time.Since(start).Round(time.Millisecond))
 	ctx := context.Background()
-	if _, err := m.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Logf("namespace %s: %v", ns, err)
+	if _, err := m.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
 	}
 	issuers := m.CM.CertmanagerV1().Issuers(ns)
 	certs := m.CM.CertmanagerV1().Certificates(ns)
