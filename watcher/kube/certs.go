@@ -46,9 +46,16 @@ type secretSink interface {
 	DeleteSecret(name string) error
 }
 
-// watchSecretFunc watches one Secret by name, calling onChange with it
-// (nil once it is deleted) until stop is called.
-type watchSecretFunc func(ref types.NamespacedName, onChange func(*corev1.Secret)) (stop func())
+// watchSecretFunc watches one Secret by name until stop is called: ev.changed
+// gets it on every change (nil once it is deleted), ev.absent is called when
+// the first list finds no such Secret.
+type watchSecretFunc func(ref types.NamespacedName, ev secretEvents) (stop func())
+
+// secretEvents are what a Secret's watch reports.
+type secretEvents struct {
+	changed func(*corev1.Secret)
+	absent  func()
+}
 
 // certPair is a Secret's certificate, checked to be a usable key pair.
 type certPair struct {
@@ -166,7 +173,10 @@ func (c *certificates) sync(want map[string]types.NamespacedName) {
 	}
 	for _, ref := range slices.SortedFunc(maps.Keys(refs), compareRefs) {
 		if _, ok := c.watches[ref]; !ok {
-			c.watches[ref] = c.watch(ref, func(s *corev1.Secret) { c.changed(ref, s) })
+			c.watches[ref] = c.watch(ref, secretEvents{
+				changed: func(s *corev1.Secret) { c.changed(ref, s) },
+				absent:  func() { c.absent(ref) },
+			})
 		}
 	}
 	c.pushLocked()
@@ -192,6 +202,19 @@ func (c *certificates) changed(ref types.NamespacedName, s *corev1.Secret) {
 			c.pairs[ref] = pair
 		}
 	}
+	c.pushLocked()
+}
+
+// absent records that a watched Secret does not exist, unless an event
+// said otherwise first (the two come from different goroutines): its hosts
+// are then reported without a certificate.
+func (c *certificates) absent(ref types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, watched := c.watches[ref]; !watched || c.reported[ref] {
+		return
+	}
+	c.reported[ref] = true
 	c.pushLocked()
 }
 
@@ -281,15 +304,15 @@ func compareRefs(a, b types.NamespacedName) int { return strings.Compare(a.Strin
 // whose list and watch carry the field selector metadata.name=NAME: the API
 // server sends this one Secret and nothing else.
 func informerWatch(ctx context.Context, cs kubernetes.Interface) watchSecretFunc {
-	return func(ref types.NamespacedName, onChange func(*corev1.Secret)) func() {
+	return func(ref types.NamespacedName, ev secretEvents) func() {
 		lw := toolscache.NewListWatchFromClient(cs.CoreV1().RESTClient(), "secrets", ref.Namespace,
 			fields.OneTermEqualSelector("metadata.name", ref.Name))
 		store, inf := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
 			ListerWatcher: lw, ObjectType: &corev1.Secret{},
 			Handler: toolscache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { onChange(asSecret(obj)) },
-				UpdateFunc: func(_, obj any) { onChange(asSecret(obj)) },
-				DeleteFunc: func(any) { onChange(nil) },
+				AddFunc:    func(obj any) { ev.changed(asSecret(obj)) },
+				UpdateFunc: func(_, obj any) { ev.changed(asSecret(obj)) },
+				DeleteFunc: func(any) { ev.changed(nil) },
 			},
 		})
 		wctx, cancel := context.WithCancel(ctx)
@@ -298,7 +321,7 @@ func informerWatch(ctx context.Context, cs kubernetes.Interface) watchSecretFunc
 			// A Secret that does not exist sends no event: once the first
 			// list is in, say so, so that its hosts are reported missing.
 			if toolscache.WaitForCacheSync(wctx.Done(), inf.HasSynced) && len(store.List()) == 0 {
-				onChange(nil)
+				ev.absent()
 			}
 		}()
 		return cancel

@@ -57,12 +57,17 @@ func (s *sink) take() []string {
 
 // fakeWatches hands Secrets to the certificates by hand.
 type fakeWatches struct {
-	on map[types.NamespacedName]func(*corev1.Secret)
+	on     map[types.NamespacedName]func(*corev1.Secret)
+	absent map[types.NamespacedName]func()
 }
 
-func (f *fakeWatches) watch(ref types.NamespacedName, onChange func(*corev1.Secret)) func() {
-	f.on[ref] = onChange
-	return func() { delete(f.on, ref) }
+func newFakeWatches() *fakeWatches {
+	return &fakeWatches{on: map[types.NamespacedName]func(*corev1.Secret){}, absent: map[types.NamespacedName]func(){}}
+}
+
+func (f *fakeWatches) watch(ref types.NamespacedName, ev secretEvents) func() {
+	f.on[ref], f.absent[ref] = ev.changed, ev.absent
+	return func() { delete(f.on, ref); delete(f.absent, ref) }
 }
 
 func tlsSecret(t *testing.T, ca *pki.CA, ref types.NamespacedName, version string, hosts ...string) *corev1.Secret {
@@ -137,7 +142,7 @@ func TestCertificatesFollowSecrets(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out := &sink{held: map[string][]byte{}}
-	w := &fakeWatches{on: map[types.NamespacedName]func(*corev1.Secret){}}
+	w := newFakeWatches()
 	def := types.NamespacedName{Namespace: "kgate-system", Name: "default-cert"}
 	dmRef := types.NamespacedName{Namespace: "team", Name: "dm-tls"}
 	c := newCertificates(log, out, def, w.watch)
@@ -162,9 +167,11 @@ func TestCertificatesFollowSecrets(t *testing.T) {
 		t.Fatalf("a resync pushed %v", got)
 	}
 
-	// The mapping's own certificate: one push, its domain's.
+	// The mapping's own certificate: one push, its domain's. A late report
+	// that the first list found nothing does not undo it.
 	dmSecret := tlsSecret(t, ca, dmRef, "7", "dm.example.org")
 	w.on[dmRef](dmSecret)
+	w.absent[dmRef]()
 	if got, want := out.take(), []string{"set dm.example.org"}; !slices.Equal(got, want) {
 		t.Fatalf("pushes: %v, want %v", got, want)
 	}
@@ -224,7 +231,7 @@ func TestCertificatesWithoutSource(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	out := &sink{held: map[string][]byte{}}
-	w := &fakeWatches{on: map[types.NamespacedName]func(*corev1.Secret){}}
+	w := newFakeWatches()
 	c := newCertificates(log, out, types.NamespacedName{}, w.watch)
 	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{}))
 	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{}))
@@ -244,5 +251,27 @@ func TestParseSecretRef(t *testing.T) {
 		if _, err := ParseSecretRef(bad); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}
+	}
+}
+
+// A Secret that does not exist: its hosts are reported once its watch has
+// listed it, not before.
+func TestCertificatesMissingSecret(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	out := &sink{held: map[string][]byte{}}
+	w := newFakeWatches()
+	def := types.NamespacedName{Namespace: "kgate-system", Name: "nowhere"}
+	c := newCertificates(log, out, def, w.watch)
+	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), def))
+	if strings.Contains(logs.String(), "a.example.com") {
+		t.Fatalf("reported before the Secret was listed:\n%s", logs.String())
+	}
+	w.absent[def]()
+	if !strings.Contains(logs.String(), `host=a.example.com secret=kgate-system/nowhere reason="the Secret does not exist"`) {
+		t.Errorf("the missing Secret is not reported:\n%s", logs.String())
+	}
+	if got := out.take(); len(got) != 0 {
+		t.Errorf("pushed %v", got)
 	}
 }

@@ -121,7 +121,7 @@ type nopSecrets struct{}
 func (nopSecrets) SetSecret(*tlsv3.Secret) error { return nil }
 func (nopSecrets) DeleteSecret(string) error     { return nil }
 
-func nopWatch(types.NamespacedName, func(*corev1.Secret)) func() { return func() {} }
+func nopWatch(types.NamespacedName, secretEvents) func() { return func() {} }
 
 type nopEndpoints struct{}
 
