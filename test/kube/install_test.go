@@ -245,7 +245,7 @@ func checkPinned(image string) error {
 func TestInstallCheckPinned(t *testing.T) {
 	for image, ok := range map[string]bool{
 		"ghcr.io/kgate/kgate:v0.1.0":              true,
-		"envoyproxy/envoy:v1.36.10":               true,
+		"envoyproxy/envoy:v1.40.0":                true,
 		"localhost:5000/kgate:v1":                 true,
 		"kgate@sha256:" + strings.Repeat("a", 64): true,
 		"localhost:5000/kgate":                    false,
