@@ -127,16 +127,7 @@ func (rd *round) mappingStatuses() {
 		}
 		if e.model != nil && !e.lost {
 			e.cond.set(condTrue(servingv1.ConditionIngressReady))
-			if rd.in.Waiting != nil {
-				switch msg, hold := rd.in.Waiting(*e.model); {
-				case hold:
-					e.cond.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, msg))
-				case msg != "":
-					c := condTrue(servingv1.ConditionIngressReady)
-					c.message = msg
-					e.cond.set(c)
-				}
-			}
+			rd.gatewaysServe(*e.model, e.cond)
 		} else if e.model == nil {
 			e.cond.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, "Ingress has not yet been reconciled."))
 		}

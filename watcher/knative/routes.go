@@ -159,20 +159,31 @@ func (rd *round) routeStatuses() {
 		if !e.served {
 			continue
 		}
-		if e.model != nil && !e.lost && rd.in.Waiting != nil {
-			switch msg, hold := rd.in.Waiting(*e.model); {
-			case hold:
-				e.cond.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, msg))
-			case msg != "":
-				c := condTrue(servingv1.ConditionIngressReady)
-				c.message = msg
-				e.cond.set(c)
-			}
+		if e.model != nil && !e.lost {
+			rd.gatewaysServe(*e.model, e.cond)
 		}
 		e.cond.ready(servingv1.ConditionAllTrafficAssigned, servingv1.ConditionIngressReady)
 		if len(e.invalid) > 0 {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, true)))
 		}
+	}
+}
+
+// gatewaysServe sets IngressReady from whether every gateway that counts
+// serves svc (Input.Waiting): Unknown while one does not, True with a
+// message naming the gateways left behind and not waited for. Without
+// gateways to ask, it leaves c alone.
+func (rd *round) gatewaysServe(svc model.Service, c conds) {
+	if rd.in.Waiting == nil {
+		return
+	}
+	switch msg, hold := rd.in.Waiting(svc); {
+	case hold:
+		c.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, msg))
+	case msg != "":
+		ready := condTrue(servingv1.ConditionIngressReady)
+		ready.message = msg
+		c.set(ready)
 	}
 }
 
