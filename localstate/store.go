@@ -1,6 +1,7 @@
 // Package localstate is kgate local's state store: what a restart must find
 // where, in Kubernetes, the API server keeps it. It holds the revision
-// history and the objects' last statuses (knative.Stored: names, template
+// history and the objects' last statuses (knative.Stored, DomainMappings
+// included: names, template
 // digests, generations, creation times, each Route's last traffic, each
 // object's last valid version), the replica processes running, and values
 // kept across --reset (the local HTTPS certificate authority).
@@ -40,13 +41,14 @@ var (
 	bucketConfigurations = []byte("configurations")
 	bucketRoutes         = []byte("routes")
 	bucketRevisions      = []byte("revisions")
+	bucketMappings       = []byte("domainmappings")
 	bucketDeclared       = []byte("declared")
 	bucketReplicas       = []byte("replicas")
 	bucketKept           = []byte("kept")
 	bucketMeta           = []byte("meta")
 
 	// forgotten are what Reset empties: everything but the kept values.
-	forgotten = [][]byte{bucketServices, bucketConfigurations, bucketRoutes, bucketRevisions, bucketDeclared, bucketReplicas}
+	forgotten = [][]byte{bucketServices, bucketConfigurations, bucketRoutes, bucketRevisions, bucketMappings, bucketDeclared, bucketReplicas}
 )
 
 // keyReplicas is the replicas bucket's one key.
@@ -170,7 +172,7 @@ type Snapshot struct {
 // Empty says whether nothing was stored.
 func (sn Snapshot) Empty() bool {
 	st := sn.Stored
-	return len(st.Services)+len(st.Configurations)+len(st.Routes)+len(st.Revisions)+len(st.Declared) == 0
+	return len(st.Services)+len(st.Configurations)+len(st.Routes)+len(st.Revisions)+len(st.DomainMappings)+len(st.Declared) == 0
 }
 
 // Load reads what the store holds. A value that no longer decodes is an
@@ -189,6 +191,9 @@ func (s *Store) Load() (Snapshot, error) {
 			return err
 		}
 		if err := load(tx, bucketRevisions, &sn.Stored.Revisions); err != nil {
+			return err
+		}
+		if err := load(tx, bucketMappings, &sn.Stored.DomainMappings); err != nil {
 			return err
 		}
 		var declared []*knative.Declared
@@ -254,6 +259,9 @@ func (s *Store) SaveObjects(res *knative.Result, declared []knative.Declared) er
 	for _, o := range res.Revisions {
 		err = errors.Join(err, add(bucketRevisions, o.Namespace+"/"+o.Name, o))
 	}
+	for _, o := range res.DomainMappings {
+		err = errors.Join(err, add(bucketMappings, o.Namespace+"/"+o.Name, o))
+	}
 	for _, d := range declared {
 		err = errors.Join(err, add(bucketDeclared, d.Kind+"/"+d.Namespace+"/"+d.Name, d))
 	}
@@ -264,7 +272,7 @@ func (s *Store) SaveObjects(res *knative.Result, declared []knative.Declared) er
 	changed := false
 	written := map[string][]byte{}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketServices, bucketConfigurations, bucketRoutes, bucketRevisions, bucketDeclared} {
+		for _, b := range [][]byte{bucketServices, bucketConfigurations, bucketRoutes, bucketRevisions, bucketMappings, bucketDeclared} {
 			bk := tx.Bucket(b)
 			want := next[string(b)]
 			// Deleting while iterating a bbolt cursor skips keys: collect first.

@@ -711,6 +711,9 @@ func conditionsOf(res *Result) map[string][]servingv1.Condition {
 	for _, r := range res.Revisions {
 		out[objectKey(servingv1.KindRevision, r.Namespace, r.Name)] = r.Status.Conditions
 	}
+	for _, d := range res.DomainMappings {
+		out[objectKey(v1beta1.KindDomainMapping, d.Namespace, d.Name)] = d.Status.Conditions
+	}
 	return out
 }
 

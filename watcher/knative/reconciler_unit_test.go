@@ -427,3 +427,28 @@ data:
 		})
 	}
 }
+
+// A DomainMapping's conditions keep their transition times while they do
+// not change, round after round, as every object's do.
+func TestDomainMappingConditionsAreStable(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewReconciler(func() time.Time { return now })
+	objs := decode(t, service("hello", "img"), `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: hello.localtest.me
+spec:
+  ref:
+    name: hello
+    kind: Service
+    apiVersion: serving.knative.dev/v1`)
+	ready := map[string]bool{"default/hello-00001": true}
+	first := r.Reconcile(Input{Objects: objs, Ready: ready})
+	now = now.Add(time.Hour)
+	second := r.Reconcile(Input{Objects: objs, Ready: ready})
+	was := condOf(t, first.DomainMappings[0].Status.Conditions, servingv1.ConditionReady)
+	is := condOf(t, second.DomainMappings[0].Status.Conditions, servingv1.ConditionReady)
+	if is.Status != "True" || !is.LastTransitionTime.Equal(&was.LastTransitionTime) {
+		t.Errorf("Ready %s since %v, want True since %v", is.Status, is.LastTransitionTime, was.LastTransitionTime)
+	}
+}

@@ -25,6 +25,7 @@ type Stored struct {
 	Configurations []*servingv1.Configuration
 	Routes         []*servingv1.Route
 	Revisions      []*servingv1.Revision
+	DomainMappings []*v1beta1.DomainMapping
 	// Declared, when kept (kgate local), is what Reconciler.Declared
 	// listed.
 	Declared []Declared
@@ -88,7 +89,7 @@ func (r *Reconciler) Restore(s Stored) {
 	r.restoreDeclared(s.Declared)
 	// The stored conditions stand for the previous round's: unchanged ones
 	// keep their lastTransitionTime.
-	r.last = &Result{Services: s.Services, Configurations: s.Configurations, Routes: s.Routes, Revisions: s.Revisions}
+	r.last = &Result{Services: s.Services, Configurations: s.Configurations, Routes: s.Routes, Revisions: s.Revisions, DomainMappings: s.DomainMappings}
 }
 
 // Declared is what a Reconciler remembers of one declared object beyond its
