@@ -115,14 +115,19 @@ func ParseSecretRef(s string) (types.NamespacedName, error) {
 
 // certificateHosts says which Secret each host served over TLS takes its
 // certificate from: a DomainMapping that holds its domain and names a
-// Secret, else the default certificate (def, zero when there is none).
-// With a default certificate, translator.DefaultCertificate is served too.
-func certificateHosts(res *knative.Result, def types.NamespacedName) map[string]types.NamespacedName {
+// Secret, a Route's host whose cert-manager Certificate is Ready (issued:
+// host → its Secret, see certmanager.go), else the default certificate
+// (def, zero when there is none). With a default certificate,
+// translator.DefaultCertificate is served too.
+func certificateHosts(res *knative.Result, def types.NamespacedName, issued map[string]types.NamespacedName) map[string]types.NamespacedName {
 	want := map[string]types.NamespacedName{}
 	for _, svc := range res.Model.Services {
 		for _, vh := range svc.VirtualHosts {
 			if vh.TLS {
 				want[vh.Host] = def
+				if ref, ok := issued[vh.Host]; ok {
+					want[vh.Host] = ref
+				}
 			}
 		}
 	}

@@ -112,7 +112,7 @@ func TestCertificateHosts(t *testing.T) {
 		mapping("team", "dm.example.org", "dm-tls", true),
 		mapping("other", "dm.example.org", "stolen-tls", false), // lost the domain: chooses nothing
 		mapping("team", "unserved.example.org", "x-tls", true))  // not served over TLS: nothing
-	got := certificateHosts(res, def)
+	got := certificateHosts(res, def, nil)
 	want := map[string]types.NamespacedName{
 		"a.example.com":               def,
 		"dm.example.org":              {Namespace: "team", Name: "dm-tls"},
@@ -128,7 +128,7 @@ func TestCertificateHosts(t *testing.T) {
 	}
 	// Without a default certificate, hosts are listed with no Secret, and
 	// no default is served.
-	got = certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{})
+	got = certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{}, nil)
 	if ref, ok := got["a.example.com"]; !ok || ref.Name != "" || len(got) != 1 {
 		t.Errorf("without a default: %v", got)
 	}
@@ -147,7 +147,7 @@ func TestCertificatesFollowSecrets(t *testing.T) {
 	dmRef := types.NamespacedName{Namespace: "team", Name: "dm-tls"}
 	c := newCertificates(log, out, def, w.watch)
 
-	c.sync(certificateHosts(tlsResult([]string{"a.example.com", "dm.example.org"}, mapping("team", "dm.example.org", "dm-tls", true)), def))
+	c.sync(certificateHosts(tlsResult([]string{"a.example.com", "dm.example.org"}, mapping("team", "dm.example.org", "dm-tls", true)), def, nil))
 	if len(w.on) != 2 || w.on[def] == nil || w.on[dmRef] == nil {
 		t.Fatalf("watches: %v", w.on)
 	}
@@ -209,7 +209,7 @@ func TestCertificatesFollowSecrets(t *testing.T) {
 
 	// The mapping goes: its Secret is no longer watched; its domain is
 	// gone from TLS, so is its secret.
-	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), def))
+	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), def, nil))
 	if len(w.on) != 1 || w.on[dmRef] != nil {
 		t.Fatalf("watches after the mapping went: %v", w.on)
 	}
@@ -233,8 +233,8 @@ func TestCertificatesWithoutSource(t *testing.T) {
 	out := &sink{held: map[string][]byte{}}
 	w := newFakeWatches()
 	c := newCertificates(log, out, types.NamespacedName{}, w.watch)
-	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{}))
-	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{}))
+	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{}, nil))
+	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), types.NamespacedName{}, nil))
 	if len(w.on) != 0 || len(out.take()) != 0 {
 		t.Fatal("watched or pushed with no certificate configured")
 	}
@@ -263,7 +263,7 @@ func TestCertificatesMissingSecret(t *testing.T) {
 	w := newFakeWatches()
 	def := types.NamespacedName{Namespace: "kgate-system", Name: "nowhere"}
 	c := newCertificates(log, out, def, w.watch)
-	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), def))
+	c.sync(certificateHosts(tlsResult([]string{"a.example.com"}), def, nil))
 	if strings.Contains(logs.String(), "a.example.com") {
 		t.Fatalf("reported before the Secret was listed:\n%s", logs.String())
 	}

@@ -181,9 +181,12 @@ type Controller struct {
 	// secretsClient reads the certificate Secrets (see certs.go).
 	secretsClient kubernetes.Interface
 	loop          *loop.Loop
-	scaler        *deploykube.Scaler
-	writes        *writer
-	scales        *asyncScaler
+	// certManager says cert-manager's Certificates are watched (its CRDs
+	// are installed); set before the caches start.
+	certManager bool
+	scaler      *deploykube.Scaler
+	writes      *writer
+	scales      *asyncScaler
 
 	pipe *watcher.Pipeline
 	// st is the round's state; only the round goroutine touches it.
@@ -224,6 +227,9 @@ func New(opts Options) (*Controller, error) {
 			// Only the system namespace's ConfigMaps are kgate's.
 			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.SystemNamespace: {}}},
 		}},
+		// cert-manager's Certificates, read as unstructured objects, come
+		// from the cache too.
+		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionID:              LeaseName,

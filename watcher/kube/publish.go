@@ -25,7 +25,9 @@ import (
 // objects created or updated, statuses written, Deployments and private
 // Services created, and what lost its owner deleted. Only differences
 // are written; a write that fails is retried by a later round.
-func (c *Controller) publish(s *snapshot, res *knative.Result) {
+// provisioned says, by Route key, whether the Route's cert-manager
+// Certificate is Ready: its status gets CertificateProvisioned.
+func (c *Controller) publish(s *snapshot, res *knative.Result, provisioned map[string]bool) {
 	for _, want := range res.Services {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
@@ -57,10 +59,15 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 			})
 		}
 	}
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	for _, want := range res.Routes {
 		key := want.Namespace + "/" + want.Name
 		have := s.routes[key]
 		svc := s.services[key]
+		if ready, ok := provisioned[key]; ok && have != nil {
+			want = want.DeepCopy()
+			want.Status = withCertificateCondition(want.Status, have.Status.Conditions, ready, now)
+		}
 		switch {
 		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
 			fresh := &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}

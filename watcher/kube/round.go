@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kgate/kgate/api/config"
@@ -27,6 +28,10 @@ type roundState struct {
 	scaled map[string]bool
 	// deferred says the last round wrote nothing (see round).
 	deferred bool
+	// issuer is config-certmanager's last good issuerRef (nil: none);
+	// issuerBad the bad value last logged.
+	issuer    *IssuerRef
+	issuerBad string
 }
 
 func (s *roundState) init() { s.scaled = map[string]bool{} }
@@ -43,6 +48,7 @@ type snapshot struct {
 	placeholders   map[string]*corev1.Service    // by route key
 	configMaps     []*corev1.ConfigMap
 	gateway        *corev1.Service
+	certificates   map[string]*unstructured.Unstructured // kgate's cert-manager Certificates
 }
 
 // read lists everything a round needs from the caches.
@@ -120,6 +126,9 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	for i := range cms.Items {
 		s.configMaps = append(s.configMaps, &cms.Items[i])
 	}
+	if err := c.readCertificates(ctx, s); err != nil {
+		return nil, err
+	}
 	var gw corev1.Service
 	if err := c.client.Get(ctx, client.ObjectKey{Namespace: c.opts.SystemNamespace, Name: c.opts.GatewayService}, &gw); err == nil {
 		s.gateway = &gw
@@ -182,13 +191,22 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	c.configureAutoscaler(ctx, res)
 	// The certificates follow the hosts at once, like the routes: a host
 	// served over TLS is never without its certificate longer than needed.
-	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret))
+	// A Route's host whose cert-manager Certificate is Ready takes its
+	// Secret.
+	issuer := c.issuer(s)
+	hosts := routeTLSHosts(res)
+	issued, provisioned := certificateSecrets(s, hosts)
+	if issuer == nil {
+		issued, provisioned = nil, nil
+	}
+	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))
 	if c.pipe.Pending() && !c.st.deferred {
 		c.st.deferred = true
 		return true, nil
 	}
 	c.st.deferred = false
-	c.publish(s, res)
+	c.publish(s, res, provisioned)
+	c.publishCertificates(s, hosts, issuer)
 	return false, nil
 }
 

@@ -40,6 +40,7 @@ func (c *Controller) watch(ctx context.Context) error {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
 	}
+	c.watchCertificates(ctx, round)
 	inf, err := c.mgr.GetCache().GetInformer(ctx, &discoveryv1.EndpointSlice{})
 	if err != nil {
 		return fmt.Errorf("watching EndpointSlices: %w", err)

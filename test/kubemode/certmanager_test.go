@@ -1,0 +1,162 @@
+package kubemode
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/test/certmanager"
+	kubesource "github.com/kgate/kgate/watcher/kube"
+)
+
+// HTTPS with cert-manager: config-certmanager names a CA ClusterIssuer,
+// kgate creates the Certificate route-hello for a new Service's host,
+// cert-manager's own controllers issue it, and the gateway receives the
+// host's SDS secret, a certificate for the host that chains to the CA; the
+// Route's URL is https and its CertificateProvisioned condition True.
+func TestHTTPSCertificatesFromCertManager(t *testing.T) {
+	e := newEnv(t)
+	m := certmanager.Start(t, e.cluster)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+
+	// A self-signed CA in cert-manager's cluster resource namespace, and a
+	// CA ClusterIssuer of it.
+	_, err := m.CM.CertmanagerV1().ClusterIssuers().Create(ctx, &cmapi.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: "selfsigned"},
+		Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{SelfSigned: &cmapi.SelfSignedIssuer{}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.CM.CertmanagerV1().Certificates(certmanager.ClusterResourceNamespace).Create(ctx, &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Name: "test-ca"},
+		Spec: cmapi.CertificateSpec{
+			IsCA: true, CommonName: "kgate cert-manager test CA", SecretName: "test-ca",
+			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256},
+			IssuerRef:  cmmeta.IssuerReference{Name: "selfsigned", Kind: cmapi.ClusterIssuerKind, Group: "cert-manager.io"},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.CM.CertmanagerV1().ClusterIssuers().Create(ctx, &cmapi.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: "ca"},
+		Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: "test-ca"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "config-autoscaler"},
+			Data: map[string]string{"allow-zero-initial-scale": "true"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "config-network"},
+			Data: map[string]string{"external-domain-tls": "Enabled"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: kubesource.ConfigCertManager},
+			Data: map[string]string{"issuerRef": "kind: ClusterIssuer\nname: ca\ngroup: cert-manager.io\n"}},
+	} {
+		if err := e.client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	c, _ := e.startControllerWith(func(o *kubesource.Options) { o.StaleAfter = 2 * time.Second })
+	e.kubelet(ctx)
+	const host = "hello.default.example.com"
+	gw := e.connectSDSGateway(c.XDSAddr().String(), "certmanager", host)
+	created := time.Now()
+	createService(t, e, "hello")
+
+	certs := m.CM.CertmanagerV1().Certificates("default")
+	var crt *cmapi.Certificate
+	e.eventually(60*time.Second, "kgate's Certificate route-hello", func() error {
+		crt, err = certs.Get(ctx, "route-hello", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(crt.Spec.DNSNames, []string{host}) || crt.Spec.SecretName != "route-hello" ||
+			crt.Spec.IssuerRef.Name != "ca" || crt.Spec.IssuerRef.Kind != cmapi.ClusterIssuerKind {
+			return fmt.Errorf("spec %+v", crt.Spec)
+		}
+		return nil
+	})
+	if crt.Labels[kubesource.LabelManagedBy] != "kgate" || len(crt.OwnerReferences) != 1 || crt.OwnerReferences[0].Kind != servingv1.KindRoute {
+		t.Errorf("route-hello: labels %v, owners %+v; want kgate's, owned by the Route", crt.Labels, crt.OwnerReferences)
+	}
+	e.eventually(60*time.Second, "route-hello Ready", func() error {
+		crt, err = certs.Get(ctx, "route-hello", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if !apiutil.CertificateHasCondition(crt, cmapi.CertificateCondition{Type: cmapi.CertificateConditionReady, Status: cmmeta.ConditionTrue}) {
+			return fmt.Errorf("conditions %+v", crt.Status.Conditions)
+		}
+		return nil
+	})
+	var issued corev1.Secret
+	e.eventually(60*time.Second, "the host's secret from cert-manager", func() error {
+		if err := e.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "route-hello"}, &issued); err != nil {
+			return err
+		}
+		return gw.holds(host, issued.Data[corev1.TLSCertKey])
+	})
+	t.Logf("Service created to the issued certificate at the gateway: %s (setup %s)",
+		time.Since(created).Round(time.Millisecond), created.Sub(start).Round(time.Millisecond))
+
+	var caSecret corev1.Secret
+	if err := e.client.Get(ctx, client.ObjectKey{Namespace: certmanager.ClusterResourceNamespace, Name: "test-ca"}, &caSecret); err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(parsePEM(t, caSecret.Data[corev1.TLSCertKey]))
+	if _, err := parsePEM(t, issued.Data[corev1.TLSCertKey]).Verify(x509.VerifyOptions{DNSName: host, Roots: roots}); err != nil {
+		t.Errorf("the served certificate does not verify for %s against the issuer's CA: %v", host, err)
+	}
+
+	e.eventually(60*time.Second, "the Route https with its certificate provisioned", func() error {
+		var rt servingv1.Route
+		if err := e.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "hello"}, &rt); err != nil {
+			return err
+		}
+		if rt.Status.URL == nil || rt.Status.URL.String() != "https://"+host {
+			return fmt.Errorf("URL %v, want https://%s", rt.Status.URL, host)
+		}
+		for _, c := range rt.Status.Conditions {
+			if c.Type == kubesource.ConditionCertificateProvisioned {
+				if c.Status != corev1.ConditionTrue {
+					return fmt.Errorf("CertificateProvisioned %+v", c)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no CertificateProvisioned condition in %+v", rt.Status.Conditions)
+	})
+	e.eventually(60*time.Second, "Service hello Ready", func() error { return serviceReady(ctx, e, "hello") })
+}
+
+func parsePEM(t *testing.T, data []byte) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode(data)
+	if b == nil {
+		t.Fatal("no PEM certificate")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
