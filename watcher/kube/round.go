@@ -240,6 +240,9 @@ func (c *Controller) change(s *snapshot) watcher.Change {
 		if cm.Name == config.DomainConfigName && !hasDomains(cm.Data) {
 			continue // no domain configured: magic DNS (the base) applies
 		}
+		if cm.Name == ConfigCertManager {
+			continue // the controller's own (certmanager.go), not the reconciler's
+		}
 		ch.Objects = append(ch.Objects, object("ConfigMap", cm.Namespace, cm.Name, cm))
 	}
 	for key, d := range s.deployments {

@@ -1,0 +1,157 @@
+package kube
+
+import (
+	"bytes"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/translator/model"
+	"github.com/kgate/kgate/watcher/knative"
+)
+
+func TestParseIssuerRef(t *testing.T) {
+	for in, want := range map[string]IssuerRef{
+		"name: ca":                                                     {Name: "ca", Kind: "Issuer", Group: "cert-manager.io"},
+		"kind: ClusterIssuer\nname: letsencrypt":                       {Name: "letsencrypt", Kind: "ClusterIssuer", Group: "cert-manager.io"},
+		"kind: Issuer\nname: x\ngroup: cert-manager.io":                {Name: "x", Kind: "Issuer", Group: "cert-manager.io"},
+		"kind: AWSPCAIssuer\nname: pca\ngroup: awspca.cert-manager.io": {Name: "pca", Kind: "AWSPCAIssuer", Group: "awspca.cert-manager.io"},
+	} {
+		got, err := ParseIssuerRef(in)
+		if err != nil || got != want {
+			t.Errorf("ParseIssuerRef(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"kind: Issuer", "name: [", "kind: Secret\nname: x", "name: x\nnamespace: y"} {
+		if got, err := ParseIssuerRef(in); err == nil {
+			t.Errorf("ParseIssuerRef(%q) = %+v, want an error", in, got)
+		}
+	}
+}
+
+// A bad issuerRef is logged once, naming the key, and the last good one
+// is kept; removing it names no issuer.
+func TestIssuerKeepsTheLastGood(t *testing.T) {
+	c, _ := newTestController(t)
+	var logs bytes.Buffer
+	c.log = slog.New(slog.NewTextHandler(&logs, nil))
+	snapWith := func(v string) *snapshot {
+		return &snapshot{configMaps: []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Name: ConfigCertManager}, Data: map[string]string{"issuerRef": v}}}}
+	}
+	if got := c.issuer(snapWith("kind: ClusterIssuer\nname: ca")); got == nil || got.Name != "ca" {
+		t.Fatalf("issuer %+v, want ca", got)
+	}
+	for range 2 {
+		if got := c.issuer(snapWith("kind: Nope\nname: other")); got == nil || got.Name != "ca" {
+			t.Fatalf("after a bad value: issuer %+v, want ca kept", got)
+		}
+	}
+	if n := strings.Count(logs.String(), "key=issuerRef"); n != 1 {
+		t.Errorf("the bad value logged %d times, want once naming issuerRef: %s", n, logs.String())
+	}
+	if got := c.issuer(&snapshot{}); got != nil {
+		t.Errorf("without config-certmanager: issuer %+v, want none", got)
+	}
+}
+
+func tlsRouteResult() *knative.Result {
+	res := &knative.Result{Routes: []*servingv1.Route{kroute("hello")}}
+	res.Model.Services = []model.Service{{Namespace: ns, Name: "hello", VirtualHosts: []model.VirtualHost{
+		{Host: "hello.default.example.com", Visibility: model.External, TLS: true},
+		{Host: "v2-hello.default.example.com", Visibility: model.External, TLS: true},
+		{Host: "hello.default.svc.cluster.local", Visibility: model.ClusterLocal},
+	}}}
+	return res
+}
+
+func certificate(name string, hosts []string, ready string) *unstructured.Unstructured {
+	o := &unstructured.Unstructured{}
+	o.SetGroupVersionKind(CertificateGVK)
+	o.SetNamespace(ns)
+	o.SetName(name)
+	o.SetGeneration(1)
+	o.SetLabels(map[string]string{LabelManagedBy: managedBy})
+	o.Object["spec"] = map[string]any{"dnsNames": toAny(hosts), "secretName": name,
+		"issuerRef": map[string]any{"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}}
+	if ready != "" {
+		o.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": ready, "observedGeneration": int64(1)}}}
+	}
+	return o
+}
+
+// A Ready Certificate's Secret serves the hosts it names; one not Ready
+// serves none and says so.
+func TestCertificateSecrets(t *testing.T) {
+	hosts := routeTLSHosts(tlsRouteResult())
+	want := []string{"hello.default.example.com", "v2-hello.default.example.com"}
+	if !slices.Equal(hosts[ns+"/hello"], want) {
+		t.Fatalf("routeTLSHosts %v, want %v", hosts, want)
+	}
+	s := &snapshot{certificates: map[string]*unstructured.Unstructured{ns + "/route-hello": certificate("route-hello", want, "False")}}
+	secrets, provisioned := certificateSecrets(s, hosts)
+	if len(secrets) != 0 || provisioned[ns+"/hello"] || len(provisioned) != 1 {
+		t.Errorf("not Ready: secrets %v provisioned %v, want none and false", secrets, provisioned)
+	}
+	s.certificates[ns+"/route-hello"] = certificate("route-hello", want[:1], "True")
+	secrets, provisioned = certificateSecrets(s, hosts)
+	ref := types.NamespacedName{Namespace: ns, Name: "route-hello"}
+	if len(secrets) != 1 || secrets[want[0]] != ref || !provisioned[ns+"/hello"] {
+		t.Errorf("Ready for the main host: secrets %v provisioned %v, want %s → %s", secrets, provisioned, want[0], ref)
+	}
+}
+
+// A Route's Certificate is created with its hosts, updated when they
+// change, left alone when they do not, and deleted (only kgate's) when no
+// issuer is named.
+func TestPublishCertificates(t *testing.T) {
+	c, _ := newTestController(t)
+	c.certManager = true
+	issuer := &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
+	hosts := routeTLSHosts(tlsRouteResult())
+	s := &snapshot{routes: map[string]*servingv1.Route{ns + "/hello": kroute("hello")}, certificates: map[string]*unstructured.Unstructured{}}
+	c.publishCertificates(s, hosts, issuer)
+	if got := queued(c); !slices.Equal(got, []string{"Certificate/default/route-hello"}) {
+		t.Fatalf("queued %v, want the Certificate's creation", got)
+	}
+	c.writes.take("Certificate/default/route-hello")
+
+	s.certificates[ns+"/route-hello"] = certificate("route-hello", hosts[ns+"/hello"], "True")
+	c.publishCertificates(s, hosts, issuer)
+	if got := queued(c); len(got) != 0 {
+		t.Errorf("an up-to-date Certificate: queued %v, want nothing", got)
+	}
+	s.certificates[ns+"/route-hello"] = certificate("route-hello", []string{"old.example.com"}, "True")
+	c.publishCertificates(s, hosts, issuer)
+	if got := queued(c); !slices.Equal(got, []string{"Certificate/default/route-hello"}) {
+		t.Errorf("changed hosts: queued %v, want an update", got)
+	}
+	c.writes.take("Certificate/default/route-hello")
+	c.publishCertificates(s, hosts, nil)
+	if got := queued(c); !slices.Equal(got, []string{"Certificate/default/route-hello"}) {
+		t.Errorf("no issuer: queued %v, want a deletion", got)
+	}
+}
+
+func TestCertificateCondition(t *testing.T) {
+	t0, t1 := metav1.NewTime(time.Unix(100, 0)), metav1.NewTime(time.Unix(200, 0))
+	st := withCertificateCondition(servingv1.RouteStatus{}, nil, false, t0)
+	if len(st.Conditions) != 1 || st.Conditions[0].Status != corev1.ConditionUnknown || st.Conditions[0].Reason != "CertificateNotReady" {
+		t.Fatalf("not ready: %+v", st.Conditions)
+	}
+	again := withCertificateCondition(servingv1.RouteStatus{}, st.Conditions, false, t1)
+	if !again.Conditions[0].LastTransitionTime.Equal(&t0) {
+		t.Errorf("unchanged status got a new transition time %v", again.Conditions[0].LastTransitionTime)
+	}
+	done := withCertificateCondition(servingv1.RouteStatus{}, st.Conditions, true, t1)
+	if done.Conditions[0].Status != corev1.ConditionTrue || !done.Conditions[0].LastTransitionTime.Equal(&t1) {
+		t.Errorf("ready: %+v", done.Conditions)
+	}
+}
