@@ -146,6 +146,19 @@ func TestHTTPSCertificatesFromCertManager(t *testing.T) {
 		return fmt.Errorf("no CertificateProvisioned condition in %+v", rt.Status.Conditions)
 	})
 	e.eventually(60*time.Second, "Service hello Ready", func() error { return serviceReady(ctx, e, "hello") })
+
+	// The Route gone (no garbage collector here: kgate prunes it), its
+	// Certificate goes too.
+	svc := &servingv1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"}}
+	if err := e.client.Delete(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(60*time.Second, "route-hello deleted with its Route", func() error {
+		if _, err := certs.Get(ctx, "route-hello", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("route-hello: %v", err)
+		}
+		return nil
+	})
 }
 
 func parsePEM(t *testing.T, data []byte) *x509.Certificate {
