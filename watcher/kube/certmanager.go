@@ -29,7 +29,8 @@ import (
 // issuerRef, every Route with external hosts served over TLS gets a
 // cert-manager.io/v1 Certificate in its namespace, route-<route name>,
 // for those hosts (the main one and the tags'), whose Secret has the same
-// name; the Route owns it, so it goes with the Route, and the labels
+// name; with clusterLocalIssuerRef, its cluster-local hosts served over TLS
+// (cluster-local-domain-tls) get local-route-<route name>; the Route owns it, so it goes with the Route, and the labels
 // LabelManagedBy=kgate and LabelRoute say whose it is. Once cert-manager
 // marks it Ready, its Secret is the certificate of those hosts (certs.go
 // watches it); until then they have the default certificate, if any.
@@ -80,57 +81,92 @@ func ParseIssuerRef(s string) (IssuerRef, error) {
 	return r, nil
 }
 
-// issuer reads config-certmanager's issuerRef: the issuer to use, nil for
-// none. A value that does not parse is logged (once) and the last good one
-// kept.
-func (c *Controller) issuer(s *snapshot) *IssuerRef {
+// issuerKeys are config-certmanager's keys: the issuer of external hosts'
+// Certificates, and of cluster-local hosts' (with cluster-local-domain-tls).
+var issuerKeys = [2]string{"issuerRef", "clusterLocalIssuerRef"}
+
+// issuers reads config-certmanager's issuerRef and clusterLocalIssuerRef:
+// the issuers to use, nil for none. A value that does not parse is logged
+// (once, naming its key) and the last good one kept.
+func (c *Controller) issuers(s *snapshot) [2]*IssuerRef {
 	var data map[string]string
 	for _, cm := range s.configMaps {
 		if cm.Name == ConfigCertManager {
 			data = cm.Data
 		}
 	}
-	v := strings.TrimSpace(data["issuerRef"])
-	if v == "" {
-		c.st.issuer, c.st.issuerBad = nil, ""
-		return nil
-	}
-	r, err := ParseIssuerRef(v)
-	if err != nil {
-		if c.st.issuerBad != v {
-			c.st.issuerBad = v
-			c.log.Error("config-certmanager: a bad issuerRef, the last good one is kept", "key", "issuerRef", "error", err)
+	for i, key := range issuerKeys {
+		v := strings.TrimSpace(data[key])
+		if v == "" {
+			c.st.issuer[i], c.st.issuerBad[i] = nil, ""
+			continue
 		}
-		return c.st.issuer
+		r, err := ParseIssuerRef(v)
+		if err != nil {
+			if c.st.issuerBad[i] != v {
+				c.st.issuerBad[i] = v
+				c.log.Error("config-certmanager: a bad "+key+", the last good one is kept", "key", key, "error", err)
+			}
+			continue
+		}
+		c.st.issuer[i], c.st.issuerBad[i] = &r, ""
 	}
-	c.st.issuer, c.st.issuerBad = &r, ""
 	return c.st.issuer
 }
 
-// certificateName is the Certificate of a Route.
-func certificateName(route string) string { return "route-" + route }
+// certificateName is the Certificate of a Route's external hosts, and
+// (local) of its cluster-local hosts.
+func certificateName(route string, local bool) string {
+	if local {
+		return "local-route-" + route // no Route's external name can be this
+	}
+	return "route-" + route
+}
 
-// routeTLSHosts are each Route's external hosts served over TLS, by Route
-// key, sorted.
-func routeTLSHosts(res *knative.Result) map[string][]string {
+// routeCert is a Certificate a Route needs.
+type routeCert struct {
+	route  string // the Route's key
+	ns     string
+	name   string
+	hosts  []string // sorted
+	issuer *IssuerRef
+}
+
+// wantedCertificates are the Certificates the Routes need, by
+// namespace/name: for each Route, one of its external hosts served over
+// TLS when an external issuer is named, one of its cluster-local hosts
+// served over TLS when a cluster-local issuer is.
+func wantedCertificates(res *knative.Result, issuers [2]*IssuerRef) map[string]*routeCert {
 	routes := map[string]bool{}
 	for _, rt := range res.Routes {
 		routes[rt.Namespace+"/"+rt.Name] = true
 	}
-	out := map[string][]string{}
+	out := map[string]*routeCert{}
 	for _, svc := range res.Model.Services {
 		if !routes[svc.Key()] {
 			continue // a DomainMapping's
 		}
 		for _, vh := range svc.VirtualHosts {
-			if vh.TLS && vh.Visibility == model.External {
-				out[svc.Key()] = append(out[svc.Key()], vh.Host)
+			local := vh.Visibility != model.External
+			issuer := issuers[0]
+			if local {
+				issuer = issuers[1]
 			}
+			if !vh.TLS || issuer == nil {
+				continue
+			}
+			name := certificateName(svc.Name, local)
+			rc := out[svc.Namespace+"/"+name]
+			if rc == nil {
+				rc = &routeCert{route: svc.Key(), ns: svc.Namespace, name: name, issuer: issuer}
+				out[svc.Namespace+"/"+name] = rc
+			}
+			rc.hosts = append(rc.hosts, vh.Host)
 		}
 	}
-	for k := range out {
-		slices.Sort(out[k])
-		out[k] = slices.Compact(out[k])
+	for _, rc := range out {
+		slices.Sort(rc.hosts)
+		rc.hosts = slices.Compact(rc.hosts)
 	}
 	return out
 }
@@ -156,26 +192,28 @@ func (c *Controller) readCertificates(ctx context.Context, s *snapshot) error {
 }
 
 // certificateSecrets are the hosts whose kgate Certificate is Ready, and
-// its Secret; provisioned says, by Route key, whether a Route with a
-// Certificate has it Ready.
-func certificateSecrets(s *snapshot, hosts map[string][]string) (secrets map[string]types.NamespacedName, provisioned map[string]bool) {
+// its Secret; provisioned says, by Route key, whether every Certificate a
+// Route needs is Ready.
+func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets map[string]types.NamespacedName, provisioned map[string]bool) {
 	secrets, provisioned = map[string]types.NamespacedName{}, map[string]bool{}
-	for key, hs := range hosts {
-		ns, name, _ := strings.Cut(key, "/")
-		crt := s.certificates[ns+"/"+certificateName(name)]
+	for key, rc := range wanted {
+		if _, ok := provisioned[rc.route]; !ok {
+			provisioned[rc.route] = true
+		}
+		crt := s.certificates[key]
 		if crt == nil {
+			provisioned[rc.route] = false
 			continue
 		}
 		dns, _, _ := unstructured.NestedStringSlice(crt.Object, "spec", "dnsNames")
 		secret, _, _ := unstructured.NestedString(crt.Object, "spec", "secretName")
-		ok := certificateReady(crt) && secret != ""
-		provisioned[key] = ok
-		if !ok {
+		if !certificateReady(crt) || secret == "" {
+			provisioned[rc.route] = false
 			continue
 		}
-		for _, h := range hs {
+		for _, h := range rc.hosts {
 			if slices.Contains(dns, h) {
-				secrets[h] = types.NamespacedName{Namespace: ns, Name: secret}
+				secrets[h] = types.NamespacedName{Namespace: rc.ns, Name: secret}
 			}
 		}
 	}
@@ -199,54 +237,50 @@ func certificateReady(crt *unstructured.Unstructured) bool {
 	return false
 }
 
-// publishCertificates makes every Route with external TLS hosts have its
-// Certificate when an issuer is named, and deletes the Certificates kgate
-// manages that no Route needs any more.
-func (c *Controller) publishCertificates(s *snapshot, hosts map[string][]string, issuer *IssuerRef) {
+// publishCertificates gives every Route the Certificates it needs
+// (wanted) and deletes the Certificates kgate manages that no Route needs
+// any more.
+func (c *Controller) publishCertificates(s *snapshot, wanted map[string]*routeCert) {
 	if !c.certManager {
 		return
 	}
-	want := map[string]bool{}
-	if issuer != nil {
-		for _, key := range slices.Sorted(maps.Keys(hosts)) {
-			rt := s.routes[key]
-			if rt == nil {
-				continue // not written yet: next round
-			}
-			name := certificateName(rt.Name)
-			ckey := rt.Namespace + "/" + name
-			want[ckey] = true
-			spec := map[string]any{
-				"dnsNames":   toAny(hosts[key]),
-				"secretName": name,
-				"issuerRef":  map[string]any{"name": issuer.Name, "kind": issuer.Kind, "group": issuer.Group},
-			}
-			have := s.certificates[ckey]
-			if have == nil {
-				o := &unstructured.Unstructured{}
-				o.SetGroupVersionKind(CertificateGVK)
-				o.SetNamespace(rt.Namespace)
-				o.SetName(name)
-				o.SetLabels(map[string]string{LabelManagedBy: managedBy, LabelRoute: rt.Name})
-				o.SetOwnerReferences([]metav1.OwnerReference{controllerRef(rt, servingv1.KindRoute)})
-				o.Object["spec"] = spec
-				c.writes.put("Certificate/"+ckey, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
-				continue
-			}
-			haveSpec, _, _ := unstructured.NestedMap(have.Object, "spec")
-			if specCovers(haveSpec, spec) {
-				continue
-			}
-			o := have.DeepCopy()
-			for k, v := range spec {
-				haveSpec[k] = v
-			}
-			o.Object["spec"] = haveSpec
-			c.writes.put("Certificate/"+ckey, func(ctx context.Context) error { return c.client.Update(ctx, o) })
+	for _, ckey := range slices.Sorted(maps.Keys(wanted)) {
+		rc := wanted[ckey]
+		rt := s.routes[rc.route]
+		if rt == nil {
+			continue // not written yet: next round
 		}
+		spec := map[string]any{
+			"dnsNames":   toAny(rc.hosts),
+			"secretName": rc.name,
+			"issuerRef":  map[string]any{"name": rc.issuer.Name, "kind": rc.issuer.Kind, "group": rc.issuer.Group},
+		}
+		have := s.certificates[ckey]
+		if have == nil {
+			o := &unstructured.Unstructured{}
+			o.SetGroupVersionKind(CertificateGVK)
+			o.SetNamespace(rc.ns)
+			o.SetName(rc.name)
+			o.SetLabels(map[string]string{LabelManagedBy: managedBy, LabelRoute: rt.Name})
+			o.SetOwnerReferences([]metav1.OwnerReference{controllerRef(rt, servingv1.KindRoute)})
+			o.Object["spec"] = spec
+			c.writes.put("Certificate/"+ckey, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
+			continue
+		}
+		haveSpec, _, _ := unstructured.NestedMap(have.Object, "spec")
+		if specCovers(haveSpec, spec) {
+			continue
+		}
+		if haveSpec == nil {
+			haveSpec = map[string]any{}
+		}
+		maps.Copy(haveSpec, spec)
+		o := have.DeepCopy()
+		o.Object["spec"] = haveSpec
+		c.writes.put("Certificate/"+ckey, func(ctx context.Context) error { return c.client.Update(ctx, o) })
 	}
 	for key, o := range s.certificates {
-		if !want[key] {
+		if wanted[key] == nil {
 			c.deleteLater("Certificate/"+key, o)
 		}
 	}

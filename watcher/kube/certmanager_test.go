@@ -46,18 +46,18 @@ func TestIssuerKeepsTheLastGood(t *testing.T) {
 	snapWith := func(v string) *snapshot {
 		return &snapshot{configMaps: []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Name: ConfigCertManager}, Data: map[string]string{"issuerRef": v}}}}
 	}
-	if got := c.issuer(snapWith("kind: ClusterIssuer\nname: ca")); got == nil || got.Name != "ca" {
+	if got := c.issuers(snapWith("kind: ClusterIssuer\nname: ca"))[0]; got == nil || got.Name != "ca" {
 		t.Fatalf("issuer %+v, want ca", got)
 	}
 	for range 2 {
-		if got := c.issuer(snapWith("kind: Nope\nname: other")); got == nil || got.Name != "ca" {
+		if got := c.issuers(snapWith("kind: Nope\nname: other"))[0]; got == nil || got.Name != "ca" {
 			t.Fatalf("after a bad value: issuer %+v, want ca kept", got)
 		}
 	}
 	if n := strings.Count(logs.String(), "key=issuerRef"); n != 1 {
 		t.Errorf("the bad value logged %d times, want once naming issuerRef: %s", n, logs.String())
 	}
-	if got := c.issuer(&snapshot{}); got != nil {
+	if got := c.issuers(&snapshot{}); got[0] != nil || got[1] != nil {
 		t.Errorf("without config-certmanager: issuer %+v, want none", got)
 	}
 }
@@ -87,21 +87,38 @@ func certificate(name string, hosts []string, ready string) *unstructured.Unstru
 	return o
 }
 
+// The Certificates a Route needs: its external TLS hosts' with issuerRef,
+// its cluster-local TLS hosts' with clusterLocalIssuerRef.
+func TestWantedCertificates(t *testing.T) {
+	res := tlsRouteResult()
+	res.Model.Services[0].VirtualHosts[2].TLS = true
+	ext := &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
+	local := &IssuerRef{Name: "local", Kind: "Issuer", Group: "cert-manager.io"}
+	if got := wantedCertificates(res, [2]*IssuerRef{}); len(got) != 0 {
+		t.Errorf("no issuer: %v, want none", got)
+	}
+	got := wantedCertificates(res, [2]*IssuerRef{ext, nil})
+	if len(got) != 1 || got[ns+"/route-hello"] == nil || !slices.Equal(got[ns+"/route-hello"].hosts, []string{"hello.default.example.com", "v2-hello.default.example.com"}) {
+		t.Errorf("external issuer: %+v", got)
+	}
+	got = wantedCertificates(res, [2]*IssuerRef{ext, local})
+	if rc := got[ns+"/local-route-hello"]; len(got) != 2 || rc == nil || rc.issuer != local || !slices.Equal(rc.hosts, []string{"hello.default.svc.cluster.local"}) {
+		t.Errorf("both issuers: %+v", got)
+	}
+}
+
 // A Ready Certificate's Secret serves the hosts it names; one not Ready
 // serves none and says so.
 func TestCertificateSecrets(t *testing.T) {
-	hosts := routeTLSHosts(tlsRouteResult())
+	wanted := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}})
 	want := []string{"hello.default.example.com", "v2-hello.default.example.com"}
-	if !slices.Equal(hosts[ns+"/hello"], want) {
-		t.Fatalf("routeTLSHosts %v, want %v", hosts, want)
-	}
 	s := &snapshot{certificates: map[string]*unstructured.Unstructured{ns + "/route-hello": certificate("route-hello", want, "False")}}
-	secrets, provisioned := certificateSecrets(s, hosts)
+	secrets, provisioned := certificateSecrets(s, wanted)
 	if len(secrets) != 0 || provisioned[ns+"/hello"] || len(provisioned) != 1 {
 		t.Errorf("not Ready: secrets %v provisioned %v, want none and false", secrets, provisioned)
 	}
 	s.certificates[ns+"/route-hello"] = certificate("route-hello", want[:1], "True")
-	secrets, provisioned = certificateSecrets(s, hosts)
+	secrets, provisioned = certificateSecrets(s, wanted)
 	ref := types.NamespacedName{Namespace: ns, Name: "route-hello"}
 	if len(secrets) != 1 || secrets[want[0]] != ref || !provisioned[ns+"/hello"] {
 		t.Errorf("Ready for the main host: secrets %v provisioned %v, want %s → %s", secrets, provisioned, want[0], ref)
@@ -115,26 +132,27 @@ func TestPublishCertificates(t *testing.T) {
 	c, _ := newTestController(t)
 	c.certManager = true
 	issuer := &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
-	hosts := routeTLSHosts(tlsRouteResult())
+	wanted := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{issuer})
+	hosts := wanted[ns+"/route-hello"].hosts
 	s := &snapshot{routes: map[string]*servingv1.Route{ns + "/hello": kroute("hello")}, certificates: map[string]*unstructured.Unstructured{}}
-	c.publishCertificates(s, hosts, issuer)
+	c.publishCertificates(s, wanted)
 	if got := queued(c); !slices.Equal(got, []string{"Certificate/default/route-hello"}) {
 		t.Fatalf("queued %v, want the Certificate's creation", got)
 	}
 	c.writes.take("Certificate/default/route-hello")
 
-	s.certificates[ns+"/route-hello"] = certificate("route-hello", hosts[ns+"/hello"], "True")
-	c.publishCertificates(s, hosts, issuer)
+	s.certificates[ns+"/route-hello"] = certificate("route-hello", hosts, "True")
+	c.publishCertificates(s, wanted)
 	if got := queued(c); len(got) != 0 {
 		t.Errorf("an up-to-date Certificate: queued %v, want nothing", got)
 	}
 	s.certificates[ns+"/route-hello"] = certificate("route-hello", []string{"old.example.com"}, "True")
-	c.publishCertificates(s, hosts, issuer)
+	c.publishCertificates(s, wanted)
 	if got := queued(c); !slices.Equal(got, []string{"Certificate/default/route-hello"}) {
 		t.Errorf("changed hosts: queued %v, want an update", got)
 	}
 	c.writes.take("Certificate/default/route-hello")
-	c.publishCertificates(s, hosts, nil)
+	c.publishCertificates(s, nil)
 	if got := queued(c); !slices.Equal(got, []string{"Certificate/default/route-hello"}) {
 		t.Errorf("no issuer: queued %v, want a deletion", got)
 	}

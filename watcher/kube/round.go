@@ -28,10 +28,11 @@ type roundState struct {
 	scaled map[string]bool
 	// deferred says the last round wrote nothing (see round).
 	deferred bool
-	// issuer is config-certmanager's last good issuerRef (nil: none);
-	// issuerBad the bad value last logged.
-	issuer    *IssuerRef
-	issuerBad string
+	// issuer is config-certmanager's last good issuerRef and
+	// clusterLocalIssuerRef (nil: none); issuerBad the bad values last
+	// logged.
+	issuer    [2]*IssuerRef
+	issuerBad [2]string
 }
 
 func (s *roundState) init() { s.scaled = map[string]bool{} }
@@ -193,12 +194,8 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	// served over TLS is never without its certificate longer than needed.
 	// A Route's host whose cert-manager Certificate is Ready takes its
 	// Secret.
-	issuer := c.issuer(s)
-	hosts := routeTLSHosts(res)
-	issued, provisioned := certificateSecrets(s, hosts)
-	if issuer == nil {
-		issued, provisioned = nil, nil
-	}
+	wanted := wantedCertificates(res, c.issuers(s))
+	issued, provisioned := certificateSecrets(s, wanted)
 	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))
 	if c.pipe.Pending() && !c.st.deferred {
 		c.st.deferred = true
@@ -206,7 +203,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	}
 	c.st.deferred = false
 	c.publish(s, res, provisioned)
-	c.publishCertificates(s, hosts, issuer)
+	c.publishCertificates(s, wanted)
 	return false, nil
 }
 
