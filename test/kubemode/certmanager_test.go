@@ -147,6 +147,73 @@ func TestHTTPSCertificatesFromCertManager(t *testing.T) {
 	})
 	e.eventually(60*time.Second, "Service hello Ready", func() error { return serviceReady(ctx, e, "hello") })
 
+	// A bad issuerRef keeps the last good one; a new issuer re-issues the
+	// certificate, and the host keeps the old one until the new is Ready.
+	ca2 := &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Name: "test-ca2"},
+		Spec: cmapi.CertificateSpec{
+			IsCA: true, CommonName: "kgate cert-manager test CA 2", SecretName: "test-ca2",
+			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256},
+			IssuerRef:  cmmeta.IssuerReference{Name: "selfsigned", Kind: cmapi.ClusterIssuerKind, Group: "cert-manager.io"},
+		},
+	}
+	if _, err := m.CM.CertmanagerV1().Certificates(certmanager.ClusterResourceNamespace).Create(ctx, ca2, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CM.CertmanagerV1().ClusterIssuers().Create(ctx, &cmapi.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: "ca2"},
+		Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: "test-ca2"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	setIssuer := func(v string) {
+		t.Helper()
+		var cm corev1.ConfigMap
+		if err := e.client.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: kubesource.ConfigCertManager}, &cm); err != nil {
+			t.Fatal(err)
+		}
+		cm.Data["issuerRef"] = v
+		if err := e.client.Update(ctx, &cm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setIssuer("kind: NotAnIssuer\nname: ca2\n")
+	time.Sleep(time.Second) // rounds run: none changes the Certificate
+	if crt, err = certs.Get(ctx, "route-hello", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if crt.Spec.IssuerRef.Name != "ca" {
+		t.Errorf("after a bad issuerRef the Certificate's issuer is %q, want ca kept", crt.Spec.IssuerRef.Name)
+	}
+	e.eventually(60*time.Second, "test-ca2 Ready", func() error {
+		var sec corev1.Secret
+		return e.client.Get(ctx, client.ObjectKey{Namespace: certmanager.ClusterResourceNamespace, Name: "test-ca2"}, &sec)
+	})
+	setIssuer("kind: ClusterIssuer\nname: ca2\n")
+	var gaps int
+	e.eventually(60*time.Second, "the host's certificate from ca2", func() error {
+		gw.mu.Lock()
+		have := gw.certs[host]
+		gw.mu.Unlock()
+		if have == nil {
+			gaps++
+			return fmt.Errorf("the host has no certificate")
+		}
+		var sec corev1.Secret
+		if err := e.client.Get(ctx, client.ObjectKey{Namespace: certmanager.ClusterResourceNamespace, Name: "test-ca2"}, &sec); err != nil {
+			return err
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(parsePEM(t, sec.Data[corev1.TLSCertKey]))
+		if _, err := parsePEM(t, have).Verify(x509.VerifyOptions{DNSName: host, Roots: roots}); err != nil {
+			return fmt.Errorf("not yet from ca2: %v", err)
+		}
+		return nil
+	})
+	if gaps > 0 {
+		t.Errorf("the host was without a certificate during the re-issue (%d polls)", gaps)
+	}
+
 	// The Route gone (no garbage collector here: kgate prunes it), its
 	// Certificate goes too.
 	svc := &servingv1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"}}

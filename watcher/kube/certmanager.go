@@ -192,10 +192,11 @@ func (c *Controller) readCertificates(ctx context.Context, s *snapshot) error {
 }
 
 // certificateSecrets are the hosts whose kgate Certificate is Ready, and
-// its Secret; provisioned says, by Route key, whether every Certificate a
-// Route needs is Ready.
-func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets map[string]types.NamespacedName, provisioned map[string]bool) {
-	secrets, provisioned = map[string]types.NamespacedName{}, map[string]bool{}
+// its Secret; pending the hosts whose Certificate is not Ready (being
+// issued or re-issued), and its Secret; provisioned says, by Route key,
+// whether every Certificate a Route needs is Ready.
+func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets, pending map[string]types.NamespacedName, provisioned map[string]bool) {
+	secrets, pending, provisioned = map[string]types.NamespacedName{}, map[string]types.NamespacedName{}, map[string]bool{}
 	for key, rc := range wanted {
 		if _, ok := provisioned[rc.route]; !ok {
 			provisioned[rc.route] = true
@@ -207,17 +208,36 @@ func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets map[
 		}
 		dns, _, _ := unstructured.NestedStringSlice(crt.Object, "spec", "dnsNames")
 		secret, _, _ := unstructured.NestedString(crt.Object, "spec", "secretName")
-		if !certificateReady(crt) || secret == "" {
+		if secret == "" {
 			provisioned[rc.route] = false
 			continue
 		}
+		ready := certificateReady(crt)
+		if !ready {
+			provisioned[rc.route] = false
+		}
 		for _, h := range rc.hosts {
-			if slices.Contains(dns, h) {
-				secrets[h] = types.NamespacedName{Namespace: rc.ns, Name: secret}
+			switch ref := (types.NamespacedName{Namespace: rc.ns, Name: secret}); {
+			case ready && slices.Contains(dns, h):
+				secrets[h] = ref
+			case !ready:
+				pending[h] = ref
 			}
 		}
 	}
-	return secrets, provisioned
+	return secrets, pending, provisioned
+}
+
+// keepServing adds to issued the pending hosts that are served from their
+// Certificate's Secret already: a Certificate being re-issued (its
+// hosts or issuer changed) keeps serving what it issued before until the
+// new certificate is Ready, rather than none.
+func keepServing(issued, pending map[string]types.NamespacedName, servedFrom func(host string) types.NamespacedName) {
+	for h, ref := range pending {
+		if servedFrom(h) == ref {
+			issued[h] = ref
+		}
+	}
 }
 
 // certificateReady says whether cert-manager's Ready condition is True for

@@ -113,13 +113,23 @@ func TestCertificateSecrets(t *testing.T) {
 	wanted := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}})
 	want := []string{"hello.default.example.com", "v2-hello.default.example.com"}
 	s := &snapshot{certificates: map[string]*unstructured.Unstructured{ns + "/route-hello": certificate("route-hello", want, "False")}}
-	secrets, provisioned := certificateSecrets(s, wanted)
-	if len(secrets) != 0 || provisioned[ns+"/hello"] || len(provisioned) != 1 {
-		t.Errorf("not Ready: secrets %v provisioned %v, want none and false", secrets, provisioned)
+	secrets, pending, provisioned := certificateSecrets(s, wanted)
+	if len(secrets) != 0 || provisioned[ns+"/hello"] || len(provisioned) != 1 || len(pending) != 2 {
+		t.Errorf("not Ready: secrets %v pending %v provisioned %v, want none, both hosts and false", secrets, pending, provisioned)
+	}
+	// A host already served from the Secret keeps it while it is re-issued.
+	ref := types.NamespacedName{Namespace: ns, Name: "route-hello"}
+	keepServing(secrets, pending, func(h string) types.NamespacedName {
+		if h == want[0] {
+			return ref
+		}
+		return types.NamespacedName{}
+	})
+	if len(secrets) != 1 || secrets[want[0]] != ref {
+		t.Errorf("re-issuing: secrets %v, want %s kept on %s", secrets, want[0], ref)
 	}
 	s.certificates[ns+"/route-hello"] = certificate("route-hello", want[:1], "True")
-	secrets, provisioned = certificateSecrets(s, wanted)
-	ref := types.NamespacedName{Namespace: ns, Name: "route-hello"}
+	secrets, _, provisioned = certificateSecrets(s, wanted)
 	if len(secrets) != 1 || secrets[want[0]] != ref || !provisioned[ns+"/hello"] {
 		t.Errorf("Ready for the main host: secrets %v provisioned %v, want %s → %s", secrets, provisioned, want[0], ref)
 	}

@@ -251,7 +251,7 @@ func (c *certificates) pushLocked() {
 			case c.missing[host]:
 			case ref.Name == "":
 				c.missing[host] = true
-				c.log.Warn("no certificate for a host served over HTTPS: TLS handshakes for it fail (set --default-certificate-secret, or a DomainMapping's spec.tls)", "host", host)
+				c.log.Warn("no certificate for a host served over HTTPS: TLS handshakes for it fail (set --default-certificate-secret, a DomainMapping's spec.tls, or config-certmanager's issuerRef, whose Certificate may still be issuing)", "host", host)
 			case c.reported[ref]:
 				c.missing[host] = true
 				c.log.Warn("no certificate for a host served over HTTPS: TLS handshakes for it fail", "host", host, "secret", ref.String(), "reason", cmp.Or(c.invalid[ref], "the Secret does not exist"))
@@ -280,6 +280,14 @@ func (c *certificates) pushLocked() {
 			delete(c.missing, host)
 		}
 	}
+}
+
+// servedFrom is the Secret whose certificate a host's SDS secret holds
+// (zero: none).
+func (c *certificates) servedFrom(host string) types.NamespacedName {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pushed[host].from
 }
 
 func (c *certificates) withdrawLocked(host string) {

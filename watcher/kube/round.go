@@ -195,7 +195,8 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	// A Route's host whose cert-manager Certificate is Ready takes its
 	// Secret.
 	wanted := wantedCertificates(res, c.issuers(s))
-	issued, provisioned := certificateSecrets(s, wanted)
+	issued, pending, provisioned := certificateSecrets(s, wanted)
+	keepServing(issued, pending, c.tls.servedFrom)
 	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))
 	if c.pipe.Pending() && !c.st.deferred {
 		c.st.deferred = true
