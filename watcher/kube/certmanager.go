@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
@@ -362,8 +363,21 @@ func withCertificateCondition(st servingv1.RouteStatus, have []servingv1.Conditi
 const ConditionCertificateProvisioned servingv1.ConditionType = "CertificateProvisioned"
 
 // watchCertificates watches cert-manager's Certificates when its CRDs are
-// installed: every change asks for a round.
+// installed and the controller may list them: every change asks for a
+// round. (An informer that may not list would never sync, and the caches
+// with it: a live list first says whether it can.)
 func (c *Controller) watchCertificates(ctx context.Context, handler toolscache.ResourceEventHandler) {
+	var probe unstructured.UnstructuredList
+	probe.SetGroupVersionKind(CertificateGVK.GroupVersion().WithKind("CertificateList"))
+	if err := c.mgr.GetAPIReader().List(ctx, &probe, client.Limit(1)); err != nil {
+		switch {
+		case isNoMatch(err):
+			c.log.Info("cert-manager's Certificate CRD is not installed: config-certmanager is not used")
+		default:
+			c.log.Warn("not watching cert-manager's Certificates (RBAC: certificates.cert-manager.io get/list/watch/create/update/delete): config-certmanager is not used", "error", err)
+		}
+		return
+	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(CertificateGVK)
 	inf, err := c.mgr.GetCache().GetInformer(ctx, u)
