@@ -537,6 +537,7 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 		"discovery.k8s.io/endpointslices": {"get", "list", "watch"},
 		// DomainMappings: read, and their status written; nothing else.
 		"serving.knative.dev/domainmappings":        {"get", "list", "watch"},
+		"cert-manager.io/certificates":              crud,
 		"serving.knative.dev/domainmappings/status": {"get", "patch", "update"},
 		// The HTTPS certificates' Secrets, in any namespace: read only (each
 		// is watched alone by name, see watcher/kube/certs.go).
