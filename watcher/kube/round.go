@@ -154,6 +154,10 @@ func (c *Controller) restore(ctx context.Context) error {
 	for _, o := range s.routes {
 		st.Routes = append(st.Routes, o)
 	}
+	// A mapping's conditions keep their transition times across a restart.
+	for _, o := range s.mappings {
+		st.DomainMappings = append(st.DomainMappings, o)
+	}
 	var ready []string
 	for key, o := range s.revisions {
 		st.Revisions = append(st.Revisions, o)
@@ -164,7 +168,7 @@ func (c *Controller) restore(ctx context.Context) error {
 	}
 	c.pipe.Restore(st, ready)
 	c.log.Info("restored from the API server", "services", len(s.services), "configurations", len(s.configurations),
-		"routes", len(s.routes), "revisions", len(s.revisions))
+		"routes", len(s.routes), "domainmappings", len(s.mappings), "revisions", len(s.revisions))
 	return nil
 }
 
