@@ -452,3 +452,18 @@ spec:
 		t.Errorf("Ready %s since %v, want True since %v", is.Status, is.LastTransitionTime, was.LastTransitionTime)
 	}
 }
+
+// A config-network key kgate reads but does not act on yet is reported,
+// not silently ignored.
+func TestWildcardSelectorIsReported(t *testing.T) {
+	r := NewReconciler(time.Now)
+	res := r.Reconcile(Input{Objects: decode(t, `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-network
+data:
+  namespace-wildcard-cert-selector: '{"matchLabels": {"tls": "wildcard"}}'`)})
+	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0].String(), "namespace-wildcard-cert-selector") || !strings.Contains(res.Problems[0].String(), "no effect") {
+		t.Errorf("problems %v, want one saying namespace-wildcard-cert-selector has no effect", res.Problems)
+	}
+}
