@@ -369,17 +369,3 @@ func (s recordingStream) RecvMsg(m any) error {
 	}
 	return err
 }
-
-// nextAll receives the parts of a delta response of typeURL, ACKing each,
-// until they carry want resources in all, and returns them: a type's first
-// response comes in parts once it passes the budget.
-func (c *deltaClient) nextAll(typeURL string, want int) []*discoveryv3.Resource {
-	c.t.Helper()
-	var all []*discoveryv3.Resource
-	for len(all) < want {
-		resp := c.next(typeURL)
-		all = append(all, resp.GetResources()...)
-		c.ack(resp)
-	}
-	return all
-}

@@ -166,42 +166,10 @@ func (s *transportServer) waitACK(b *testing.B) {
 	}
 }
 
-// subscribe connects a delta gateway as subscribeEverything does, taking
-// each type's first state in as many parts as the server splits it into
-// (a type's resources at 10,000 Services pass the response budget), and
-// ACKing each part.
+// subscribe connects a delta gateway as subscribeEverything does, waiting
+// after each ACK until the server has processed it, so that the ACKs the
+// benchmark waits for later are its own.
 func (s *transportServer) subscribe(b *testing.B, cfg model.Config) *deltaClient {
 	b.Helper()
-	var routes, scopes, clas []string
-	for _, svc := range cfg.Services {
-		routes = append(routes, routeName("external", svc.Name))
-		scopes = append(scopes, scopeName("external", svc.VirtualHosts[0].Host))
-	}
-	for _, ep := range cfg.Endpoints {
-		clas = append(clas, ep.Revision, ep.Revision+"/pods")
-	}
-	gw := s.delta(b, gatewayNode)
-	for _, sub := range []struct {
-		typeURL string
-		names   []string
-		want    int
-	}{
-		{resource.ListenerType, nil, 2},
-		{resource.ClusterType, nil, len(cfg.Revisions)},
-		{resource.ScopedRouteType, scopes, len(scopes)},
-		{resource.RouteType, routes, len(routes)},
-		{resource.EndpointType, clas, len(clas)},
-	} {
-		gw.subscribe(sub.typeURL, sub.names...)
-		for got := 0; got < sub.want; {
-			resp := gw.next(sub.typeURL)
-			got += len(resp.GetResources())
-			if got > sub.want {
-				b.Fatalf("initial %s: %d resources, want %d", sub.typeURL, got, sub.want)
-			}
-			gw.ack(resp)
-			s.waitACK(b)
-		}
-	}
-	return gw
+	return subscribeEverythingWith(b, s.harness, cfg, 2, nil, func() { s.waitACK(b) })
 }

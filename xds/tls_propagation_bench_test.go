@@ -52,7 +52,7 @@ func BenchmarkPropagationTLS(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		gw := subscribeEverythingWith(b, h, cfg, 3, hosts)
+		gw := subscribeEverythingWith(b, h, cfg, 3, hosts, nil)
 
 		b.Run(fmt.Sprintf("services=%d/change", n), func(b *testing.B) {
 			var bytes, pushes int
