@@ -50,6 +50,11 @@ type Options struct {
 	// again by itself: a gateway that stays behind stops holding Routes
 	// after a time (xds.ServerOptions.StaleAfter), which no event marks.
 	Recheck time.Duration
+	// Certificate, when set, says how far the certificate of a Route's or
+	// DomainMapping's hosts served over TLS has come
+	// (knative.Input.Certificate); nil counts every certificate
+	// provisioned.
+	Certificate func(kind, namespace, name string, local bool) knative.CertificateState
 	// Deployed says the revisions run somewhere that reports readiness
 	// (Change.Ready): a revision is Ready once reported. Without a deploy
 	// (the control plane alone) every revision counts as ready.
@@ -346,7 +351,7 @@ func (p *Pipeline) upsert(deleted []ObjectKey, objs []manifest.Object) {
 
 // pass reconciles, pushes the model and logs what is new.
 func (p *Pipeline) pass() *knative.Result {
-	in := knative.Input{Objects: p.objects, Failed: p.failed}
+	in := knative.Input{Objects: p.objects, Failed: p.failed, Certificate: p.opts.Certificate}
 	if p.opts.Deployed {
 		in.Ready = p.ready
 	}

@@ -20,6 +20,7 @@ import (
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/test/certmanager"
+	"github.com/kgate/kgate/watcher/knative"
 	kubesource "github.com/kgate/kgate/watcher/kube"
 )
 
@@ -51,13 +52,6 @@ func TestHTTPSCertificatesFromCertManager(t *testing.T) {
 			PrivateKey: &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 256},
 			IssuerRef:  cmmeta.IssuerReference{Name: "selfsigned", Kind: cmapi.ClusterIssuerKind, Group: "cert-manager.io"},
 		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = m.CM.CertmanagerV1().ClusterIssuers().Create(ctx, &cmapi.ClusterIssuer{
-		ObjectMeta: metav1.ObjectMeta{Name: "ca"},
-		Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: "test-ca"}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +91,19 @@ func TestHTTPSCertificatesFromCertManager(t *testing.T) {
 	if crt.Labels[kubesource.LabelManagedBy] != "kgate" || len(crt.OwnerReferences) != 1 || crt.OwnerReferences[0].Kind != servingv1.KindRoute {
 		t.Errorf("route-hello: labels %v, owners %+v; want kgate's, owned by the Route", crt.Labels, crt.OwnerReferences)
 	}
+	// The issuer "ca" does not exist yet: while the certificate is issued,
+	// the Route is served over plain HTTP (http-protocol Enabled), as
+	// Knative downgrades it, and says so.
+	e.eventually(60*time.Second, "the Route downgraded to http while its certificate is issued", func() error {
+		return routeCertificate(ctx, e, "http://"+host, corev1.ConditionTrue, "HTTPDowngrade")
+	})
+	_, err = m.CM.CertmanagerV1().ClusterIssuers().Create(ctx, &cmapi.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: "ca"},
+		Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: "test-ca"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.eventually(60*time.Second, "route-hello Ready", func() error {
 		crt, err = certs.Get(ctx, "route-hello", metav1.GetOptions{})
 		if err != nil {
@@ -128,22 +135,7 @@ func TestHTTPSCertificatesFromCertManager(t *testing.T) {
 	}
 
 	e.eventually(60*time.Second, "the Route https with its certificate provisioned", func() error {
-		var rt servingv1.Route
-		if err := e.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "hello"}, &rt); err != nil {
-			return err
-		}
-		if rt.Status.URL == nil || rt.Status.URL.String() != "https://"+host {
-			return fmt.Errorf("URL %v, want https://%s", rt.Status.URL, host)
-		}
-		for _, c := range rt.Status.Conditions {
-			if c.Type == kubesource.ConditionCertificateProvisioned {
-				if c.Status != corev1.ConditionTrue {
-					return fmt.Errorf("CertificateProvisioned %+v", c)
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("no CertificateProvisioned condition in %+v", rt.Status.Conditions)
+		return routeCertificate(ctx, e, "https://"+host, corev1.ConditionTrue, "")
 	})
 	e.eventually(60*time.Second, "Service hello Ready", func() error { return serviceReady(ctx, e, "hello") })
 
@@ -239,4 +231,25 @@ func parsePEM(t *testing.T, data []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// routeCertificate checks the Route hello's URL and its
+// CertificateProvisioned condition.
+func routeCertificate(ctx context.Context, e *env, url string, status corev1.ConditionStatus, reason string) error {
+	var rt servingv1.Route
+	if err := e.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "hello"}, &rt); err != nil {
+		return err
+	}
+	if rt.Status.URL == nil || rt.Status.URL.String() != url {
+		return fmt.Errorf("URL %v, want %s", rt.Status.URL, url)
+	}
+	for _, c := range rt.Status.Conditions {
+		if c.Type == knative.ConditionCertificateProvisioned {
+			if c.Status != status || c.Reason != reason {
+				return fmt.Errorf("CertificateProvisioned %+v, want %s %s", c, status, reason)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no CertificateProvisioned condition in %+v", rt.Status.Conditions)
 }

@@ -117,13 +117,16 @@ func (rd *round) mappingStatuses() {
 		}
 		switch {
 		case dm.Spec.TLS != nil:
-			e.cond.set(condTrue(v1beta1.ConditionCertificateProvisioned))
-		case !rd.r.settings.Network.ExternalTLS:
 			c := condTrue(v1beta1.ConditionCertificateProvisioned)
-			c.reason, c.message = v1beta1.ReasonTLSNotEnabled, v1beta1.MessageTLSNotEnabled
+			c.reason, c.message = v1beta1.ReasonCertificateExternallyProvided, v1beta1.MessageCertificateExternallyProvided
 			e.cond.set(c)
 		default:
-			e.cond.set(condTrue(v1beta1.ConditionCertificateProvisioned))
+			c, down := rd.certificateCondition(v1beta1.KindDomainMapping, dm.Namespace, dm.Name, rd.r.settings.Network.ExternalTLS, false)
+			e.cond.set(c)
+			dm.Status.URL = down.url(dm.Status.URL, true)
+			if dm.Status.Address != nil {
+				dm.Status.Address = &servingv1.Addressable{URL: dm.Status.URL}
+			}
 		}
 		if e.model != nil && !e.lost {
 			e.cond.set(condTrue(servingv1.ConditionIngressReady))

@@ -52,6 +52,11 @@ type Input struct {
 	// nil means gateways are not tracked: a Route is ready once it is in
 	// the model.
 	Waiting func(model.Service) (msg string, hold bool)
+	// Certificate, when set, says how far the certificate of a Route's or
+	// DomainMapping's hosts served over TLS has come (local: its
+	// cluster-local hosts'). nil: the certificates come from elsewhere
+	// (kgate local's CA, a default certificate) and count as provisioned.
+	Certificate func(kind, namespace, name string, local bool) CertificateState
 }
 
 // Failure is why a revision cannot run, in Knative's terms.
@@ -249,6 +254,10 @@ type routeEntry struct {
 	// lost says the Route lost a host to an earlier one: its model is not
 	// served.
 	lost bool
+	// external says the Route has an external host; tls which of its hosts
+	// are served over TLS.
+	external bool
+	tls      downgrade
 }
 
 // Reconcile runs one round over the declared objects.

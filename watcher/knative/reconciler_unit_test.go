@@ -467,3 +467,97 @@ data:
 		t.Errorf("problems %v, want one saying namespace-wildcard-cert-selector has no effect", res.Problems)
 	}
 }
+
+// CertificateProvisioned follows the issuer as Knative's route and
+// domain-mapping reconcilers set it, and Ready with it.
+func TestCertificateProvisioned(t *testing.T) {
+	network := func(protocol string) string {
+		return `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-network
+data:
+  external-domain-tls: Enabled
+  http-protocol: ` + protocol
+	}
+	mapping := `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: hello.localtest.me
+spec:
+  ref:
+    name: hello
+    kind: Service
+    apiVersion: serving.knative.dev/v1`
+	tests := []struct {
+		name      string
+		protocol  string
+		state     *CertificateState // nil: no issuer (Input.Certificate nil)
+		status    corev1.ConditionStatus
+		reason    string
+		ready     corev1.ConditionStatus
+		urlScheme string
+	}{
+		{name: "no issuer", protocol: "Enabled", status: "True", ready: "True", urlScheme: "https"},
+		{name: "unmanaged", protocol: "Enabled", state: &CertificateState{}, status: "True", ready: "True", urlScheme: "https"},
+		{name: "ready", protocol: "Redirected", state: &CertificateState{Phase: CertificateReady, Name: "route-hello"}, status: "True", ready: "True", urlScheme: "https"},
+		{name: "issuing, redirected", protocol: "Redirected", state: &CertificateState{Phase: CertificateIssuing, Name: "route-hello"},
+			status: "Unknown", reason: "CertificateNotReady", ready: "Unknown", urlScheme: "https"},
+		{name: "issuing, http enabled downgrades", protocol: "Enabled", state: &CertificateState{Phase: CertificateIssuing, Name: "route-hello"},
+			status: "True", reason: "HTTPDowngrade", ready: "True", urlScheme: "http"},
+		{name: "failed", protocol: "Enabled", state: &CertificateState{Phase: CertificateFailed, Name: "route-hello", Message: "the issuer refused"},
+			status: "False", reason: "CertificateProvisionFailed", ready: "False", urlScheme: "https"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReconciler(time.Now)
+			in := Input{Objects: decode(t, service("hello", "img"), mapping, network(tt.protocol)), Ready: map[string]bool{"default/hello-00001": true}}
+			var asked []string
+			if tt.state != nil {
+				in.Certificate = func(kind, ns, name string, local bool) CertificateState {
+					asked = append(asked, kind+" "+ns+"/"+name)
+					return *tt.state
+				}
+			}
+			res := r.Reconcile(in)
+			rt, svc, dm := findRoute(res, "hello"), findService(res, "hello"), res.DomainMappings[0]
+			for _, obj := range []struct {
+				what  string
+				conds []servingv1.Condition
+				url   *servingv1.URL
+			}{{"Route", rt.Status.Conditions, rt.Status.URL}, {"DomainMapping", dm.Status.Conditions, dm.Status.URL}} {
+				c := condOf(t, obj.conds, ConditionCertificateProvisioned)
+				if c.Status != tt.status || c.Reason != tt.reason {
+					t.Errorf("%s CertificateProvisioned %s %s (%s), want %s %s", obj.what, c.Status, c.Reason, c.Message, tt.status, tt.reason)
+				}
+				if tt.state != nil && tt.state.Phase != CertificateUnmanaged && !strings.Contains(c.Message+tt.reason, "route-hello") && tt.reason != "" {
+					t.Errorf("%s message %q does not name the certificate", obj.what, c.Message)
+				}
+				if got := condOf(t, obj.conds, servingv1.ConditionReady).Status; got != tt.ready {
+					t.Errorf("%s Ready %s, want %s", obj.what, got, tt.ready)
+				}
+				if obj.url == nil || obj.url.Scheme != tt.urlScheme {
+					t.Errorf("%s URL %v, want scheme %s", obj.what, obj.url, tt.urlScheme)
+				}
+			}
+			if got := condOf(t, svc.Status.Conditions, servingv1.ConditionReady).Status; got != tt.ready {
+				t.Errorf("Service Ready %s, want %s (the Route's)", got, tt.ready)
+			}
+			if svc.Status.URL.Scheme != tt.urlScheme {
+				t.Errorf("Service URL %v, want scheme %s", svc.Status.URL, tt.urlScheme)
+			}
+			if tt.state != nil && (!slices.Contains(asked, "Route default/hello") || !slices.Contains(asked, "DomainMapping default/hello.localtest.me")) {
+				t.Errorf("asked the issuer of %v, want the Route and the DomainMapping", asked)
+			}
+		})
+	}
+}
+
+// Without TLS a Route's certificate is not needed, as Knative says.
+func TestCertificateNotNeededWithoutTLS(t *testing.T) {
+	res := NewReconciler(time.Now).Reconcile(Input{Objects: decode(t, service("hello", "img"))})
+	c := condOf(t, findRoute(res, "hello").Status.Conditions, ConditionCertificateProvisioned)
+	if c.Status != "True" || c.Reason != "TLSNotEnabled" {
+		t.Errorf("CertificateProvisioned %s %s, want True TLSNotEnabled", c.Status, c.Reason)
+	}
+}

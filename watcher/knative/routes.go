@@ -138,6 +138,9 @@ func (rd *round) routeStatuses() {
 			rd.problem(e.src, "", err.Error())
 			e.cond.set(condFalse(servingv1.ConditionIngressReady, ReasonInvalidHost, err.Error()))
 		} else {
+			net := rd.r.settings.Network
+			e.external = main.external != ""
+			e.tls = downgrade{external: net.ExternalTLS && e.external, local: net.ClusterLocalTLS}
 			rt.Status.URL = rd.url(main.primary(rt), main.external != "")
 			switch svc, traffic, err := rd.build(rt, main, targets); {
 			case err != nil:
@@ -162,7 +165,17 @@ func (rd *round) routeStatuses() {
 		if e.model != nil && !e.lost {
 			rd.gatewaysServe(*e.model, e.cond)
 		}
-		e.cond.ready(servingv1.ConditionAllTrafficAssigned, servingv1.ConditionIngressReady)
+		rt := e.out
+		c, down := rd.certificateCondition(servingv1.KindRoute, rt.Namespace, rt.Name, e.tls.external, e.tls.local)
+		e.cond.set(c)
+		rt.Status.URL = down.url(rt.Status.URL, e.external)
+		if rt.Status.Address != nil {
+			rt.Status.Address = &servingv1.Addressable{URL: down.url(rt.Status.Address.URL, false)}
+		}
+		for i := range rt.Status.Traffic {
+			rt.Status.Traffic[i].URL = down.url(rt.Status.Traffic[i].URL, e.external)
+		}
+		e.cond.ready(servingv1.ConditionAllTrafficAssigned, servingv1.ConditionIngressReady, ConditionCertificateProvisioned)
 		if len(e.invalid) > 0 {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, true)))
 		}

@@ -54,11 +54,12 @@ func (rd *round) configMaps(cms []manifest.Object) {
 		if err != nil {
 			rd.problem(o, "data", err.Error()+" (the last valid "+cm.Name+" stays in effect)")
 		}
-		// Read and checked, but not acted on yet: say so rather than let
-		// it pass for honoured.
-		if cm.Name == config.NetworkConfigName && err == nil && next.Network.NamespaceWildcardCertSelector != nil {
+		// Without an issuer (kgate local issues each host its certificate
+		// on demand) there is no wildcard certificate to make: say so
+		// rather than let the key pass for honoured.
+		if cm.Name == config.NetworkConfigName && err == nil && next.Network.NamespaceWildcardCertSelector != nil && rd.in.Certificate == nil {
 			rd.problem(o, "data[namespace-wildcard-cert-selector]",
-				"kgate gives each Route its own certificate and makes no namespace wildcard certificates yet: this key has no effect")
+				"no certificate issuer here (kgate local issues each host its own certificate on demand): this key has no effect")
 		}
 	}
 	next.Autoscaler = next.Autoscaler.Bounded(rd.r.ceiling)

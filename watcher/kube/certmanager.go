@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -194,29 +193,20 @@ func (c *Controller) readCertificates(ctx context.Context, s *snapshot) error {
 
 // certificateSecrets are the hosts whose kgate Certificate is Ready, and
 // its Secret; pending the hosts whose Certificate is not Ready (being
-// issued or re-issued), and its Secret; provisioned says, by Route key,
-// whether every Certificate a Route needs is Ready.
-func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets, pending map[string]types.NamespacedName, provisioned map[string]bool) {
-	secrets, pending, provisioned = map[string]types.NamespacedName{}, map[string]types.NamespacedName{}, map[string]bool{}
+// issued or re-issued), and its Secret.
+func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets, pending map[string]types.NamespacedName) {
+	secrets, pending = map[string]types.NamespacedName{}, map[string]types.NamespacedName{}
 	for key, rc := range wanted {
-		if _, ok := provisioned[rc.route]; !ok {
-			provisioned[rc.route] = true
-		}
 		crt := s.certificates[key]
 		if crt == nil {
-			provisioned[rc.route] = false
 			continue
 		}
 		dns, _, _ := unstructured.NestedStringSlice(crt.Object, "spec", "dnsNames")
 		secret, _, _ := unstructured.NestedString(crt.Object, "spec", "secretName")
 		if secret == "" {
-			provisioned[rc.route] = false
 			continue
 		}
 		ready := certificateReady(crt)
-		if !ready {
-			provisioned[rc.route] = false
-		}
 		for _, h := range rc.hosts {
 			switch ref := (types.NamespacedName{Namespace: rc.ns, Name: secret}); {
 			case ready && slices.Contains(dns, h):
@@ -226,7 +216,7 @@ func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets, pen
 			}
 		}
 	}
-	return secrets, pending, provisioned
+	return secrets, pending
 }
 
 // keepServing adds to issued the pending hosts that are served from their
@@ -334,33 +324,49 @@ func toAny(ss []string) []any {
 	return out
 }
 
-// withCertificateCondition sets the Route's CertificateProvisioned
-// condition, as Knative does with cert-manager: Unknown CertificateNotReady
-// while issuing, True once Ready. The transition time is kept while the
-// status does not change.
-func withCertificateCondition(st servingv1.RouteStatus, have []servingv1.Condition, ready bool, now metav1.Time) servingv1.RouteStatus {
-	cond := servingv1.Condition{Type: ConditionCertificateProvisioned, Status: corev1.ConditionTrue}
-	if !ready {
-		cond.Status, cond.Reason = corev1.ConditionUnknown, "CertificateNotReady"
-		cond.Message = "The certificate is being issued by cert-manager"
+// certificateState says how far the Certificate of a Route's external
+// (or local) hosts has come, for the reconciler's CertificateProvisioned:
+// unmanaged without an issuer for them, issuing until cert-manager marks
+// the Certificate Ready for its generation, failed when cert-manager gave
+// up on issuing it (Issuing False, reason Failed) and it is not Ready.
+// It reads the round's snapshot (roundState.certificates).
+func (c *Controller) certificateState(kind, ns, name string, local bool) knative.CertificateState {
+	issuer := c.st.issuer[0]
+	if local {
+		issuer = c.st.issuer[1]
 	}
-	cond.LastTransitionTime = now
-	for _, h := range have {
-		if h.Type == cond.Type && h.Status == cond.Status {
-			cond.LastTransitionTime = h.LastTransitionTime
+	if !c.certManager || issuer == nil || kind != servingv1.KindRoute {
+		return knative.CertificateState{}
+	}
+	cname := certificateName(name, local)
+	crt := c.st.certificates[ns+"/"+cname]
+	st := knative.CertificateState{Phase: knative.CertificateIssuing, Name: cname}
+	switch {
+	case crt == nil:
+	case certificateReady(crt):
+		st.Phase = knative.CertificateReady
+	default:
+		if msg, failed := certificateFailed(crt); failed {
+			st.Phase, st.Message = knative.CertificateFailed, msg
 		}
 	}
-	conds := slices.Clone(st.Conditions)
-	conds = slices.DeleteFunc(conds, func(c servingv1.Condition) bool { return c.Type == cond.Type })
-	conds = append(conds, cond)
-	slices.SortStableFunc(conds, func(a, b servingv1.Condition) int { return strings.Compare(string(a.Type), string(b.Type)) })
-	st.Conditions = conds
 	return st
 }
 
-// ConditionCertificateProvisioned is the Route condition of its
-// cert-manager Certificate.
-const ConditionCertificateProvisioned servingv1.ConditionType = "CertificateProvisioned"
+// certificateFailed says whether cert-manager gave up issuing the
+// Certificate for now (its Issuing condition False with reason Failed),
+// and its message.
+func certificateFailed(crt *unstructured.Unstructured) (string, bool) {
+	conds, _, _ := unstructured.NestedSlice(crt.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Issuing" && m["status"] == "False" && m["reason"] == "Failed" {
+			msg, _ := m["message"].(string)
+			return msg, true
+		}
+	}
+	return "", false
+}
 
 // watchCertificates watches cert-manager's Certificates when its CRDs are
 // installed and the controller may list them: every change asks for a

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -113,9 +112,9 @@ func TestCertificateSecrets(t *testing.T) {
 	wanted := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}})
 	want := []string{"hello.default.example.com", "v2-hello.default.example.com"}
 	s := &snapshot{certificates: map[string]*unstructured.Unstructured{ns + "/route-hello": certificate("route-hello", want, "False")}}
-	secrets, pending, provisioned := certificateSecrets(s, wanted)
-	if len(secrets) != 0 || provisioned[ns+"/hello"] || len(provisioned) != 1 || len(pending) != 2 {
-		t.Errorf("not Ready: secrets %v pending %v provisioned %v, want none, both hosts and false", secrets, pending, provisioned)
+	secrets, pending := certificateSecrets(s, wanted)
+	if len(secrets) != 0 || len(pending) != 2 {
+		t.Errorf("not Ready: secrets %v pending %v, want none and both hosts", secrets, pending)
 	}
 	// A host already served from the Secret keeps it while it is re-issued.
 	ref := types.NamespacedName{Namespace: ns, Name: "route-hello"}
@@ -129,9 +128,9 @@ func TestCertificateSecrets(t *testing.T) {
 		t.Errorf("re-issuing: secrets %v, want %s kept on %s", secrets, want[0], ref)
 	}
 	s.certificates[ns+"/route-hello"] = certificate("route-hello", want[:1], "True")
-	secrets, _, provisioned = certificateSecrets(s, wanted)
-	if len(secrets) != 1 || secrets[want[0]] != ref || !provisioned[ns+"/hello"] {
-		t.Errorf("Ready for the main host: secrets %v provisioned %v, want %s → %s", secrets, provisioned, want[0], ref)
+	secrets, _ = certificateSecrets(s, wanted)
+	if len(secrets) != 1 || secrets[want[0]] != ref {
+		t.Errorf("Ready for the main host: secrets %v, want %s → %s", secrets, want[0], ref)
 	}
 }
 
@@ -168,18 +167,48 @@ func TestPublishCertificates(t *testing.T) {
 	}
 }
 
-func TestCertificateCondition(t *testing.T) {
-	t0, t1 := metav1.NewTime(time.Unix(100, 0)), metav1.NewTime(time.Unix(200, 0))
-	st := withCertificateCondition(servingv1.RouteStatus{}, nil, false, t0)
-	if len(st.Conditions) != 1 || st.Conditions[0].Status != corev1.ConditionUnknown || st.Conditions[0].Reason != "CertificateNotReady" {
-		t.Fatalf("not ready: %+v", st.Conditions)
+// The reconciler learns how far a Route's Certificate has come: unmanaged
+// without an issuer, issuing until cert-manager marks it Ready, failed when
+// cert-manager gave up.
+func TestCertificateState(t *testing.T) {
+	c, _ := newTestController(t)
+	c.certManager = true
+	hosts := []string{"hello.default.example.com"}
+	failed := certificate("route-hello", hosts, "False")
+	_ = unstructured.SetNestedSlice(failed.Object, append(failed.Object["status"].(map[string]any)["conditions"].([]any),
+		map[string]any{"type": "Issuing", "status": "False", "reason": "Failed", "message": "the issuer refused"}), "status", "conditions")
+	tests := []struct {
+		name   string
+		issuer bool
+		crt    *unstructured.Unstructured
+		want   knative.CertificatePhase
+	}{
+		{name: "no issuer", want: knative.CertificateUnmanaged},
+		{name: "not created yet", issuer: true, want: knative.CertificateIssuing},
+		{name: "issuing", issuer: true, crt: certificate("route-hello", hosts, "False"), want: knative.CertificateIssuing},
+		{name: "ready", issuer: true, crt: certificate("route-hello", hosts, "True"), want: knative.CertificateReady},
+		{name: "failed", issuer: true, crt: failed, want: knative.CertificateFailed},
 	}
-	again := withCertificateCondition(servingv1.RouteStatus{}, st.Conditions, false, t1)
-	if !again.Conditions[0].LastTransitionTime.Equal(&t0) {
-		t.Errorf("unchanged status got a new transition time %v", again.Conditions[0].LastTransitionTime)
-	}
-	done := withCertificateCondition(servingv1.RouteStatus{}, st.Conditions, true, t1)
-	if done.Conditions[0].Status != corev1.ConditionTrue || !done.Conditions[0].LastTransitionTime.Equal(&t1) {
-		t.Errorf("ready: %+v", done.Conditions)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.st.issuer = [2]*IssuerRef{}
+			if tt.issuer {
+				c.st.issuer[0] = &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
+			}
+			c.st.certificates = map[string]*unstructured.Unstructured{}
+			if tt.crt != nil {
+				c.st.certificates[ns+"/route-hello"] = tt.crt
+			}
+			st := c.certificateState(servingv1.KindRoute, ns, "hello", false)
+			if st.Phase != tt.want || (tt.want != knative.CertificateUnmanaged && st.Name != "route-hello") {
+				t.Errorf("state %+v, want phase %d of route-hello", st, tt.want)
+			}
+			if tt.want == knative.CertificateFailed && st.Message != "the issuer refused" {
+				t.Errorf("message %q, want cert-manager's", st.Message)
+			}
+			if local := c.certificateState(servingv1.KindRoute, ns, "hello", true); local.Phase != knative.CertificateUnmanaged {
+				t.Errorf("cluster-local hosts without clusterLocalIssuerRef: %+v, want unmanaged", local)
+			}
+		})
 	}
 }

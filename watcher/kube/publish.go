@@ -25,9 +25,7 @@ import (
 // objects created or updated, statuses written, Deployments and private
 // Services created, and what lost its owner deleted. Only differences
 // are written; a write that fails is retried by a later round.
-// provisioned says, by Route key, whether the Route's cert-manager
-// Certificate is Ready: its status gets CertificateProvisioned.
-func (c *Controller) publish(s *snapshot, res *knative.Result, provisioned map[string]bool) {
+func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	for _, want := range res.Services {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
@@ -59,15 +57,10 @@ func (c *Controller) publish(s *snapshot, res *knative.Result, provisioned map[s
 			})
 		}
 	}
-	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	for _, want := range res.Routes {
 		key := want.Namespace + "/" + want.Name
 		have := s.routes[key]
 		svc := s.services[key]
-		if ready, ok := provisioned[key]; ok && have != nil {
-			want = want.DeepCopy()
-			want.Status = withCertificateCondition(want.Status, have.Status.Conditions, ready, now)
-		}
 		switch {
 		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
 			fresh := &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}

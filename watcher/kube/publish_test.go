@@ -708,7 +708,7 @@ func TestPublish(t *testing.T) {
 				tt.before(t, c)
 			}
 			res := tt.result
-			c.publish(snap(t, c), &res, nil)
+			c.publish(snap(t, c), &res)
 			if got := queued(c); !slices.Equal(got, tt.queued) {
 				t.Errorf("queued writes:\n got %q\nwant %q", got, tt.queued)
 			}

@@ -33,6 +33,9 @@ type roundState struct {
 	// logged.
 	issuer    [2]*IssuerRef
 	issuerBad [2]string
+	// certificates are the round's kgate Certificates (snapshot's), which
+	// certificateState reads while the pipeline reconciles.
+	certificates map[string]*unstructured.Unstructured
 }
 
 func (s *roundState) init() { s.scaled = map[string]bool{} }
@@ -188,6 +191,8 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 		return false, err
 	}
 	t1 := time.Now()
+	c.issuers(s)
+	c.st.certificates = s.certificates
 	res := c.pipe.Apply(c.change(s))
 	t2 := time.Now()
 	defer func() {
@@ -199,7 +204,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	// A Route's host whose cert-manager Certificate is Ready takes its
 	// Secret.
 	wanted := wantedCertificates(res, c.issuers(s))
-	issued, pending, provisioned := certificateSecrets(s, wanted)
+	issued, pending := certificateSecrets(s, wanted)
 	keepServing(issued, pending, c.tls.servedFrom)
 	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))
 	if c.pipe.Pending() && !c.st.deferred {
@@ -207,7 +212,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 		return true, nil
 	}
 	c.st.deferred = false
-	c.publish(s, res, provisioned)
+	c.publish(s, res)
 	c.publishCertificates(s, wanted)
 	return false, nil
 }
