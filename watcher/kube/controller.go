@@ -272,7 +272,7 @@ func New(opts Options) (*Controller, error) {
 	c.pipe = watcher.New(watcher.Options{
 		Routing: c.engine, Gateways: c.engine, Deployed: true, Logger: c.log,
 		Certificate: c.certificateState,
-		Recheck: max(time.Second, cmp.Or(opts.StaleAfter, xds.DefaultStaleAfter)/2),
+		Recheck:     max(time.Second, cmp.Or(opts.StaleAfter, xds.DefaultStaleAfter)/2),
 		// Stored times have whole seconds: so do the statuses, or every
 		// round would see them differ from what it wrote.
 		Now: func() time.Time { return time.Now().Truncate(time.Second) },
