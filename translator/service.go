@@ -114,7 +114,11 @@ func virtualHost(vh model.VirtualHost, opts Options) *routev3.VirtualHost {
 		out.Routes = append(out.Routes, route(r, limits))
 	}
 	if policy := httpPolicyRoutes(vh, acmeRoute(out.Routes), opts.HTTPSRedirectPort); policy != nil {
-		out.Routes = append(policy, out.Routes...)
+		// The host's own routes under the ACME prefix (an HTTP-01 solver's,
+		// /.well-known/acme-challenge/<token>) stay ahead of the policy
+		// routes, whose ACME route would otherwise take their requests.
+		solvers, rest := acmeRoutes(out.Routes)
+		out.Routes = append(append(solvers, policy...), rest...)
 	}
 	if warm := unrouted(routes); len(warm) > 0 {
 		out.Routes = append(out.Routes, warmRoute(warm))

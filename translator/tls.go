@@ -1,6 +1,8 @@
 package translator
 
 import (
+	"strings"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -152,4 +154,19 @@ func acmeRoute(routes []*routev3.Route) *routev3.Route {
 		return acme
 	}
 	return nil
+}
+
+// acmeRoutes splits routes (in match order) into those under the ACME
+// prefix without header matches (HTTP-01 solvers' paths) and the others,
+// each in order.
+func acmeRoutes(routes []*routev3.Route) (acme, rest []*routev3.Route) {
+	for _, r := range routes {
+		p := r.GetMatch().GetPrefix()
+		if len(r.GetMatch().GetHeaders()) == 0 && r.GetMatch().GetRuntimeFraction() == nil && len(p) > len(ACMEChallengePrefix) && strings.HasPrefix(p, ACMEChallengePrefix) {
+			acme = append(acme, r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	return acme, rest
 }
