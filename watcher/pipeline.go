@@ -107,6 +107,9 @@ type Change struct {
 	Failed map[string]knative.Failure
 	// Base, when set, replaces the configuration of absent ConfigMaps.
 	Base *config.Config
+	// Challenges, when not nil, replace the ACME HTTP-01 challenges being
+	// solved (knative.Input.Challenges).
+	Challenges []knative.Challenge
 
 	// forced makes an otherwise empty change run a pass (Refresh).
 	forced bool
@@ -125,8 +128,12 @@ type Pipeline struct {
 	objects []manifest.Object
 	ready   map[string]bool
 	failed  map[string]knative.Failure
-	current *knative.Result
-	logged  map[string]bool // problems and conflicts logged, so each shows once
+	// challenges are the ACME HTTP-01 challenges (Change.Challenges), and
+	// solvers the solvers' endpoints pushed (see pushSolvers).
+	challenges []knative.Challenge
+	solvers    map[string]model.RevisionEndpoints
+	current    *knative.Result
+	logged     map[string]bool // problems and conflicts logged, so each shows once
 
 	// qmu guards the queued change, apart from mu, so that Submit never
 	// waits for a pass (the autoscaler submits under its own lock).
@@ -197,7 +204,7 @@ func (p *Pipeline) Submit(ch Change) {
 	if ch.Failed != nil && maps.Equal(ch.Failed, p.knownFail) {
 		ch.Failed = nil
 	}
-	changes := ch.Objects != nil || ch.Replace || len(ch.Deleted) > 0 || len(ch.Ready) > 0 || ch.Failed != nil || ch.Base != nil
+	changes := ch.Objects != nil || ch.Replace || len(ch.Deleted) > 0 || len(ch.Ready) > 0 || ch.Failed != nil || ch.Base != nil || ch.Challenges != nil
 	if !changes && !ch.forced {
 		p.qmu.Unlock()
 		return
@@ -289,6 +296,9 @@ func merge(a, b Change) Change {
 	if b.Base != nil {
 		a.Base = b.Base
 	}
+	if b.Challenges != nil {
+		a.Challenges = b.Challenges
+	}
 	a.forced = a.forced || b.forced
 	return a
 }
@@ -305,6 +315,9 @@ func (p *Pipeline) apply(ch Change) {
 	}
 	if ch.Failed != nil {
 		p.failed = maps.Clone(ch.Failed)
+	}
+	if ch.Challenges != nil {
+		p.challenges = slices.Clone(ch.Challenges)
 	}
 	// What Submit compares with follows a change applied without it.
 	p.qmu.Lock()
@@ -351,7 +364,7 @@ func (p *Pipeline) upsert(deleted []ObjectKey, objs []manifest.Object) {
 
 // pass reconciles, pushes the model and logs what is new.
 func (p *Pipeline) pass() *knative.Result {
-	in := knative.Input{Objects: p.objects, Failed: p.failed, Certificate: p.opts.Certificate}
+	in := knative.Input{Objects: p.objects, Failed: p.failed, Certificate: p.opts.Certificate, Challenges: p.challenges}
 	if p.opts.Deployed {
 		in.Ready = p.ready
 	}
@@ -366,9 +379,11 @@ func (p *Pipeline) pass() *knative.Result {
 		}
 	}
 	res := p.rec.Reconcile(in)
+	gone := p.pushSolvers(res.Model.Endpoints)
 	if err := p.opts.Routing.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
 		p.log.Error("pushing the new routing", "error", err)
 	}
+	gone()
 	// A Route whose new model changed nothing the gateways receive is
 	// served as soon as it is pushed, and no ACK will say so: pass again.
 	for _, svc := range waiting {
@@ -387,6 +402,54 @@ func (p *Pipeline) pass() *knative.Result {
 	p.logNew(res)
 	p.current = res
 	return res
+}
+
+// EndpointsRouting is a Routing that also takes endpoints (the xDS
+// engine): the pipeline pushes through it the endpoints the reconciler
+// decides itself, the ACME HTTP-01 solvers' (knative.Result.Model.Endpoints).
+type EndpointsRouting interface {
+	Routing
+	SetEndpoints(model.RevisionEndpoints) error
+	DeleteEndpoints(revision string) error
+}
+
+// pushSolvers pushes the solvers' endpoints that are new or changed, before
+// the routing that sends traffic to them, and returns what removes the
+// endpoints of the solvers gone, to call after the routing no longer names
+// them. Only the solvers' endpoints are the pipeline's: every Knative
+// revision's are the autoscaler's (UpdateRouting leaves them alone), and the
+// autoscaler never touches the solvers', which are no Revision it scales.
+// A Routing without endpoints gets none.
+func (p *Pipeline) pushSolvers(eps []model.RevisionEndpoints) (gone func()) {
+	r, ok := p.opts.Routing.(EndpointsRouting)
+	if !ok || (len(eps) == 0 && len(p.solvers) == 0) {
+		return func() {}
+	}
+	next := make(map[string]model.RevisionEndpoints, len(eps))
+	for _, ep := range eps {
+		next[ep.Revision] = ep
+		if old, ok := p.solvers[ep.Revision]; ok && equalEndpoints(old, ep) {
+			continue
+		}
+		if err := r.SetEndpoints(ep); err != nil {
+			p.log.Error("pushing an ACME solver's endpoints", "solver", ep.Revision, "error", err)
+		}
+	}
+	prev := p.solvers
+	p.solvers = next
+	return func() {
+		for _, key := range slices.Sorted(maps.Keys(prev)) {
+			if _, ok := next[key]; !ok {
+				if err := r.DeleteEndpoints(key); err != nil {
+					p.log.Error("removing an ACME solver's endpoints", "solver", key, "error", err)
+				}
+			}
+		}
+	}
+}
+
+func equalEndpoints(a, b model.RevisionEndpoints) bool {
+	return a.Revision == b.Revision && a.Mode == b.Mode && slices.Equal(a.Pods, b.Pods) && slices.Equal(a.Activators, b.Activators)
 }
 
 // forget drops the readiness of revisions that no longer exist.

@@ -57,6 +57,9 @@ type Input struct {
 	// cluster-local hosts'). nil: the certificates come from elsewhere
 	// (kgate local's CA, a default certificate) and count as provisioned.
 	Certificate func(kind, namespace, name string, local bool) CertificateState
+	// Challenges are the ACME HTTP-01 challenges being solved: each one's
+	// path is routed to its solver on its host, first (challenges.go).
+	Challenges []Challenge
 }
 
 // Failure is why a revision cannot run, in Knative's terms.
@@ -71,7 +74,8 @@ type Failure struct {
 type Result struct {
 	// Model is what to serve: the Services (one per Route that resolved)
 	// and every Revision, sorted by key; no Endpoints (deploy and the
-	// autoscaler add those).
+	// autoscaler add those) but the ACME HTTP-01 solvers' (Input.Challenges),
+	// whose revisions are in Model.Revisions and nowhere else.
 	Model model.Config
 	// Routed are the revisions ("namespace/name") some route sends traffic
 	// to; the others are unreachable, which the autoscaler needs to know.

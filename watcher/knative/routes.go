@@ -157,6 +157,7 @@ func (rd *round) routeStatuses() {
 		}
 	}
 	rd.mappingModels()
+	rd.challengeRoutes() // ACME HTTP-01 solvers first on their hosts (challenges.go)
 	rd.claimHosts()
 	for _, e := range rd.routes {
 		if !e.served {
