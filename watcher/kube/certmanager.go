@@ -15,10 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -123,28 +125,78 @@ func certificateName(route string, local bool) string {
 	return "route-" + route
 }
 
-// routeCert is a Certificate a Route needs.
+// LabelDomainMapping names the DomainMapping a Certificate is made for.
+const LabelDomainMapping = "serving.knative.dev/domainMapping"
+
+// The kinds of object a Certificate is made for (routeCert.kind).
+const kindNamespace = "Namespace"
+
+// routeCert is a Certificate an object needs: a Route's, a DomainMapping's
+// or a selected Namespace's wildcard (namespaces.go).
 type routeCert struct {
-	route  string // the Route's key
-	ns     string
-	name   string
-	hosts  []string // sorted
+	kind  string // servingv1.KindRoute, v1beta1.KindDomainMapping or kindNamespace
+	owner string // the owner's key: namespace/name, a Namespace's name
+	ns    string
+	name  string
+	// hosts are the hosts the Certificate's Secret serves, sorted; dns its
+	// spec.dnsNames (nil: hosts), which a wildcard Certificate's differ
+	// from.
+	hosts  []string
+	dns    []string
 	issuer *IssuerRef
 }
 
-// wantedCertificates are the Certificates the Routes need, by
-// namespace/name: for each Route, one of its external hosts served over
-// TLS when an external issuer is named, one of its cluster-local hosts
-// served over TLS when a cluster-local issuer is.
-func wantedCertificates(res *knative.Result, issuers [2]*IssuerRef) map[string]*routeCert {
+// dnsNames are the Certificate's spec.dnsNames.
+func (rc *routeCert) dnsNames() []string {
+	if rc.dns != nil {
+		return rc.dns
+	}
+	return rc.hosts
+}
+
+// wantedCertificates are the Certificates the Routes and DomainMappings
+// need, by namespace/name: for each Route, one of its external hosts
+// served over TLS when an external issuer is named, one of its
+// cluster-local hosts served over TLS when a cluster-local issuer is; for
+// each DomainMapping without spec.tls that holds its domain and serves it
+// over TLS, one named after the domain (with the external issuer); and one
+// wildcard Certificate per selected namespace (namespaces.go: selected are
+// the Namespaces namespace-wildcard-cert-selector matches), which replaces
+// the external Certificate of each Route in it whose external hosts it all
+// covers. wildcard says which Routes those are (Route key → the wildcard
+// Certificate's name).
+func wantedCertificates(res *knative.Result, issuers [2]*IssuerRef, selected map[string]bool) (out map[string]*routeCert, wildcard map[string]string) {
 	routes := map[string]bool{}
 	for _, rt := range res.Routes {
 		routes[rt.Namespace+"/"+rt.Name] = true
 	}
-	out := map[string]*routeCert{}
+	mappings := map[string]*v1beta1.DomainMapping{}
+	for _, dm := range res.DomainMappings {
+		mappings[dm.Namespace+"/"+dm.Name] = dm
+	}
+	out = map[string]*routeCert{}
+	add := func(kind, owner, ns, name, host string, issuer *IssuerRef) {
+		rc := out[ns+"/"+name]
+		if rc == nil {
+			rc = &routeCert{kind: kind, owner: owner, ns: ns, name: name, issuer: issuer}
+			out[ns+"/"+name] = rc
+		}
+		rc.hosts = append(rc.hosts, host)
+	}
 	for _, svc := range res.Model.Services {
 		if !routes[svc.Key()] {
-			continue // a DomainMapping's
+			// A DomainMapping's: a Certificate of its domain unless it
+			// brings its own (spec.tls) or lost the domain.
+			dm := mappings[svc.Key()]
+			if dm == nil || dm.Spec.TLS != nil || !claimed(dm) || issuers[0] == nil {
+				continue
+			}
+			for _, vh := range svc.VirtualHosts {
+				if vh.TLS && vh.Visibility == model.External {
+					add(v1beta1.KindDomainMapping, svc.Key(), svc.Namespace, dm.Name, vh.Host, issuers[0])
+				}
+			}
+			continue
 		}
 		for _, vh := range svc.VirtualHosts {
 			local := vh.Visibility != model.External
@@ -155,20 +207,15 @@ func wantedCertificates(res *knative.Result, issuers [2]*IssuerRef) map[string]*
 			if !vh.TLS || issuer == nil {
 				continue
 			}
-			name := certificateName(svc.Name, local)
-			rc := out[svc.Namespace+"/"+name]
-			if rc == nil {
-				rc = &routeCert{route: svc.Key(), ns: svc.Namespace, name: name, issuer: issuer}
-				out[svc.Namespace+"/"+name] = rc
-			}
-			rc.hosts = append(rc.hosts, vh.Host)
+			add(servingv1.KindRoute, svc.Key(), svc.Namespace, certificateName(svc.Name, local), vh.Host, issuer)
 		}
 	}
+	wildcard = wildcardCertificates(res, issuers[0], selected, out)
 	for _, rc := range out {
 		slices.Sort(rc.hosts)
 		rc.hosts = slices.Compact(rc.hosts)
 	}
-	return out
+	return out, wildcard
 }
 
 // readCertificates lists the Certificates kgate manages, by namespace/name.
@@ -209,7 +256,7 @@ func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets, pen
 		ready := certificateReady(crt)
 		for _, h := range rc.hosts {
 			switch ref := (types.NamespacedName{Namespace: rc.ns, Name: secret}); {
-			case ready && slices.Contains(dns, h):
+			case ready && dnsCovers(dns, h):
 				secrets[h] = ref
 			case !ready:
 				pending[h] = ref
@@ -219,16 +266,27 @@ func certificateSecrets(s *snapshot, wanted map[string]*routeCert) (secrets, pen
 	return secrets, pending
 }
 
-// keepServing adds to issued the pending hosts that are served from their
-// Certificate's Secret already: a Certificate being re-issued (its
-// hosts or issuer changed) keeps serving what it issued before until the
-// new certificate is Ready, rather than none.
+// keepServing adds to issued the pending hosts that are served from a
+// Secret already: a Certificate being re-issued (its hosts or issuer
+// changed) keeps serving what it issued before until the new certificate
+// is Ready, rather than none, and so does a host moving to another
+// Certificate (a Route's hosts to its namespace's wildcard, or back).
 func keepServing(issued, pending map[string]types.NamespacedName, servedFrom func(host string) types.NamespacedName) {
-	for h, ref := range pending {
-		if servedFrom(h) == ref {
-			issued[h] = ref
+	for h := range pending {
+		if from := servedFrom(h); from.Name != "" {
+			issued[h] = from
 		}
 	}
+}
+
+// dnsCovers says whether a Certificate's dnsNames cover host: they name it,
+// or the single-label wildcard of its parent domain.
+func dnsCovers(dns []string, host string) bool {
+	if slices.Contains(dns, host) {
+		return true
+	}
+	_, parent, ok := strings.Cut(host, ".")
+	return ok && slices.Contains(dns, "*."+parent)
 }
 
 // certificateReady says whether cert-manager's Ready condition is True for
@@ -257,12 +315,12 @@ func (c *Controller) publishCertificates(s *snapshot, wanted map[string]*routeCe
 	}
 	for _, ckey := range slices.Sorted(maps.Keys(wanted)) {
 		rc := wanted[ckey]
-		rt := s.routes[rc.route]
-		if rt == nil {
+		labels, owner, ok := certificateOwner(s, rc)
+		if !ok {
 			continue // not written yet: next round
 		}
 		spec := map[string]any{
-			"dnsNames":   toAny(rc.hosts),
+			"dnsNames":   toAny(rc.dnsNames()),
 			"secretName": rc.name,
 			"issuerRef":  map[string]any{"name": rc.issuer.Name, "kind": rc.issuer.Kind, "group": rc.issuer.Group},
 		}
@@ -272,8 +330,8 @@ func (c *Controller) publishCertificates(s *snapshot, wanted map[string]*routeCe
 			o.SetGroupVersionKind(CertificateGVK)
 			o.SetNamespace(rc.ns)
 			o.SetName(rc.name)
-			o.SetLabels(map[string]string{LabelManagedBy: managedBy, LabelRoute: rt.Name})
-			o.SetOwnerReferences([]metav1.OwnerReference{controllerRef(rt, servingv1.KindRoute)})
+			o.SetLabels(labels)
+			o.SetOwnerReferences([]metav1.OwnerReference{owner})
 			o.Object["spec"] = spec
 			c.writes.put("Certificate/"+ckey, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
 			continue
@@ -294,6 +352,41 @@ func (c *Controller) publishCertificates(s *snapshot, wanted map[string]*routeCe
 		if wanted[key] == nil {
 			c.deleteLater("Certificate/"+key, o)
 		}
+	}
+}
+
+// certificateOwner is the labels and the owner reference of a Certificate
+// kgate makes: the Route's, the DomainMapping's (as Knative's
+// domain-mapping reconciler owns its certificate), or the Namespace's (as
+// Knative's namespace-certificate reconciler owns the wildcard). ok is
+// false while the owner is not in the snapshot.
+func certificateOwner(s *snapshot, rc *routeCert) (map[string]string, metav1.OwnerReference, bool) {
+	labels := map[string]string{LabelManagedBy: managedBy}
+	switch rc.kind {
+	case v1beta1.KindDomainMapping:
+		dm := s.mappings[rc.owner]
+		if dm == nil {
+			return nil, metav1.OwnerReference{}, false
+		}
+		labels[LabelDomainMapping] = dm.Name
+		ref := controllerRef(dm, v1beta1.KindDomainMapping)
+		ref.APIVersion = v1beta1.APIVersion
+		return labels, ref, true
+	case kindNamespace:
+		n := s.namespaces[rc.owner]
+		if n == nil {
+			return nil, metav1.OwnerReference{}, false
+		}
+		// No blockOwnerDeletion: a Namespace's deletion takes its
+		// objects anyway, and setting it would need namespaces/finalizers.
+		return labels, metav1.OwnerReference{APIVersion: "v1", Kind: kindNamespace, Name: n.Name, UID: n.UID, Controller: ptr.To(true)}, true
+	default:
+		rt := s.routes[rc.owner]
+		if rt == nil {
+			return nil, metav1.OwnerReference{}, false
+		}
+		labels[LabelRoute] = rt.Name
+		return labels, controllerRef(rt, servingv1.KindRoute), true
 	}
 }
 
@@ -325,20 +418,38 @@ func toAny(ss []string) []any {
 }
 
 // certificateState says how far the Certificate of a Route's external
-// (or local) hosts has come, for the reconciler's CertificateProvisioned:
-// unmanaged without an issuer for them, issuing until cert-manager marks
-// the Certificate Ready for its generation, failed when cert-manager gave
-// up on issuing it (Issuing False, reason Failed) and it is not Ready.
-// It reads the round's snapshot (roundState.certificates).
+// (or local) hosts, or of a DomainMapping's domain, has come, for the
+// reconciler's CertificateProvisioned: unmanaged without an issuer for
+// them, issuing until cert-manager marks the Certificate Ready for its
+// generation, failed when cert-manager gave up on issuing it (Issuing
+// False, reason Failed) and it is not Ready. A Route whose external hosts
+// its namespace's wildcard Certificate covers reports that Certificate.
+// It reads the round's snapshot (roundState.certificates) and which
+// Routes the wildcards covered when the round began
+// (roundState.wildcardRoutes).
 func (c *Controller) certificateState(kind, ns, name string, local bool) knative.CertificateState {
 	issuer := c.st.issuer[0]
 	if local {
 		issuer = c.st.issuer[1]
 	}
-	if !c.certManager || issuer == nil || kind != servingv1.KindRoute {
+	if !c.certManager || issuer == nil {
 		return knative.CertificateState{}
 	}
-	cname := certificateName(name, local)
+	var cname string
+	switch kind {
+	case servingv1.KindRoute:
+		cname = certificateName(name, local)
+		if w, ok := c.st.wildcardRoutes[ns+"/"+name]; ok && !local {
+			cname = w
+		}
+	case v1beta1.KindDomainMapping:
+		if local {
+			return knative.CertificateState{}
+		}
+		cname = name // the domain
+	default:
+		return knative.CertificateState{}
+	}
 	crt := c.st.certificates[ns+"/"+cname]
 	st := knative.CertificateState{Phase: knative.CertificateIssuing, Name: cname}
 	switch {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -93,14 +94,14 @@ func TestWantedCertificates(t *testing.T) {
 	res.Model.Services[0].VirtualHosts[2].TLS = true
 	ext := &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
 	local := &IssuerRef{Name: "local", Kind: "Issuer", Group: "cert-manager.io"}
-	if got := wantedCertificates(res, [2]*IssuerRef{}); len(got) != 0 {
+	if got, _ := wantedCertificates(res, [2]*IssuerRef{}, nil); len(got) != 0 {
 		t.Errorf("no issuer: %v, want none", got)
 	}
-	got := wantedCertificates(res, [2]*IssuerRef{ext, nil})
+	got, _ := wantedCertificates(res, [2]*IssuerRef{ext, nil}, nil)
 	if len(got) != 1 || got[ns+"/route-hello"] == nil || !slices.Equal(got[ns+"/route-hello"].hosts, []string{"hello.default.example.com", "v2-hello.default.example.com"}) {
 		t.Errorf("external issuer: %+v", got)
 	}
-	got = wantedCertificates(res, [2]*IssuerRef{ext, local})
+	got, _ = wantedCertificates(res, [2]*IssuerRef{ext, local}, nil)
 	if rc := got[ns+"/local-route-hello"]; len(got) != 2 || rc == nil || rc.issuer != local || !slices.Equal(rc.hosts, []string{"hello.default.svc.cluster.local"}) {
 		t.Errorf("both issuers: %+v", got)
 	}
@@ -109,7 +110,7 @@ func TestWantedCertificates(t *testing.T) {
 // A Ready Certificate's Secret serves the hosts it names; one not Ready
 // serves none and says so.
 func TestCertificateSecrets(t *testing.T) {
-	wanted := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}})
+	wanted, _ := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}}, nil)
 	want := []string{"hello.default.example.com", "v2-hello.default.example.com"}
 	s := &snapshot{certificates: map[string]*unstructured.Unstructured{ns + "/route-hello": certificate("route-hello", want, "False")}}
 	secrets, pending := certificateSecrets(s, wanted)
@@ -141,7 +142,7 @@ func TestPublishCertificates(t *testing.T) {
 	c, _ := newTestController(t)
 	c.certManager = true
 	issuer := &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
-	wanted := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{issuer})
+	wanted, _ := wantedCertificates(tlsRouteResult(), [2]*IssuerRef{issuer}, nil)
 	hosts := wanted[ns+"/route-hello"].hosts
 	s := &snapshot{routes: map[string]*servingv1.Route{ns + "/hello": kroute("hello")}, certificates: map[string]*unstructured.Unstructured{}}
 	c.publishCertificates(s, wanted)
@@ -210,5 +211,112 @@ func TestCertificateState(t *testing.T) {
 				t.Errorf("cluster-local hosts without clusterLocalIssuerRef: %+v, want unmanaged", local)
 			}
 		})
+	}
+}
+
+// mappingResult is a Route's result with a DomainMapping of its own
+// domain, served over TLS.
+func mappingResult(dm *v1beta1.DomainMapping) *knative.Result {
+	res := tlsRouteResult()
+	res.DomainMappings = []*v1beta1.DomainMapping{dm}
+	res.Model.Services = append(res.Model.Services, model.Service{Namespace: dm.Namespace, Name: dm.Name,
+		VirtualHosts: []model.VirtualHost{{Host: dm.Name, Visibility: model.External, TLS: true}}})
+	return res
+}
+
+// A DomainMapping without spec.tls gets a Certificate named after its
+// domain, with the external issuer; one with spec.tls, one that lost its
+// domain, or without an issuer, none.
+func TestDomainMappingCertificates(t *testing.T) {
+	ext := &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
+	own := mapping(ns, "hello.example.org", "", true)
+	own.Spec.TLS = nil
+	lost := mapping(ns, "hello.example.org", "", false)
+	lost.Spec.TLS = nil
+	tests := []struct {
+		name    string
+		dm      *v1beta1.DomainMapping
+		issuers [2]*IssuerRef
+		want    bool
+	}{
+		{name: "no spec.tls", dm: own, issuers: [2]*IssuerRef{ext}, want: true},
+		{name: "spec.tls", dm: mapping(ns, "hello.example.org", "mine", true), issuers: [2]*IssuerRef{ext}},
+		{name: "domain lost", dm: lost, issuers: [2]*IssuerRef{ext}},
+		{name: "no external issuer", dm: own, issuers: [2]*IssuerRef{nil, ext}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := wantedCertificates(mappingResult(tt.dm), tt.issuers, nil)
+			rc := got[ns+"/hello.example.org"]
+			if !tt.want {
+				if rc != nil {
+					t.Errorf("got %+v, want no Certificate for the mapping", rc)
+				}
+				return
+			}
+			if rc == nil || rc.kind != v1beta1.KindDomainMapping || rc.owner != ns+"/hello.example.org" || rc.issuer != ext ||
+				!slices.Equal(rc.dnsNames(), []string{"hello.example.org"}) {
+				t.Fatalf("got %+v, want the domain's Certificate", rc)
+			}
+			if got[ns+"/route-hello"] == nil {
+				t.Errorf("the Route's Certificate is gone: %v", got)
+			}
+		})
+	}
+}
+
+// The mapping's Certificate is owned by it and labelled with its name; once
+// Ready its Secret serves the domain; certificateState reports it.
+func TestDomainMappingCertificatePublished(t *testing.T) {
+	c, _ := newTestController(t)
+	c.certManager = true
+	issuer := &IssuerRef{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
+	dm := mapping(ns, "hello.example.org", "", true)
+	dm.Spec.TLS, dm.UID = nil, "dm-uid"
+	wanted, _ := wantedCertificates(mappingResult(dm), [2]*IssuerRef{issuer}, nil)
+	s := &snapshot{routes: map[string]*servingv1.Route{ns + "/hello": kroute("hello")},
+		mappings: map[string]*v1beta1.DomainMapping{ns + "/hello.example.org": dm}, certificates: map[string]*unstructured.Unstructured{}}
+	c.publishCertificates(s, wanted)
+	w, ok := c.writes.take("Certificate/default/hello.example.org")
+	if !ok {
+		t.Fatalf("queued %v, want the mapping's Certificate", queued(c))
+	}
+	if err := w(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var crt unstructured.Unstructured
+	crt.SetGroupVersionKind(CertificateGVK)
+	if err := c.client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "hello.example.org"}, &crt); err != nil {
+		t.Fatal(err)
+	}
+	refs := crt.GetOwnerReferences()
+	if len(refs) != 1 || refs[0].Kind != v1beta1.KindDomainMapping || refs[0].APIVersion != v1beta1.APIVersion || refs[0].UID != "dm-uid" ||
+		refs[0].Controller == nil || !*refs[0].Controller {
+		t.Errorf("owners %+v, want the DomainMapping as controller", refs)
+	}
+	if l := crt.GetLabels(); l[LabelManagedBy] != managedBy || l[LabelDomainMapping] != "hello.example.org" {
+		t.Errorf("labels %v", l)
+	}
+	if secret, _, _ := unstructured.NestedString(crt.Object, "spec", "secretName"); secret != "hello.example.org" {
+		t.Errorf("secretName %q, want the domain", secret)
+	}
+
+	s.certificates[ns+"/hello.example.org"] = certificate("hello.example.org", []string{"hello.example.org"}, "True")
+	issued, _ := certificateSecrets(s, wanted)
+	ref := types.NamespacedName{Namespace: ns, Name: "hello.example.org"}
+	if issued["hello.example.org"] != ref {
+		t.Errorf("issued %v, want the domain served from %s", issued, ref)
+	}
+	if got := certificateHosts(mappingResult(dm), types.NamespacedName{}, issued)["hello.example.org"]; got != ref {
+		t.Errorf("the domain's certificate from %v, want %s", got, ref)
+	}
+	c.st.issuer[0] = issuer
+	c.st.certificates = s.certificates
+	if st := c.certificateState(v1beta1.KindDomainMapping, ns, "hello.example.org", false); st.Phase != knative.CertificateReady || st.Name != "hello.example.org" {
+		t.Errorf("state %+v, want the domain's Certificate Ready", st)
+	}
+	delete(c.st.certificates, ns+"/hello.example.org")
+	if st := c.certificateState(v1beta1.KindDomainMapping, ns, "hello.example.org", false); st.Phase != knative.CertificateIssuing {
+		t.Errorf("no Certificate yet: state %+v, want issuing", st)
 	}
 }

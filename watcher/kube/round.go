@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -36,6 +37,12 @@ type roundState struct {
 	// certificates are the round's kgate Certificates (snapshot's), which
 	// certificateState reads while the pipeline reconciles.
 	certificates map[string]*unstructured.Unstructured
+	// wildcardRoutes are the Routes a namespace wildcard Certificate
+	// covers (Route key → its name), as the last round found them
+	// (namespaces.go); wildcardWarned the last namespace-wildcard-cert-selector
+	// warning logged.
+	wildcardRoutes map[string]string
+	wildcardWarned string
 }
 
 func (s *roundState) init() { s.scaled = map[string]bool{} }
@@ -53,6 +60,7 @@ type snapshot struct {
 	configMaps     []*corev1.ConfigMap
 	gateway        *corev1.Service
 	certificates   map[string]*unstructured.Unstructured // kgate's cert-manager Certificates
+	namespaces     map[string]*corev1.Namespace          // by name
 }
 
 // read lists everything a round needs from the caches.
@@ -133,6 +141,9 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	if err := c.readCertificates(ctx, s); err != nil {
 		return nil, err
 	}
+	if err := c.readNamespaces(ctx, s); err != nil {
+		return nil, err
+	}
 	var gw corev1.Service
 	if err := c.client.Get(ctx, client.ObjectKey{Namespace: c.opts.SystemNamespace, Name: c.opts.GatewayService}, &gw); err == nil {
 		s.gateway = &gw
@@ -203,7 +214,13 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	// served over TLS is never without its certificate longer than needed.
 	// A Route's host whose cert-manager Certificate is Ready takes its
 	// Secret.
-	wanted := wantedCertificates(res, c.issuers(s))
+	wanted, wildcard := wantedCertificates(res, c.issuers(s), selectedNamespaces(res.Config.Network.NamespaceWildcardCertSelector, s.namespaces))
+	if !maps.Equal(wildcard, c.st.wildcardRoutes) {
+		// The reconciler read the old coverage (certificateState): again.
+		c.st.wildcardRoutes = wildcard
+		c.trigger()
+	}
+	c.warnWildcard(res)
 	issued, pending := certificateSecrets(s, wanted)
 	keepServing(issued, pending, c.tls.servedFrom)
 	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))

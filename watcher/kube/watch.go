@@ -25,6 +25,7 @@ func (c *Controller) watch(ctx context.Context) error {
 		&servingv1.Service{}, &servingv1.Configuration{}, &servingv1.Route{}, &servingv1.Revision{},
 		&v1beta1.DomainMapping{},
 		&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{},
+		&corev1.Namespace{}, // namespace-wildcard-cert-selector (namespaces.go)
 	}
 	round := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.trigger() },
