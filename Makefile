@@ -80,9 +80,10 @@ bench-scale:
 	KGATE_SCALE_SERVICES=$(SCALE_SERVICES) $(GO) test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 30m ./test/scale
 
 ## generate: the API types' deep-copy functions and the serving.knative.dev CRDs (deploy/install), from the
-## kubebuilder markers in api/serving/v1 and api/serving/v1beta1 (DomainMapping); crdtrim then shrinks the
+## kubebuilder markers in api/serving/v1, api/serving/v1beta1 (DomainMapping) and api/networking/v1alpha1
+## (ClusterDomainClaim); crdtrim then shrinks the
 ## embedded PodSpec (docs/kubernetes-crds.md).
 generate:
-	$(GO) tool controller-gen object paths=./api/serving/v1 paths=./api/serving/v1beta1 \
+	$(GO) tool controller-gen object paths=./api/serving/v1 paths=./api/serving/v1beta1 paths=./api/networking/v1alpha1 \
 		crd:generateEmbeddedObjectMeta=true output:crd:dir=deploy/install
 	$(GO) run ./api/serving/v1/internal/crdtrim deploy/install/serving.knative.dev_*.yaml

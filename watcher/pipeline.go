@@ -66,6 +66,11 @@ type Options struct {
 	// none (kgate local's, config.LocalMaxScaleLimit); 0 is Knative's:
 	// none.
 	ReplicaCeiling int32
+	// AutocreateDomainClaims is autocreate-cluster-domain-claims where
+	// config-network does not set it: false is Knative's default (a
+	// cluster administrator delegates domains with ClusterDomainClaims);
+	// kgate's file-driven modes, with one user, set true.
+	AutocreateDomainClaims bool
 	// Now is the clock of the statuses; nil is time.Now.
 	Now func() time.Time
 	// Logger receives each problem and host conflict once, when it
@@ -166,6 +171,7 @@ func New(opts Options) *Pipeline {
 		wake: make(chan struct{}, 1),
 	}
 	p.rec.SetReplicaCeiling(opts.ReplicaCeiling)
+	p.rec.SetAutocreateDomainClaims(opts.AutocreateDomainClaims)
 	if opts.Base != nil {
 		p.rec.SetBase(*opts.Base)
 	}

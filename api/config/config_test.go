@@ -321,3 +321,35 @@ func TestParseNetworkTLS(t *testing.T) {
 		})
 	}
 }
+
+// autocreate-cluster-domain-claims (and its older camelCase spelling) is
+// left to the mode when config-network does not set it.
+func TestAutocreateDomainClaims(t *testing.T) {
+	tests := []struct {
+		data    map[string]string
+		def     bool
+		want    bool
+		wantErr bool
+	}{
+		{data: nil, def: false, want: false},
+		{data: nil, def: true, want: true},
+		{data: map[string]string{"autocreate-cluster-domain-claims": "true"}, want: true},
+		{data: map[string]string{"autocreate-cluster-domain-claims": "false"}, def: true, want: false},
+		{data: map[string]string{"autocreateClusterDomainClaims": "true"}, want: true},
+		{data: map[string]string{"autocreateClusterDomainClaims": "true", "autocreate-cluster-domain-claims": "false"}, def: true, want: false},
+		{data: map[string]string{"autocreate-cluster-domain-claims": "yes please"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		n, err := ParseNetwork(tt.data)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%v: error %v, want error %v", tt.data, err, tt.wantErr)
+			continue
+		}
+		if err == nil && n.Autocreate(tt.def) != tt.want {
+			t.Errorf("%v with default %v: autocreate %v, want %v", tt.data, tt.def, n.Autocreate(tt.def), tt.want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "autocreate-cluster-domain-claims") {
+			t.Errorf("error %q does not name the key", err)
+		}
+	}
+}

@@ -56,6 +56,12 @@ type Network struct {
 	// whose external hosts share one wildcard certificate
 	// (namespace-wildcard-cert-selector, a label selector in YAML or JSON).
 	NamespaceWildcardCertSelector *metav1.LabelSelector
+	// AutocreateDomainClaims, when set, says whether a DomainMapping of a
+	// domain no ClusterDomainClaim delegates claims it
+	// (autocreate-cluster-domain-claims, or the older
+	// autocreateClusterDomainClaims); nil leaves it to the mode: Knative's
+	// default is false, kgate local's true (see Network.Autocreate).
+	AutocreateDomainClaims *bool
 
 	domain, tag *template.Template
 }
@@ -103,6 +109,13 @@ func ParseNetwork(data map[string]string) (Network, error) {
 			p.fail("http-protocol", "%q is not one of Enabled, Redirected, Disabled", v)
 		}
 	}
+	for _, key := range []string{"autocreateClusterDomainClaims", "autocreate-cluster-domain-claims"} {
+		if _, ok := p.get(key); ok {
+			var b bool
+			p.bool(key, &b)
+			n.AutocreateDomainClaims = &b
+		}
+	}
 	if v, ok := p.get("namespace-wildcard-cert-selector"); ok && strings.TrimSpace(v) != "" {
 		sel := &metav1.LabelSelector{}
 		if err := yaml.UnmarshalStrict([]byte(v), sel); err != nil {
@@ -130,6 +143,16 @@ func ParseNetwork(data map[string]string) (Network, error) {
 		return Network{}, fmt.Errorf("%s: tag-template: %w", NetworkConfigName, err)
 	}
 	return n, nil
+}
+
+// Autocreate says whether DomainMappings claim their domains themselves:
+// autocreate-cluster-domain-claims when config-network sets it, else def
+// (the mode's default).
+func (n Network) Autocreate(def bool) bool {
+	if n.AutocreateDomainClaims != nil {
+		return *n.AutocreateDomainClaims
+	}
+	return def
 }
 
 // checkDomainTemplate runs t on sample values and checks the result is a

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	servingv1beta1 "github.com/kgate/kgate/api/serving/v1beta1"
 )
@@ -136,14 +137,15 @@ func (s *decoding) apiVersionAndKind() bool {
 // skipForeign: what is neither serving.knative.dev nor a v1 ConfigMap is skipped with a warning, not rejected.
 func (s *decoding) skipForeign() bool {
 	h := s.head
-	if strings.HasPrefix(h.APIVersion, servingv1.GroupName+"/") || h.APIVersion == "v1" && h.Kind == "ConfigMap" {
+	if strings.HasPrefix(h.APIVersion, servingv1.GroupName+"/") || h.APIVersion == "v1" && h.Kind == "ConfigMap" ||
+		h.APIVersion == networkingv1alpha1.APIVersion && h.Kind == networkingv1alpha1.KindClusterDomainClaim {
 		return true
 	}
 	s.obj = &Object{
 		File: s.file, Line: s.start,
 		APIVersion: h.APIVersion, Kind: h.Kind, Namespace: orDefault(h.Namespace), Name: h.Name,
-		Warnings: []string{fmt.Sprintf("skipped %s %s: kgate reads only %s objects, %s DomainMappings and v1 ConfigMaps",
-			h.APIVersion, h.Kind, servingv1.APIVersion, servingv1beta1.APIVersion)},
+		Warnings: []string{fmt.Sprintf("skipped %s %s: kgate reads only %s objects, %s DomainMappings, %s ClusterDomainClaims and v1 ConfigMaps",
+			h.APIVersion, h.Kind, servingv1.APIVersion, servingv1beta1.APIVersion, networkingv1alpha1.APIVersion)},
 	}
 	return false
 }
@@ -170,6 +172,8 @@ func (s *decoding) knownKind() bool {
 		s.into = alphaInto(s.head.Kind) // a nil alphaObject converts to a nil any
 	case servingv1beta1.APIVersion: // servingVersion let only DomainMapping through
 		s.into = &servingv1beta1.DomainMapping{}
+	case networkingv1alpha1.APIVersion: // skipForeign let only ClusterDomainClaim through
+		s.into = &networkingv1alpha1.ClusterDomainClaim{}
 	default: // v1, whose one kind that gets here is ConfigMap (see skipForeign)
 		s.into = &corev1.ConfigMap{}
 	}

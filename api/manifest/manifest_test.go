@@ -166,7 +166,7 @@ metadata:
   name: p
 `,
 		objs: []want{{kind: "Pod", name: "p", namespace: "default", line: 1,
-			warnings: []string{"skipped v1 Pod: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings and v1 ConfigMaps"}}},
+			warnings: []string{"skipped v1 Pod: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings, networking.internal.knative.dev/v1alpha1 ClusterDomainClaims and v1 ConfigMaps"}}},
 	}, {
 		name: "a bad document does not stop the next",
 		input: `apiVersion: serving.knative.dev/v1
@@ -330,11 +330,23 @@ spec:
 	}, {
 		name:  "skipForeign: before named, so a nameless foreign object is only skipped",
 		input: "apiVersion: apps/v1\nkind: Deployment\n",
-		objs:  []want{{kind: "Deployment", namespace: "default", line: 1, warnings: []string{"skipped apps/v1 Deployment: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings and v1 ConfigMaps"}}},
+		objs:  []want{{kind: "Deployment", namespace: "default", line: 1, warnings: []string{"skipped apps/v1 Deployment: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings, networking.internal.knative.dev/v1alpha1 ClusterDomainClaims and v1 ConfigMaps"}}},
 	}, {
 		name:  "skipForeign: a v1 kind other than ConfigMap",
 		input: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n",
-		objs:  []want{{kind: "Secret", name: "s", namespace: "default", line: 1, warnings: []string{"skipped v1 Secret: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings and v1 ConfigMaps"}}},
+		objs:  []want{{kind: "Secret", name: "s", namespace: "default", line: 1, warnings: []string{"skipped v1 Secret: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings, networking.internal.knative.dev/v1alpha1 ClusterDomainClaims and v1 ConfigMaps"}}},
+	}, {
+		name:  "a ClusterDomainClaim is read",
+		input: "apiVersion: networking.internal.knative.dev/v1alpha1\nkind: ClusterDomainClaim\nmetadata:\n  name: hello.example.org\nspec:\n  namespace: team-a\n",
+		objs:  []want{{kind: "ClusterDomainClaim", name: "hello.example.org", namespace: "default", line: 1}},
+	}, {
+		name:  "a ClusterDomainClaim is decoded strictly",
+		input: "apiVersion: networking.internal.knative.dev/v1alpha1\nkind: ClusterDomainClaim\nmetadata:\n  name: hello.example.org\nspec:\n  namespaces: team-a\n",
+		errs:  []string{"f.yaml:6: must not set the field(s): spec.namespaces"},
+	}, {
+		name:  "another networking.internal.knative.dev kind is skipped",
+		input: "apiVersion: networking.internal.knative.dev/v1alpha1\nkind: Ingress\nmetadata:\n  name: i\n",
+		objs:  []want{{kind: "Ingress", name: "i", namespace: "default", line: 1, warnings: []string{"skipped networking.internal.knative.dev/v1alpha1 Ingress: kgate reads only serving.knative.dev/v1 objects, serving.knative.dev/v1beta1 DomainMappings, networking.internal.knative.dev/v1alpha1 ClusterDomainClaims and v1 ConfigMaps"}}},
 	}, {
 		name:  "servingVersion: before knownKind and named",
 		input: "apiVersion: serving.knative.dev/v2\nkind: Thing\n",

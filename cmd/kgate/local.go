@@ -166,6 +166,9 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	sys = &localSystem{log: log, store: store, pipe: watcher.New(watcher.Options{
 		Routing: eng, Deployed: true, Base: &base, Logger: log,
 		ReplicaCeiling: config.LocalMaxScaleLimit(runtime.NumCPU()),
+		// One user, no tenants to keep apart: a DomainMapping claims its
+		// domain unless config-network says otherwise.
+		AutocreateDomainClaims: true,
 	})}
 	// What the last run stored comes back before the first pass: names keep
 	// their templates, pinned traffic its revisions.

@@ -92,7 +92,9 @@ func runXDS(ctx context.Context, log *slog.Logger, paths []string, lis net.Liste
 		lis.Close()
 		return err
 	}
-	pipe := watcher.New(watcher.Options{Routing: noDataPlane{eng}, Logger: log})
+	// Files have one author: DomainMappings claim their domains, as in
+	// kgate local.
+	pipe := watcher.New(watcher.Options{Routing: noDataPlane{eng}, Logger: log, AutocreateDomainClaims: true})
 	src, err := folder.New(paths, folder.Options{Logger: log, Sink: pipe})
 	if err != nil {
 		lis.Close()

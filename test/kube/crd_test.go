@@ -41,9 +41,9 @@ func crdRoot(t testing.TB) string {
 // and served, so the tests need no retries.
 func crdInstall(t testing.TB, c *Cluster) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(crdRoot(t), "deploy", "install", "serving.knative.dev_*.yaml"))
-	if err != nil || len(files) != 5 {
-		t.Fatalf("want the 5 generated CRDs in deploy/install (v1's four and v1beta1's DomainMapping), got %v (%v)", files, err)
+	files, err := filepath.Glob(filepath.Join(crdRoot(t), "deploy", "install", "*knative.dev_*.yaml"))
+	if err != nil || len(files) != 6 {
+		t.Fatalf("want the 6 generated CRDs in deploy/install (v1's four, v1beta1's DomainMapping, networking's ClusterDomainClaim), got %v (%v)", files, err)
 	}
 	var names []string
 	for _, f := range files {

@@ -536,9 +536,12 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 		"/events":                         {"create", "patch"},
 		"discovery.k8s.io/endpointslices": {"get", "list", "watch"},
 		// DomainMappings: read, and their status written; nothing else.
-		"serving.knative.dev/domainmappings":        {"get", "list", "watch"},
-		"cert-manager.io/certificates":              crud,
-		"serving.knative.dev/domainmappings/status": {"get", "patch", "update"},
+		"serving.knative.dev/domainmappings": {"get", "list", "watch"},
+		// ClusterDomainClaims: read; kgate's own created and deleted
+		// (autocreate-cluster-domain-claims), never updated.
+		"networking.internal.knative.dev/clusterdomainclaims": {"create", "delete", "get", "list", "watch"},
+		"cert-manager.io/certificates":                        crud,
+		"serving.knative.dev/domainmappings/status":           {"get", "patch", "update"},
 		// The HTTPS certificates' Secrets, in any namespace: read only (each
 		// is watched alone by name, see watcher/kube/certs.go).
 		"/secrets": {"get", "list", "watch"},

@@ -35,6 +35,7 @@ import (
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/dataplane/xdsclient"
@@ -62,7 +63,7 @@ func newEnv(t testing.TB) *env {
 	c := kube.Start(t)
 	cfg := &rest.Config{Host: c.URL, BearerToken: c.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: c.CertFile}, QPS: 500, Burst: 1000}
 	scheme := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, servingv1.AddToScheme, v1beta1.AddToScheme, apiextensionsv1.AddToScheme} {
+	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, servingv1.AddToScheme, v1beta1.AddToScheme, networkingv1alpha1.AddToScheme, apiextensionsv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -83,8 +84,8 @@ func newEnv(t testing.TB) *env {
 
 // installCRDs creates the CRDs of deploy/install and waits until they serve.
 func (e *env) installCRDs() {
-	files, err := filepath.Glob(filepath.Join(kube.RepoRoot(e.t), "deploy", "install", "serving.knative.dev_*.yaml"))
-	if err != nil || len(files) != 5 {
+	files, err := filepath.Glob(filepath.Join(kube.RepoRoot(e.t), "deploy", "install", "*knative.dev_*.yaml"))
+	if err != nil || len(files) != 6 {
 		e.t.Fatalf("the CRDs in deploy/install: %v %v", files, err)
 	}
 	ctx := context.Background()

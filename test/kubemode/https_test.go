@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/dataplane/xdsclient"
@@ -123,8 +124,10 @@ func TestHTTPSCertificatesFromSecrets(t *testing.T) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "config-autoscaler"},
 			Data: map[string]string{"allow-zero-initial-scale": "true"}},
+		// Mappings claim their domains (Knative's default is a claim made by
+		// an administrator).
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "config-network"},
-			Data: map[string]string{"external-domain-tls": "Enabled"}},
+			Data: map[string]string{"external-domain-tls": "Enabled", "autocreate-cluster-domain-claims": "true"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "default-cert"},
 			Type: corev1.SecretTypeTLS, Data: tlsData(t, ca, "*.default.example.com")},
 	} {
@@ -206,6 +209,18 @@ func TestHTTPSCertificatesFromSecrets(t *testing.T) {
 			t.Errorf("DomainMapping URL %v, want https://%s", dm.Status.URL, domain)
 		}
 		e.eventually(30*time.Second, "the mapping's secret", func() error { return gw.holds(domain, dmData[corev1.TLSCertKey]) })
+		// The mapping claimed its domain for its namespace, as Knative's
+		// reconciler does with autocreate-cluster-domain-claims.
+		e.eventually(30*time.Second, "the mapping's ClusterDomainClaim", func() error {
+			var claim networkingv1alpha1.ClusterDomainClaim
+			if err := e.client.Get(ctx, client.ObjectKey{Name: domain}, &claim); err != nil {
+				return err
+			}
+			if claim.Spec.Namespace != "default" {
+				return fmt.Errorf("ClusterDomainClaim %s delegates it to %q, want default", domain, claim.Spec.Namespace)
+			}
+			return nil
+		})
 		if err := gw.holds(host, def.Data[corev1.TLSCertKey]); err != nil {
 			t.Errorf("the Service's host lost the default certificate: %v", err)
 		}

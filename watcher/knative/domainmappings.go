@@ -25,6 +25,9 @@ type dmEntry struct {
 	model *model.Service
 	// lost says another Route or mapping holds the domain.
 	lost bool
+	// unclaimed, when set, is why the mapping does not hold its domain
+	// (its DomainClaimed condition, False): it is not served.
+	unclaimed *cond
 }
 
 // mappingKey is the model key of a mapping: "namespace/domain". A domain
@@ -55,9 +58,10 @@ func (rd *round) domainMapping(o manifest.Object) {
 // external hosts are served so (or the mapping brings its certificate).
 func (rd *round) mappingModels() {
 	net := rd.r.settings.Network
+	rd.claimDomains()
 	for _, e := range rd.mappings {
 		dm := e.out
-		if !e.served {
+		if !e.served || e.unclaimed != nil {
 			continue
 		}
 		ref := dm.Spec.Ref
@@ -108,6 +112,9 @@ func (rd *round) mappingStatuses() {
 		}
 		dm.Status.ObservedGeneration = dm.Generation
 		switch {
+		case e.unclaimed != nil:
+			e.cond.set(*e.unclaimed)
+			e.cond.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, "Ingress has not yet been reconciled."))
 		case e.lost:
 			// The claim is the domain's: another mapping (or Route) holds it.
 			e.cond.set(condFalse(v1beta1.ConditionDomainClaimed, v1beta1.ReasonDomainAlreadyClaimed, v1beta1.MessageDomainAlreadyClaimed))

@@ -14,6 +14,7 @@ import (
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/fielderr"
 	"github.com/kgate/kgate/api/manifest"
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/translator"
@@ -100,6 +101,16 @@ type Result struct {
 	// Conflicts are the Routes that lost a host to an earlier one, sorted:
 	// they are left out of Model and their status says DomainConflict.
 	Conflicts []translator.Conflict
+	// DomainClaims are the claims the DomainMappings hold that no declared
+	// ClusterDomainClaim makes (autocreate-cluster-domain-claims), sorted
+	// by domain: Kubernetes mode creates them, as Knative does.
+	DomainClaims []DomainClaim
+}
+
+// DomainClaim delegates a domain to a namespace: a ClusterDomainClaim's
+// name and spec.namespace.
+type DomainClaim struct {
+	Domain, Namespace string
 }
 
 // Problem is an error in a declared object.
@@ -153,6 +164,9 @@ type Reconciler struct {
 	// ceiling bounds replicas where config-autoscaler sets no
 	// max-scale-limit (config.Autoscaler.Bounded); 0 is none.
 	ceiling int32
+	// autocreate is autocreate-cluster-domain-claims where config-network
+	// does not set it: Knative's false unless SetAutocreateDomainClaims.
+	autocreate bool
 
 	last *Result
 	// prev holds, for the current round, the conditions of the previous
@@ -193,6 +207,11 @@ func (r *Reconciler) SetBase(cfg config.Config) {
 	r.settings = cfg
 }
 
+// SetAutocreateDomainClaims sets what autocreate-cluster-domain-claims is
+// where config-network does not set it (Knative's default is false; kgate
+// local, with one user and no tenants to keep apart, sets true).
+func (r *Reconciler) SetAutocreateDomainClaims(on bool) { r.autocreate = on }
+
 // SetReplicaCeiling bounds every revision's replicas by n where
 // config-autoscaler sets no max-scale-limit (kgate local: one process per
 // replica); 0 removes the bound.
@@ -222,6 +241,9 @@ type round struct {
 	dups map[string][]manifest.Object
 	// mappings are the DomainMappings, by "namespace/domain".
 	mappings map[string]*dmEntry
+	// claims are the declared ClusterDomainClaims: the namespace each
+	// delegates its domain to.
+	claims map[string]string
 }
 
 // svcEntry is a Service being reconciled.
@@ -276,8 +298,9 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 	}
 	r.prev = conditionsOf(r.last)
 
-	svcs, cfgs, routes, dms, cms := rd.group()
+	svcs, cfgs, routes, dms, cms, claims := rd.group()
 	rd.configMaps(cms)
+	rd.domainClaims(claims)
 	names := map[string]bool{} // standalone Configuration and Route keys
 	for _, o := range cfgs {
 		names[objectKey(servingv1.KindConfiguration, o.Namespace, o.Name)] = true
@@ -312,7 +335,7 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 
 // group sorts the declared objects by kind, dropping duplicates and
 // reporting objects kgate does not read.
-func (rd *round) group() (svcs, cfgs, routes, dms, cms []manifest.Object) {
+func (rd *round) group() (svcs, cfgs, routes, dms, cms, claims []manifest.Object) {
 	first := map[string]manifest.Object{}
 	for _, o := range rd.in.Objects {
 		if o.Obj == nil {
@@ -342,11 +365,13 @@ func (rd *round) group() (svcs, cfgs, routes, dms, cms []manifest.Object) {
 			cms = append(cms, o)
 		case *v1beta1.DomainMapping:
 			dms = append(dms, o)
+		case *networkingv1alpha1.ClusterDomainClaim:
+			claims = append(claims, o)
 		case *servingv1.Revision:
 			rd.problem(o, "", "Revisions are created by Configurations (or Services); a declared Revision is ignored")
 		}
 	}
-	return svcs, cfgs, routes, dms, cms
+	return svcs, cfgs, routes, dms, cms, claims
 }
 
 func (rd *round) problem(o manifest.Object, fieldPath, msg string) {

@@ -433,6 +433,7 @@ data:
 func TestDomainMappingConditionsAreStable(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := NewReconciler(func() time.Time { return now })
+	r.SetAutocreateDomainClaims(true)
 	objs := decode(t, service("hello", "img"), `apiVersion: serving.knative.dev/v1beta1
 kind: DomainMapping
 metadata:
@@ -511,6 +512,7 @@ spec:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := NewReconciler(time.Now)
+			r.SetAutocreateDomainClaims(true)
 			in := Input{Objects: decode(t, service("hello", "img"), mapping, network(tt.protocol)), Ready: map[string]bool{"default/hello-00001": true}}
 			var asked []string
 			if tt.state != nil {
@@ -559,5 +561,94 @@ func TestCertificateNotNeededWithoutTLS(t *testing.T) {
 	c := condOf(t, findRoute(res, "hello").Status.Conditions, ConditionCertificateProvisioned)
 	if c.Status != "True" || c.Reason != "TLSNotEnabled" {
 		t.Errorf("CertificateProvisioned %s %s, want True TLSNotEnabled", c.Status, c.Reason)
+	}
+}
+
+// A DomainMapping holds its domain as Knative decides it: through a
+// ClusterDomainClaim delegating it to the mapping's namespace, or, with
+// autocreate-cluster-domain-claims, by claiming it (earliest created
+// first).
+func TestDomainClaims(t *testing.T) {
+	mapping := func(ns string) string {
+		return `apiVersion: serving.knative.dev/v1beta1
+kind: DomainMapping
+metadata:
+  name: hello.example.org
+  namespace: ` + ns + `
+spec:
+  ref:
+    name: hello
+    kind: Service
+    apiVersion: serving.knative.dev/v1`
+	}
+	hello := func(ns string) string { return service("hello", "img", "\n  namespace: "+ns) }
+	claim := func(ns string) string {
+		return `apiVersion: networking.internal.knative.dev/v1alpha1
+kind: ClusterDomainClaim
+metadata:
+  name: hello.example.org
+spec:
+  namespace: ` + ns
+	}
+	autocreate := func(v string) string {
+		return `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-network
+data:
+  autocreate-cluster-domain-claims: "` + v + `"`
+	}
+	tests := []struct {
+		name       string
+		def        bool // the mode's default
+		docs       []string
+		claimed    map[string]string // namespace -> DomainClaimed reason ("" when True)
+		wantClaims []DomainClaim
+	}{
+		{name: "Knative's default: no claim, not claimed", docs: []string{hello("a"), mapping("a")},
+			claimed: map[string]string{"a": "DomainClaimFailed"}},
+		{name: "a claim for the namespace", docs: []string{hello("a"), mapping("a"), claim("a")},
+			claimed: map[string]string{"a": ""}},
+		{name: "a claim for another namespace", docs: []string{hello("a"), mapping("a"), claim("b")}, def: true,
+			claimed: map[string]string{"a": "DomainAlreadyClaimed"}},
+		{name: "autocreate by default claims", docs: []string{hello("a"), mapping("a")}, def: true,
+			claimed: map[string]string{"a": ""}, wantClaims: []DomainClaim{{Domain: "hello.example.org", Namespace: "a"}}},
+		{name: "config-network turns autocreate on", docs: []string{hello("a"), mapping("a"), autocreate("true")},
+			claimed: map[string]string{"a": ""}, wantClaims: []DomainClaim{{Domain: "hello.example.org", Namespace: "a"}}},
+		{name: "config-network turns autocreate off", docs: []string{hello("a"), mapping("a"), autocreate("false")}, def: true,
+			claimed: map[string]string{"a": "DomainClaimFailed"}},
+		{name: "two namespaces, one domain: the first created claims it", docs: []string{hello("a"), hello("b"), mapping("b"), mapping("a")}, def: true,
+			claimed: map[string]string{"a": "", "b": "DomainAlreadyClaimed"}, wantClaims: []DomainClaim{{Domain: "hello.example.org", Namespace: "a"}}},
+		{name: "two namespaces, a claim for the second", docs: []string{hello("a"), hello("b"), mapping("a"), mapping("b"), claim("b")}, def: true,
+			claimed: map[string]string{"a": "DomainAlreadyClaimed", "b": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReconciler(time.Now)
+			r.SetAutocreateDomainClaims(tt.def)
+			res := r.Reconcile(Input{Objects: decode(t, tt.docs...), Ready: map[string]bool{"a/hello-00001": true, "b/hello-00001": true}})
+			if len(res.DomainMappings) != len(tt.claimed) {
+				t.Fatalf("%d mappings, want %d", len(res.DomainMappings), len(tt.claimed))
+			}
+			for _, dm := range res.DomainMappings {
+				c := condOf(t, dm.Status.Conditions, "DomainClaimed")
+				ready := condOf(t, dm.Status.Conditions, servingv1.ConditionReady)
+				switch want := tt.claimed[dm.Namespace]; {
+				case want == "" && (c.Status != "True" || ready.Status != "True"):
+					t.Errorf("%s: DomainClaimed %s %s (%s), Ready %s; want both True", dm.Namespace, c.Status, c.Reason, c.Message, ready.Status)
+				case want != "" && (c.Status != "False" || c.Reason != want || ready.Status != "False"):
+					t.Errorf("%s: DomainClaimed %s %s, Ready %s; want False %s and not Ready", dm.Namespace, c.Status, c.Reason, ready.Status, want)
+				case want == "DomainClaimFailed" && !strings.Contains(c.Message, "autocreate-cluster-domain-claims"):
+					t.Errorf("%s: message %q does not say how to claim the domain", dm.Namespace, c.Message)
+				}
+				served := slices.Contains(modelKeys(res), dm.Namespace+"/"+dm.Name)
+				if served != (tt.claimed[dm.Namespace] == "") {
+					t.Errorf("%s: served %v, want %v", dm.Namespace, served, !served)
+				}
+			}
+			if !slices.Equal(res.DomainClaims, tt.wantClaims) {
+				t.Errorf("claims to create %v, want %v", res.DomainClaims, tt.wantClaims)
+			}
+		})
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/autoscale"
@@ -215,6 +216,9 @@ func New(opts Options) (*Controller, error) {
 	}
 	if err := v1beta1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("registering the Knative DomainMapping type: %w", err)
+	}
+	if err := networkingv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("registering the Knative ClusterDomainClaim type: %w", err)
 	}
 	secretsClient, err := kubernetes.NewForConfig(opts.Config)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kgate/kgate/api/config"
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
 	"github.com/kgate/kgate/autoscale/loop"
@@ -48,6 +49,9 @@ func testScheme(t testing.TB) *runtime.Scheme {
 		t.Fatal(err)
 	}
 	if err := v1beta1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := networkingv1alpha1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
 	deploykube "github.com/kgate/kgate/deploy/kube"
@@ -53,6 +54,7 @@ type snapshot struct {
 	configurations map[string]*servingv1.Configuration
 	routes         map[string]*servingv1.Route
 	mappings       map[string]*v1beta1.DomainMapping
+	claims         map[string]*networkingv1alpha1.ClusterDomainClaim // by domain
 	revisions      map[string]*servingv1.Revision
 	deployments    map[string]*appsv1.Deployment // by revision key
 	private        map[string]*corev1.Service    // by revision key
@@ -67,7 +69,7 @@ type snapshot struct {
 func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	s := &snapshot{
 		services: map[string]*servingv1.Service{}, configurations: map[string]*servingv1.Configuration{},
-		routes: map[string]*servingv1.Route{}, mappings: map[string]*v1beta1.DomainMapping{}, revisions: map[string]*servingv1.Revision{},
+		routes: map[string]*servingv1.Route{}, mappings: map[string]*v1beta1.DomainMapping{}, claims: map[string]*networkingv1alpha1.ClusterDomainClaim{}, revisions: map[string]*servingv1.Revision{},
 		deployments: map[string]*appsv1.Deployment{}, private: map[string]*corev1.Service{},
 		placeholders: map[string]*corev1.Service{},
 	}
@@ -76,12 +78,13 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	var routes servingv1.RouteList
 	var revs servingv1.RevisionList
 	var dms v1beta1.DomainMappingList
+	var claims networkingv1alpha1.ClusterDomainClaimList
 	var deps appsv1.DeploymentList
 	var ksvcs corev1.ServiceList
 	var cms corev1.ConfigMapList
 	for what, list := range map[string]client.ObjectList{
 		"Services": &svcs, "Configurations": &cfgs, "Routes": &routes, "Revisions": &revs,
-		"DomainMappings": &dms,
+		"DomainMappings": &dms, "ClusterDomainClaims": &claims,
 	} {
 		if err := c.client.List(ctx, list); err != nil {
 			return nil, fmt.Errorf("listing %s: %w", what, err)
@@ -124,6 +127,10 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	for i := range dms.Items {
 		o := &dms.Items[i]
 		s.mappings[o.Namespace+"/"+o.Name] = o
+	}
+	for i := range claims.Items {
+		o := &claims.Items[i]
+		s.claims[o.Name] = o
 	}
 	for i := range deps.Items {
 		o := &deps.Items[i]
@@ -230,6 +237,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	}
 	c.st.deferred = false
 	c.publish(s, res)
+	c.publishDomainClaims(s, res)
 	c.publishCertificates(s, wanted)
 	return false, nil
 }
@@ -259,6 +267,9 @@ func (c *Controller) change(s *snapshot) watcher.Change {
 	}
 	for _, o := range sortedValues(s.mappings) {
 		ch.Objects = append(ch.Objects, manifest.Object{File: "kubernetes", APIVersion: v1beta1.APIVersion, Kind: v1beta1.KindDomainMapping, Namespace: o.Namespace, Name: o.Name, Obj: o})
+	}
+	for _, o := range sortedValues(s.claims) {
+		ch.Objects = append(ch.Objects, manifest.Object{File: "kubernetes", APIVersion: networkingv1alpha1.APIVersion, Kind: networkingv1alpha1.KindClusterDomainClaim, Name: o.Name, Obj: o})
 	}
 	for _, cm := range s.configMaps {
 		if cm.Name == config.DomainConfigName && !hasDomains(cm.Data) {

@@ -10,6 +10,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
 	deploykube "github.com/kgate/kgate/deploy/kube"
@@ -23,7 +24,7 @@ import (
 func (c *Controller) watch(ctx context.Context) error {
 	kinds := []client.Object{
 		&servingv1.Service{}, &servingv1.Configuration{}, &servingv1.Route{}, &servingv1.Revision{},
-		&v1beta1.DomainMapping{},
+		&v1beta1.DomainMapping{}, &networkingv1alpha1.ClusterDomainClaim{},
 		&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{},
 		&corev1.Namespace{}, // namespace-wildcard-cert-selector (namespaces.go)
 	}
