@@ -101,6 +101,20 @@ type Route struct {
 	// HostRewrite, when set, replaces the Host of requests sent on (a
 	// DomainMapping's domain routed as its Route's cluster-local host).
 	HostRewrite string `json:"hostRewrite,omitempty"`
+	// SetHeaders are set (overwriting) on every request the route sends
+	// on, before the split's own (a KIngress path's appendHeaders).
+	SetHeaders []Header `json:"setHeaders,omitempty"`
+	// Retries, when set, retries a failed request (a KIngress path's
+	// retries); nil is no retry.
+	Retries *Retries `json:"retries,omitempty"`
+}
+
+// Retries is how a route retries a request that failed.
+type Retries struct {
+	// Attempts is how many times a request is retried after the first try.
+	Attempts uint32 `json:"attempts"`
+	// PerTryTimeout bounds each try; zero is the route's timeout.
+	PerTryTimeout time.Duration `json:"perTryTimeout,omitempty"`
 }
 
 // HeaderMatch requires a request header to equal Value exactly.
@@ -125,11 +139,17 @@ type Header struct {
 	Value string `json:"value"`
 }
 
-// Revision is what the gateways need to know of a revision to reach it.
+// Revision is what the gateways need to know of a revision to reach it. In
+// the KIngress mode a "revision" is a backend a KIngress split names: a
+// Kubernetes Service's port, Name "<service>:<port>", whose endpoints
+// follow its EndpointSlices, or, with ExternalName, a DNS name.
 type Revision struct {
 	Namespace string   `json:"namespace"`
 	Name      string   `json:"name"`
 	Protocol  Protocol `json:"protocol"`
+	// ExternalName, when set, is a DNS name and port the gateways resolve
+	// themselves (an ExternalName Service): the backend has no endpoints.
+	ExternalName *Endpoint `json:"externalName,omitempty"`
 	// Timeout is the revision's timeoutSeconds.
 	Timeout time.Duration `json:"timeout,omitempty"`
 	// ContainerConcurrency is the most requests one pod takes at once; 0
