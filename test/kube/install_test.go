@@ -541,7 +541,11 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 		// (autocreate-cluster-domain-claims), never updated.
 		"networking.internal.knative.dev/clusterdomainclaims": {"create", "delete", "get", "list", "watch"},
 		"cert-manager.io/certificates":                        crud,
-		"serving.knative.dev/domainmappings/status":           {"get", "patch", "update"},
+		// Certificates owned by DomainMappings (blockOwnerDeletion), and the
+		// Namespaces' labels (namespace-wildcard-cert-selector).
+		"serving.knative.dev/domainmappings/finalizers": {"update"},
+		"/namespaces": {"get", "list", "watch"},
+		"serving.knative.dev/domainmappings/status": {"get", "patch", "update"},
 		// The HTTPS certificates' Secrets, in any namespace: read only (each
 		// is watched alone by name, see watcher/kube/certs.go).
 		"/secrets": {"get", "list", "watch"},
