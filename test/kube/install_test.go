@@ -549,6 +549,8 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 		// The HTTPS certificates' Secrets, in any namespace: read only (each
 		// is watched alone by name, see watcher/kube/certs.go).
 		"/secrets": {"get", "list", "watch"},
+		// ACME HTTP-01 Challenges: read only (watcher/kube/challenges.go).
+		"acme.cert-manager.io/challenges": {"get", "list", "watch"},
 	}
 	for _, r := range []string{"services", "configurations", "revisions", "routes"} {
 		want["serving.knative.dev/"+r] = crud

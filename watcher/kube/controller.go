@@ -192,6 +192,9 @@ type Controller struct {
 	pipe *watcher.Pipeline
 	// st is the round's state; only the round goroutine touches it.
 	st roundState
+	// acme is what the round knows of cert-manager's ACME HTTP-01
+	// Challenges (challenges.go); only the round goroutine touches it.
+	acme acmeState
 
 	kick chan struct{}
 

@@ -62,6 +62,7 @@ type snapshot struct {
 	configMaps     []*corev1.ConfigMap
 	gateway        *corev1.Service
 	certificates   map[string]*unstructured.Unstructured // kgate's cert-manager Certificates
+	challenges     []knative.Challenge                   // ACME HTTP-01 (challenges.go)
 	namespaces     map[string]*corev1.Namespace          // by name
 }
 
@@ -148,6 +149,9 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	if err := c.readCertificates(ctx, s); err != nil {
 		return nil, err
 	}
+	if err := c.readChallenges(ctx, s); err != nil {
+		return nil, err
+	}
 	if err := c.readNamespaces(ctx, s); err != nil {
 		return nil, err
 	}
@@ -212,6 +216,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	c.issuers(s)
 	c.st.certificates = s.certificates
 	res := c.pipe.Apply(c.change(s))
+	c.unservedChallenges(s.challenges, res)
 	t2 := time.Now()
 	defer func() {
 		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services), "deferred", again)
@@ -250,6 +255,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 // them.
 func (c *Controller) change(s *snapshot) watcher.Change {
 	ch := watcher.Change{Replace: true, Failed: map[string]knative.Failure{}, Base: c.base(s)}
+	ch.Challenges = s.challenges // ACME HTTP-01 (challenges.go)
 	for _, o := range sortedValues(s.services) {
 		ch.Objects = append(ch.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
 	}

@@ -43,6 +43,7 @@ func (c *Controller) watch(ctx context.Context) error {
 		}
 	}
 	c.watchCertificates(ctx, round)
+	c.watchChallenges(ctx, round)
 	inf, err := c.mgr.GetCache().GetInformer(ctx, &discoveryv1.EndpointSlice{})
 	if err != nil {
 		return fmt.Errorf("watching EndpointSlices: %w", err)
