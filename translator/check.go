@@ -55,6 +55,12 @@ func checkRoute(p *field.Path, r model.Route) field.ErrorList {
 	if r.Timeout < 0 {
 		errs = append(errs, field.Invalid(p.Child("timeout"), r.Timeout.String(), "must not be negative"))
 	}
+	for k, h := range r.SetHeaders {
+		errs = append(errs, checkHeader(p.Child("setHeaders").Index(k), h.Name, h.Value)...)
+	}
+	if r.Retries != nil && r.Retries.PerTryTimeout < 0 {
+		errs = append(errs, field.Invalid(p.Child("retries", "perTryTimeout"), r.Retries.PerTryTimeout.String(), "must not be negative"))
+	}
 	var sum uint32
 	for k, s := range r.Splits {
 		sp := p.Child("splits").Index(k)

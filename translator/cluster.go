@@ -2,6 +2,8 @@ package translator
 
 import (
 	"math"
+	"net"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kgate/kgate/translator/model"
 )
@@ -27,6 +30,21 @@ const (
 
 // Revision returns one revision's Cluster "<ns>/<rev>": EDS over ADS, so a
 // scale or proxy/serve switch only touches its ClusterLoadAssignment.
+//
+// A revision with an ExternalName (a KIngress backend that is an
+// ExternalName Service) is a LOGICAL_DNS cluster instead, its DNS name and
+// port the one endpoint of its inline load_assignment, with no EDS: the
+// gateway resolves the name itself. LOGICAL_DNS rather than STRICT_DNS:
+// grpc-go's xDS client (kgate's proxyless clients read these clusters too)
+// supports LOGICAL_DNS and not STRICT_DNS; an ExternalName usually names a
+// Service IP or an outside host whose DNS answers rotate, where STRICT_DNS
+// would turn every change of the answer into a new host set and drained
+// connections, while LOGICAL_DNS opens new connections to the first
+// address of the latest answer and keeps the others. V4_PREFERRED rather
+// than Envoy's AUTO (IPv6 first): a pod without IPv6 connectivity must not
+// pick the AAAA answer of a dual-stack outside name; an IPv6-only answer
+// is still used. An invalid ExternalName (not a DNS name or IP, port 0)
+// leaves the EDS cluster, which has no endpoints and answers 503.
 //
 // Load balancing is LEAST_REQUEST (power of two choices on in-flight
 // requests): Knative revisions often have low containerConcurrency and
@@ -55,6 +73,12 @@ func Revision(rev model.Revision, opts Options) Output {
 		// What a revision sends faster than its client reads waits in
 		// Envoy's memory up to this much per connection.
 		PerConnectionBufferLimitBytes: wrapperspb.UInt32(opts.Limits.WithDefaults().BufferBytes),
+	}
+	if ext := rev.ExternalName; ext != nil && validExternalName(*ext) {
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
+		c.EdsClusterConfig = nil
+		c.LoadAssignment = loadAssignment(name, []model.Endpoint{*ext})
+		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	}
 	if opts.LoadReporting {
 		c.LrsServer = &corev3.ConfigSource{
@@ -113,4 +137,16 @@ func upstreamProtocol(p model.Protocol) *upstreamhttpv3.HttpProtocolOptions {
 		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(upstreamIdleTimeout)},
 		UpstreamProtocolOptions:   &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: explicit},
 	}
+}
+
+// validExternalName says whether e can be a LOGICAL_DNS cluster's
+// endpoint: an IP or a DNS name (a trailing dot allowed) and a port.
+func validExternalName(e model.Endpoint) bool {
+	if e.Port == 0 || e.Port > 65535 {
+		return false
+	}
+	if net.ParseIP(e.Address) != nil {
+		return true
+	}
+	return len(validation.IsDNS1123Subdomain(strings.TrimSuffix(e.Address, "."))) == 0
 }

@@ -211,15 +211,7 @@ func route(r model.Route, limits Limits) *routev3.Route {
 			Name:   ClusterName(s.Revision),
 			Weight: wrapperspb.UInt32(s.Percent),
 		}
-		for _, h := range s.SetHeaders {
-			if !validHeader(h.Name, h.Value) {
-				continue
-			}
-			cw.RequestHeadersToAdd = append(cw.RequestHeadersToAdd, &corev3.HeaderValueOption{
-				Header:       &corev3.HeaderValue{Key: strings.ToLower(h.Name), Value: h.Value},
-				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-			})
-		}
+		cw.RequestHeadersToAdd = setHeaders(r.SetHeaders, s.SetHeaders)
 		clusters = append(clusters, cw)
 	}
 	if len(clusters) == 0 {
@@ -252,7 +244,71 @@ func route(r model.Route, limits Limits) *routev3.Route {
 	if r.HostRewrite != "" && validHeaderValue(r.HostRewrite) {
 		out.GetRoute().HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: r.HostRewrite}
 	}
+	out.GetRoute().RetryPolicy = retryPolicy(r.Retries)
 	return out
+}
+
+// setHeaders is what a weighted cluster sets on the requests it sends: the
+// route's own headers (a KIngress path's appendHeaders), then the split's,
+// each overwriting what the client sent. The split's win on a conflict, as
+// Knative's KIngress applies a split's appendHeaders after its path's.
+//
+// The route's headers live on every weighted cluster rather than in the
+// route's request_headers_to_add because Envoy applies a weighted
+// cluster's headers first and the route's after them (weighted cluster,
+// then route, virtual host and route configuration, whatever
+// most_specific_header_mutations_wins says, which only orders the last
+// three): a route-level header would overwrite the split's. Within one
+// request_headers_to_add list, Envoy applies the entries in order, so the
+// split's come last; a route header the split sets too is left out, its
+// value being overwritten anyway.
+func setHeaders(route, split []model.Header) []*corev3.HeaderValueOption {
+	var out []*corev3.HeaderValueOption
+	add := func(h model.Header) {
+		out = append(out, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: strings.ToLower(h.Name), Value: h.Value},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
+	}
+	overridden := map[string]bool{}
+	for _, h := range split {
+		if validHeader(h.Name, h.Value) {
+			overridden[strings.ToLower(h.Name)] = true
+		}
+	}
+	for _, h := range route {
+		if validHeader(h.Name, h.Value) && !overridden[strings.ToLower(h.Name)] {
+			add(h)
+		}
+	}
+	for _, h := range split {
+		if validHeader(h.Name, h.Value) {
+			add(h)
+		}
+	}
+	return out
+}
+
+// RetryOn is the retry_on of a route with retries: Envoy's "5xx", what
+// net-kourier and net-contour gave Envoy for a KIngress path's retries (a
+// 5xx response, or no response at all: a connect failure, a reset, a
+// per-try timeout).
+const RetryOn = "5xx"
+
+// retryPolicy is a route's retry_policy: nil (Envoy retries nothing)
+// without Retries; otherwise num_retries is Attempts, also 0 (explicit:
+// Envoy's default is 1), and per_try_timeout bounds each try when set.
+// Envoy's default back-off (25 ms base, 250 ms at most) applies between
+// tries; the route timeout still bounds them all.
+func retryPolicy(r *model.Retries) *routev3.RetryPolicy {
+	if r == nil {
+		return nil
+	}
+	rp := &routev3.RetryPolicy{RetryOn: RetryOn, NumRetries: wrapperspb.UInt32(r.Attempts)}
+	if r.PerTryTimeout > 0 {
+		rp.PerTryTimeout = durationpb.New(r.PerTryTimeout)
+	}
+	return rp
 }
 
 // routeIdleTimeout lets a stream of a route whose timeout is longer than

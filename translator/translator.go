@@ -19,6 +19,9 @@
 //     route configuration holding that host.
 //   - Cluster "<namespace>/<revision>" (EDS over ADS); its
 //     ClusterLoadAssignment holds the pods (Serve) or the activators (Proxy).
+//     A revision with an ExternalName (a KIngress backend that is an
+//     ExternalName Service) is a LOGICAL_DNS cluster of the same name whose
+//     inline load_assignment is that DNS name and port: no EDS.
 //   - ClusterLoadAssignment "<namespace>/<revision>/pods": always the ready
 //     pods, for the activator.
 //
@@ -30,7 +33,11 @@
 //     matches (runtime_fraction 0 %), so that clients hold their clusters
 //     before traffic moves to them. The route timeout is always explicit: the
 //     revision's timeoutSeconds, or 0s (disabled) instead of Envoy's 15 s.
-//     No retry policy: a 503 from the application reaches the client.
+//     A route's own headers (a KIngress path's appendHeaders) are set on
+//     every weighted cluster ahead of the split's, which win on a conflict.
+//     No retry policy unless the route has Retries (a KIngress path's):
+//     then retry_on "5xx", num_retries its attempts, per_try_timeout when
+//     set. Otherwise a 503 from the application reaches the client.
 //   - The gateway listeners are hardened as Envoy advises for an edge
 //     (Limits: buffers, header size and count, header and idle timeouts,
 //     HTTP/2 streams and windows, path normalization, underscores in

@@ -130,6 +130,18 @@ func TestServiceBadInput(t *testing.T) {
 		wantErr: "virtualHosts[0].routes[0].timeout: Invalid value",
 		want:    []string{"external a.example.com: / -> default/hello-00001"},
 	}, {
+		name: "invalid route header is dropped",
+		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/", SetHeaders: []model.Header{{Name: "bad header", Value: "x"}},
+			Splits: []model.Split{{Revision: "default/hello-00001", Percent: 100}}})),
+		wantErr: "virtualHosts[0].routes[0].setHeaders[0].name: Invalid value",
+		want:    []string{"external a.example.com: / -> default/hello-00001"},
+	}, {
+		name: "negative per-try timeout is none",
+		svc: svc(vh("a.example.com", model.Route{PathPrefix: "/", Retries: &model.Retries{Attempts: 1, PerTryTimeout: -time.Second},
+			Splits: []model.Split{{Revision: "default/hello-00001", Percent: 100}}})),
+		wantErr: "virtualHosts[0].routes[0].retries.perTryTimeout: Invalid value",
+		want:    []string{"external a.example.com: / -> default/hello-00001"},
+	}, {
 		name:    "missing names",
 		svc:     model.Service{},
 		wantErr: "namespace: Required value, name: Required value",
@@ -220,5 +232,43 @@ func TestSecret(t *testing.T) {
 	}
 	if s.GetName() != "hello.default.example.com" || string(s.GetTlsCertificate().GetPrivateKey().GetInlineBytes()) != "-----BEGIN PRIVATE KEY-----" {
 		t.Errorf("secret %v", s)
+	}
+}
+
+// An ExternalName revision is a LOGICAL_DNS cluster holding its name and
+// port, without EDS; an invalid one stays an EDS cluster (no endpoints).
+func TestExternalNameCluster(t *testing.T) {
+	for _, tc := range []struct {
+		ext     model.Endpoint
+		logical bool
+	}{
+		{model.Endpoint{Address: "example.com", Port: 443}, true},
+		{model.Endpoint{Address: "svc.ns.svc.cluster.local.", Port: 80}, true},
+		{model.Endpoint{Address: "10.0.0.1", Port: 80}, true},
+		{model.Endpoint{Address: "", Port: 80}, false},
+		{model.Endpoint{Address: "Not A Name", Port: 80}, false},
+		{model.Endpoint{Address: "example.com", Port: 0}, false},
+		{model.Endpoint{Address: "example.com", Port: 70000}, false},
+	} {
+		ext := tc.ext
+		c := Revision(model.Revision{Namespace: "default", Name: "ext:80", ExternalName: &ext}, Options{}).Clusters[0]
+		assertValid(t, Output{Clusters: []*clusterv3.Cluster{c}})
+		if c.GetName() != ClusterName("default/ext:80") {
+			t.Errorf("%v: cluster %q", ext, c.GetName())
+		}
+		if got := c.GetType() == clusterv3.Cluster_LOGICAL_DNS; got != tc.logical {
+			t.Errorf("%v: type %v, want LOGICAL_DNS %v", ext, c.GetType(), tc.logical)
+			continue
+		}
+		if !tc.logical {
+			if c.GetEdsClusterConfig() == nil || c.GetLoadAssignment() != nil {
+				t.Errorf("%v: want an EDS cluster, got %v", ext, c)
+			}
+			continue
+		}
+		sa := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+		if c.GetEdsClusterConfig() != nil || sa.GetAddress() != ext.Address || sa.GetPortValue() != ext.Port {
+			t.Errorf("%v: eds %v, endpoint %v", ext, c.GetEdsClusterConfig(), sa)
+		}
 	}
 }
