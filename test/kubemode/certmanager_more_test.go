@@ -69,10 +69,13 @@ func startCertManagerCA(ctx context.Context, t *testing.T, e *env, network map[s
 			t.Fatal(err)
 		}
 	}
+	// The CA's Secret once its Certificate is Ready: before, it may hold
+	// what cert-manager replaces.
+	certificateReadyAt(ctx, e, m, certmanager.ClusterResourceNamespace, "test-ca")
 	var caSecret corev1.Secret
-	e.eventually(60*time.Second, "the test CA issued", func() error {
-		return e.client.Get(ctx, client.ObjectKey{Namespace: certmanager.ClusterResourceNamespace, Name: "test-ca"}, &caSecret)
-	})
+	if err := e.client.Get(ctx, client.ObjectKey{Namespace: certmanager.ClusterResourceNamespace, Name: "test-ca"}, &caSecret); err != nil {
+		t.Fatal(err)
+	}
 	roots := x509.NewCertPool()
 	roots.AddCert(parsePEM(t, caSecret.Data[corev1.TLSCertKey]))
 	return m, roots
