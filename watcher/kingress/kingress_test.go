@@ -18,6 +18,7 @@ import (
 	"knative.dev/networking/pkg/apis/networking/v1alpha1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -126,9 +127,26 @@ func TestGolden(t *testing.T) {
 
 // checkInvariants checks what the translator relies on: every split names
 // a Revision of the model, every Revision has endpoints or an ExternalName,
-// every Service is an Ingress of ours, and each host is once per Service.
+// every Service is an Ingress of ours, each host is once per Service, and
+// the DomainConflict outcomes are the translator's host index's conflicts.
 func checkInvariants(t *testing.T, res Result) {
 	t.Helper()
+	idx := translator.NewHostIndex()
+	for _, s := range res.Model.Services {
+		idx.Set(s)
+	}
+	for _, s := range res.Model.Services {
+		o := res.Ingresses[s.Key()]
+		c, lost := idx.Conflict(s.Key())
+		want := Outcome{Configured: true}
+		if lost {
+			want = Outcome{Reason: ReasonDomainConflict,
+				Message: fmt.Sprintf("host %q is already claimed by Ingress %q", c.Host, c.Owner)}
+		}
+		if o != want {
+			t.Errorf("service %q: outcome %+v, the host index says %+v", s.Key(), o, want)
+		}
+	}
 	revs := map[string]model.Revision{}
 	for _, r := range res.Model.Revisions {
 		revs[r.Key()] = r
