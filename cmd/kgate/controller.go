@@ -19,8 +19,18 @@ import (
 	"github.com/kgate/kgate/xds/auth"
 )
 
-func newControllerCommand() *cobra.Command {
+func newControllerCommand() *cobra.Command { return newKubeCommand(false) }
+
+// newIngressCommand is the KIngress mode: kgate as Knative Serving's
+// ingress, in place of Kourier.
+func newIngressCommand() *cobra.Command { return newKubeCommand(true) }
+
+// newKubeCommand builds the Kubernetes mode's command: the serving
+// controller, or with ingress the KIngress mode, which share the xDS server,
+// its certificates and its limits.
+func newKubeCommand(ingress bool) *cobra.Command {
 	var (
+		ingressOpts kubesource.IngressOptions
 		opts        kubesource.Options
 		kubeconfig  string
 		defaultCert string
@@ -71,6 +81,10 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			cfg.QPS, cfg.Burst = qps, burst
 			cfg.UserAgent = "kgate-controller"
 			opts.Config, opts.Logger = cfg, log
+			if ingress {
+				cfg.UserAgent = "kgate-ingress"
+				opts.Ingress = &ingressOpts
+			}
 			// controller-runtime and client-go (leader election) log through
 			// process-wide loggers: set once, here, in the process's main.
 			ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
@@ -82,7 +96,29 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			return c.Run(cmd.Context())
 		},
 	}
+	if ingress {
+		cmd.Use = "ingress"
+		cmd.Short = "Run kgate as Knative Serving's ingress: KIngresses of its class in the API server, xDS to the Envoy gateways"
+		cmd.Long = `Serves the networking.internal.knative.dev Ingresses (KIngresses) of kgate's class
+that Knative Serving's route controller writes, in place of Kourier: it reads
+them, the Services and EndpointSlices they name and the TLS Secrets of their
+hosts, serves the Envoy gateways over xDS (ADS, mTLS), and writes each
+KIngress's status (NetworkConfigured, LoadBalancerReady once every gateway
+has applied it, Ready). Knative's autoscaler and activator decide where
+traffic goes; kgate follows the endpoints.
+
+An Ingress is kgate's when its annotation networking.knative.dev/ingress.class
+is --ingress-class, or, without one, when config-network's ingress-class is.
+Others are never touched. Only the leader (a Lease named kgate-ingress in the
+system namespace) writes and serves xDS.`
+	}
 	f := cmd.Flags()
+	if ingress {
+		f.StringVar(&ingressOpts.Class, "ingress-class", kubesource.ClassName, "the ingress class kgate serves")
+		f.StringVar(&ingressOpts.KnativeNamespace, "knative-namespace", "knative-serving", "Knative Serving's namespace, whose config-network names the default ingress class")
+		f.StringVar(&ingressOpts.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS suffix, in the load balancers' domainInternal")
+		f.StringVar(&opts.InternalGatewayService, "internal-gateway-service", "kgate-gateway-internal", "the gateways' cluster-local Service: the private load balancer of ClusterLocal rules")
+	}
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; empty: in-cluster, then $KUBECONFIG, then ~/.kube/config")
 	f.StringVar(&opts.SystemNamespace, "system-namespace", cmp.Or(os.Getenv("SYSTEM_NAMESPACE"), "kgate-system"), "namespace of kgate's ConfigMaps, Lease and Services")
 	f.StringVar(&opts.XDSAddress, "xds-address", ":18000", "host:port the xDS (and LRS) gRPC server listens on while leading")

@@ -11,7 +11,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newXDSCommand(), newActivatorCommand(), newBootstrapCommand(), newValidateCommand(), newGetCommand(), newLocalCommand(), newControllerCommand(), newCertsCommand())
+	root.AddCommand(newXDSCommand(), newActivatorCommand(), newBootstrapCommand(), newValidateCommand(), newGetCommand(), newLocalCommand(), newControllerCommand(), newIngressCommand(), newCertsCommand())
 	root.AddCommand(newSampleCommand())
 	root.AddCommand(newConfigDumpCommand())
 	return root

@@ -39,6 +39,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 
 	networkingv1alpha1 "github.com/kgate/kgate/api/networking/v1alpha1"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
@@ -110,6 +111,9 @@ type Options struct {
 	// whose certificate serves every host served over TLS that has no
 	// other (a DomainMapping's spec.tls), and clients that send no SNI.
 	DefaultCertificateSecret types.NamespacedName
+	// Ingress, when set, runs the KIngress mode (ingress.go) instead of
+	// the serving mode: kgate as Knative Serving's ingress.
+	Ingress *IngressOptions
 	// Logger; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -148,8 +152,12 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	// The autoscaler reads the gateways' in-flight requests over LRS.
-	o.Translator.LoadReporting = true
+	if o.Ingress != nil {
+		o.Ingress.defaults()
+	}
+	// The autoscaler reads the gateways' in-flight requests over LRS; in
+	// the KIngress mode Knative's autoscaler reads its queue-proxies.
+	o.Translator.LoadReporting = o.Ingress == nil
 	// The gateways' HTTPS listeners, as deploy/install exposes them: 8443
 	// and 8444 in the pod, 443 on the Services, which is the port of the
 	// https:// URLs plain HTTP is redirected to.
@@ -220,26 +228,38 @@ func New(opts Options) (*Controller, error) {
 	if err := v1beta1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("registering the Knative DomainMapping type: %w", err)
 	}
-	if err := networkingv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("registering the Knative ClusterDomainClaim type: %w", err)
+	// The two modes read networking.internal.knative.dev types of their
+	// own: the KIngress mode Knative's Ingress (its module's types), the
+	// serving mode kgate's ClusterDomainClaim.
+	addNetworking, what := networkingv1alpha1.AddToScheme, "the Knative ClusterDomainClaim type"
+	if opts.Ingress != nil {
+		addNetworking, what = netv1alpha1.AddToScheme, "the Knative Ingress type"
+	}
+	if err := addNetworking(scheme); err != nil {
+		return nil, fmt.Errorf("registering %s: %w", what, err)
 	}
 	secretsClient, err := kubernetes.NewForConfig(opts.Config)
 	if err != nil {
 		return nil, fmt.Errorf("a client of the certificate Secrets: %w", err)
 	}
+	// Only the system namespace's ConfigMaps are kgate's; in the KIngress
+	// mode, Knative's (config-network).
+	cmNamespace, lease := opts.SystemNamespace, LeaseName
+	if opts.Ingress != nil {
+		cmNamespace, lease = opts.Ingress.KnativeNamespace, IngressLeaseName
+	}
 	mgr, err := manager.New(opts.Config, manager.Options{
 		Scheme: scheme,
 		Logger: logr.FromSlogHandler(opts.Logger.Handler()),
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			// Only the system namespace's ConfigMaps are kgate's.
-			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.SystemNamespace: {}}},
+			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{cmNamespace: {}}},
 		}},
 		// cert-manager's Certificates, read as unstructured objects, come
 		// from the cache too.
 		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		LeaderElection:                opts.LeaderElection,
-		LeaderElectionID:              LeaseName,
+		LeaderElectionID:              lease,
 		LeaderElectionNamespace:       opts.SystemNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -268,7 +288,7 @@ func New(opts Options) (*Controller, error) {
 		// gateways and activators mount theirs.
 		TLS: pki.ServerConfig(c.certs.ServerSource()), Gate: gate, StaleAfter: opts.StaleAfter,
 		// A gateway applying a route can make it Ready.
-		OnACK: func(string, string) { c.pipe.Refresh() },
+		OnACK: func(string, string) { c.acked() },
 	})
 	c.engine, err = xds.NewEngine(c.srv, xds.EngineOptions{Translator: opts.Translator, Logger: c.log})
 	if err != nil {
@@ -312,10 +332,24 @@ func (c *Controller) Run(ctx context.Context) error {
 		go func() { _ = hs.Serve(lis) }()
 		defer hs.Close()
 	}
-	if err := c.watch(ctx); err != nil {
+	watch := c.watch
+	if c.opts.Ingress != nil {
+		watch = c.watchIngresses
+	}
+	if err := watch(ctx); err != nil {
 		return err
 	}
 	return c.mgr.Start(ctx)
+}
+
+// acked is the xDS server's word that a gateway applied a response: a
+// Route (a KIngress) it held may be Ready now.
+func (c *Controller) acked() {
+	if c.opts.Ingress != nil {
+		c.trigger()
+		return
+	}
+	c.pipe.Refresh()
 }
 
 // Served is closed once the controller serves xDS with its first complete
@@ -360,6 +394,9 @@ func (c *Controller) lead(ctx context.Context) error {
 	start := time.Now()
 	if !c.mgr.GetCache().WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")
+	}
+	if c.opts.Ingress != nil {
+		return c.leadIngress(ctx, start)
 	}
 	if err := c.restore(ctx); err != nil {
 		return err
