@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 )
 
 // defaultChoices is how many hosts Envoy's LEAST_REQUEST compares.
@@ -37,7 +38,11 @@ func compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 	// per_connection_buffer_limit_bytes: Go's transport buffers little.
 	if err := onlyFields(c, "name", "alt_stat_name", "type", "eds_cluster_config", "load_assignment", "connect_timeout",
 		"lb_policy", "least_request_lb_config", "circuit_breakers", "typed_extension_protocol_options",
-		"metadata", "lrs_server", "per_connection_buffer_limit_bytes"); err != nil {
+		"metadata", "lrs_server", "per_connection_buffer_limit_bytes",
+		// DNS clusters: the refresh settings are read and ignored, as the
+		// gateway resolves the name for each new connection (see
+		// resolvingDial).
+		"dns_lookup_family", "dns_refresh_rate", "respect_dns_ttl"); err != nil {
 		return nil, err
 	}
 	cl := &cluster{name: c.GetName(), policy: c.GetLbPolicy(), choices: defaultChoices}
@@ -55,6 +60,17 @@ func compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 		set, err := compileAssignment(c.GetLoadAssignment(), nil)
 		if err != nil {
 			return nil, fmt.Errorf("load assignment: %w", err)
+		}
+		cl.static = set
+	case clusterv3.Cluster_LOGICAL_DNS:
+		// One endpoint, a DNS name (or IP) and port, as Envoy requires;
+		// connections go to the first address the name resolves to.
+		set, err := compileAssignment(c.GetLoadAssignment(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("load assignment: %w", err)
+		}
+		if n := countEndpoints(c.GetLoadAssignment()); n != 1 {
+			return nil, fmt.Errorf("a LOGICAL_DNS cluster has exactly one endpoint, not %d", n)
 		}
 		cl.static = set
 	default:
@@ -77,7 +93,21 @@ func compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 	if cl.upCfg, err = compileUpstreamConfig(c); err != nil {
 		return nil, err
 	}
+	if c.GetType() == clusterv3.Cluster_LOGICAL_DNS {
+		cl.upCfg.resolve = true
+		cl.upCfg.dnsFamily = c.GetDnsLookupFamily()
+	}
 	return cl, nil
+}
+
+// countEndpoints counts the lb endpoints of an assignment, whatever their
+// health.
+func countEndpoints(cla *endpointv3.ClusterLoadAssignment) int {
+	n := 0
+	for _, l := range cla.GetEndpoints() {
+		n += len(l.GetLbEndpoints())
+	}
+	return n
 }
 
 // adopt takes over what prev, the cluster's previous version (nil if

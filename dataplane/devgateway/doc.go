@@ -58,10 +58,21 @@
 //     configuration's (set semantics overwrite what the client sent);
 //     route timeout, Envoy's 15 s when unset, 0 for none, 504 "upstream
 //     request timeout" when it fires before the response starts (a reset
-//     after); no retries; upgrades (WebSocket) as upgrade_configs allow.
+//     after); retries as retry_policy says (retry.go: num_retries, Envoy's
+//     default of 1 when unset, per_try_timeout, the retry_on conditions
+//     5xx, gateway-error, reset and connect-failure, Envoy's jittered
+//     back-off from 25 ms to 250 ms, a host picked anew for each try, the
+//     body buffered up to the listener's per_connection_buffer_limit_bytes
+//     and a larger one sent once, unretried; upgrades are not retried);
+//     upgrades (WebSocket) as upgrade_configs allow.
 //  5. Cluster (cluster.go, balance.go, endpoints.go, upstream.go): a host
 //     by LEAST_REQUEST (power of two choices on requests in flight),
-//     ROUND_ROBIN or RANDOM; 503 "no healthy upstream" with none; HTTP/1.1
+//     ROUND_ROBIN or RANDOM; 503 "no healthy upstream" with none; a
+//     LOGICAL_DNS cluster's one host is a DNS name, resolved (net.Resolver)
+//     for each new connection, which goes to the first address
+//     dns_lookup_family allows (a name that does not resolve: 503 "no
+//     healthy upstream"; dns_refresh_rate and respect_dns_ttl are read and
+//     ignored); HTTP/1.1
 //     or h2c upstream as typed_extension_protocol_options say, trailers
 //     (gRPC) passed through.
 //  6. Load (load.go): in progress, issued, successful and 5xx per cluster,
@@ -128,7 +139,9 @@
 //     refused. Over TLS, HTTP/2 needs ALPN (Envoy's AUTO codec also takes
 //     its preface without it), and Go answers a plaintext request 400
 //     where Envoy closes the connection.
-//   - Retries, hedging, mirroring, path rewrites and host rewrites other
+//   - Retry conditions other than the four above, retry back-off
+//     settings, host predicates, retriable status codes or headers,
+//     hedging, mirroring, path rewrites and host rewrites other
 //     than host_rewrite_literal (in redirects too: prefix_rewrite,
 //     regex_rewrite),
 //     hash policies, rate limits, CORS, per-filter config, query parameter
@@ -151,5 +164,5 @@
 //   - Cluster warming: a cluster is used as soon as it arrives; until its
 //     endpoints do, it answers 503 "no healthy upstream" (Envoy, still
 //     warming it, answers 503 for an unknown cluster).
-//   - CDS types other than EDS and STATIC.
+//   - CDS types other than EDS, STATIC and LOGICAL_DNS.
 package devgateway

@@ -48,7 +48,14 @@ type connManager struct {
 	// limits those checked on each request.
 	server serverLimits
 	limits requestLimits
+	// bufferLimit is the listener's per_connection_buffer_limit_bytes:
+	// how much of a request body is kept for retries.
+	bufferLimit int64
 }
+
+// defaultBufferLimit is Envoy's per_connection_buffer_limit_bytes when a
+// listener sets none.
+const defaultBufferLimit = 1 << 20
 
 // routeSource is where a connection manager finds its route
 // configuration: inline, over RDS by name, or through scopes.
@@ -128,6 +135,10 @@ func compileListener(l *listenerv3.Listener, certs *certStore) (*listenerConfig,
 	cm, err := compileConnManager(&hcm)
 	if err != nil {
 		return nil, fmt.Errorf("network filter %s: %w", filters[0].GetName(), err)
+	}
+	cm.bufferLimit = defaultBufferLimit
+	if b := l.GetPerConnectionBufferLimitBytes(); b != nil {
+		cm.bufferLimit = int64(b.GetValue())
 	}
 	// The server's handshake timeout is its header timeout (Go's
 	// http.Server): a handshake waits no longer for its certificate.

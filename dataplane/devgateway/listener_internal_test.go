@@ -294,7 +294,7 @@ func TestRefusesWhatItCannotServe(t *testing.T) {
 	withListenerFilter.ListenerFilters = []*listenerv3.ListenerFilter{{Name: "envoy.filters.listener.proxy_protocol",
 		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(t, &proxyprotocolv3.ProxyProtocol{})}}}
 	retrying := catchAll()
-	retrying.VirtualHosts[0].Routes[0].GetRoute().RetryPolicy = &routev3.RetryPolicy{RetryOn: "5xx"}
+	retrying.VirtualHosts[0].Routes[0].GetRoute().RetryPolicy = &routev3.RetryPolicy{RetryOn: "retriable-4xx"}
 	dns := staticCluster(backend)
 	dns.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 	scope := func(name, route string) *routev3.ScopedRouteConfiguration {
@@ -346,7 +346,7 @@ func TestRefusesWhatItCannotServe(t *testing.T) {
 		})), "HTTP filter envoy.filters.http.cors is not supported"},
 		{"retries", g.feed.onListeners, update(httpListener(t, "web", "0.0.0.0", 8080, func(h *hcmv3.HttpConnectionManager) {
 			h.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: retrying}
-		})), "RouteAction.retry_policy is not supported"},
+		})), `retry_on "retriable-4xx" is not supported`},
 		{"an address in use", g.feed.onListeners, update(
 			httpListener(t, "other", "0.0.0.0", 7070, nil), httpListener(t, "web", "127.0.0.1", busyPort, nil),
 		), "address already in use"},

@@ -100,7 +100,7 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.cluster, x.host, x.timeout, x.http1Client = c, h, fa.timeout, r.ProtoMajor == 1
-	x.hostRewrite = fa.hostRewrite
+	x.hostRewrite, x.retries = fa.hostRewrite, fa.retries
 	p.forward(w, r, x)
 }
 
@@ -112,6 +112,10 @@ type exchange struct {
 	cm      *connManager
 	cluster *cluster
 	host    *host
+	// hold counts the exchange in flight to host.
+	hold hostHold
+	// retries is the route's retry policy, nil for none.
+	retries *retryPolicy
 	// levels are the header mutations from the most specific level (the
 	// weighted cluster) to the least (the route configuration).
 	levels  []levelOps
@@ -130,14 +134,13 @@ type exchange struct {
 func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	up := x.cluster.up
 	end := x.cluster.load.start()
-	x.host.inFlight.Add(1)
 	// ReverseProxy returns once the response body has been copied, or an
-	// upgraded connection has closed: in flight to the host until then.
-	endInflight := p.inflight.Begin(x.host.addr)
+	// upgraded connection has closed: in flight to the host until then (a
+	// retry moves the hold to the host it picks).
+	x.hold = p.holdHost(x.host)
 	failed := true // unless the exchange ends normally: a panic is a response cut short
 	defer func() {
-		endInflight()
-		x.host.inFlight.Add(-1)
+		x.hold.release()
 		up.done()
 		end(failed)
 	}()
@@ -149,9 +152,14 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	r = r.WithContext(ctx)
 	x.timer.armAtRequestEnd(r, x.upgrade != "")
 
+	var transport http.RoundTripper = up.transport(r, x.upgrade != "")
+	if x.retries != nil && x.upgrade == "" {
+		// An upgrade is not retried: its request has no end to buffer.
+		transport = &retrier{p: p, x: x, policy: x.retries, next: transport, bufferLimit: x.cm.bufferLimit}
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:   x.rewrite,
-		Transport: up.transport(r, x.upgrade != ""),
+		Transport: transport,
 		// FlushInterval stays 0: ReverseProxy flushes every write of a
 		// response of unknown length (gRPC, chunked, server-sent events)
 		// anyway, and flushing the others (-1) would flush from a timer
@@ -283,10 +291,34 @@ func (x *exchange) fail(w http.ResponseWriter, r *http.Request, err error) {
 		localReply(w, x.status, bodyTimeout, x.responseOps)
 	case cause != nil:
 		x.status = 0 // the client went away: nobody reads an answer
+	case errors.Is(err, errPerTryTimeout):
+		// The last try outlived its per_try_timeout before a response.
+		x.status = http.StatusGatewayTimeout
+		localReply(w, x.status, bodyTimeout, x.responseOps)
+	case errors.Is(err, errNoHealthyUpstream):
+		x.status = http.StatusServiceUnavailable
+		localReply(w, x.status, bodyNoHealthyUpstream, x.responseOps)
 	default:
 		x.status = http.StatusServiceUnavailable
 		localReply(w, x.status, bodyResetPrefix+resetReason(err), x.responseOps)
 	}
+}
+
+// hostHold counts one exchange in flight to a host: for least-request
+// balancing and for Options.Inflight.
+type hostHold struct {
+	h   *host
+	end func()
+}
+
+func (p *proxy) holdHost(h *host) hostHold {
+	h.inFlight.Add(1)
+	return hostHold{h: h, end: p.inflight.Begin(h.addr)}
+}
+
+func (hh hostHold) release() {
+	hh.end()
+	hh.h.inFlight.Add(-1)
 }
 
 // closeAfter has an HTTP/1 connection closed after the response to r, so
@@ -300,8 +332,7 @@ func closeAfter(w http.ResponseWriter, r *http.Request) {
 
 // resetReason names an upstream failure as Envoy's local reply does.
 func resetReason(err error) string {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if isDialError(err) {
 		return "connection failure"
 	}
 	return "connection termination"

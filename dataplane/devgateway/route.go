@@ -76,6 +76,8 @@ type forwardAction struct {
 	// hostRewrite, when set, is the Host (:authority) the upstream gets
 	// (host_rewrite_literal).
 	hostRewrite string
+	// retries is the retry_policy, nil for none.
+	retries *retryPolicy
 }
 
 // weightedCluster is one target of a route; a route naming a single
@@ -234,13 +236,17 @@ func compileDirectResponse(d *routev3.DirectResponseAction) (*directResponse, er
 }
 
 func compileRouteAction(a *routev3.RouteAction) (*forwardAction, error) {
-	// No retry_policy, hash_policy, path rewrites…: onlyFields refuses
-	// them. idle_timeout is read and not enforced, as stream_idle_timeout.
+	// No hash_policy, path rewrites, mirroring…: onlyFields refuses them.
+	// idle_timeout is read and not enforced, as stream_idle_timeout.
 	if err := onlyFields(a, "cluster", "weighted_clusters", "timeout", "idle_timeout", "upgrade_configs",
-		"host_rewrite_literal"); err != nil {
+		"host_rewrite_literal", "retry_policy"); err != nil {
 		return nil, err
 	}
 	fa := &forwardAction{timeout: defaultRouteTimeout, hostRewrite: a.GetHostRewriteLiteral()}
+	var err error
+	if fa.retries, err = compileRetryPolicy(a.GetRetryPolicy()); err != nil {
+		return nil, err
+	}
 	if t := a.GetTimeout(); t != nil {
 		fa.timeout = t.AsDuration()
 	}

@@ -1,9 +1,12 @@
 package devgateway
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +51,10 @@ type upstreamConfig struct {
 	protocol       upstreamProtocol
 	connectTimeout time.Duration
 	idleTimeout    time.Duration
+	// resolve is set for a LOGICAL_DNS cluster: its host is a DNS name,
+	// resolved as dnsFamily says.
+	resolve   bool
+	dnsFamily clusterv3.Cluster_DnsLookupFamily
 }
 
 func compileUpstreamConfig(c *clusterv3.Cluster) (upstreamConfig, error) {
@@ -109,8 +116,12 @@ func newUpstream(cfg upstreamConfig) *upstream {
 
 func newTransport(cfg upstreamConfig) *http.Transport {
 	dialer := &net.Dialer{Timeout: cfg.connectTimeout, KeepAlive: tcpKeepAlive}
+	dial := dialer.DialContext
+	if cfg.resolve {
+		dial = resolvingDial(dialer, net.DefaultResolver, cfg.dnsFamily)
+	}
 	return &http.Transport{
-		DialContext:         dialer.DialContext,
+		DialContext:         dial,
 		MaxIdleConns:        maxIdleConns,
 		MaxIdleConnsPerHost: maxIdleConnsPerHost,
 		IdleConnTimeout:     cfg.idleTimeout,
@@ -152,4 +163,72 @@ func (u *upstream) done() {
 func (u *upstream) closeIdle() {
 	u.http1.CloseIdleConnections()
 	u.h2c.CloseIdleConnections()
+}
+
+// resolvingDial dials a LOGICAL_DNS cluster's host: it resolves the name
+// for each new connection and connects to the first address of the answer
+// that dns_lookup_family allows, as Envoy's logical DNS host connects to
+// the first address of its latest resolution. Pooled connections stay
+// where they are when the answer changes. Envoy re-resolves every
+// dns_refresh_rate (5 s) and keeps the last good answer when a resolution
+// fails; the gateway resolves at each connection instead, so a name that
+// does not resolve answers 503 "no healthy upstream" as Envoy's cluster
+// without a host does.
+func resolvingDial(d *net.Dialer, r *net.Resolver, family clusterv3.Cluster_DnsLookupFamily) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		name, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		ip, err := resolveFirst(ctx, r, strings.TrimSuffix(name, "."), family)
+		if err != nil {
+			return nil, fmt.Errorf("%w: resolving %s: %w", errNoHealthyUpstream, name, err)
+		}
+		return d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+	}
+}
+
+// resolveFirst is the address Envoy's LOGICAL_DNS would connect to: the
+// first of the answer in the family dns_lookup_family asks for (AUTO:
+// IPv6 when there is any, IPv4 otherwise; V4_PREFERRED the reverse; ALL:
+// the first of both).
+func resolveFirst(ctx context.Context, r *net.Resolver, name string, family clusterv3.Cluster_DnsLookupFamily) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(name); err == nil {
+		return ip, nil
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var v4, v6 []netip.Addr
+	for _, ip := range ips {
+		if ip = ip.Unmap(); ip.Is4() {
+			v4 = append(v4, ip)
+		} else {
+			v6 = append(v6, ip)
+		}
+	}
+	var pick []netip.Addr
+	switch family {
+	case clusterv3.Cluster_V4_ONLY:
+		pick = v4
+	case clusterv3.Cluster_V6_ONLY:
+		pick = v6
+	case clusterv3.Cluster_V4_PREFERRED:
+		pick = v4
+		if len(pick) == 0 {
+			pick = v6
+		}
+	case clusterv3.Cluster_ALL:
+		pick = ips
+	default: // AUTO
+		pick = v6
+		if len(pick) == 0 {
+			pick = v4
+		}
+	}
+	if len(pick) == 0 {
+		return netip.Addr{}, fmt.Errorf("no %s address", family)
+	}
+	return pick[0].Unmap(), nil
 }
