@@ -42,22 +42,7 @@ func TestControllerAtScale(t *testing.T) {
 	}
 	e := newEnv(t)
 	ctx := context.Background()
-	bin := filepath.Join(t.TempDir(), "kgate")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/kgate")
-	build.Dir = kube.RepoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kgate: %v\n%s", err, out)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: test, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: admin, user: {token: %q}}]
-contexts: [{name: test, context: {cluster: test, user: admin}}]
-current-context: test
-`, e.cluster.URL, e.cluster.CertFile, e.cluster.Token)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, kubeconfig := buildKgate(t), writeKubeconfig(t, e)
 	if err := e.client.Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "config-autoscaler"},
 		Data:       map[string]string{"allow-zero-initial-scale": "true"},
@@ -158,6 +143,34 @@ func benchService(i int) *servingv1.Service {
 
 func benchHost(i int) string { return fmt.Sprintf("bench-%05d.default.example.com", i) }
 
+// buildKgate builds the kgate command for a benchmark to run as a process.
+func buildKgate(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kgate")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kgate")
+	build.Dir = kube.RepoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kgate: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeKubeconfig writes a kubeconfig for the test API server.
+func writeKubeconfig(t testing.TB, e *env) string {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: %q, certificate-authority: %q}}]
+users: [{name: admin, user: {token: %q}}]
+contexts: [{name: test, context: {cluster: test, user: admin}}]
+current-context: test
+`, e.cluster.URL, e.cluster.CertFile, e.cluster.Token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
 // process is `kgate controller` running as its own process.
 type process struct {
 	cmd        *exec.Cmd
@@ -176,9 +189,14 @@ func freePort(t testing.TB) string {
 }
 
 func startProcess(t testing.TB, bin, kubeconfig string) *process {
+	return startMode(t, bin, kubeconfig, "controller")
+}
+
+// startMode runs `kgate <mode>` (controller, or ingress) until it is ready.
+func startMode(t testing.TB, bin, kubeconfig, mode string) *process {
 	t.Helper()
 	xdsAddr, health := freePort(t), freePort(t)
-	cmd := exec.Command(bin, "controller", "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
+	cmd := exec.Command(bin, mode, "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
 		"--xds-address", xdsAddr, "--health-address", health, "--log-level", "warn")
 	cmd.Stderr = testWriter{t}
 	p := &process{cmd: cmd, xds: xdsAddr, done: make(chan struct{})}
@@ -198,11 +216,11 @@ func startProcess(t testing.TB, bin, kubeconfig string) *process {
 		}
 		select {
 		case <-p.done:
-			t.Fatal("kgate controller exited before it was ready")
+			t.Fatalf("kgate %s exited before it was ready", mode)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Since(start) > 2*time.Minute {
-			t.Fatal("kgate controller not ready within 2 minutes")
+			t.Fatalf("kgate %s not ready within 2 minutes", mode)
 		}
 	}
 	p.readyAfter = time.Since(start)
