@@ -226,6 +226,7 @@ func route(r model.Route, limits Limits) *routev3.Route {
 	if timeout < 0 {
 		timeout = 0
 	}
+	policy, timeout := retryPolicy(r.Retries, timeout)
 	out := &routev3.Route{
 		Match: match,
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
@@ -244,7 +245,7 @@ func route(r model.Route, limits Limits) *routev3.Route {
 	if r.HostRewrite != "" && validHeaderValue(r.HostRewrite) {
 		out.GetRoute().HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: r.HostRewrite}
 	}
-	out.GetRoute().RetryPolicy = retryPolicy(r.Retries)
+	out.GetRoute().RetryPolicy = policy
 	return out
 }
 
@@ -295,20 +296,34 @@ func setHeaders(route, split []model.Header) []*corev3.HeaderValueOption {
 // per-try timeout).
 const RetryOn = "5xx"
 
-// retryPolicy is a route's retry_policy: nil (Envoy retries nothing)
-// without Retries; otherwise num_retries is Attempts, also 0 (explicit:
-// Envoy's default is 1), and per_try_timeout bounds each try when set.
-// Envoy's default back-off (25 ms base, 250 ms at most) applies between
-// tries; the route timeout still bounds them all.
-func retryPolicy(r *model.Retries) *routev3.RetryPolicy {
+// retryPolicy is a route's retry_policy and its timeout, given the route's
+// timeout (0 for none): nil (Envoy retries nothing) without Retries;
+// otherwise num_retries is Attempts and per_try_timeout bounds each try
+// when set. Envoy's default back-off (25 ms base, 250 ms at most) applies
+// between tries; the route timeout still bounds them all.
+//
+// Retries of no attempt are no retry_policy: grpc-go's xDS client (kgate's
+// proxyless clients read these routes) rejects a num_retries of 0, and
+// leaving it unset would mean Envoy's default of one retry. A per-try
+// timeout then bounds the one try, which Envoy times from the same moment
+// as the route timeout (the end of the request) to the same end (the end
+// of the response), with the same 504: it becomes the route timeout when
+// shorter.
+func retryPolicy(r *model.Retries, timeout time.Duration) (*routev3.RetryPolicy, time.Duration) {
 	if r == nil {
-		return nil
+		return nil, timeout
+	}
+	if r.Attempts == 0 {
+		if r.PerTryTimeout > 0 && (timeout == 0 || r.PerTryTimeout < timeout) {
+			timeout = r.PerTryTimeout
+		}
+		return nil, timeout
 	}
 	rp := &routev3.RetryPolicy{RetryOn: RetryOn, NumRetries: wrapperspb.UInt32(r.Attempts)}
 	if r.PerTryTimeout > 0 {
 		rp.PerTryTimeout = durationpb.New(r.PerTryTimeout)
 	}
-	return rp
+	return rp, timeout
 }
 
 // routeIdleTimeout lets a stream of a route whose timeout is longer than

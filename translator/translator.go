@@ -37,7 +37,9 @@
 //     every weighted cluster ahead of the split's, which win on a conflict.
 //     No retry policy unless the route has Retries (a KIngress path's):
 //     then retry_on "5xx", num_retries its attempts, per_try_timeout when
-//     set. Otherwise a 503 from the application reaches the client.
+//     set (with no attempt, no retry_policy, which grpc-go would reject,
+//     and the per-try timeout bounds the route instead). Otherwise a 503
+//     from the application reaches the client.
 //   - The gateway listeners are hardened as Envoy advises for an edge
 //     (Limits: buffers, header size and count, header and idle timeouts,
 //     HTTP/2 streams and windows, path normalization, underscores in
