@@ -123,9 +123,16 @@ system namespace) writes and serves xDS.`
 	f.StringVar(&opts.SystemNamespace, "system-namespace", cmp.Or(os.Getenv("SYSTEM_NAMESPACE"), "kgate-system"), "namespace of kgate's ConfigMaps, Lease and Services")
 	f.StringVar(&opts.XDSAddress, "xds-address", ":18000", "host:port the xDS (and LRS) gRPC server listens on while leading")
 	f.StringVar(&opts.HealthAddress, "health-address", ":8090", "host:port of /healthz and /readyz; empty for none")
-	f.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader among replicas (a Lease named kgate-controller)")
+	lease := kubesource.LeaseName
+	if ingress {
+		lease = kubesource.IngressLeaseName
+	}
+	f.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader among replicas (a Lease named "+lease+")")
+	f.StringVar(&opts.ControllerService, "controller-service", "kgate-controller", "the Service the gateways reach xDS through: its names are in the xDS server's certificate")
 	f.StringVar(&opts.GatewayService, "gateway-service", "kgate-gateway", "the gateways' LoadBalancer Service: its IP gives the magic DNS domain")
-	f.StringVar(&opts.ActivatorService, "activator-service", "kgate-activator", "the activators' Service: its EndpointSlices are the activators")
+	if !ingress {
+		f.StringVar(&opts.ActivatorService, "activator-service", "kgate-activator", "the activators' Service: its EndpointSlices are the activators")
+	}
 	f.DurationVar(&opts.CertLifetime, "xds-cert-lifetime", pki.DefaultLifetime, "life of the control-plane certificates the controller issues; each is renewed after two thirds of it")
 	f.DurationVar(&opts.StaleAfter, "gateway-stale-after", xds.DefaultStaleAfter, "how long a gateway may leave the control plane unanswered before Routes stop waiting for it (it is named in their IngressReady message)")
 	f.IntVar(&opts.Limits.StreamsPerNode, "xds-max-streams-per-node", auth.DefaultStreamsPerNode, "xDS and LRS streams one node id may hold at once")
