@@ -1,7 +1,11 @@
 package devgateway
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -103,5 +107,51 @@ func TestCompileLogicalDNSCluster(t *testing.T) {
 	}
 	if _, err := compileCluster(cluster(ep("a.example.com"), ep("b.example.com"))); err == nil {
 		t.Error("two endpoints accepted")
+	}
+}
+
+// A LOGICAL_DNS host connects to the first address its family allows.
+func TestPickAddress(t *testing.T) {
+	v4a, v4b, v6 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::1")
+	mapped := netip.AddrFrom16(v4a.As16())
+	for _, tc := range []struct {
+		ips    []netip.Addr
+		family clusterv3.Cluster_DnsLookupFamily
+		want   string
+	}{
+		{[]netip.Addr{v6, v4a, v4b}, clusterv3.Cluster_V4_PREFERRED, "10.0.0.1"},
+		{[]netip.Addr{v6}, clusterv3.Cluster_V4_PREFERRED, "fd00::1"},
+		{[]netip.Addr{v4a, v6}, clusterv3.Cluster_AUTO, "fd00::1"},
+		{[]netip.Addr{v4b, v4a}, clusterv3.Cluster_AUTO, "10.0.0.2"},
+		{[]netip.Addr{mapped}, clusterv3.Cluster_V4_ONLY, "10.0.0.1"},
+		{[]netip.Addr{v4a, v6}, clusterv3.Cluster_V6_ONLY, "fd00::1"},
+		{[]netip.Addr{v4b, v6}, clusterv3.Cluster_ALL, "10.0.0.2"},
+		{[]netip.Addr{v6}, clusterv3.Cluster_V4_ONLY, ""},
+	} {
+		got, err := pickAddress(tc.ips, tc.family)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%v %v: %v, want an error", tc.ips, tc.family, got)
+			}
+			continue
+		}
+		if err != nil || got.String() != tc.want {
+			t.Errorf("%v %v: %v, %v; want %s", tc.ips, tc.family, got, err, tc.want)
+		}
+	}
+}
+
+// A name that does not resolve is a cluster without a host: 503 "no
+// healthy upstream", not a connection failure.
+func TestResolvingDialFailure(t *testing.T) {
+	r := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no DNS server here")
+	}}
+	tr := &http.Transport{DialContext: resolvingDial(&net.Dialer{}, r, clusterv3.Cluster_V4_PREFERRED)}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, "http://backend.example:80/", nil)
+	_, err := tr.RoundTrip(req)
+	if !errors.Is(err, errNoHealthyUpstream) {
+		t.Errorf("RoundTrip: %v, want no healthy upstream", err)
 	}
 }

@@ -200,6 +200,11 @@ func resolveFirst(ctx context.Context, r *net.Resolver, name string, family clus
 	if err != nil {
 		return netip.Addr{}, err
 	}
+	return pickAddress(ips, family)
+}
+
+// pickAddress is the first address of ips that family allows.
+func pickAddress(ips []netip.Addr, family clusterv3.Cluster_DnsLookupFamily) (netip.Addr, error) {
 	var v4, v6 []netip.Addr
 	for _, ip := range ips {
 		if ip = ip.Unmap(); ip.Is4() {
