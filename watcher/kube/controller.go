@@ -417,19 +417,11 @@ func (c *Controller) lead(ctx context.Context) error {
 			return fmt.Errorf("the first round: %w", err)
 		}
 	}
-	lis, err := net.Listen("tcp", c.opts.XDSAddress)
+	errs, err := c.serveXDS(ctx, start, "serving xDS")
 	if err != nil {
-		return fmt.Errorf("--xds-address %s: %w", c.opts.XDSAddress, err)
+		return err
 	}
-	c.mu.Lock()
-	c.xdsAddr = lis.Addr()
-	c.mu.Unlock()
-	errs := make(chan error, 2)
-	go func() { errs <- c.srv.Serve(ctx, lis) }()
 	go func() { errs <- c.loop.Run(ctx) }()
-	c.serving.Store(true)
-	close(c.servedCh)
-	c.log.Info("serving xDS", "address", lis.Addr().String(), "startup", time.Since(start).Round(time.Millisecond))
 	defer c.serving.Store(false)
 
 	timer := time.NewTimer(time.Hour)
@@ -457,6 +449,25 @@ func (c *Controller) lead(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// serveXDS binds the xDS address and serves it until ctx ends: the
+// controller is ready from then on. What ends the server (or whatever else
+// the caller runs) comes on errs.
+func (c *Controller) serveXDS(ctx context.Context, start time.Time, what string, attrs ...any) (errs chan error, err error) {
+	lis, err := net.Listen("tcp", c.opts.XDSAddress)
+	if err != nil {
+		return nil, fmt.Errorf("--xds-address %s: %w", c.opts.XDSAddress, err)
+	}
+	c.mu.Lock()
+	c.xdsAddr = lis.Addr()
+	c.mu.Unlock()
+	errs = make(chan error, 2)
+	go func() { errs <- c.srv.Serve(ctx, lis) }()
+	c.serving.Store(true)
+	close(c.servedCh)
+	c.log.Info(what, append([]any{"address", lis.Addr().String(), "startup", time.Since(start).Round(time.Millisecond)}, attrs...)...)
+	return errs, nil
 }
 
 // trigger asks for a round; it never blocks.

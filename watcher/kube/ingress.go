@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -49,11 +48,7 @@ type IngressOptions struct {
 
 // ClassName is kgate's ingress class, as config-network's ingress-class
 // names it.
-const ClassName = "kgate.ingress.networking.knative.dev"
-
-// knativeDefaultClass is the class of an Ingress without an annotation when
-// config-network names none: Knative's default.
-const knativeDefaultClass = "istio.ingress.networking.knative.dev"
+const ClassName = kingress.DefaultClass
 
 func (o *IngressOptions) defaults() {
 	if o.Class == "" {
@@ -109,7 +104,7 @@ func (c *Controller) readIngresses(ctx context.Context) (*ingressSnapshot, error
 			return nil, fmt.Errorf("listing %s: %w", what, err)
 		}
 	}
-	s := &ingressSnapshot{services: make(map[string]*corev1.Service, len(svcs.Items)), defaultClass: knativeDefaultClass}
+	s := &ingressSnapshot{services: make(map[string]*corev1.Service, len(svcs.Items)), defaultClass: kingress.KnativeDefaultClass}
 	for i := range ings.Items {
 		s.ingresses = append(s.ingresses, &ings.Items[i])
 	}
@@ -249,19 +244,10 @@ func (c *Controller) leadIngress(ctx context.Context, start time.Time) error {
 	if err != nil {
 		return fmt.Errorf("the first round: %w", err)
 	}
-	lis, err := net.Listen("tcp", c.opts.XDSAddress)
+	errs, err := c.serveXDS(ctx, start, "serving xDS for KIngresses", "class", c.opts.Ingress.Class)
 	if err != nil {
-		return fmt.Errorf("--xds-address %s: %w", c.opts.XDSAddress, err)
+		return err
 	}
-	c.mu.Lock()
-	c.xdsAddr = lis.Addr()
-	c.mu.Unlock()
-	errs := make(chan error, 1)
-	go func() { errs <- c.srv.Serve(ctx, lis) }()
-	c.serving.Store(true)
-	close(c.servedCh)
-	c.log.Info("serving xDS for KIngresses", "address", lis.Addr().String(), "class", c.opts.Ingress.Class,
-		"startup", time.Since(start).Round(time.Millisecond))
 	defer c.serving.Store(false)
 
 	recheck := max(time.Second, cmp.Or(c.opts.StaleAfter, xds.DefaultStaleAfter)/2)
