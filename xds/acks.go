@@ -70,6 +70,8 @@ type ackTracker struct {
 	// peer returns who holds a stream, from the guard.
 	peer func(streamKey) (auth.Peer, bool)
 	now  func() time.Time
+	// metrics, when set, count NACKs and ACK lag.
+	metrics *metrics
 
 	mu      sync.Mutex
 	streams map[streamKey]*streamState
@@ -187,9 +189,13 @@ func (t *ackTracker) request(k streamKey, node *corev3.Node, typeURL, nonce, err
 		return
 	}
 	nodeID := st.node.GetId()
+	if t.metrics != nil {
+		t.metrics.answered(nodeID, t.now().Sub(resp.at))
+	}
 	if nack {
 		kind := KindOf(st.node)
 		t.mu.Unlock()
+		t.metrics.nacked(typeURL, errMsg)
 		// The cache keeps serving what it has: the node keeps its previous
 		// config and gets the next change as usual.
 		t.log.Warn("xDS config rejected (NACK)",

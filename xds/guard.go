@@ -22,6 +22,7 @@ type guard struct {
 	names    int
 	streams  *auth.Streams
 	refusals *auth.Refusals
+	metrics  *metrics
 
 	mu   sync.Mutex
 	open map[streamKey]*guarded
@@ -41,9 +42,9 @@ type guarded struct {
 	total      int
 }
 
-func newGuard(tls bool, gate *auth.Gate) *guard {
+func newGuard(tls bool, gate *auth.Gate, m *metrics) *guard {
 	return &guard{
-		tls: tls, names: gate.Limits.NamesPerStream, streams: gate.Streams, refusals: gate.Refusals,
+		tls: tls, names: gate.Limits.NamesPerStream, streams: gate.Streams, refusals: gate.Refusals, metrics: m,
 		open: map[streamKey]*guarded{},
 	}
 }
@@ -73,6 +74,17 @@ func (g *guard) closed(k streamKey) {
 	if st != nil && st.release != nil {
 		st.release()
 	}
+	if st != nil && st.bound {
+		g.metrics.disconnected(roleLabel(st.peer), st.node)
+	}
+}
+
+// roleLabel is the role a peer counts under in the metrics.
+func roleLabel(p auth.Peer) string {
+	if p.Anonymous {
+		return "anonymous"
+	}
+	return string(p.Identity.Role)
 }
 
 // peer returns the peer of an open stream.
@@ -127,6 +139,7 @@ func (g *guard) checkNode(st *guarded, node *corev3.Node) error {
 		return g.refusals.Refuse(auth.ReasonStreams, st.peer, err)
 	}
 	st.node, st.release, st.bound = node.GetId(), release, true
+	g.metrics.connected(roleLabel(st.peer), st.node)
 	return nil
 }
 

@@ -45,6 +45,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kgate/kgate/xds/auth"
 )
 
@@ -105,6 +107,10 @@ type ServerOptions struct {
 	// before Waiting stops waiting for it and names it instead (default
 	// DefaultStaleAfter).
 	StaleAfter time.Duration
+	// Registerer, when set, gets the server's Prometheus metrics (see
+	// docs/observability.md): connected clients, pushes, push latency,
+	// NACKs and ACK lag. nil records none.
+	Registerer prometheus.Registerer
 }
 
 // DefaultStaleAfter is ServerOptions.StaleAfter's default: far above the
@@ -142,6 +148,7 @@ type Server struct {
 	tls      *tls.Config
 	stale    time.Duration
 	closed   sync.Once
+	metrics  *metrics
 }
 
 // Mux keys for the two listener caches; every other type is keyed by its
@@ -178,10 +185,12 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 	newCache := func(typeURL string) *typeCache {
 		return newTypeCache(typeURL, prefix, cacheLog, withMaxDeltaBytes(opts.MaxDeltaResponseBytes))
 	}
+	m := newMetrics(opts.Registerer)
 	s := &Server{
-		log:    logger,
-		prefix: prefix,
-		grace:  grace,
+		metrics: m,
+		log:     logger,
+		prefix:  prefix,
+		grace:   grace,
 		caches: map[string]*typeCache{
 			gatewayLDS:               newCache(resource.ListenerType),
 			apiLDS:                   newCache(resource.ListenerType),
@@ -193,11 +202,12 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 				withMaxDeltaBytes(opts.MaxDeltaResponseBytes), withAbsentAsRemoved()),
 		},
 		services: opts.Services,
-		guard:    newGuard(opts.TLS != nil, gate),
+		guard:    newGuard(opts.TLS != nil, gate, m),
 		gate:     gate,
 		tls:      opts.TLS,
 	}
 	s.acks = newAckTracker(logger, opts.OnACK, s.guard.peer)
+	s.acks.metrics = m
 	s.stale = stale
 	mux := &cache.MuxCache{
 		Classify: func(r *cache.Request) string {
@@ -252,9 +262,42 @@ func (s *Server) callbacks() serverv3.Callbacks {
 			}
 			return acks.StreamDeltaRequestFunc(id, req)
 		},
-		StreamResponseFunc:      acks.StreamResponseFunc,
-		StreamDeltaResponseFunc: acks.StreamDeltaResponseFunc,
+		StreamResponseFunc: func(ctx context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			if s.metrics != nil {
+				s.metrics.pushed(req.GetTypeUrl(), len(resp.GetResources()), s.changedAt(req.GetTypeUrl(), req.GetResponseNonce() != ""))
+			}
+			acks.StreamResponseFunc(ctx, id, req, resp)
+		},
+		StreamDeltaResponseFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+			if s.metrics != nil {
+				// A request that subscribes to new names is answered for
+				// the subscription, not for a change.
+				push := req.GetResponseNonce() != "" && len(req.GetResourceNamesSubscribe()) == 0
+				s.metrics.pushed(req.GetTypeUrl(), len(resp.GetResources()), s.changedAt(req.GetTypeUrl(), push))
+			}
+			acks.StreamDeltaResponseFunc(id, req, resp)
+		},
 	}
+}
+
+// changedAt is when the resources of typeURL last changed, for the push
+// latency of a response that push says answers a change (a client already
+// subscribed); zero otherwise. Both listener caches count for LDS.
+func (s *Server) changedAt(typeURL string, push bool) time.Time {
+	if !push {
+		return time.Time{}
+	}
+	if typeURL == resource.ListenerType {
+		a, b := s.caches[gatewayLDS].changed.last(), s.caches[apiLDS].changed.last()
+		if a.After(b) {
+			return a
+		}
+		return b
+	}
+	if c, ok := s.caches[typeURL]; ok {
+		return c.changed.last()
+	}
+	return time.Time{}
 }
 
 // Refusals are the requests and streams refused so far, by reason (see

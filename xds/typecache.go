@@ -73,6 +73,8 @@ type typeCache struct {
 	// one's subscription, so it costs O(watches), not an index update over
 	// every subscribed name each time a watch opens.
 	watches map[*deltaWatch]struct{}
+	// changed is when the cache last changed, for the push latency.
+	changed changeClock
 }
 
 // entry is a resource with its wire form, computed once per change and
@@ -191,6 +193,7 @@ func (c *typeCache) update(toUpdate map[string]types.Resource, toDelete []string
 	if len(changed) == 0 {
 		return nil
 	}
+	c.changed.mark()
 	for _, name := range changed {
 		c.seq++
 		c.changes = append(c.changes, logEntry{seq: c.seq, name: name})

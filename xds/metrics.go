@@ -1,0 +1,190 @@
+package xds
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the xDS server's Prometheus metrics; a nil *metrics records
+// nothing, so that a server without a registry pays one nil check per
+// event.
+//
+// Cardinality is bounded: type URLs are the handful the server serves,
+// roles the pki roles, the NACK error is one series per type (the last),
+// and the ACK lag has one series per node id only while the node has a
+// stream open.
+type metrics struct {
+	clients   *prometheus.GaugeVec
+	pushes    *prometheus.CounterVec
+	resources *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	nacks     *prometheus.CounterVec
+	lastNACK  *prometheus.GaugeVec
+	ackLag    *prometheus.GaugeVec
+
+	mu sync.Mutex
+	// lastErr is the error label of each type's lastNACK series.
+	lastErr map[string]string
+	// nodes counts each connected node's streams, by role and node id: a
+	// node is one client however many streams it opens.
+	nodes map[nodeRole]int
+}
+
+type nodeRole struct{ role, node string }
+
+// maxNACKErrorLen bounds the error label of kgate_xds_last_nack_info.
+const maxNACKErrorLen = 200
+
+// pushLatencyBuckets run from 100 µs to about 13 s, doubling.
+var pushLatencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 18)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return nil
+	}
+	m := &metrics{
+		clients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kgate_xds_connected_clients",
+			Help: "Nodes with at least one xDS stream open, by the role their certificate names (anonymous without TLS).",
+		}, []string{"role"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kgate_xds_pushes_total",
+			Help: "xDS responses sent, by type URL.",
+		}, []string{"type_url"}),
+		resources: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kgate_xds_resources_pushed_total",
+			Help: "Resources carried by the xDS responses sent (removals not counted), by type URL.",
+		}, []string{"type_url"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kgate_xds_push_latency_seconds",
+			Help:    "Time from the latest change of a type's resources to a response carrying it being sent, for responses to a client already subscribed (not initial fetches).",
+			Buckets: pushLatencyBuckets,
+		}, []string{"type_url"}),
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kgate_xds_nacks_total",
+			Help: "xDS responses a client rejected (NACK), by type URL.",
+		}, []string{"type_url"}),
+		lastNACK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kgate_xds_last_nack_info",
+			Help: "The last NACK's error message per type URL (truncated to 200 characters); the value is 1.",
+		}, []string{"type_url", "error"}),
+		ackLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kgate_xds_ack_lag_seconds",
+			Help: "Time the node took to answer its latest answered xDS response (ACK or NACK), per node id while it is connected.",
+		}, []string{"node_id"}),
+		lastErr: map[string]string{},
+		nodes:   map[nodeRole]int{},
+	}
+	reg.MustRegister(m.clients, m.pushes, m.resources, m.latency, m.nacks, m.lastNACK, m.ackLag)
+	return m
+}
+
+// connected counts a stream bound to a node.
+func (m *metrics) connected(role, node string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := nodeRole{role, node}
+	m.nodes[k]++
+	if m.nodes[k] == 1 {
+		m.clients.WithLabelValues(role).Inc()
+	}
+}
+
+// disconnected counts a bound stream out; the node's series go with its
+// last stream.
+func (m *metrics) disconnected(role, node string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := nodeRole{role, node}
+	if m.nodes[k] == 0 {
+		return
+	}
+	m.nodes[k]--
+	if m.nodes[k] > 0 {
+		return
+	}
+	delete(m.nodes, k)
+	m.clients.WithLabelValues(role).Dec()
+	for other := range m.nodes {
+		if other.node == node {
+			return // the same node id under another role still holds it
+		}
+	}
+	m.ackLag.DeleteLabelValues(node)
+}
+
+// pushed counts a response sent; changedAt, when not zero, is when the
+// change it carries was made.
+func (m *metrics) pushed(typeURL string, resources int, changedAt time.Time) {
+	if m == nil {
+		return
+	}
+	m.pushes.WithLabelValues(typeURL).Inc()
+	m.resources.WithLabelValues(typeURL).Add(float64(resources))
+	if !changedAt.IsZero() {
+		m.latency.WithLabelValues(typeURL).Observe(time.Since(changedAt).Seconds())
+	}
+}
+
+// answered records a node's answer to a response sent lag ago.
+func (m *metrics) answered(node string, lag time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Only a connected node has a series: an answer racing the stream's
+	// close must not bring one back.
+	for k := range m.nodes {
+		if k.node == node {
+			m.ackLag.WithLabelValues(node).Set(lag.Seconds())
+			return
+		}
+	}
+}
+
+// nacked counts a NACK and keeps its error as the type's last.
+func (m *metrics) nacked(typeURL, errMsg string) {
+	if m == nil {
+		return
+	}
+	m.nacks.WithLabelValues(typeURL).Inc()
+	if len(errMsg) > maxNACKErrorLen {
+		errMsg = truncateUTF8(errMsg, maxNACKErrorLen)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if prev, ok := m.lastErr[typeURL]; ok && prev != errMsg {
+		m.lastNACK.DeleteLabelValues(typeURL, prev)
+	}
+	m.lastErr[typeURL] = errMsg
+	m.lastNACK.WithLabelValues(typeURL, errMsg).Set(1)
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// changeClock records when a cache last changed, in Unix nanoseconds.
+type changeClock struct{ at atomic.Int64 }
+
+func (c *changeClock) mark() { c.at.Store(time.Now().UnixNano()) }
+func (c *changeClock) last() time.Time {
+	if n := c.at.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
