@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/translator/model"
 )
@@ -72,6 +74,11 @@ type Options struct {
 	OnPoke func(revision string)
 	// Logger receives proxy errors; nil discards them.
 	Logger *slog.Logger
+	// Registerer, when set, gets the activator's Prometheus metrics:
+	// Knative's activator_request_count and activator_request_latencies,
+	// and the requests held and shed per revision (see
+	// docs/observability.md). nil records none.
+	Registerer prometheus.Registerer
 }
 
 // Activator is the activator's http.Handler. Its methods are safe for
@@ -93,6 +100,9 @@ type Activator struct {
 	maxHeld, maxHeldPerRevision int64
 	held                        atomic.Int64
 
+	// metrics is nil without Options.Registerer.
+	metrics *metrics
+
 	mu sync.RWMutex
 	// revisions are keyed "namespace/name".
 	revisions map[string]*revision
@@ -109,7 +119,7 @@ func New(opts Options) *Activator {
 		depth = DefaultQueueDepth
 	}
 	maxHeld, perRevision := heldLimits(opts.MaxHeld, opts.MaxHeldPerRevision)
-	return &Activator{
+	a := &Activator{
 		queueDepth:         depth,
 		maxHeld:            int64(maxHeld),
 		maxHeldPerRevision: int64(perRevision),
@@ -120,6 +130,8 @@ func New(opts Options) *Activator {
 		transports:         newTransports(),
 		revisions:          map[string]*revision{},
 	}
+	a.metrics = newMetrics(a, opts.Registerer)
+	return a
 }
 
 // heldLimits applies the defaults of Options.MaxHeld and
@@ -171,6 +183,7 @@ func (a *Activator) DeleteRevision(key string) {
 	a.mu.Unlock()
 	if rev != nil {
 		rev.delete()
+		rev.metrics.delete()
 	}
 }
 
@@ -196,6 +209,7 @@ func (a *Activator) revisionFor(key string) *revision {
 	rev := a.revisions[key]
 	if rev == nil {
 		rev = newRevision(key, a.queueDepth, a.onPoke)
+		rev.metrics = a.metrics.forRevision(key)
 		a.revisions[key] = rev
 	}
 	return rev
@@ -235,7 +249,12 @@ func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer a.active.done()
 	rev.begin()
 	status, shedding := 0, false
-	defer func() { rev.end(status, shedding) }()
+	defer func() {
+		rev.end(status, shedding)
+		if rev.metrics != nil {
+			rev.metrics.observe(status, arrived)
+		}
+	}()
 	if status = a.admit(w, r, rev); status != 0 {
 		shedding = true
 		return

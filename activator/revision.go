@@ -46,6 +46,8 @@ type revision struct {
 	// activator (Options.MaxHeldPerRevision) and not yet answered.
 	held atomic.Int64
 	counters
+	// metrics records the revision's requests; nil without a registerer.
+	metrics *revMetrics
 }
 
 // waiter is a request in line. Dispatch sends it the pod whose slot it
