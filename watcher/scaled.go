@@ -25,7 +25,7 @@ func Scaled(res *knative.Result, cannotRun map[string]knative.Failure) []loop.Re
 			Annotations:          rev.Annotations,
 			ContainerConcurrency: cc,
 			Unreachable:          !res.Routed[key],
-		}})
+		}, Service: rev.Labels[knative.LabelService], Configuration: rev.Labels[knative.LabelConfiguration]})
 	}
 	return out
 }

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/metrics"
@@ -48,6 +50,9 @@ type Revision struct {
 	// Key is "namespace/name".
 	Key  string
 	Spec autoscale.RevisionSpec
+	// Service and Configuration name the revision's Service (empty when
+	// none) and Configuration: labels of its metrics.
+	Service, Configuration string
 }
 
 // Options configure a Loop.
@@ -64,14 +69,19 @@ type Options struct {
 	OnDecision func(autoscale.Decision)
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Registerer, when set, gets the autoscaler's Prometheus metrics, with
+	// Knative's names and labels, and each revision's routing mode (see
+	// docs/observability.md). nil records none.
+	Registerer prometheus.Registerer
 }
 
 // Loop owns an autoscale.Autoscaler. Run drives it in real time; Sample
 // and Tick let a test drive it with a fake clock. Its methods are safe
 // for concurrent use.
 type Loop struct {
-	opts Options
-	log  *slog.Logger
+	opts    Options
+	log     *slog.Logger
+	metrics *promMetrics
 
 	mu       sync.Mutex
 	as       *autoscale.Autoscaler
@@ -106,7 +116,7 @@ func New(opts Options) (*Loop, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Loop{
-		opts: opts, log: log,
+		opts: opts, log: log, metrics: newPromMetrics(opts.Registerer),
 		as:       autoscale.New(),
 		cfg:      config.DefaultAutoscaler(),
 		revs:     map[string]Revision{},
@@ -165,6 +175,7 @@ func (l *Loop) remove(ctx context.Context, key string) {
 	l.as.Delete(key)
 	delete(l.applied, key)
 	delete(l.decision, key)
+	l.metrics.delete(key)
 	if err := l.opts.Endpoints.DeleteEndpoints(key); err != nil {
 		l.log.Error("removing a revision's endpoints", "revision", key, "error", err)
 	}
@@ -349,6 +360,11 @@ func (l *Loop) apply(ctx context.Context, d autoscale.Decision) {
 		prev.replicas = d.Replicas
 	}
 	l.applied[key] = prev
+	if l.metrics != nil {
+		if r := l.as.Revision(key); r != nil {
+			l.metrics.record(l.revs[key], d, r.Settings(), prev.endpoints, prev.replicas)
+		}
+	}
 	if l.opts.OnDecision != nil {
 		l.opts.OnDecision(d)
 	}
