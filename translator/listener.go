@@ -21,7 +21,7 @@ const (
 
 // Listeners returns the gateway listeners: "external" and "internal", and
 // "external-tls" and "internal-tls" when their ports are set (see
-// TLSListener).
+// TLSListener); with tracing on, the collector's cluster too.
 func Listeners(opts Options) Output {
 	extAddr, intAddr := orDefault(opts.ExternalAddress, DefaultAddress), orDefault(opts.InternalAddress, DefaultAddress)
 	out := Output{Listeners: []*listenerv3.Listener{
@@ -33,6 +33,9 @@ func Listeners(opts Options) Output {
 	}
 	if opts.InternalTLSPort != 0 {
 		out.Listeners = append(out.Listeners, TLSListener(InternalTLSListener, InternalListener, orDefault(opts.InternalTLSAddress, intAddr), opts.InternalTLSPort, opts))
+	}
+	if c := tracingCluster(opts.Tracing); c != nil {
+		out.Clusters = append(out.Clusters, c)
 	}
 	sortOutput(&out)
 	return out
@@ -85,6 +88,7 @@ func gatewayListener(name, scopes, address string, port uint32, opts Options, tl
 		// of hosts redirected to HTTPS match on.
 		UseRemoteAddress:  wrapperspb.Bool(true),
 		XffNumTrustedHops: opts.XFFNumTrustedHops,
+		Tracing:           connManagerTracing(opts.Tracing),
 	}
 	hardenConnManager(hcm, limits)
 	chain := &listenerv3.FilterChain{}

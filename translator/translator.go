@@ -100,6 +100,9 @@ type Options struct {
 	// Limits bound what one client of the gateway listeners may hold;
 	// zero fields take the defaults (see Limits).
 	Limits Limits
+	// Tracing, when enabled, has the gateway listeners trace requests to
+	// an OpenTelemetry collector, which Listeners emits as a cluster.
+	Tracing Tracing
 }
 
 // Output is a set of Envoy resources, each list sorted by name.
