@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite testdata/out from the current t
 
 // TestGolden translates every testdata/in/<case>.yaml (a model.Config) and
 // compares the result with testdata/out/<case>.yaml; the tls-* cases have
-// the HTTPS listeners.
+// the HTTPS listeners, the tracing-* cases tracing.
 func TestGolden(t *testing.T) {
 	inputs, err := filepath.Glob("testdata/in/*.yaml")
 	if err != nil || len(inputs) == 0 {
@@ -37,6 +37,10 @@ func TestGolden(t *testing.T) {
 			if strings.HasPrefix(name, "tls-") {
 				// The HTTPS listeners, redirecting to 8443 as kgate local.
 				opts = Options{ExternalTLSPort: DefaultExternalTLSPort, InternalTLSPort: DefaultInternalTLSPort, HTTPSRedirectPort: DefaultExternalTLSPort}
+			}
+			if strings.HasPrefix(name, "tracing-") {
+				// Envoy's OpenTelemetry tracer and the collector's cluster.
+				opts.Tracing = Tracing{CollectorHost: "otel-collector.observability", CollectorPort: 4317, SampleRate: 0.1}
 			}
 			out := Translate(cfg, opts)
 			assertValid(t, out)
