@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
@@ -33,14 +34,19 @@ var resourceNames = map[string]string{
 func newGetCommand() *cobra.Command {
 	var (
 		namespace, output, admin string
-		all                      bool
+		all, watch               bool
+		interval                 time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "get ksvc|configurations|revisions|routes|domainmappings [NAME]",
 		Short: "Show the Knative objects of a running kgate (kgate local)",
 		Long: `Lists the objects a running kgate serves, with their status, as kubectl and kn
 show them. Revisions also show their ACTUAL and DESIRED replicas and their routing
-MODE: Proxy (through the activator) or Serve (straight to the pods).`,
+MODE: Proxy (through the activator) or Serve (straight to the pods).
+
+With -w (--watch) it keeps going, as kubectl get -w does: after the list, a new
+row each time an object's row changes (a revision scaling, a Service becoming
+Ready), until interrupted.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			resource, ok := resourceNames[strings.ToLower(args[0])]
@@ -57,6 +63,12 @@ MODE: Proxy (through the activator) or Serve (straight to the pods).`,
 			case all:
 				path = adminPrefix + resource
 			}
+			if watch {
+				if interval <= 0 {
+					return fmt.Errorf("--watch-interval %s: must be positive", interval)
+				}
+				return watchObjects(cmd, admin, path, resource, output, len(args) == 2, interval)
+			}
 			body, err := adminGet(cmd, admin, path)
 			if err != nil {
 				return err
@@ -69,6 +81,8 @@ MODE: Proxy (through the activator) or Serve (straight to the pods).`,
 	f.BoolVarP(&all, "all-namespaces", "A", false, "every namespace")
 	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&admin, "admin-address", defaultAdminAddress, "host:port of the running kgate's admin API")
+	f.BoolVarP(&watch, "watch", "w", false, "after listing, print a new row whenever an object changes, until interrupted")
+	f.DurationVar(&interval, "watch-interval", 500*time.Millisecond, "how often --watch asks the running kgate")
 	return cmd
 }
 
@@ -112,66 +126,97 @@ func printObjects(w io.Writer, resource, output string, body []byte, single bool
 		_, err = w.Write(y)
 		return err
 	}
-	var items []json.RawMessage
-	if single {
-		items = []json.RawMessage{body}
-	} else {
-		var l struct{ Items []json.RawMessage }
-		if err := json.Unmarshal(body, &l); err != nil {
-			return fmt.Errorf("decoding the list: %w", err)
-		}
-		items = l.Items
+	items, err := itemsOf(body, single)
+	if err != nil {
+		return err
 	}
 	if len(items) == 0 {
 		_, err := fmt.Fprintf(w, "No %s found.\n", resource)
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	var err error
-	switch resource {
-	case "services":
-		err = table(tw, items, []string{"NAME", "URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
-			func(s *servingv1.Service) []string {
-				return append([]string{s.Name, urlOf(s.Status.URL), s.Status.LatestCreatedRevisionName, s.Status.LatestReadyRevisionName}, ready(s.Status.Conditions)...)
-			})
-	case "configurations":
-		err = table(tw, items, []string{"NAME", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
-			func(c *servingv1.Configuration) []string {
-				return append([]string{c.Name, c.Status.LatestCreatedRevisionName, c.Status.LatestReadyRevisionName}, ready(c.Status.Conditions)...)
-			})
-	case "routes":
-		err = table(tw, items, []string{"NAME", "URL", "READY", "REASON"},
-			func(r *servingv1.Route) []string {
-				return append([]string{r.Name, urlOf(r.Status.URL)}, ready(r.Status.Conditions)...)
-			})
-	case "domainmappings":
-		err = table(tw, items, []string{"NAME", "URL", "READY", "REASON"},
-			func(d *v1beta1.DomainMapping) []string {
-				return append([]string{d.Name, urlOf(d.Status.URL)}, ready(d.Status.Conditions)...)
-			})
-	case "revisions":
-		err = table(tw, items, []string{"NAME", "CONFIG NAME", "GENERATION", "AGE", "READY", "REASON", "ACTUAL", "DESIRED", "MODE"},
-			func(r *servingv1.Revision) []string {
-				row := []string{r.Name, r.Labels["serving.knative.dev/configuration"], r.Labels["serving.knative.dev/configurationGeneration"], age(now, r.CreationTimestamp.Time)}
-				row = append(row, ready(r.Status.Conditions)...)
-				return append(row, replicas(r.Status.ActualReplicas), replicas(r.Status.DesiredReplicas), r.Status.Annotations[knative.AnnotationRoutingMode])
-			})
-	}
+	header, rows, _, err := tableOf(resource, items, now)
 	if err != nil {
 		return err
+	}
+	return writeRows(w, header, rows)
+}
+
+// itemsOf splits the admin API's answer into its objects.
+func itemsOf(body []byte, single bool) ([]json.RawMessage, error) {
+	if single {
+		return []json.RawMessage{body}, nil
+	}
+	var l struct{ Items []json.RawMessage }
+	if err := json.Unmarshal(body, &l); err != nil {
+		return nil, fmt.Errorf("decoding the list: %w", err)
+	}
+	return l.Items, nil
+}
+
+// writeRows writes aligned columns, the header first when there is one.
+func writeRows(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	if header != nil {
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+	}
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
 }
 
-// table writes a header and a row per item, decoded as T.
-func table[T any](w io.Writer, items []json.RawMessage, header []string, row func(*T) []string) error {
-	fmt.Fprintln(w, strings.Join(header, "\t"))
+// tableOf is the table of a resource: its header, a row per object, and
+// each row's object ("namespace/name"). ageColumn is the index of a column
+// that changes with time alone (-1 for none), which a watch ignores.
+func tableOf(resource string, items []json.RawMessage, now time.Time) (header []string, rows [][]string, keys []string, err error) {
+	add := func(meta *metav1.ObjectMeta, row []string) {
+		rows = append(rows, row)
+		keys = append(keys, meta.Namespace+"/"+meta.Name)
+	}
+	switch resource {
+	case "services":
+		header = []string{"NAME", "URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"}
+		err = eachItem(items, func(s *servingv1.Service) {
+			add(&s.ObjectMeta, append([]string{s.Name, urlOf(s.Status.URL), s.Status.LatestCreatedRevisionName, s.Status.LatestReadyRevisionName}, ready(s.Status.Conditions)...))
+		})
+	case "configurations":
+		header = []string{"NAME", "LATESTCREATED", "LATESTREADY", "READY", "REASON"}
+		err = eachItem(items, func(c *servingv1.Configuration) {
+			add(&c.ObjectMeta, append([]string{c.Name, c.Status.LatestCreatedRevisionName, c.Status.LatestReadyRevisionName}, ready(c.Status.Conditions)...))
+		})
+	case "routes":
+		header = []string{"NAME", "URL", "READY", "REASON"}
+		err = eachItem(items, func(r *servingv1.Route) {
+			add(&r.ObjectMeta, append([]string{r.Name, urlOf(r.Status.URL)}, ready(r.Status.Conditions)...))
+		})
+	case "domainmappings":
+		header = []string{"NAME", "URL", "READY", "REASON"}
+		err = eachItem(items, func(d *v1beta1.DomainMapping) {
+			add(&d.ObjectMeta, append([]string{d.Name, urlOf(d.Status.URL)}, ready(d.Status.Conditions)...))
+		})
+	case "revisions":
+		header = []string{"NAME", "CONFIG NAME", "GENERATION", "AGE", "READY", "REASON", "ACTUAL", "DESIRED", "MODE"}
+		err = eachItem(items, func(r *servingv1.Revision) {
+			row := []string{r.Name, r.Labels["serving.knative.dev/configuration"], r.Labels["serving.knative.dev/configurationGeneration"], age(now, r.CreationTimestamp.Time)}
+			row = append(row, ready(r.Status.Conditions)...)
+			add(&r.ObjectMeta, append(row, replicas(r.Status.ActualReplicas), replicas(r.Status.DesiredReplicas), r.Status.Annotations[knative.AnnotationRoutingMode]))
+		})
+	}
+	return header, rows, keys, err
+}
+
+// ageColumn is the revisions table's AGE column, which changes with time
+// alone: a watch does not print a row for it.
+const ageColumn = 3
+
+// eachItem decodes every item as T.
+func eachItem[T any](items []json.RawMessage, f func(*T)) error {
 	for _, raw := range items {
 		var x T
 		if err := json.Unmarshal(raw, &x); err != nil {
 			return fmt.Errorf("decoding an object: %w", err)
 		}
-		fmt.Fprintln(w, strings.Join(row(&x), "\t"))
+		f(&x)
 	}
 	return nil
 }
