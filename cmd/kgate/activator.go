@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -39,6 +41,9 @@ type activatorConfig struct {
 	// inflight, when set, counts the requests proxied to each pod (kgate
 	// local's deployer waits for none before stopping a replica).
 	inflight *inflight.Counter
+	// registry gets the activator's metrics, served at /metrics on its
+	// port; nil: a registry of its own (kgate local passes its process's).
+	registry *prometheus.Registry
 }
 
 // readyPath is the activator's readiness probe: 200 while it takes new
@@ -68,6 +73,20 @@ func withReadiness(next http.Handler, ready *atomic.Bool, following func() error
 	})
 }
 
+// withMetrics answers GET /metrics with reg's metrics in front of the
+// activator, as withReadiness answers its probe: a request naming a
+// revision is proxied whatever its path.
+func withMetrics(next http.Handler, reg prometheus.Gatherer) http.Handler {
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == metricsPath && r.Header.Get(activator.RevisionHeader) == "" {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func newActivatorCommand() *cobra.Command {
 	var (
 		cfg    activatorConfig
@@ -86,7 +105,9 @@ within containerConcurrency, and reports its demand to the control plane over
 LRS, at once when a request waits at zero pods.
 
 Revisions (containerConcurrency, timeoutSeconds, protocol) and their ready pods
-come from the control plane at --xds-address over delta ADS.
+come from the control plane at --xds-address over delta ADS. GET /metrics on
+--listen serves its Prometheus metrics (Knative's activator_request_count and
+activator_request_latencies, requests held, queue rejections).
 
 On SIGTERM or SIGINT its readiness probe (GET /readyz) fails at once while it
 goes on serving for --drain-delay, so that the platform moves the gateways'
@@ -155,7 +176,11 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 		return fmt.Errorf("--xds-address: %w", err)
 	}
 	defer conn.Close()
-	act, err := activator.Connect(conn, activator.Options{Logger: log, Inflight: cfg.inflight}, activator.XDSOptions{
+	reg := cfg.registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	act, err := activator.Connect(conn, activator.Options{Logger: log, Inflight: cfg.inflight, Registerer: reg}, activator.XDSOptions{
 		Node: xdsclient.Node{ID: cfg.nodeID, Cluster: "kgate", UserAgent: "kgate-activator"},
 	})
 	if err != nil {
@@ -175,7 +200,7 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 
 	var ready atomic.Bool
 	ready.Store(true)
-	srv := activator.NewServer("", withReadiness(act, &ready, act.Ready))
+	srv := activator.NewServer("", withMetrics(withReadiness(act, &ready, act.Ready), reg))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("activator serving", "address", lis.Addr().String(), "xds_address", cfg.xdsAddress, "node_id", cfg.nodeID)

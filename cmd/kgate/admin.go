@@ -141,11 +141,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 const metricsPath = "/metrics"
 
 // adminMux serves the objects, the readiness at /readyz and, at
-// metricsPath, the collectors' metrics from a registry of this process's
-// own (no global registry).
-func adminMux(objects, ready http.Handler, collectors ...prometheus.Collector) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors...)
+// metricsPath, the metrics of reg, the process's own registry (never the
+// global one).
+func adminMux(objects, ready http.Handler, reg prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/readyz", ready)
 	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -152,10 +153,13 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 		}
 	}
 	gate := auth.NewGate(auth.Limits{}, log)
+	// One registry for the process: the admin API's /metrics serves it.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(refusalsCollector{gate})
 	ready := &readiness{}
 	var sys *localSystem
 	lrsSrv := lrs.New(lrs.Options{Logger: log, Gate: gate, OnDemand: func(rev string) { sys.loop.Demand(rev) }})
-	srv := xds.NewServer(ctx, xds.ServerOptions{Logger: log, Services: []xds.Service{lrsSrv}, TLS: trust.serverTLS(), Gate: gate})
+	srv := xds.NewServer(ctx, xds.ServerOptions{Logger: log, Services: []xds.Service{lrsSrv}, TLS: trust.serverTLS(), Gate: gate, Registerer: reg})
 	eng, err := xds.NewEngine(srv, xds.EngineOptions{Translator: topts, Logger: log})
 	if err != nil {
 		return err
@@ -189,7 +193,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	sys.dep = dep
 	actAddr := actLis.Addr().(*net.TCPAddr)
 	sys.loop, err = loop.New(loop.Options{
-		Deployer: dep, Endpoints: eng, Metrics: lrsSrv, Logger: log, OnDecision: sys.decided,
+		Deployer: dep, Endpoints: eng, Metrics: lrsSrv, Logger: log, OnDecision: sys.decided, Registerer: reg,
 		Activators: []model.Endpoint{{Address: actAddr.IP.String(), Port: uint32(actAddr.Port)}},
 	})
 	if err != nil {
@@ -234,14 +238,14 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	})
 	// The admin API drains like a pod: it is only ever read.
 	g.Go(func() error {
-		return samples.Serve(gctx, adminLis, adminMux(adminHandler(sys.snapshot), ready, refusalsCollector{gate}), time.Second)
+		return samples.Serve(gctx, adminLis, adminMux(adminHandler(sys.snapshot), ready, reg), time.Second)
 	})
 	// The activator is `kgate activator`, following our own xDS server; no
 	// drain delay: the data plane in front has stopped when it drains.
 	g.Go(func() error {
 		return runActivator(gctx, log, activatorConfig{
 			xdsAddress: xdsLis.Addr().String(), nodeID: localActivatorID, drainTimeout: cfg.drainTimeout,
-			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}), ready: ready, inflight: counter,
+			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}), ready: ready, inflight: counter, registry: reg,
 		}, actLis)
 	})
 	g.Go(func() error {

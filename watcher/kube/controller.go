@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -114,6 +116,11 @@ type Options struct {
 	// Ingress, when set, runs the KIngress mode (ingress.go) instead of
 	// the serving mode: kgate as Knative Serving's ingress.
 	Ingress *IngressOptions
+	// Registry gets the xDS server's and the autoscaler's Prometheus
+	// metrics, served at /metrics on HealthAddress; nil: a registry of the
+	// controller's own. Never the global registry: controller-runtime's
+	// metrics stay off.
+	Registry *prometheus.Registry
 	// Logger; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -179,6 +186,8 @@ const LeaseName = "kgate-controller"
 type Controller struct {
 	opts Options
 	log  *slog.Logger
+	// registry holds the metrics served at /metrics (Options.Registry).
+	registry *prometheus.Registry
 
 	mgr    manager.Manager
 	client client.Client
@@ -281,6 +290,10 @@ func New(opts Options) (*Controller, error) {
 		ServerNames: []string{opts.ControllerService, svc, svc + ".svc", svc + ".svc.cluster.local"},
 	})
 	gate := auth.NewGate(opts.Limits, c.log)
+	c.registry = opts.Registry
+	if c.registry == nil {
+		c.registry = prometheus.NewRegistry()
+	}
 	c.lrs = lrs.New(lrs.Options{Logger: c.log, Gate: gate, OnDemand: func(rev string) { c.loop.Demand(rev) }})
 	c.srv = xds.NewServer(context.Background(), xds.ServerOptions{
 		Logger: c.log, Services: []xds.Service{c.lrs},
@@ -288,7 +301,8 @@ func New(opts Options) (*Controller, error) {
 		// gateways and activators mount theirs.
 		TLS: pki.ServerConfig(c.certs.ServerSource()), Gate: gate, StaleAfter: opts.StaleAfter,
 		// A gateway applying a route can make it Ready.
-		OnACK: func(string, string) { c.acked() },
+		OnACK:      func(string, string) { c.acked() },
+		Registerer: c.registry,
 	})
 	c.engine, err = xds.NewEngine(c.srv, xds.EngineOptions{Translator: opts.Translator, Logger: c.log})
 	if err != nil {
@@ -309,7 +323,7 @@ func New(opts Options) (*Controller, error) {
 	c.writes = newWriter(c.log, opts.Writers, func() { time.AfterFunc(time.Second, c.trigger) })
 	c.loop, err = loop.New(loop.Options{
 		Deployer: scalerDeployer{c.scales, c.scaler}, Endpoints: c.engine, Metrics: c.lrs, Logger: c.log,
-		OnDecision: c.decided,
+		OnDecision: c.decided, Registerer: c.registry,
 	})
 	if err != nil {
 		return nil, err
@@ -385,6 +399,7 @@ func (c *Controller) healthHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("/metrics", promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}))
 	return mux
 }
 
