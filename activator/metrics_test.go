@@ -3,6 +3,7 @@ package activator
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -82,10 +83,12 @@ func hasLabel[L interface{ GetName() string }](ls []L, name string) bool {
 }
 
 // BenchmarkRequestMetrics measures a request through the activator to a
-// zero-work pod on loopback with metrics off and on, the two sub-benchmarks
-// alternating within each -count so that drift hits both alike:
+// zero-work pod on loopback, one at a time, with metrics off and on. Run
+// the two interleaved, as separate runs alternate, for benchstat:
 //
-//	go test -run '^$' -bench RequestMetrics -count 10 ./activator | benchstat -col /metrics -
+//	go test -c -o act.test ./activator
+//	for i in $(seq 10); do for m in off on; do
+//	  ./act.test -test.run '^$' -test.bench "RequestMetrics/metrics=$m$"; done; done | benchstat -col /metrics -
 func BenchmarkRequestMetrics(b *testing.B) {
 	for _, on := range []bool{false, true} {
 		name := "metrics=off"
@@ -100,16 +103,27 @@ func BenchmarkRequestMetrics(b *testing.B) {
 			h := newHarness(b, opts)
 			h.act.SetRevision(testKey, RevisionConfig{})
 			h.act.SetEndpoints(testKey, []model.Endpoint{startBackend(b, model.HTTP1, text("ok"))})
-			b.SetParallelism(4)
+			h.get(b, "/") // the connections open before the timer starts
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if r := h.get(b, "/"); r.status != http.StatusOK {
-						b.Errorf("status %d", r.status)
-						return
-					}
+			for b.Loop() {
+				if r := h.get(b, "/"); r.status != http.StatusOK {
+					b.Fatalf("status %d", r.status)
 				}
-			})
+			}
 		})
+	}
+}
+
+// BenchmarkObserve is what metrics add to one request: the count and the
+// latency of a revision and code already seen.
+func BenchmarkObserve(b *testing.B) {
+	a := New(Options{Registerer: prometheus.NewRegistry()})
+	a.SetRevision(testKey, RevisionConfig{})
+	rev := a.lookupNamed(testNamespace, testRevision)
+	arrived := time.Now()
+	rev.metrics.observe(http.StatusOK, arrived)
+	b.ReportAllocs()
+	for b.Loop() {
+		rev.metrics.observe(http.StatusOK, arrived)
 	}
 }
