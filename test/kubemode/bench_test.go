@@ -175,6 +175,7 @@ current-context: test
 type process struct {
 	cmd        *exec.Cmd
 	xds        string
+	health     string // --health-address: /healthz, /readyz, /metrics
 	readyAfter time.Duration
 	done       chan struct{}
 }
@@ -199,7 +200,7 @@ func startMode(t testing.TB, bin, kubeconfig, mode string) *process {
 	cmd := exec.Command(bin, mode, "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
 		"--xds-address", xdsAddr, "--health-address", health, "--log-level", "warn")
 	cmd.Stderr = testWriter{t}
-	p := &process{cmd: cmd, xds: xdsAddr, done: make(chan struct{})}
+	p := &process{cmd: cmd, xds: xdsAddr, health: health, done: make(chan struct{})}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
