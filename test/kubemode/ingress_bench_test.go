@@ -54,7 +54,10 @@ func TestIngressAtScale(t *testing.T) {
 			rev := name(i) + "-00001"
 			svc := &corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: rev},
-				Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8012)}}},
+				// Headless: the test API server's service range holds
+				// a few hundred cluster IPs, and kgate reads only the
+				// Service's ports and its EndpointSlices.
+				Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8012)}}},
 			}
 			slice := endpointSlice(rev, fmt.Sprintf("10.1.%d.%d", i/250, i%250+1))
 			ing := knativeIngress(name(i), kubesource.ClassName)
