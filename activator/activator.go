@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kgate/kgate/dataplane/inflight"
+	"github.com/kgate/kgate/dataplane/tracing"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -79,6 +81,10 @@ type Options struct {
 	// and the requests held and shed per revision (see
 	// docs/observability.md). nil records none.
 	Registerer prometheus.Registerer
+	// TracerProvider, when set, traces requests: a server span per request
+	// (the child of its traceparent), a client span per request proxied to
+	// a pod, whose context goes on in traceparent. nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Activator is the activator's http.Handler. Its methods are safe for
@@ -102,6 +108,8 @@ type Activator struct {
 
 	// metrics is nil without Options.Registerer.
 	metrics *metrics
+	// tracer is nil without Options.TracerProvider.
+	tracer *tracing.Tracer
 
 	mu sync.RWMutex
 	// revisions are keyed "namespace/name".
@@ -131,6 +139,7 @@ func New(opts Options) *Activator {
 		revisions:          map[string]*revision{},
 	}
 	a.metrics = newMetrics(a, opts.Registerer)
+	a.tracer = tracing.New(opts.TracerProvider, "github.com/kgate/kgate/activator")
 	return a
 }
 
@@ -230,6 +239,11 @@ func (a *Activator) lookupNamed(ns, name string) *revision {
 // for one if needed.
 func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
+	if a.tracer != nil {
+		var end func()
+		w, r, end = a.tracer.Serve(w, r)
+		defer end()
+	}
 	ns, name, missing := revisionHeaders(r.Header)
 	if missing != "" {
 		reject(w, http.StatusBadRequest, "missing header %s: the gateway names the revision of every request it sends to the activator", missing)

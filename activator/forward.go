@@ -6,6 +6,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kgate/kgate/dataplane/tracing"
 )
 
 // forward is one request proxied to one pod.
@@ -23,6 +28,8 @@ type forward struct {
 	startTimer *time.Timer
 	// status is what the client was answered, 0 if nothing was.
 	status int
+	// tracer, when set, passes the client span on in traceparent.
+	tracer *tracing.Tracer
 }
 
 // proxy sends r to the pod at addr and returns the status the client was
@@ -33,6 +40,12 @@ func (a *Activator) proxy(w http.ResponseWriter, r *http.Request, rev *revision,
 	f := &forward{a: a, revision: rev.key, pod: addr, timeout: cfg.Timeout, http1Client: r.ProtoMajor == 1}
 	f.startTimer = time.AfterFunc(time.Until(deadline), func() { cancel(errResponseTimeout) })
 	defer f.startTimer.Stop()
+	if a.tracer != nil {
+		var span trace.Span
+		ctx, span = a.tracer.Client(ctx, r.Method, addr, attribute.String("kgate.revision", rev.key))
+		f.tracer = a.tracer
+		defer func() { tracing.End(span, f.status) }()
+	}
 
 	p := &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
@@ -61,6 +74,9 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	pr.Out.Header.Del(NamespaceHeader)
 	pr.Out.Header.Del(RevisionHeader)
+	if f.tracer != nil {
+		f.tracer.Inject(pr.Out.Context(), pr.Out.Header)
+	}
 
 	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()

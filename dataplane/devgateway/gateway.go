@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/kgate/kgate/dataplane/inflight"
+	"github.com/kgate/kgate/dataplane/tracing"
 	"github.com/kgate/kgate/dataplane/xdsclient"
 )
 
@@ -68,6 +70,11 @@ type Options struct {
 	// local shares one with its activator, and its deployer stops a
 	// replica once nothing is in flight to it.
 	Inflight *inflight.Counter
+	// TracerProvider, when set, traces the requests of the listeners whose
+	// connection manager has tracing: a server span per request, a client
+	// span per request sent upstream, W3C traceparent continued and
+	// passed on. nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // limitsOf applies the defaults of Options.MaxConnections and
@@ -140,6 +147,7 @@ func New(conn grpc.ClientConnInterface, opts Options) (*Gateway, error) {
 		tables: g.tables, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		maxRequests: int64(maxRequests), inflight: opts.Inflight,
 	}
+	g.proxy.tracer = tracing.New(opts.TracerProvider, "github.com/kgate/kgate/dataplane/devgateway")
 
 	ads, err := xdsclient.New(conn, xdsclient.Options{Node: opts.Node, Logger: logger, Backoff: opts.Backoff})
 	if err != nil {

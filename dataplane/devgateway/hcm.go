@@ -48,6 +48,10 @@ type connManager struct {
 	// limits those checked on each request.
 	server serverLimits
 	limits requestLimits
+	// tracing is whether the connection manager traces (its tracing is
+	// Envoy's OpenTelemetry tracer): the gateway does with
+	// Options.TracerProvider.
+	tracing bool
 	// bufferLimit is the listener's per_connection_buffer_limit_bytes:
 	// how much of a request body is kept for retries.
 	bufferLimit int64
@@ -187,7 +191,7 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 	if err := onlyFields(h, "codec_type", "stat_prefix", "rds", "route_config", "scoped_routes", "http_filters",
 		"upgrade_configs", "early_header_mutation_extensions", "use_remote_address", "skip_xff_append",
 		"stream_idle_timeout", "xff_num_trusted_hops", "request_headers_timeout", "max_request_headers_kb",
-		"common_http_protocol_options", "http2_protocol_options", "normalize_path", "merge_slashes",
+		"common_http_protocol_options", "http2_protocol_options", "normalize_path", "merge_slashes", "tracing",
 		"path_with_escaped_slashes_action"); err != nil {
 		return nil, err
 	}
@@ -227,6 +231,9 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 			return nil, fmt.Errorf("early header mutation %s: %w", ext.GetName(), err)
 		}
 		cm.early = append(cm.early, ops...)
+	}
+	if cm.tracing, err = compileTracing(h.GetTracing()); err != nil {
+		return nil, err
 	}
 	cm.routes, err = compileRouteSource(h)
 	if err != nil {

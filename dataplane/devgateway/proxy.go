@@ -13,7 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/kgate/kgate/dataplane/inflight"
+	"github.com/kgate/kgate/dataplane/tracing"
 )
 
 // Envoy's local reply bodies, which clients and tests recognize.
@@ -35,6 +38,8 @@ type proxy struct {
 	requests    atomic.Int64
 	// inflight is Options.Inflight, nil when unset.
 	inflight *inflight.Counter
+	// tracer is Options.TracerProvider's, nil when unset.
+	tracer *tracing.Tracer
 }
 
 // serve routes r as the connection manager says and forwards it, or
@@ -48,6 +53,11 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.requests.Add(-1)
+	if p.tracer != nil && cm.tracing {
+		var end func()
+		w, r, end = p.tracer.Serve(w, r)
+		defer end()
+	}
 	cm.early.apply(r.Header)
 	cm.setForwardedProto(r)
 	rt := cm.routes.table(p.tables, r)
@@ -129,6 +139,8 @@ type exchange struct {
 	http1Client bool
 	// status is what the client was answered, 0 if nothing was.
 	status int
+	// tracer, when set, passes the client span on in traceparent.
+	tracer *tracing.Tracer
 }
 
 func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
@@ -151,6 +163,11 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	defer x.timer.stop()
 	r = r.WithContext(ctx)
 	x.timer.armAtRequestEnd(r, x.upgrade != "")
+	if p.tracer != nil && x.cm.tracing {
+		spanCtx, span := p.tracer.Client(ctx, r.Method, x.host.addr, attribute.String("envoy.cluster", x.cluster.name))
+		r, x.tracer = r.WithContext(spanCtx), p.tracer
+		defer func() { tracing.End(span, x.status) }()
+	}
 
 	var transport http.RoundTripper = up.transport(r, x.upgrade != "")
 	if x.retries != nil && x.upgrade == "" {
@@ -187,6 +204,9 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	x.forwardedHeaders(pr.In, pr.Out.Header)
 	for _, l := range x.levels {
 		l.request.apply(pr.Out.Header)
+	}
+	if x.tracer != nil {
+		x.tracer.Inject(pr.Out.Context(), pr.Out.Header)
 	}
 }
 
