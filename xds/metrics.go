@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kgate/kgate/xds/auth"
 )
 
 // metrics are the xDS server's Prometheus metrics; a nil *metrics records
@@ -41,7 +43,7 @@ const maxNACKErrorLen = 200
 // pushLatencyBuckets run from 100 µs to about 13 s, doubling.
 var pushLatencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 18)
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, gate *auth.Gate) *metrics {
 	if reg == nil {
 		return nil
 	}
@@ -78,8 +80,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lastErr: map[string]string{},
 		nodes:   map[nodeRole]int{},
 	}
-	reg.MustRegister(m.clients, m.pushes, m.resources, m.latency, m.nacks, m.lastNACK, m.ackLag)
+	reg.MustRegister(m.clients, m.pushes, m.resources, m.latency, m.nacks, m.lastNACK, m.ackLag, refusalsCollector{gate})
 	return m
+}
+
+// refusalsCollector exports a gate's refusals, those of the Services
+// sharing it (LRS) included, every reason shown, zeros too.
+type refusalsCollector struct{ gate *auth.Gate }
+
+var refusalsDesc = prometheus.NewDesc("kgate_control_plane_refusals_total",
+	"Streams and requests the xDS and load-reporting servers refused, by reason.", []string{"reason"}, nil)
+
+func (c refusalsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- refusalsDesc }
+
+func (c refusalsCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := c.gate.Refusals.Counts()
+	for _, reason := range auth.Reasons {
+		ch <- prometheus.MustNewConstMetric(refusalsDesc, prometheus.CounterValue, float64(counts[reason]), reason)
+	}
 }
 
 // connected counts a stream bound to a node.

@@ -44,6 +44,7 @@ func TestMetricsFollowPushesACKsAndNACKs(t *testing.T) {
 		c.ack(c.next(resource.RouteType))
 		f := waitMetric(t, url, "kgate_xds_ack_lag_seconds", node, func(float64) bool { return true })
 		expect(t, f, "kgate_xds_connected_clients", map[string]string{"role": "anonymous"}, 1)
+		expect(t, f, "kgate_control_plane_refusals_total", map[string]string{"reason": "node_id"}, 0)
 		expect(t, f, "kgate_xds_pushes_total", rds, 1)
 		expect(t, f, "kgate_xds_resources_pushed_total", rds, 1)
 		// The initial fetch answers a subscription, not a change.

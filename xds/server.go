@@ -109,7 +109,7 @@ type ServerOptions struct {
 	StaleAfter time.Duration
 	// Registerer, when set, gets the server's Prometheus metrics (see
 	// docs/observability.md): connected clients, pushes, push latency,
-	// NACKs and ACK lag. nil records none.
+	// NACKs, ACK lag, and the gate's refusals. nil records none.
 	Registerer prometheus.Registerer
 }
 
@@ -185,7 +185,7 @@ func NewServer(ctx context.Context, opts ServerOptions) *Server {
 	newCache := func(typeURL string) *typeCache {
 		return newTypeCache(typeURL, prefix, cacheLog, withMaxDeltaBytes(opts.MaxDeltaResponseBytes))
 	}
-	m := newMetrics(opts.Registerer)
+	m := newMetrics(opts.Registerer, gate)
 	s := &Server{
 		metrics: m,
 		log:     logger,

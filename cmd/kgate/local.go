@@ -155,7 +155,6 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	gate := auth.NewGate(auth.Limits{}, log)
 	// One registry for the process: the admin API's /metrics serves it.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(refusalsCollector{gate})
 	ready := &readiness{}
 	var sys *localSystem
 	lrsSrv := lrs.New(lrs.Options{Logger: log, Gate: gate, OnDemand: func(rev string) { sys.loop.Demand(rev) }})

@@ -6,11 +6,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/kgate/kgate/pki"
-	"github.com/kgate/kgate/xds/auth"
 )
 
 // localCALifetime bounds kgate local's per-run CA: it lives in memory and
@@ -61,19 +59,4 @@ func (l *localPKI) writeBundle(id pki.Identity, dir string) error {
 		return fmt.Errorf("writing the credentials of %s: %w", id, err)
 	}
 	return nil
-}
-
-// refusalsCollector exports a gate's refusals as a Prometheus counter.
-type refusalsCollector struct{ gate *auth.Gate }
-
-var refusalsDesc = prometheus.NewDesc("kgate_control_plane_refusals_total",
-	"Streams and requests the xDS and load-reporting servers refused, by reason.", []string{"reason"}, nil)
-
-func (c refusalsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- refusalsDesc }
-
-func (c refusalsCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := c.gate.Refusals.Counts()
-	for _, reason := range auth.Reasons {
-		ch <- prometheus.MustNewConstMetric(refusalsDesc, prometheus.CounterValue, float64(counts[reason]), reason)
-	}
 }
