@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"knative.dev/networking/pkg/apis/networking"
 	"knative.dev/networking/pkg/apis/networking/v1alpha1"
+	"knative.dev/networking/pkg/ingress"
 
 	"github.com/kgate/kgate/translator/model"
 )
@@ -225,6 +226,15 @@ func (t *translation) secrets() {
 func (t *translation) build(ing *v1alpha1.Ingress) (model.Service, []backend, *notConfigured) {
 	if ferr := ing.Validate(context.Background()); ferr != nil {
 		return model.Service{}, nil, &notConfigured{ReasonInvalidSpec, ferr.Error()}
+	}
+	// Knative's probe contract, as every Knative ingress keeps it: a
+	// request carrying K-Network-Hash: override has it replaced by the
+	// Ingress's hash on its way to the backend (each path doubled by one
+	// matching that header). kgate's readiness needs no probe (gateways
+	// ACK), but Knative's tools and conformance suite send them.
+	ing = ing.DeepCopy()
+	if _, err := ingress.InsertProbe(ing); err != nil {
+		return model.Service{}, nil, &notConfigured{ReasonInvalidSpec, err.Error()}
 	}
 	tlsHosts := map[string]bool{}
 	for _, tls := range ing.Spec.TLS {
