@@ -16,6 +16,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/autoscale/loop"
+	"github.com/kgate/kgate/dashboard"
 	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/deploy/local"
 	"github.com/kgate/kgate/deploy/samples"
@@ -191,8 +192,11 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	defer dep.Close()
 	sys.dep = dep
 	actAddr := actLis.Addr().(*net.TCPAddr)
+	// The live page counts the requests the autoscaler reads.
+	reqs := dashboard.Tap(lrsSrv)
+	page := newLivePage(sys.snapshot, reqs)
 	sys.loop, err = loop.New(loop.Options{
-		Deployer: dep, Endpoints: eng, Metrics: lrsSrv, Logger: log, OnDecision: sys.decided, Registerer: reg,
+		Deployer: dep, Endpoints: eng, Metrics: reqs, Logger: log, OnDecision: sys.decided, Registerer: reg,
 		Activators: []model.Endpoint{{Address: actAddr.IP.String(), Port: uint32(actAddr.Port)}},
 	})
 	if err != nil {
@@ -223,6 +227,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	g.Go(func() error { return src.Run(gctx) })
 	g.Go(func() error { return sys.pipe.Run(gctx, func(res *knative.Result) { sys.apply(gctx, res) }) })
 	g.Go(func() error { return sys.loop.Run(gctx) })
+	g.Go(func() error { return page.Run(gctx) })
 	g.Go(func() error {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -237,7 +242,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	})
 	// The admin API drains like a pod: it is only ever read.
 	g.Go(func() error {
-		return samples.Serve(gctx, adminLis, adminMux(adminHandler(sys.snapshot), ready, reg), time.Second)
+		return samples.Serve(gctx, adminLis, withLivePage(adminMux(adminHandler(sys.snapshot), ready, reg), page), time.Second)
 	})
 	// The activator is `kgate activator`, following our own xDS server; no
 	// drain delay: the data plane in front has stopped when it drains.
