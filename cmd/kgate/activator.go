@@ -44,6 +44,9 @@ type activatorConfig struct {
 	// registry gets the activator's metrics, served at /metrics on its
 	// port; nil: a registry of its own (kgate local passes its process's).
 	registry *prometheus.Registry
+	// tracing turns request tracing on (--tracing-endpoint): spans of
+	// service kgate-activator.
+	tracing tracingFlags
 }
 
 // readyPath is the activator's readiness probe: 200 while it takes new
@@ -148,6 +151,7 @@ it has, held ones too, complete within --drain-timeout.`,
 	creds.register(f)
 	f.DurationVar(&cfg.drainDelay, "drain-delay", 15*time.Second, "how long to go on serving, not ready, after SIGTERM before refusing new connections")
 	f.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "how long requests in flight may take to complete on shutdown")
+	cfg.tracing.register(f)
 	logs.register(cmd)
 	return cmd
 }
@@ -176,11 +180,16 @@ func runActivator(ctx context.Context, log *slog.Logger, cfg activatorConfig, li
 		return fmt.Errorf("--xds-address: %w", err)
 	}
 	defer conn.Close()
+	tp, stopTracing, err := cfg.tracing.tracerProvider(log, "kgate-activator")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	reg := cfg.registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	act, err := activator.Connect(conn, activator.Options{Logger: log, Inflight: cfg.inflight, Registerer: reg}, activator.XDSOptions{
+	act, err := activator.Connect(conn, activator.Options{Logger: log, Inflight: cfg.inflight, Registerer: reg, TracerProvider: tp}, activator.XDSOptions{
 		Node: xdsclient.Node{ID: cfg.nodeID, Cluster: "kgate", UserAgent: "kgate-activator"},
 	})
 	if err != nil {

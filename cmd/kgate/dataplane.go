@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -39,7 +40,12 @@ func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAdd
 			return fmt.Errorf("connecting to our own xDS server: %w", err)
 		}
 		defer conn.Close()
-		return runDevGateway(ctx, log, conn, ready, counter)
+		tp, stopTracing, err := cfg.tracing.tracerProvider(log, translator.DefaultTracingServiceName)
+		if err != nil {
+			return err
+		}
+		defer stopTracing()
+		return runDevGateway(ctx, log, conn, ready, counter, tp)
 	}
 	log.Info("data plane: Envoy", "binary", envoy, "external", cfg.external, "internal", cfg.internal)
 	return runEnvoy(ctx, log, envoy, xdsAddress, trust)
@@ -110,11 +116,14 @@ func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string, t
 
 // runDevGateway serves the gateway listeners with kgate's dev gateway, an
 // xDS client of our own server, until ctx ends.
-func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, ready *readiness, counter *inflight.Counter) error {
+// tp, when not nil, traces the requests of listeners configured to.
+func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, ready *readiness, counter *inflight.Counter, tp trace.TracerProvider) error {
 	gw, err := devgateway.New(conn, devgateway.Options{
 		Node:     xdsclient.Node{ID: localGatewayID, Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
 		Logger:   log,
 		Inflight: counter,
+		// The same collector and rate as the translator gave Envoy.
+		TracerProvider: tp,
 	})
 	if err != nil {
 		return err

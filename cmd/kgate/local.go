@@ -46,6 +46,7 @@ type localConfig struct {
 	stateDir                 string
 	reset                    bool
 	logs                     logFlags
+	tracing                  tracingFlags
 }
 
 func newLocalCommand() *cobra.Command {
@@ -96,6 +97,7 @@ started, so a restart serves exactly what it served. --reset starts over.
 	f.StringVar(&cfg.stateDir, "state-dir", "", "the folder of this run's state (revision history, replicas); default: one per set of -f paths under $XDG_STATE_HOME/kgate or ~/.local/state/kgate")
 	f.BoolVar(&cfg.reset, "reset", false, "forget the stored objects, revision history and replicas before starting (the local certificate authority is kept)")
 	cfg.logs.register(cmd)
+	cfg.tracing.register(f)
 	_ = cmd.MarkFlagRequired("filename")
 	cmd.AddCommand(newLocalCACommand())
 	return cmd
@@ -250,6 +252,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 		return runActivator(gctx, log, activatorConfig{
 			xdsAddress: xdsLis.Addr().String(), nodeID: localActivatorID, drainTimeout: cfg.drainTimeout,
 			creds: trust.client(pki.Identity{Role: pki.Activator, ID: localActivatorID}), ready: ready, inflight: counter, registry: reg,
+			tracing: cfg.tracing,
 		}, actLis)
 	})
 	g.Go(func() error {
@@ -317,6 +320,9 @@ func listenerOptions(cfg localConfig) (translator.Options, error) {
 		if opts.InternalTLSAddress, opts.InternalTLSPort, err = splitHostPort("--internal-https-address", cfg.internalHTTPS); err != nil {
 			return translator.Options{}, err
 		}
+	}
+	if opts.Tracing, err = cfg.tracing.translator(); err != nil {
+		return translator.Options{}, err
 	}
 	return opts, nil
 }
