@@ -495,8 +495,12 @@ func (b *batch) remove(cacheKey, name string) {
 
 // apply pushes a batch: per cache, what differs from what the cache holds,
 // in one UpdateResources. Caches with something to add or change go first,
-// in pushOrder; caches that only lose resources go last, in reverse order,
-// so that nothing is removed while a pushed resource still names it.
+// in pushOrder; removals go last, in reverse order, so that nothing is
+// removed while a pushed resource still names it. Clusters and endpoints
+// removed in a batch that also adds some are pushed apart, after the
+// routes (breaksRoutes): a route moving from one cluster to another would
+// otherwise lose its old cluster before it names the new one, and its
+// requests fail meanwhile (Knative's conformance case "update").
 func (e *Engine) apply(b *batch) error {
 	type push struct {
 		cacheKey string
@@ -519,6 +523,11 @@ func (e *Engine) apply(b *batch) error {
 			}
 		}
 		switch {
+		case len(p.update) > 0 && len(p.remove) > 0 && breaksRoutes(key):
+			// Clusters and endpoints go after the routes that may still
+			// name them: a second response of this type, only then.
+			updates = append(updates, push{cacheKey: key, update: p.update})
+			removals = append(removals, push{cacheKey: key, update: map[string]types.Resource{}, remove: p.remove})
 		case len(p.update) > 0:
 			updates = append(updates, p)
 		case len(p.remove) > 0:
@@ -547,6 +556,12 @@ func (e *Engine) apply(b *batch) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// breaksRoutes says a cache's removals can leave routes naming what is
+// gone: clusters, and the endpoints of clusters.
+func breaksRoutes(cacheKey string) bool {
+	return cacheKey == resource.ClusterType || cacheKey == resource.EndpointType
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -62,6 +62,9 @@ func TestEngineCacheWrites(t *testing.T) {
 	moved := withService(fleet(2), service("svc-1", time.Second,
 		vhost("svc-1.default.example.com", model.External, split("default/svc-1-00003", 100))))
 	moved.Revisions = append(moved.Revisions, revision("svc-1-00003"))
+	replaced := withService(fleet(2), service("svc-1", time.Second,
+		vhost("svc-1.default.example.com", model.External, split("default/svc-1-00004", 100))))
+	replaced.Revisions = append(replaced.Revisions, revision("svc-1-00004"))
 
 	steps := []struct {
 		name string
@@ -88,6 +91,15 @@ func TestEngineCacheWrites(t *testing.T) {
 			"route.v3.RouteConfiguration update=[external/default/svc-1] remove=[]",
 		},
 	}, {
+		name: "a Service moves to a revision that replaces its old ones (a KIngress moving to a new backend)",
+		cfg:  replaced,
+		want: []string{
+			"cluster.v3.Cluster update=[default/svc-1-00004] remove=[]",
+			"route.v3.RouteConfiguration update=[external/default/svc-1] remove=[]",
+			// Only once the route names the new cluster does the old go.
+			"cluster.v3.Cluster update=[] remove=[default/svc-1-00003]",
+		},
+	}, {
 		name: "a Service and its revisions go",
 		cfg:  fleet(1),
 		want: []string{
@@ -95,7 +107,7 @@ func TestEngineCacheWrites(t *testing.T) {
 			"route.v3.ScopedRouteConfiguration update=[] remove=[external/svc-1.default.example.com]",
 			"route.v3.RouteConfiguration update=[] remove=[external/default/svc-1]",
 			"endpoint.v3.ClusterLoadAssignment update=[] remove=[default/svc-1-00001 default/svc-1-00001/pods default/svc-1-00002 default/svc-1-00002/pods]",
-			"cluster.v3.Cluster update=[] remove=[default/svc-1-00001 default/svc-1-00002 default/svc-1-00003]",
+			"cluster.v3.Cluster update=[] remove=[default/svc-1-00001 default/svc-1-00002 default/svc-1-00004]",
 		},
 	}, {
 		name: "everything goes",
