@@ -95,6 +95,8 @@ func gatewayListener(name, scopes, address string, port uint32, opts Options, tl
 	if tls != nil {
 		chain = tls
 	}
+	// Every request is logged (Kourier's enable-service-access-logging).
+	hcm.AccessLog = accessLogs(opts.AccessLog)
 	chain.Filters = []*listenerv3.Filter{{
 		Name:       hcmFilterName,
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},

@@ -97,6 +97,9 @@ type Options struct {
 	// many entries from the right instead of trusting what the client sent.
 	// 0, the default, trusts no entry: the peer's address is the client's.
 	XFFNumTrustedHops uint32
+	// AccessLog is the gateway listeners' access log to Envoy's standard
+	// output: on, in text, by default (see AccessLog).
+	AccessLog AccessLog
 	// Limits bound what one client of the gateway listeners may hold;
 	// zero fields take the defaults (see Limits).
 	Limits Limits

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
@@ -75,6 +77,15 @@ type Options struct {
 	// span per request sent upstream, W3C traceparent continued and
 	// passed on. nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// AccessLog receives the access log lines of the listeners whose
+	// connection manager has an access_log (Envoy's standard output
+	// logger), one line per request in the format it says; nil writes
+	// none.
+	AccessLog io.Writer
+	// Metrics, when set, registers the request count and latency by
+	// upstream cluster and response code (RequestsMetric,
+	// RequestDurationMetric); nil counts nothing.
+	Metrics prometheus.Registerer
 }
 
 // limitsOf applies the defaults of Options.MaxConnections and
@@ -146,8 +157,14 @@ func New(conn grpc.ClientConnInterface, opts Options) (*Gateway, error) {
 	g.proxy = &proxy{
 		tables: g.tables, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		maxRequests: int64(maxRequests), inflight: opts.Inflight,
+		logs: newLogSink(opts.AccessLog),
 	}
 	g.proxy.tracer = tracing.New(opts.TracerProvider, "github.com/kgate/kgate/dataplane/devgateway")
+	metrics, err := newRequestMetrics(opts.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("devgateway: metrics: %w", err)
+	}
+	g.proxy.metrics = metrics
 
 	ads, err := xdsclient.New(conn, xdsclient.Options{Node: opts.Node, Logger: logger, Backoff: opts.Backoff})
 	if err != nil {

@@ -48,6 +48,9 @@ type connManager struct {
 	// limits those checked on each request.
 	server serverLimits
 	limits requestLimits
+	// accessLogs are the access_log's formats, written to
+	// Options.AccessLog.
+	accessLogs []*accessLog
 	// tracing is whether the connection manager traces (its tracing is
 	// Envoy's OpenTelemetry tracer): the gateway does with
 	// Options.TracerProvider.
@@ -192,7 +195,7 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 		"upgrade_configs", "early_header_mutation_extensions", "use_remote_address", "skip_xff_append",
 		"stream_idle_timeout", "xff_num_trusted_hops", "request_headers_timeout", "max_request_headers_kb",
 		"common_http_protocol_options", "http2_protocol_options", "normalize_path", "merge_slashes", "tracing",
-		"path_with_escaped_slashes_action"); err != nil {
+		"path_with_escaped_slashes_action", "access_log"); err != nil {
 		return nil, err
 	}
 	cm := &connManager{
@@ -231,6 +234,9 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 			return nil, fmt.Errorf("early header mutation %s: %w", ext.GetName(), err)
 		}
 		cm.early = append(cm.early, ops...)
+	}
+	if cm.accessLogs, err = compileAccessLogs(h.GetAccessLog()); err != nil {
+		return nil, err
 	}
 	if cm.tracing, err = compileTracing(h.GetTracing()); err != nil {
 		return nil, err

@@ -131,15 +131,23 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// codec would refuse it.
 		panic(http.ErrAbortHandler)
 	}
+	var rec *requestRecord
+	if l.proxy.observes(cm) {
+		rec = l.proxy.startRecord(cm, w, r)
+		w = rec
+		defer l.proxy.endRecord(cm, r, rec)
+	}
 	if err := cm.limits.checkHeaders(r); err != nil {
+		rec.setFlag(flagDownstreamProtocol)
 		refuse(w, r, err)
 		return
 	}
 	if err := cm.limits.paths.apply(r); err != nil {
+		rec.setFlag(flagDownstreamProtocol)
 		localReply(w, http.StatusBadRequest, "", nil)
 		return
 	}
-	l.proxy.serve(cm, w, r)
+	l.proxy.serve(cm, w, r, rec)
 }
 
 // speaks reports whether the codec accepts HTTP/major.

@@ -40,14 +40,20 @@ type proxy struct {
 	inflight *inflight.Counter
 	// tracer is Options.TracerProvider's, nil when unset.
 	tracer *tracing.Tracer
+	// logs is where access logs go and metrics what counts requests,
+	// nil when none (see accesslog.go, metrics.go).
+	logs    *logSink
+	metrics *requestMetrics
 }
 
 // serve routes r as the connection manager says and forwards it, or
 // answers it locally as Envoy's router would. Beyond the gateway's
-// ceiling on requests, it answers 503 without routing.
-func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
+// ceiling on requests, it answers 503 without routing. rec, when not
+// nil, learns where the request went, for the access log and metrics.
+func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request, rec *requestRecord) {
 	if n := p.requests.Add(1); n > p.maxRequests {
 		p.requests.Add(-1)
+		rec.setFlag(flagOverloaded)
 		closeAfter(w, r)
 		localReply(w, http.StatusServiceUnavailable, bodyOverloaded, nil)
 		return
@@ -62,16 +68,19 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
 	cm.setForwardedProto(r)
 	rt := cm.routes.table(p.tables, r)
 	if rt == nil {
+		rec.setFlag(flagNoRoute)
 		localReply(w, http.StatusNotFound, "", nil) // no scope, or its routes have not arrived
 		return
 	}
 	vh := rt.virtualHost(r.Host)
 	if vh == nil {
+		rec.setFlag(flagNoRoute)
 		localReply(w, http.StatusNotFound, "", nil)
 		return
 	}
 	rte := vh.route(r)
 	if rte == nil {
+		rec.setFlag(flagNoRoute)
 		localReply(w, http.StatusNotFound, "", nil)
 		return
 	}
@@ -101,16 +110,21 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request) {
 	x.levels = append([]levelOps{{wc.request, wc.response}}, x.levels...)
 	c, hosts := p.tables.cluster(wc.name)
 	if c == nil {
+		rec.setFlag(flagNoCluster)
 		localReply(w, http.StatusServiceUnavailable, "", x.responseOps)
 		return
 	}
+	if rec != nil {
+		rec.cluster = wc.name
+	}
 	h := c.pick(hosts)
 	if h == nil {
+		rec.setFlag(flagNoHealthyUpstream)
 		localReply(w, http.StatusServiceUnavailable, bodyNoHealthyUpstream, x.responseOps)
 		return
 	}
 	x.cluster, x.host, x.timeout, x.http1Client = c, h, fa.timeout, r.ProtoMajor == 1
-	x.hostRewrite, x.retries = fa.hostRewrite, fa.retries
+	x.hostRewrite, x.retries, x.rec = fa.hostRewrite, fa.retries, rec
 	p.forward(w, r, x)
 }
 
@@ -141,6 +155,8 @@ type exchange struct {
 	status int
 	// tracer, when set, passes the client span on in traceparent.
 	tracer *tracing.Tracer
+	// rec is the request's record, nil when nothing observes requests.
+	rec *requestRecord
 }
 
 func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
@@ -189,6 +205,9 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	rp.ServeHTTP(w, r)
 	failed = x.status >= 500
+	if x.rec != nil {
+		x.rec.host = x.host.addr
+	}
 }
 
 // rewrite points the outbound request at the host. The client's
@@ -207,6 +226,9 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if x.tracer != nil {
 		x.tracer.Inject(pr.Out.Context(), pr.Out.Header)
+	}
+	if x.rec != nil {
+		x.rec.upHeader = pr.Out.Header
 	}
 }
 
@@ -307,18 +329,27 @@ func (x *exchange) responseOps(h http.Header) {
 func (x *exchange) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch cause := context.Cause(r.Context()); {
 	case errors.Is(cause, errRouteTimeout):
+		x.rec.setFlag(flagUpstreamTimeout)
 		x.status = http.StatusGatewayTimeout
 		localReply(w, x.status, bodyTimeout, x.responseOps)
 	case cause != nil:
+		x.rec.setFlag(flagDownstreamGone)
 		x.status = 0 // the client went away: nobody reads an answer
 	case errors.Is(err, errPerTryTimeout):
 		// The last try outlived its per_try_timeout before a response.
+		x.rec.setFlag(flagUpstreamTimeout)
 		x.status = http.StatusGatewayTimeout
 		localReply(w, x.status, bodyTimeout, x.responseOps)
 	case errors.Is(err, errNoHealthyUpstream):
+		x.rec.setFlag(flagNoHealthyUpstream)
 		x.status = http.StatusServiceUnavailable
 		localReply(w, x.status, bodyNoHealthyUpstream, x.responseOps)
 	default:
+		if isDialError(err) {
+			x.rec.setFlag(flagConnectFailure)
+		} else {
+			x.rec.setFlag(flagUpstreamReset)
+		}
 		x.status = http.StatusServiceUnavailable
 		localReply(w, x.status, bodyResetPrefix+resetReason(err), x.responseOps)
 	}
