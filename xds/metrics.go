@@ -131,13 +131,16 @@ func (m *metrics) disconnected(role, node string) {
 		return
 	}
 	delete(m.nodes, k)
-	m.clients.WithLabelValues(role).Dec()
+	// The node's series go before it is counted out: a scrape that sees
+	// it gone sees them gone.
+	held := false
 	for other := range m.nodes {
-		if other.node == node {
-			return // the same node id under another role still holds it
-		}
+		held = held || other.node == node // the same node id under another role
 	}
-	m.ackLag.DeleteLabelValues(node)
+	if !held {
+		m.ackLag.DeleteLabelValues(node)
+	}
+	m.clients.WithLabelValues(role).Dec()
 }
 
 // pushed counts a response sent; changedAt, when not zero, is when the
@@ -175,7 +178,6 @@ func (m *metrics) nacked(typeURL, errMsg string) {
 	if m == nil {
 		return
 	}
-	m.nacks.WithLabelValues(typeURL).Inc()
 	if len(errMsg) > maxNACKErrorLen {
 		errMsg = truncateUTF8(errMsg, maxNACKErrorLen)
 	}
@@ -185,6 +187,9 @@ func (m *metrics) nacked(typeURL, errMsg string) {
 		m.lastNACK.DeleteLabelValues(typeURL, prev)
 	}
 	m.lastErr[typeURL] = errMsg
+	// Counted before its error shows: a scrape started after the error
+	// showed sees the count.
+	m.nacks.WithLabelValues(typeURL).Inc()
 	m.lastNACK.WithLabelValues(typeURL, errMsg).Set(1)
 }
 

@@ -42,7 +42,10 @@ func TestMetricsFollowPushesACKsAndNACKs(t *testing.T) {
 		c := deltaOn(t, conn, gatewayNode)
 		c.subscribe(resource.RouteType, route)
 		c.ack(c.next(resource.RouteType))
-		f := waitMetric(t, url, "kgate_xds_ack_lag_seconds", node, func(float64) bool { return true })
+		waitMetric(t, url, "kgate_xds_ack_lag_seconds", node, func(float64) bool { return true })
+		// A scrape gathers each metric on its own: what was recorded
+		// before the condition held shows in a scrape started after.
+		f := promtest.Scrape(t, url)
 		expect(t, f, "kgate_xds_connected_clients", map[string]string{"role": "anonymous"}, 1)
 		expect(t, f, "kgate_control_plane_refusals_total", map[string]string{"reason": "node_id"}, 0)
 		expect(t, f, "kgate_xds_pushes_total", rds, 1)
@@ -56,7 +59,9 @@ func TestMetricsFollowPushesACKsAndNACKs(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.nack(c.next(resource.RouteType), longErr)
-		f = waitMetric(t, url, "kgate_xds_nacks_total", rds, func(v float64) bool { return v == 1 })
+		waitMetric(t, url, "kgate_xds_last_nack_info", map[string]string{"type_url": resource.RouteType}, func(v float64) bool { return v == 1 })
+		f = promtest.Scrape(t, url)
+		expect(t, f, "kgate_xds_nacks_total", rds, 1)
 		expect(t, f, "kgate_xds_pushes_total", rds, 2)
 		expect(t, f, "kgate_xds_resources_pushed_total", rds, 2)
 		expect(t, f, "kgate_xds_push_latency_seconds", rds, 1)
@@ -81,15 +86,21 @@ func TestMetricsFollowPushesACKsAndNACKs(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.nack(c.next(resource.RouteType), "second")
-		f = waitMetric(t, url, "kgate_xds_nacks_total", rds, func(v float64) bool { return v == 2 })
-		if info := f.Find("kgate_xds_last_nack_info", rds); len(info) != 1 || promtest.Label(info[0], "error") != "second" {
-			t.Errorf("last NACK series %v, want one with error=second", info)
+		// One scrape gathers each metric on its own: poll for both.
+		waitMetric(t, url, "kgate_xds_nacks_total", rds, func(v float64) bool { return v == 2 })
+		waitMetric(t, url, "kgate_xds_last_nack_info", map[string]string{"type_url": resource.RouteType, "error": "second"}, func(v float64) bool { return v == 1 })
+		if info := promtest.Scrape(t, url).Find("kgate_xds_last_nack_info", rds); len(info) != 1 {
+			t.Errorf("last NACK series %v, want one per type", info)
 		}
 	})
 	// The stream closed with the subtest: the node's series go.
-	f := waitMetric(t, url, "kgate_xds_connected_clients", map[string]string{"role": "anonymous"}, func(v float64) bool { return v == 0 })
-	if s := f.Find("kgate_xds_ack_lag_seconds", node); len(s) != 0 {
-		t.Errorf("ACK lag of a disconnected node still exported: %v", s)
+	waitMetric(t, url, "kgate_xds_connected_clients", map[string]string{"role": "anonymous"}, func(v float64) bool { return v == 0 })
+	deadline := time.Now().Add(waitFor)
+	for len(promtest.Scrape(t, url).Find("kgate_xds_ack_lag_seconds", node)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("ACK lag of a disconnected node still exported")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -129,4 +140,40 @@ func waitMetric(t *testing.T, url, name string, labels map[string]string, ok fun
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// State of the world counts as delta does: a push after a change has its
+// latency, a NACK its error.
+func TestMetricsStateOfTheWorld(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	reg := prometheus.NewRegistry()
+	srv := NewServer(ctx, ServerOptions{Registerer: reg})
+	eng, err := NewEngine(srv, EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Update(hello()); err != nil {
+		t.Fatal(err)
+	}
+	lis := testrun.Listen(t)
+	conn := dial(t, lis.Addr().String())
+	testrun.Go(t, ctx, "Serve", waitFor, func(ctx context.Context) error { return srv.Serve(ctx, lis) })
+	t.Cleanup(cancel)
+	url := promtest.Serve(t, reg)
+
+	route := routeName("external", "hello")
+	rds := map[string]string{"type_url": resource.RouteType}
+	c := sotwOn(t, conn, gatewayNode)
+	c.subscribe(resource.RouteType, route)
+	first := c.next(resource.RouteType)
+	c.ack(first, route)
+	if err := eng.SetService(helloWithTimeout(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c.nack(c.next(resource.RouteType), first.GetVersionInfo(), "bad route", route)
+	waitMetric(t, url, "kgate_xds_last_nack_info", map[string]string{"type_url": resource.RouteType, "error": "bad route"}, func(v float64) bool { return v == 1 })
+	f := promtest.Scrape(t, url)
+	expect(t, f, "kgate_xds_nacks_total", rds, 1)
+	expect(t, f, "kgate_xds_pushes_total", rds, 2)
+	expect(t, f, "kgate_xds_push_latency_seconds", rds, 1)
 }
