@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test vet fmt-check build bench golden load test-kube kube-bin bench-kube generate
+.PHONY: run test vet fmt-check build bench golden load test-kube kube-bin browser-bin bench-kube generate
 
 ## run: kgate local on the examples: hello world at http://hello.default.127.0.0.1.nip.io:8080
 run: build
@@ -11,14 +11,18 @@ run: build
 
 ## test: everything CI runs: formatting, vet, and every test with the race detector, the Kubernetes
 ## ones against a real kube-apiserver + etcd built from the upstream modules first (pinned; ~8 min the
-## first time, then cached in .cache/kube; KGATE_KUBE=0 skips those tests); then every fuzz target
-## for a few seconds (fuzz-brief).
-test: fmt-check vet kube-bin
+## first time, then cached in .cache/kube; KGATE_KUBE=0 skips those tests), the live page's in a headless
+## Chromium (Debian's chromium, installed by hack/chromium.sh when missing; KGATE_BROWSER=0 skips them);
+## then every fuzz target for a few seconds (fuzz-brief).
+test: fmt-check vet kube-bin browser-bin
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-brief
 
 kube-bin:
 	@if [ "$$KGATE_KUBE" != "0" ]; then test/kube/build.sh; fi
+
+browser-bin:
+	@if [ "$$KGATE_BROWSER" != "0" ]; then hack/chromium.sh >/dev/null; fi
 
 ## fuzz: every fuzz target in turn, FUZZTIME each (make fuzz FUZZTIME=10m for a long run; FUZZ=regexp
 ## picks targets); a failing input lands in the target's testdata/fuzz/ (docs/fuzzing.md).

@@ -247,13 +247,13 @@ func condition(conds []servingv1.Condition) (string, string) {
 // chart draws one polyline per value function over the points of the last
 // window before now; a negative value (no decision yet) is left out.
 func chart(now time.Time, window time.Duration, pts []Point, unit string, lines ...func(Point) float64) Chart {
-	c := Chart{Max: 1, Lines: make([]string, len(lines))}
+	c := Chart{Lines: make([]string, len(lines))}
 	for _, p := range pts {
 		for _, f := range lines {
 			c.Max = max(c.Max, f(p))
 		}
 	}
-	c.Max = niceCeil(c.Max)
+	c.Max = niceCeil(1.2 * c.Max) // room above the highest point
 	if len(pts) > 0 {
 		c.Last = max(lines[0](pts[len(pts)-1]), 0)
 	}

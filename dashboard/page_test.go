@@ -127,7 +127,7 @@ func TestPageRendersObjectsAndCharts(t *testing.T) {
 	if hello.Rate.Last != 0 || hello.Rate.Max != 50 || len(hello.Rate.Lines) != 1 || strings.Count(hello.Rate.Lines[0], ",") != 2 {
 		t.Errorf("hello's rate chart %+v", hello.Rate)
 	}
-	if hello.Pods.Max != 2 || len(hello.Pods.Lines) != 2 || hello.Pods.Lines[1] == "" {
+	if hello.Pods.Max != 5 || len(hello.Pods.Lines) != 2 || hello.Pods.Lines[1] == "" {
 		t.Errorf("hello's pods chart %+v", hello.Pods)
 	}
 	if bad := v.Revisions[0]; bad.Pods.Lines[1] != "" {
