@@ -40,6 +40,12 @@ func TestMetricsCountRequestsByRevisionAndCode(t *testing.T) {
 		expect(t, h.get(t, "/"), http.StatusOK, "ok")
 	}
 
+	// A request is counted once its handler returns, which may be just
+	// after its client read the response.
+	waitFor(t, "every request counted", func() bool {
+		v, _ := promtest.Scrape(t, url).Value("activator_request_count", with("200", "2xx"))
+		return v == n+1
+	})
 	f = promtest.Scrape(t, url)
 	expectValue(t, f, "activator_request_count", with("200", "2xx"), n+1)
 	expectValue(t, f, "activator_request_latencies", with("200", "2xx"), n+1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/kgate/kgate/internal/promtest"
 )
@@ -24,7 +25,9 @@ func TestActivatorCommandServesMetrics(t *testing.T) {
 			t.Fatalf("request: %d %q %v", status, body, err)
 		}
 	}
-	after := requestCount(t, addr)
+	// A request is counted once its handler returns, which may be just
+	// after its client read the response: wait for the count to settle.
+	after := settledCount(t, addr)
 	// awaitRevision sent at least one successful request of its own.
 	if after-before < n+1 {
 		t.Errorf("activator_request_count went from %v to %v after %d requests and awaitRevision's", before, after, n)
@@ -35,9 +38,25 @@ func TestActivatorCommandServesMetrics(t *testing.T) {
 			t.Fatalf("request: %d %v", status, err)
 		}
 	}
-	if got := requestCount(t, addr); got != after+n {
+	if got := settledCount(t, addr); got != after+n {
 		t.Errorf("activator_request_count %v after %d more requests, want %v", got, n, after+n)
 	}
+}
+
+// settledCount is requestCount once two reads 100 ms apart agree.
+func settledCount(t *testing.T, addr string) float64 {
+	t.Helper()
+	prev := requestCount(t, addr)
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		v := requestCount(t, addr)
+		if v == prev {
+			return v
+		}
+		prev = v
+	}
+	t.Fatal("activator_request_count did not settle")
+	return 0
 }
 
 // requestCount is activator_request_count of default/hello-00001 and 200,
