@@ -134,6 +134,9 @@ it has, held ones too, complete within --drain-timeout.`,
 			if cfg.drainDelay < 0 {
 				return fmt.Errorf("--drain-delay %s: must not be negative", cfg.drainDelay)
 			}
+			if _, err := cfg.tracing.config(); err != nil {
+				return err
+			}
 			if cfg.creds, err = creds.credentials(cfg.xdsAddress); err != nil {
 				return err
 			}

@@ -37,6 +37,7 @@ func newKubeCommand(ingress bool) *cobra.Command {
 		qps         float32
 		burst       int
 		logs        logFlags
+		tracing     tracingFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -64,6 +65,10 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			}
 			if l := opts.Limits; l.StreamsPerNode <= 0 || l.StreamsPerProxylessNode <= 0 || l.Streams <= 0 || l.NamesPerStream <= 0 || l.RequestBytes <= 0 {
 				return errors.New("--xds-max-streams-per-node, --xds-max-streams-per-proxyless-node, --xds-max-streams, --xds-max-names-per-stream and --xds-max-request-bytes must be positive")
+			}
+			// The Envoy gateways trace to the collector the flags name.
+			if opts.Translator.Tracing, err = tracing.translator(); err != nil {
+				return err
 			}
 			if defaultCert != "" {
 				ref, err := kubesource.ParseSecretRef(defaultCert)
@@ -142,6 +147,7 @@ system namespace) writes and serves xDS.`
 	f.IntVar(&opts.Limits.RequestBytes, "xds-max-request-bytes", auth.DefaultRequestBytes, "largest xDS or LRS request message")
 	f.Uint32Var(&opts.Translator.XFFNumTrustedHops, "xff-num-trusted-hops", 0, "proxies in front of the gateways whose X-Forwarded-For entries Envoy trusts (0: the gateways face clients directly)")
 	f.StringVar(&defaultCert, "default-certificate-secret", "", "NAMESPACE/NAME of a kubernetes.io/tls Secret whose certificate serves every host served over TLS that has no other (a DomainMapping's spec.tls), and clients without SNI (Kourier's certs-secret-namespace/certs-secret-name)")
+	tracing.register(f)
 	f.Float32Var(&qps, "kube-qps", 200, "API server requests per second, sustained")
 	f.IntVar(&burst, "kube-burst", 400, "API server requests in a burst")
 	logs.register(cmd)

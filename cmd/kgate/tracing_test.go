@@ -46,3 +46,18 @@ func TestTracingFlags(t *testing.T) {
 		}
 	}
 }
+
+// The Kubernetes modes check the flags before reaching the API server, and
+// the activator before its control plane.
+func TestTracingFlagsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"controller", "--tracing-endpoint", "collector"},
+		{"ingress", "--tracing-endpoint", "c:4317", "--tracing-sampling-rate", "2"},
+		{"activator", "--tracing-endpoint", "c:4317", "--tracing-sampling-rate", "-1", "--listen", "127.0.0.1:0", "--xds-address", "127.0.0.1:1"},
+	} {
+		_, err := run(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "--tracing-") {
+			t.Errorf("kgate %s: %v, want an error naming the flag", strings.Join(args, " "), err)
+		}
+	}
+}
