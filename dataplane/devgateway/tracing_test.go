@@ -98,6 +98,39 @@ func TestTracingThroughActivator(t *testing.T) {
 	})
 }
 
+// A gateway given a TracerProvider traces only the listeners whose
+// connection manager says to, as Envoy: without tracing in the config, no
+// span, and the client's traceparent reaches the app as it was sent.
+func TestTracingFollowsTheConfig(t *testing.T) {
+	rcv := newOTLPReceiver(t)
+	tp, err := tracing.NewProvider(context.Background(), tracing.ProviderOptions{Endpoint: rcv.addr, SampleRate: 1, ServiceName: "kgate-gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Shutdown(context.Background())
+	pod := &tracedApp{}
+	podSrv := httptest.NewServer(pod)
+	defer podSrv.Close()
+	e := newEnv(t, envOptions{gateway: func(o *devgateway.Options) { o.TracerProvider = tp }})
+	e.update(apps(app{name: "hello", pods: []model.Endpoint{endpointOf(podSrv.Listener.Addr())}}))
+	c := client(t)
+	ext := e.addr(translator.ExternalListener)
+	awaitBody(t, c, ext, externalHost("hello"), "/", "traced")
+	const sent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	if r := get(t, c, ext, externalHost("hello"), "/", http.Header{"Traceparent": {sent}}); r.status != http.StatusOK {
+		t.Fatalf("got %d %q", r.status, r.body)
+	}
+	if got := pod.traceparent(); got != sent {
+		t.Errorf("the app received traceparent %q, want the client's %q", got, sent)
+	}
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if spans := rcv.all(); len(spans) != 0 {
+		t.Errorf("a listener without tracing exported %d spans: %v", len(spans), spans)
+	}
+}
+
 func chainName(chain []struct {
 	name string
 	span recorded
@@ -133,8 +166,8 @@ func tracedPath(t *testing.T, rate float64) (*otlpReceiver, *tracedApp, func()) 
 		}
 	}
 
-	app := &tracedApp{tracer: tracing.New(appTP, "app")}
-	appSrv := httptest.NewServer(app)
+	pod := &tracedApp{tracer: tracing.New(appTP, "app")}
+	appSrv := httptest.NewServer(pod)
 	t.Cleanup(appSrv.Close)
 
 	act := activator.New(activator.Options{TracerProvider: actTP})
@@ -151,15 +184,13 @@ func tracedPath(t *testing.T, rate float64) (*otlpReceiver, *tracedApp, func()) 
 		translator: translator.Options{Tracing: translator.Tracing{CollectorHost: host, CollectorPort: portN, SampleRate: rate}},
 		gateway:    func(o *devgateway.Options) { o.TracerProvider = gwTP },
 	})
-	cfg := apps(app2("hello"))
+	cfg := apps(app{name: "hello"})
 	cfg.Endpoints[0] = model.RevisionEndpoints{Revision: key, Mode: model.Proxy, Activators: []model.Endpoint{endpointOf(actSrv.Listener.Addr())}}
 	e.update(cfg)
 	awaitBody(t, client(t), e.addr(translator.ExternalListener), externalHost("hello"), "/", "traced")
 	flush()
-	return rcv, app, flush
+	return rcv, pod, flush
 }
-
-func app2(name string) app { return app{name: name} }
 
 // tracedApp is an application that traces with its own provider and keeps
 // the last traceparent it received.
@@ -173,8 +204,11 @@ func (a *tracedApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.last = r.Header.Get("Traceparent")
 	a.mu.Unlock()
-	w, _, end := a.tracer.Serve(w, r)
-	defer end()
+	if a.tracer != nil {
+		var end func()
+		w, _, end = a.tracer.Serve(w, r)
+		defer end()
+	}
 	fmt.Fprint(w, "traced")
 }
 
