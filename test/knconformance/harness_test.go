@@ -135,8 +135,12 @@ func (e *env) install() {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: knativeNamespace}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNamespace}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: knativeNamespace, Name: "config-network"},
-			Data: map[string]string{"ingress-class": kubesource.ClassName}},
+		// No ingress-class: Knative's route controller annotates every
+		// Ingress it writes (the suite does with --ingressClass), and the
+		// ingressclass cases expect one without an annotation to be left to
+		// the default class (Istio's). test/kube and test/kubemode check
+		// that kgate takes unannotated Ingresses once ingress-class names it.
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: knativeNamespace, Name: "config-network"}},
 		&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "kgate-gateway"},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "kgate-gateway"},
