@@ -45,6 +45,12 @@ type BootstrapOptions struct {
 	// (default 127.0.0.1:9901).
 	AdminAddress string
 	AdminPort    uint32
+	// StatsAddress and StatsPort, when the port is set, add the stats
+	// listener (see StatsListener): Envoy's /stats/prometheus and /ready
+	// on that address, routed to the admin interface, which stays where
+	// it is. Usually 0.0.0.0:9000 (DefaultStatsPort); 0 means none.
+	StatsAddress string
+	StatsPort    uint32
 	// MaxHeapBytes is the heap the overload manager measures Envoy's memory
 	// against (fixed_heap): at 95 % of it Envoy returns free memory to the
 	// system, at 98 % it answers new requests 503, so that a flood ends in
@@ -90,6 +96,9 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	}
 	if opts.AdminPort > 65535 {
 		errs = append(errs, field.Invalid(field.NewPath("adminPort"), opts.AdminPort, "must be between 1 and 65535"))
+	}
+	if opts.StatsPort > 65535 {
+		errs = append(errs, field.Invalid(field.NewPath("statsPort"), opts.StatsPort, "must be between 1 and 65535"))
 	}
 	if opts.MaxDownstreamConnections < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("maxDownstreamConnections"), opts.MaxDownstreamConnections, "must not be negative"))
@@ -141,6 +150,11 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			orDefault(opts.MaxHeapBytes, DefaultMaxHeapBytes),
 			orDefault(opts.MaxDownstreamConnections, DefaultMaxDownstreamConnections),
 		),
+	}
+	if opts.StatsPort != 0 {
+		adminAddr, adminPort := orDefault(opts.AdminAddress, DefaultAdminAddress), orDefault(opts.AdminPort, DefaultAdminPort)
+		b.StaticResources.Listeners = append(b.StaticResources.Listeners, statsListener(orDefault(opts.StatsAddress, DefaultAddress), opts.StatsPort))
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters, adminCluster(adminAddr, adminPort))
 	}
 	if err := validateDeep(b); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)

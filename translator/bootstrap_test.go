@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	downstreamconnsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
 	fixedheapv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -19,10 +21,11 @@ import (
 // TestBootstrapGolden pins the bootstraps Envoy starts with: a local Envoy
 // (delta ADS to 127.0.0.1:18000 in plaintext, default admin), and a
 // gateway in a cluster with mutual TLS, its certificates inline or over
-// file-based SDS.
+// file-based SDS, and the stats listener on 9000.
 func TestBootstrapGolden(t *testing.T) {
 	local := BootstrapOptions{NodeID: "gateway-0", NodeCluster: "kgate-gateway", XDSAddress: "127.0.0.1", XDSPort: 18000, Delta: true}
-	cluster := BootstrapOptions{NodeID: "gateway-0", NodeCluster: "kgate-gateway", XDSAddress: "kgate-controller.kgate-system.svc.cluster.local", XDSPort: 18000, Delta: true}
+	cluster := BootstrapOptions{NodeID: "gateway-0", NodeCluster: "kgate-gateway", XDSAddress: "kgate-controller.kgate-system.svc.cluster.local", XDSPort: 18000, Delta: true,
+		StatsPort: DefaultStatsPort}
 	inline, sds := cluster, cluster
 	inline.XDSTLS = &BootstrapTLS{CAFile: "/etc/kgate/xds-tls/ca.crt", CertFile: "/etc/kgate/xds-tls/tls.crt", KeyFile: "/etc/kgate/xds-tls/tls.key"}
 	sds.XDSTLS = &BootstrapTLS{CAFile: "/etc/kgate/xds-tls/ca.crt", CertFile: "/etc/kgate/xds-tls/tls.crt", KeyFile: "/etc/kgate/xds-tls/tls.key",
@@ -186,5 +189,57 @@ func TestXDSTLSSecretFilesNeedSDS(t *testing.T) {
 	_, err := XDSTLSSecretFiles(BootstrapTLS{CAFile: "ca.crt", CertFile: "tls.crt", KeyFile: "tls.key"})
 	if err == nil || !strings.Contains(err.Error(), "xdsTLS.sdsDirectory: Required") {
 		t.Fatalf("err = %v, want sdsDirectory required", err)
+	}
+}
+
+// TestBootstrapStatsListener: the stats listener routes only the stats and
+// readiness paths, to the admin interface on loopback even when the admin
+// interface binds every address; none without a port.
+func TestBootstrapStatsListener(t *testing.T) {
+	base := BootstrapOptions{NodeID: "n", XDSAddress: "127.0.0.1", XDSPort: 18000}
+	b, err := Bootstrap(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.GetStaticResources().GetListeners()); n != 0 {
+		t.Errorf("no stats port: %d static listeners", n)
+	}
+	opts := base
+	opts.StatsPort, opts.AdminAddress, opts.AdminPort = 9100, "0.0.0.0", 9902
+	if b, err = Bootstrap(opts); err != nil {
+		t.Fatal(err)
+	}
+	ls := b.GetStaticResources().GetListeners()
+	if len(ls) != 1 || ls[0].GetName() != StatsListener || ls[0].GetAddress().GetSocketAddress().GetPortValue() != 9100 ||
+		ls[0].GetAddress().GetSocketAddress().GetAddress() != DefaultAddress {
+		t.Fatalf("static listeners %v", ls)
+	}
+	var hcm hcmv3.HttpConnectionManager
+	if err := ls[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, r := range hcm.GetRouteConfig().GetVirtualHosts()[0].GetRoutes() {
+		paths = append(paths, r.GetMatch().GetPath())
+		if c := r.GetRoute().GetCluster(); c != AdminCluster {
+			t.Errorf("%s goes to %q", r.GetMatch().GetPath(), c)
+		}
+	}
+	if !slices.Equal(paths, []string{StatsPath, ReadyPath}) {
+		t.Errorf("paths %v", paths)
+	}
+	var admin *clusterv3.Cluster
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() == AdminCluster {
+			admin = c
+		}
+	}
+	sa := admin.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+	if sa.GetAddress() != "127.0.0.1" || sa.GetPortValue() != 9902 {
+		t.Errorf("admin cluster reaches %v", sa)
+	}
+	opts.StatsPort = 70000
+	if _, err := Bootstrap(opts); err == nil {
+		t.Error("stats port 70000 accepted")
 	}
 }

@@ -28,6 +28,7 @@ const defaultSDSDir = "/etc/envoy"
 // bootstrapFlags are the flags of `kgate bootstrap` that need parsing.
 type bootstrapFlags struct {
 	xdsAddress, admin, output, file string
+	stats                           string
 	sotw, plaintext                 bool
 	tlsDir, sdsDir, maxHeap         string
 }
@@ -69,6 +70,8 @@ at start. --plaintext is for a development server on loopback only.`,
 	fs.StringVar(&opts.NodeCluster, "node-cluster", "kgate", "the Envoy node cluster")
 	fs.StringVar(&f.xdsAddress, "xds-address", defaultXDSAddress, "host:port of kgate's xDS server (an IP, or a DNS name Envoy resolves)")
 	fs.StringVar(&f.admin, "admin-address", net.JoinHostPort(translator.DefaultAdminAddress, strconv.Itoa(translator.DefaultAdminPort)), "host:port of Envoy's admin interface")
+	fs.StringVar(&f.stats, "stats-address", net.JoinHostPort(translator.DefaultAddress, strconv.Itoa(translator.DefaultStatsPort)),
+		`host:port of the stats listener, which serves `+translator.StatsPath+` and `+translator.ReadyPath+` from the admin interface to scrapers and probes (Kourier's port 9000); "" for none`)
 	fs.BoolVar(&f.sotw, "sotw", false, "use state-of-the-world ADS instead of delta")
 	fs.StringVar(&f.tlsDir, "xds-tls-dir", defaultXDSTLSDir, "folder of Envoy's control-plane credentials: "+pki.CAFile+", "+pki.CertFile+", "+pki.KeyFile)
 	fs.StringVar(&f.sdsDir, "xds-tls-sds-dir", defaultSDSDir, `folder of the SDS files through which Envoy re-reads its credentials when they change; "" sets them inline, read once`)
@@ -91,6 +94,11 @@ func (f bootstrapFlags) apply(opts *translator.BootstrapOptions) error {
 	}
 	if opts.AdminAddress, opts.AdminPort, err = splitHostPort("--admin-address", f.admin); err != nil {
 		return err
+	}
+	if f.stats != "" {
+		if opts.StatsAddress, opts.StatsPort, err = splitHostPort("--stats-address", f.stats); err != nil {
+			return err
+		}
 	}
 	if opts.MaxHeapBytes, err = parseBytes("--max-heap", f.maxHeap); err != nil {
 		return err

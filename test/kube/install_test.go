@@ -23,6 +23,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -305,6 +306,14 @@ func TestInstallBootstrapMatchesCommand(t *testing.T) {
 				Name string `json:"name"`
 				Type string `json:"type"`
 			} `json:"clusters"`
+			Listeners []struct {
+				Name    string `json:"name"`
+				Address struct {
+					SocketAddress struct {
+						PortValue int `json:"port_value"`
+					} `json:"socket_address"`
+				} `json:"address"`
+			} `json:"listeners"`
 		} `json:"static_resources"`
 	}
 	if err := yaml.Unmarshal([]byte(got), &b); err != nil {
@@ -313,10 +322,35 @@ func TestInstallBootstrapMatchesCommand(t *testing.T) {
 	if b.Node.Cluster != bootstrapNodeCluster {
 		t.Errorf("bootstrap node.cluster = %q, want %q", b.Node.Cluster, bootstrapNodeCluster)
 	}
-	if len(b.StaticResources.Clusters) != 1 || b.StaticResources.Clusters[0].Type != "STRICT_DNS" {
-		t.Errorf("bootstrap static clusters = %+v, want one STRICT_DNS cluster for %s", b.StaticResources.Clusters, bootstrapXDSAddress)
+	// The control plane's cluster, and the admin interface's for the stats
+	// listener.
+	if len(b.StaticResources.Clusters) != 2 || b.StaticResources.Clusters[0].Name != "xds" || b.StaticResources.Clusters[0].Type != "STRICT_DNS" ||
+		b.StaticResources.Clusters[1].Name != "admin" || b.StaticResources.Clusters[1].Type != "STATIC" {
+		t.Errorf("bootstrap static clusters = %+v, want the STRICT_DNS cluster xds for %s and the STATIC cluster admin", b.StaticResources.Clusters, bootstrapXDSAddress)
+	}
+	if len(b.StaticResources.Listeners) != 1 || b.StaticResources.Listeners[0].Name != "stats" ||
+		b.StaticResources.Listeners[0].Address.SocketAddress.PortValue != statsPort {
+		t.Errorf("bootstrap static listeners = %+v, want the stats listener on %d", b.StaticResources.Listeners, statsPort)
+	}
+	// Prometheus finds the stats listener through the pods' annotations.
+	dep := decode[appsv1.Deployment](t, find(t, readManifests(t), "Deployment", systemNamespace+"/kgate-gateway"))
+	want := map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": strconv.Itoa(statsPort), "prometheus.io/path": "/stats/prometheus"}
+	for k, v := range want {
+		if got := dep.Spec.Template.Annotations[k]; got != v {
+			t.Errorf("gateway pod annotation %s = %q, want %q", k, got, v)
+		}
+	}
+	var ports []int32
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		ports = append(ports, p.ContainerPort)
+	}
+	if !slices.Contains(ports, int32(statsPort)) {
+		t.Errorf("gateway container ports %v lack the stats port %d", ports, statsPort)
 	}
 }
+
+// statsPort is the gateways' stats listener's port (Kourier's).
+const statsPort = 9000
 
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -490,9 +524,10 @@ func TestInstallComponents(t *testing.T) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	wantPorts := map[string]int32{"http": 8080, "http-internal": 8081, "https": translator.DefaultExternalTLSPort, "https-internal": translator.DefaultInternalTLSPort}
+	wantPorts := map[string]int32{"http": 8080, "http-internal": 8081, "https": translator.DefaultExternalTLSPort, "https-internal": translator.DefaultInternalTLSPort,
+		"stats": translator.DefaultStatsPort}
 	if !reflect.DeepEqual(ports, wantPorts) {
-		t.Errorf("gateway container ports %v, want %v (the translator's listeners)", ports, wantPorts)
+		t.Errorf("gateway container ports %v, want %v (the translator's listeners and the bootstrap's stats listener)", ports, wantPorts)
 	}
 	for _, name := range []string{"kgate-activator", "kgate-gateway"} {
 		find(t, all, "PodDisruptionBudget", systemNamespace+"/"+name)
