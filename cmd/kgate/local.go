@@ -70,7 +70,8 @@ What the API server keeps in a cluster, kgate local keeps in a state folder
 (--state-dir; one per set of -f paths by default): revision names and their
 templates, pinned traffic, each object's last valid version and the replicas it
 started, so a restart serves exactly what it served. --reset starts over.
-'kgate get ksvc' shows what runs. Ctrl-C stops every process it started.`,
+'kgate get ksvc' shows what runs, and http://127.0.0.1:9090/ (the admin
+address) is a live page of it. Ctrl-C stops every process it started.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := cfg.logs.logger(cmd.ErrOrStderr())
@@ -87,7 +88,7 @@ started, so a restart serves exactly what it served. --reset starts over.
 	f.StringVar(&cfg.https, "https-address", "127.0.0.1:8443", "host:port of the external HTTPS listener (hosts config-network serves over TLS); empty: none")
 	f.StringVar(&cfg.internalHTTPS, "internal-https-address", "127.0.0.1:8444", "host:port of the internal HTTPS listener; empty: none")
 	f.StringVar(&cfg.xdsAddress, "xds-address", defaultXDSAddress, "host:port of the xDS and load-reporting server")
-	f.StringVar(&cfg.adminAddress, "admin-address", defaultAdminAddress, "host:port of the admin API kgate get reads")
+	f.StringVar(&cfg.adminAddress, "admin-address", defaultAdminAddress, "host:port of the admin API kgate get reads, and of the live page (GET /)")
 	f.StringVar(&cfg.activatorAddress, "activator-address", defaultActivatorAddress, "host:port of the activator")
 	f.StringVar(&cfg.domain, "domain", "127.0.0.1.nip.io", "the domain of external hosts when no config-domain is given")
 	f.StringArrayVar(&cfg.images, "image", nil, "NAME=COMMAND: run containers of image NAME with COMMAND (repeatable)")
