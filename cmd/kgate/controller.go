@@ -38,6 +38,7 @@ func newKubeCommand(ingress bool) *cobra.Command {
 		burst       int
 		logs        logFlags
 		tracing     tracingFlags
+		accessLog   accessLogFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -68,6 +69,9 @@ namespace) writes and serves xDS; /readyz on --health-address says which.`,
 			}
 			// The Envoy gateways trace to the collector the flags name.
 			if opts.Translator.Tracing, err = tracing.translator(); err != nil {
+				return err
+			}
+			if opts.Translator.AccessLog, err = accessLog.translator(); err != nil {
 				return err
 			}
 			if defaultCert != "" {
@@ -148,6 +152,7 @@ system namespace) writes and serves xDS.`
 	f.Uint32Var(&opts.Translator.XFFNumTrustedHops, "xff-num-trusted-hops", 0, "proxies in front of the gateways whose X-Forwarded-For entries Envoy trusts (0: the gateways face clients directly)")
 	f.StringVar(&defaultCert, "default-certificate-secret", "", "NAMESPACE/NAME of a kubernetes.io/tls Secret whose certificate serves every host served over TLS that has no other (a DomainMapping's spec.tls), and clients without SNI (Kourier's certs-secret-namespace/certs-secret-name)")
 	tracing.register(f)
+	accessLog.register(f)
 	f.Float32Var(&qps, "kube-qps", 200, "API server requests per second, sustained")
 	f.IntVar(&burst, "kube-burst", 400, "API server requests in a burst")
 	logs.register(cmd)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -26,8 +28,10 @@ const envoyBinary = "envoy"
 
 // runDataPlane serves the gateway listeners until ctx ends: Envoy when
 // --envoy says so (auto: when one is on PATH), else the dev gateway, which
-// counts its requests to each pod in counter (Envoy's are not counted).
-func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAddress string, trust *localPKI, ready *readiness, counter *inflight.Counter) error {
+// counts its requests to each pod in counter (Envoy's are not counted) and
+// registers its request metrics in reg. Access log lines go to standard
+// output (Envoy's too), the rest of kgate's output to standard error.
+func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAddress string, trust *localPKI, ready *readiness, counter *inflight.Counter, reg prometheus.Registerer) error {
 	envoy, err := exec.LookPath(envoyBinary)
 	switch {
 	case cfg.envoy == "always" && err != nil:
@@ -45,7 +49,11 @@ func runDataPlane(ctx context.Context, log *slog.Logger, cfg localConfig, xdsAdd
 			return err
 		}
 		defer stopTracing()
-		return runDevGateway(ctx, log, conn, ready, counter, tp)
+		var accessLog io.Writer
+		if cfg.accessLog.enabled {
+			accessLog = os.Stdout
+		}
+		return runDevGateway(ctx, log, conn, ready, counter, tp, accessLog, reg)
 	}
 	log.Info("data plane: Envoy", "binary", envoy, "external", cfg.external, "internal", cfg.internal)
 	return runEnvoy(ctx, log, envoy, xdsAddress, trust)
@@ -89,7 +97,8 @@ func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string, t
 		return fmt.Errorf("writing the Envoy bootstrap: %w", err)
 	}
 	cmd := exec.Command(envoy, "-c", path, "--log-level", "warn", "--base-id", fmt.Sprint(os.Getpid()%60000))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// Its access log on our standard output, its own log on standard error.
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	// Its own process group: Ctrl-C reaches kgate, which stops Envoy in
 	// order, rather than both at once.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -116,14 +125,18 @@ func runEnvoy(ctx context.Context, log *slog.Logger, envoy, xdsAddress string, t
 
 // runDevGateway serves the gateway listeners with kgate's dev gateway, an
 // xDS client of our own server, until ctx ends.
-// tp, when not nil, traces the requests of listeners configured to.
-func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, ready *readiness, counter *inflight.Counter, tp trace.TracerProvider) error {
+// tp, when not nil, traces the requests of listeners configured to;
+// accessLog, when not nil, takes the access log lines.
+func runDevGateway(ctx context.Context, log *slog.Logger, conn *grpc.ClientConn, ready *readiness, counter *inflight.Counter, tp trace.TracerProvider,
+	accessLog io.Writer, reg prometheus.Registerer) error {
 	gw, err := devgateway.New(conn, devgateway.Options{
 		Node:     xdsclient.Node{ID: localGatewayID, Cluster: "kgate", UserAgent: "kgate-dev-gateway"},
 		Logger:   log,
 		Inflight: counter,
 		// The same collector and rate as the translator gave Envoy.
 		TracerProvider: tp,
+		AccessLog:      accessLog,
+		Metrics:        reg,
 	})
 	if err != nil {
 		return err

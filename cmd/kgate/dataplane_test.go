@@ -41,7 +41,7 @@ func TestDataPlaneRunsEnvoyFromPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := testrun.Go(t, context.Background(), "runDataPlane (which stops Envoy)", 15*time.Second, func(ctx context.Context) error {
-		return runDataPlane(ctx, slog.New(slog.DiscardHandler), cfg, "127.0.0.1:18555", trust, nil, nil)
+		return runDataPlane(ctx, slog.New(slog.DiscardHandler), cfg, "127.0.0.1:18555", trust, nil, nil, nil)
 	})
 
 	path := filepath.Join(out, "bootstrap.json")
@@ -92,7 +92,7 @@ func TestDataPlaneRunsEnvoyFromPath(t *testing.T) {
 
 func TestDataPlaneEnvoyAlwaysNeedsEnvoy(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	err := runDataPlane(context.Background(), slog.New(slog.DiscardHandler), localConfig{envoy: "always"}, "127.0.0.1:1", nil, nil, nil)
+	err := runDataPlane(context.Background(), slog.New(slog.DiscardHandler), localConfig{envoy: "always"}, "127.0.0.1:1", nil, nil, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "--envoy always") {
 		t.Errorf("error %v, want one naming --envoy always", err)
 	}

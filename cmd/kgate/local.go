@@ -47,6 +47,7 @@ type localConfig struct {
 	reset                    bool
 	logs                     logFlags
 	tracing                  tracingFlags
+	accessLog                accessLogFlags
 }
 
 func newLocalCommand() *cobra.Command {
@@ -99,6 +100,7 @@ address) is a live page of it. Ctrl-C stops every process it started.`,
 	f.BoolVar(&cfg.reset, "reset", false, "forget the stored objects, revision history and replicas before starting (the local certificate authority is kept)")
 	cfg.logs.register(cmd)
 	cfg.tracing.register(f)
+	cfg.accessLog.register(f)
 	_ = cmd.MarkFlagRequired("filename")
 	cmd.AddCommand(newLocalCACommand())
 	return cmd
@@ -258,7 +260,7 @@ func runLocal(ctx context.Context, log *slog.Logger, cfg localConfig) error {
 	})
 	g.Go(func() error {
 		defer stopBack()
-		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust, ready, counter)
+		return runDataPlane(front, log, cfg, xdsLis.Addr().String(), trust, ready, counter, reg)
 	})
 	log.Info("kgate local is running",
 		"external", cfg.external, "internal", cfg.internal, "https", cfg.https, "domain", cfg.domain,
@@ -323,6 +325,9 @@ func listenerOptions(cfg localConfig) (translator.Options, error) {
 		}
 	}
 	if opts.Tracing, err = cfg.tracing.translator(); err != nil {
+		return translator.Options{}, err
+	}
+	if opts.AccessLog, err = cfg.accessLog.translator(); err != nil {
 		return translator.Options{}, err
 	}
 	return opts, nil

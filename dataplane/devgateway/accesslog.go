@@ -59,7 +59,7 @@ var logOps = map[string]logOp{
 }
 
 // supportedOps lists what the dev gateway writes, for its refusals.
-const supportedOps = "START_TIME, REQ(H), REQ(H?ALT), RESP(H), PROTOCOL, RESPONSE_CODE, RESPONSE_FLAGS, " +
+const supportedOps = "START_TIME, REQ(H) or REQUEST_HEADER(H), REQ(H?ALT), RESP(H) or RESPONSE_HEADER(H), PROTOCOL, RESPONSE_CODE, RESPONSE_FLAGS, " +
 	"BYTES_RECEIVED, BYTES_SENT, DURATION, UPSTREAM_HOST, UPSTREAM_CLUSTER"
 
 // numeric operators are numbers in a JSON line.
@@ -137,13 +137,13 @@ func parseOperator(tok string) (logPart, error) {
 		return logPart{}, fmt.Errorf("access log format: %%%s%%: a length limit is not supported by the dev gateway", tok)
 	}
 	switch name {
-	case "REQ", "RESP":
+	case "REQ", "RESP", "REQUEST_HEADER", "RESPONSE_HEADER":
 		if arg == "" {
 			return logPart{}, fmt.Errorf("access log format: %%%s%% names no header", tok)
 		}
 		header, alt, _ := strings.Cut(arg, "?")
 		op := opReq
-		if name == "RESP" {
+		if name == "RESP" || name == "RESPONSE_HEADER" {
 			op = opResp
 		}
 		return logPart{op: op, header: headerKey(header), alt: headerKey(alt)}, nil

@@ -23,6 +23,7 @@ func TestAccessLogFormats(t *testing.T) {
 		return err
 	}
 	for _, ok := range []translator.AccessLog{{}, {JSON: true}, {Disabled: true}, {Format: "%REQ(:AUTHORITY)% %RESP(content-type)%"},
+		{Format: "%REQUEST_HEADER(:METHOD)% %REQUEST_HEADER(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_HEADER(X-ENVOY-UPSTREAM-SERVICE-TIME)%"},
 		{JSON: true, JSONFields: map[string]string{"line": "%REQ(:METHOD)% %REQ(:PATH)% took %DURATION% ms"}}} {
 		if err := compile(ok); err != nil {
 			t.Errorf("%+v: %v", ok, err)

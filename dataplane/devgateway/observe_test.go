@@ -288,3 +288,54 @@ func BenchmarkGatewayObserve(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGatewayObservePaired interleaves the two request paths of
+// BenchmarkGatewayObserve request by request, each in its own gateway and
+// in turn first, so that a busy machine slows both alike: it reports each
+// path's time per request and their ratio (on/off).
+func BenchmarkGatewayObservePaired(b *testing.B) {
+	type path struct {
+		req     *http.Request
+		c       *http.Client
+		elapsed time.Duration
+	}
+	var paths [2]*path
+	for i, on := range []bool{false, true} {
+		o := newObserved(b, translator.Options{}, func(o *devgateway.Options) {
+			if on {
+				o.AccessLog = io.Discard
+				o.Metrics = prometheus.NewRegistry()
+			}
+		})
+		tr := &http.Transport{MaxIdleConnsPerHost: 64}
+		b.Cleanup(tr.CloseIdleConnections)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+o.ext+"/", nil)
+		req.Host = externalHost("hello")
+		paths[i] = &path{req: req, c: &http.Client{Transport: tr}}
+	}
+	send := func(p *path) {
+		start := time.Now()
+		res, err := p.c.Do(p.req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		p.elapsed += time.Since(start)
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", res.StatusCode)
+		}
+	}
+	n := 0
+	b.ResetTimer()
+	for b.Loop() {
+		first := n % 2
+		send(paths[first])
+		send(paths[1-first])
+		n++
+	}
+	off, on := float64(paths[0].elapsed)/float64(n), float64(paths[1].elapsed)/float64(n)
+	b.ReportMetric(off, "off-ns/req")
+	b.ReportMetric(on, "on-ns/req")
+	b.ReportMetric(on/off, "on/off")
+}
