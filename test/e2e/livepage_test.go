@@ -86,7 +86,9 @@ func TestLivePageInBrowser(t *testing.T) {
 		if err := page.eval(readRows, &row); err != nil {
 			return err
 		}
-		if row.RPS <= 0 || row.RPSPoints == before.RPSPoints {
+		// Idle, the page shows at most the odd probe: 4 clients send hundreds
+		// a second.
+		if row.RPS < 5 || row.RPSPoints == before.RPSPoints {
 			return fmt.Errorf("rps %v, points %q (before: %q)", row.RPS, row.RPSPoints, before.RPSPoints)
 		}
 		if !hasPointAbove(row.RPSPoints, 47) {
