@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,7 +307,7 @@ spec:
 		return nil
 	})
 	a := <-done
-	if a.err != nil || a.code != 200 || !strings.Contains(a.body, "Slept for 400") {
+	if a.err != nil || a.code != 200 || slept(a.body) < 4000 {
 		t.Errorf("the request in flight at the removal: %d %q %v after %s, want 200 having slept 4 s", a.code, a.body, a.err, time.Since(start).Round(time.Millisecond))
 	}
 	// And then the replica goes.
@@ -316,4 +317,21 @@ spec:
 		}
 		return nil
 	})
+}
+
+// sleptFor is the sample app's answer to ?sleep=N: "Slept for N.NN milliseconds".
+var sleptFor = regexp.MustCompile(`Slept for ([0-9.]+) milliseconds`)
+
+// slept is how long the sample app says it slept, in milliseconds; -1 for
+// another answer. A loaded machine sleeps longer than asked, never less.
+func slept(body string) float64 {
+	m := sleptFor.FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	ms, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return -1
+	}
+	return ms
 }
