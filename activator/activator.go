@@ -43,6 +43,9 @@ type RevisionConfig struct {
 	// and its response must start within it, counted from arrival.
 	// 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Service and Configuration are the revision's Knative Service and
+	// Configuration ("" when none), for the metrics' labels.
+	Service, Configuration string
 }
 
 // Options configure an Activator.
@@ -171,7 +174,9 @@ func (a *Activator) SetRevision(key string, cfg RevisionConfig) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	a.revisionFor(key).setConfig(cfg)
+	rev := a.revisionFor(key)
+	rev.metrics.setOwners(cfg.Service, cfg.Configuration)
+	rev.setConfig(cfg)
 }
 
 // SetEndpoints makes eps the ready pods of the revision keyed

@@ -12,8 +12,9 @@ import (
 // Knative's activator metrics, as its Prometheus exporter names them, so
 // that Knative's dashboards read kgate's activator unchanged; the labels
 // are Knative's, without pod_name and container_name (a scrape target is
-// the pod). service_name and configuration_name are empty: the revision
-// clusters the activator follows carry only the revision's key.
+// the pod). service_name and configuration_name come from the revision
+// cluster's metadata (empty for a revision of no Service, or a control
+// plane that does not say).
 const (
 	requestCountName     = "activator_request_count"
 	requestLatenciesName = "activator_request_latencies"
@@ -91,6 +92,24 @@ type revMetrics struct {
 	name    string
 	byCode  [600]atomic.Pointer[codeMetrics]
 	deleted atomic.Bool
+	// owners are the revision's Service and Configuration names.
+	owners atomic.Pointer[[2]string]
+}
+
+// setOwners sets the Service and Configuration the labels name; the
+// handles made before (requests before the revision's config, which the
+// activator answers 404) keep theirs.
+func (r *revMetrics) setOwners(service, configuration string) {
+	if r == nil {
+		return
+	}
+	if o := r.owners.Load(); o != nil && *o == [2]string{service, configuration} {
+		return
+	}
+	r.owners.Store(&[2]string{service, configuration})
+	for i := range r.byCode {
+		r.byCode[i].Store(nil) // new handles under the new labels
+	}
 }
 
 type codeMetrics struct {
@@ -132,7 +151,11 @@ func (r *revMetrics) observe(status int, arrived time.Time) {
 func (r *revMetrics) code(status int) *codeMetrics {
 	code := strconv.Itoa(status)
 	class := strconv.Itoa(status/100) + "xx"
-	lv := []string{r.ns, "", "", r.name, code, class}
+	var owners [2]string
+	if o := r.owners.Load(); o != nil {
+		owners = *o
+	}
+	lv := []string{r.ns, owners[0], owners[1], r.name, code, class}
 	return &codeMetrics{count: r.m.requests.WithLabelValues(lv...), latency: r.m.latencies.WithLabelValues(lv...)}
 }
 

@@ -20,10 +20,13 @@ func TestMetricsCountRequestsByRevisionAndCode(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHarness(t, Options{QueueDepth: 1, Registerer: reg})
 	url := promtest.Serve(t, reg)
-	h.act.SetRevision(testKey, RevisionConfig{})
+	// The revision's Service and Configuration, from its cluster's
+	// metadata, label its series as Knative's.
+	h.act.SetRevision(testKey, RevisionConfig{Service: "hello", Configuration: "hello-cfg"})
 	rev := map[string]string{"namespace_name": testNamespace, "revision_name": testRevision}
 	with := func(code, class string) map[string]string {
-		return map[string]string{"namespace_name": testNamespace, "revision_name": testRevision, "response_code": code, "response_code_class": class}
+		return map[string]string{"namespace_name": testNamespace, "revision_name": testRevision, "response_code": code, "response_code_class": class,
+			"service_name": "hello", "configuration_name": "hello-cfg"}
 	}
 
 	// One request waits at zero pods; a second finds the line full.

@@ -50,6 +50,8 @@ func revisionOf(c *clusterv3.Cluster) (key string, cfg RevisionConfig, ok bool, 
 		ContainerConcurrency: cc,
 		Protocol:             protocol,
 		Timeout:              time.Duration(timeout) * time.Second,
+		Service:              fields["service"].GetStringValue(),
+		Configuration:        fields["configuration"].GetStringValue(),
 	}, true, nil
 }
 

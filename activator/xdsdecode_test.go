@@ -19,10 +19,12 @@ func TestRevisionOfReadsTheTranslatorsCluster(t *testing.T) {
 	for _, rev := range []model.Revision{
 		{Namespace: "ns", Name: "r-00001", Protocol: model.H2C, Timeout: 45 * time.Second, ContainerConcurrency: 1},
 		{Namespace: "ns", Name: "r-00002", Protocol: model.HTTP1},
+		{Namespace: "ns", Name: "hello-00003", Protocol: model.HTTP1, Service: "hello", Configuration: "hello"},
 	} {
 		c := translator.Revision(rev, translator.Options{}).Clusters[0]
 		key, cfg, ok, err := revisionOf(c)
-		want := RevisionConfig{ContainerConcurrency: int(rev.ContainerConcurrency), Protocol: rev.Protocol, Timeout: rev.Timeout}
+		want := RevisionConfig{ContainerConcurrency: int(rev.ContainerConcurrency), Protocol: rev.Protocol, Timeout: rev.Timeout,
+			Service: rev.Service, Configuration: rev.Configuration}
 		if err != nil || !ok || key != rev.Key() || cfg != want {
 			t.Errorf("revisionOf(%s) = %q, %+v, %v, %v; want %q, %+v", c.GetName(), key, cfg, ok, err, rev.Key(), want)
 		}

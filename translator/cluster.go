@@ -92,17 +92,24 @@ func Revision(rev model.Revision, opts Options) Output {
 // MetadataNamespace is the cluster metadata namespace under which a
 // revision cluster carries what the activator enforces and Envoy does not
 // read: "revision" (namespace/name), "containerConcurrency" and
-// "timeoutSeconds".
+// "timeoutSeconds"; and, when the revision has them, "service" and
+// "configuration" (its Knative Service and Configuration, which the
+// activator's metrics carry).
 const MetadataNamespace = "kgate.dev/revision"
 
 func revisionMetadata(rev model.Revision) *corev3.Metadata {
-	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
-		MetadataNamespace: {Fields: map[string]*structpb.Value{
-			"revision":             structpb.NewStringValue(rev.Key()),
-			"containerConcurrency": structpb.NewNumberValue(float64(rev.ContainerConcurrency)),
-			"timeoutSeconds":       structpb.NewNumberValue(rev.Timeout.Seconds()),
-		}},
-	}}
+	fields := map[string]*structpb.Value{
+		"revision":             structpb.NewStringValue(rev.Key()),
+		"containerConcurrency": structpb.NewNumberValue(float64(rev.ContainerConcurrency)),
+		"timeoutSeconds":       structpb.NewNumberValue(rev.Timeout.Seconds()),
+	}
+	if rev.Service != "" {
+		fields["service"] = structpb.NewStringValue(rev.Service)
+	}
+	if rev.Configuration != "" {
+		fields["configuration"] = structpb.NewStringValue(rev.Configuration)
+	}
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{MetadataNamespace: {Fields: fields}}}
 }
 
 // unlimited lifts Envoy's per-cluster defaults (1024 requests, 1024

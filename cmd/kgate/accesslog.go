@@ -26,7 +26,7 @@ func (f *accessLogFlags) register(fs *pflag.FlagSet) {
 func (f accessLogFlags) translator() (translator.AccessLog, error) {
 	a := translator.AccessLog{Disabled: !f.enabled}
 	switch f.format {
-	case "text":
+	case "text", "": // "": a configuration built without the flags
 		a.Format = f.template
 	case "json":
 		a.JSON = true

@@ -155,6 +155,11 @@ type Revision struct {
 	// ContainerConcurrency is the most requests one pod takes at once; 0
 	// is no limit. The activator enforces it.
 	ContainerConcurrency int64 `json:"containerConcurrency,omitempty"`
+	// Service and Configuration are the Knative Service and Configuration
+	// the revision belongs to ("" when none): the activator's metrics
+	// carry them, as Knative's do.
+	Service       string `json:"service,omitempty"`
+	Configuration string `json:"configuration,omitempty"`
 }
 
 // Key is "namespace/name".

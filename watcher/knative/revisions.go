@@ -156,7 +156,8 @@ func (rev *revisionState) model() model.Revision {
 	if rev.spec.ContainerConcurrency != nil {
 		cc = *rev.spec.ContainerConcurrency
 	}
-	return model.Revision{Namespace: rev.namespace, Name: rev.name, Protocol: protocol(rev.spec), Timeout: rev.timeout(), ContainerConcurrency: cc}
+	return model.Revision{Namespace: rev.namespace, Name: rev.name, Protocol: protocol(rev.spec), Timeout: rev.timeout(), ContainerConcurrency: cc,
+		Service: rev.labels[LabelService], Configuration: rev.labels[LabelConfiguration]}
 }
 
 func (rev *revisionState) timeout() time.Duration {
