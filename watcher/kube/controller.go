@@ -438,9 +438,30 @@ func (c *Controller) lead(ctx context.Context) error {
 	}
 	go func() { errs <- c.loop.Run(ctx) }()
 	defer c.serving.Store(false)
+	return c.rounds(ctx, errs, c.pipe.Queued(), noRound, "reconciling", func(ctx context.Context) (time.Duration, error) {
+		again, err := c.round(ctx)
+		if again {
+			return 0, err // at once: see round
+		}
+		return noRound, err
+	})
+}
 
+// noRound is a round's "no next round until something changes".
+const noRound time.Duration = -1
+
+// rounds runs round, debounced, on every kick (and whenever queued, when
+// not nil) until ctx ends or the xDS server (errs) stops. first is when the
+// first round runs by itself (noRound: none until a kick); each round says
+// when the next runs by itself (0: at once; noRound: none). A failed round
+// is logged as what and retried after a second: the cache or the API
+// server is unwell.
+func (c *Controller) rounds(ctx context.Context, errs <-chan error, queued <-chan struct{}, first time.Duration, what string, round func(context.Context) (time.Duration, error)) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	if first >= 0 {
+		timer.Reset(first)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -452,15 +473,15 @@ func (c *Controller) lead(ctx context.Context) error {
 			return nil
 		case <-c.kick:
 			timer.Reset(c.opts.Debounce)
-		case <-c.pipe.Queued():
+		case <-queued:
 			timer.Reset(c.opts.Debounce)
 		case <-timer.C:
-			switch again, err := c.round(ctx); {
+			switch next, err := round(ctx); {
 			case err != nil:
-				c.log.Error("reconciling", "error", err)
-				timer.Reset(time.Second) // the cache or the API is unwell: retry
-			case again:
-				timer.Reset(0)
+				c.log.Error(what, "error", err)
+				timer.Reset(time.Second)
+			case next >= 0:
+				timer.Reset(next)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package kube
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -251,29 +250,15 @@ func (c *Controller) leadIngress(ctx context.Context, start time.Time) error {
 	defer c.serving.Store(false)
 
 	recheck := max(time.Second, cmp.Or(c.opts.StaleAfter, xds.DefaultStaleAfter)/2)
-	timer := time.NewTimer(c.opts.Debounce)
-	if !held {
-		timer.Stop()
+	first := noRound
+	if held {
+		first = c.opts.Debounce
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errs:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return err
-			}
-			return nil
-		case <-c.kick:
-			timer.Reset(c.opts.Debounce)
-		case <-timer.C:
-			switch held, err := c.ingressRound(ctx); {
-			case err != nil:
-				c.log.Error("reconciling KIngresses", "error", err)
-				timer.Reset(time.Second)
-			case held:
-				timer.Reset(recheck)
-			}
+	return c.rounds(ctx, errs, nil, first, "reconciling KIngresses", func(ctx context.Context) (time.Duration, error) {
+		held, err := c.ingressRound(ctx)
+		if held {
+			return recheck, err
 		}
-	}
+		return noRound, err
+	})
 }
