@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -86,13 +87,18 @@ func TestCAIssuerIssuesAndRenews(t *testing.T) {
 	leaf := verify(t, m, ca)
 
 	// Renew as cmctl renew does: the Issuing condition, ManuallyTriggered.
+	// cert-manager's controllers may still be writing the Certificate's
+	// status: on a conflict, read it again and retry, as cmctl does.
 	renew := time.Now()
-	crt, err := certs.Get(ctx, "hello", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiutil.SetCertificateCondition(crt, crt.Generation, cmapi.CertificateConditionIssuing, cmmeta.ConditionTrue, "ManuallyTriggered", "renewal by the test")
-	if _, err := certs.UpdateStatus(ctx, crt, metav1.UpdateOptions{}); err != nil {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		crt, err := certs.Get(ctx, "hello", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		apiutil.SetCertificateCondition(crt, crt.Generation, cmapi.CertificateConditionIssuing, cmmeta.ConditionTrue, "ManuallyTriggered", "renewal by the test")
+		_, err = certs.UpdateStatus(ctx, crt, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, 60*time.Second, "a renewed certificate in hello-tls", func() error {
