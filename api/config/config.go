@@ -6,6 +6,7 @@ type Config struct {
 	Autoscaler Autoscaler
 	Domain     Domain
 	Network    Network
+	GC         GC
 }
 
 // Default returns the configuration of a cluster with none of the ConfigMaps.
@@ -15,6 +16,7 @@ func Default() Config {
 		Autoscaler: DefaultAutoscaler(),
 		Domain:     DefaultDomain(),
 		Network:    DefaultNetwork(),
+		GC:         DefaultGC(),
 	}
 }
 
@@ -31,6 +33,8 @@ func (c *Config) Set(name string, data map[string]string) (known bool, err error
 		return true, set(&c.Defaults, ParseDefaults, data)
 	case AutoscalerConfigName:
 		return true, set(&c.Autoscaler, ParseAutoscaler, data)
+	case GCConfigName:
+		return true, set(&c.GC, ParseGC, data)
 	}
 	return false, nil
 }

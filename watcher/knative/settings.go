@@ -24,6 +24,8 @@ func section(c *config.Config, name string, from config.Config) bool {
 		c.Defaults = from.Defaults
 	case config.AutoscalerConfigName:
 		c.Autoscaler = from.Autoscaler
+	case config.GCConfigName:
+		c.GC = from.GC
 	default:
 		return false
 	}
