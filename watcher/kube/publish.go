@@ -99,37 +99,54 @@ const LabelRoute = "serving.knative.dev/route"
 // publishPlaceholders gives every Route that serves a Kubernetes Service of
 // its name, an ExternalName to the internal gateway, as Knative does: the
 // cluster-local address <route>.<namespace>.svc.cluster.local then
-// resolves, and the internal listener routes it by its Host.
+// resolves, and the internal listener routes it by its Host. Each tag of
+// its traffic gets one too (tags.go), and loses it with the tag.
 func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 	target := c.opts.InternalGatewayService + "." + c.opts.SystemNamespace + ".svc.cluster.local"
+	byRoute := routeServicesByRoute(s)
 	for _, want := range res.Routes {
-		key := want.Namespace + "/" + want.Name
-		rt := s.routes[key]
+		rkey := want.Namespace + "/" + want.Name
+		rt := s.routes[rkey]
 		if rt == nil || want.Status.Address == nil {
 			continue // not written yet, or not served
 		}
-		have := s.placeholders[key]
-		if have != nil && have.Spec.ExternalName == target {
-			continue
+		names := routeServiceNames(res.Config.Network, want)
+		c.pruneTagServices(s, rt, names, byRoute[rkey])
+		for _, name := range names {
+			key := want.Namespace + "/" + name
+			have := s.placeholders[key]
+			if ref, ok := controllerOf(ownerRefs(have), servingv1.KindRoute); ok && ref.UID != rt.UID {
+				continue // another Route's (a Route named like this tag's Service)
+			}
+			if have != nil && have.Spec.ExternalName == target {
+				continue
+			}
+			o := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: want.Namespace, Name: name, Labels: map[string]string{LabelRoute: want.Name},
+					OwnerReferences: []metav1.OwnerReference{controllerRef(rt, servingv1.KindRoute)},
+				},
+				Spec: corev1.ServiceSpec{
+					Type: corev1.ServiceTypeExternalName, ExternalName: target,
+					Ports: []corev1.ServicePort{{Name: "http", Port: 80}},
+				},
+			}
+			if have == nil {
+				c.writes.put("RouteService/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
+				continue
+			}
+			upd := have.DeepCopy()
+			upd.Spec.ExternalName = target
+			c.writes.put("RouteService/"+key, func(ctx context.Context) error { return c.client.Update(ctx, upd) })
 		}
-		o := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: want.Namespace, Name: want.Name, Labels: map[string]string{LabelRoute: want.Name},
-				OwnerReferences: []metav1.OwnerReference{controllerRef(rt, servingv1.KindRoute)},
-			},
-			Spec: corev1.ServiceSpec{
-				Type: corev1.ServiceTypeExternalName, ExternalName: target,
-				Ports: []corev1.ServicePort{{Name: "http", Port: 80}},
-			},
-		}
-		if have == nil {
-			c.writes.put("RouteService/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
-			continue
-		}
-		upd := have.DeepCopy()
-		upd.Spec.ExternalName = target
-		c.writes.put("RouteService/"+key, func(ctx context.Context) error { return c.client.Update(ctx, upd) })
 	}
+}
+
+func ownerRefs(o *corev1.Service) []metav1.OwnerReference {
+	if o == nil {
+		return nil
+	}
+	return o.OwnerReferences
 }
 
 // putStatus queues a status write when set changes the object's status.
@@ -265,7 +282,7 @@ func (c *Controller) prune(s *snapshot) {
 		}
 	}
 	for key, o := range s.placeholders {
-		if _, ok := controllerOf(o.OwnerReferences, servingv1.KindRoute); ok && s.routes[key] == nil {
+		if ref, ok := controllerOf(o.OwnerReferences, servingv1.KindRoute); ok && s.routes[o.Namespace+"/"+ref.Name] == nil {
 			c.deleteLater("RouteService/"+key, o)
 		}
 	}

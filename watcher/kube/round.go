@@ -58,7 +58,7 @@ type snapshot struct {
 	revisions      map[string]*servingv1.Revision
 	deployments    map[string]*appsv1.Deployment // by revision key
 	private        map[string]*corev1.Service    // by revision key
-	placeholders   map[string]*corev1.Service    // by route key
+	placeholders   map[string]*corev1.Service    // the Routes' and their tags' (tags.go), by key
 	configMaps     []*corev1.ConfigMap
 	gateway        *corev1.Service
 	certificates   map[string]*unstructured.Unstructured // kgate's cert-manager Certificates
@@ -104,7 +104,7 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	}
 	for i := range holders.Items {
 		o := &holders.Items[i]
-		s.placeholders[o.Namespace+"/"+o.Labels[LabelRoute]] = o
+		s.placeholders[o.Namespace+"/"+o.Name] = o
 	}
 	if err := c.client.List(ctx, &cms, client.InNamespace(c.opts.SystemNamespace)); err != nil {
 		return nil, fmt.Errorf("listing ConfigMaps: %w", err)
