@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -62,9 +64,19 @@ type Network struct {
 	// autocreateClusterDomainClaims); nil leaves it to the mode: Knative's
 	// default is false, kgate local's true (see Network.Autocreate).
 	AutocreateDomainClaims *bool
+	// RolloutDuration is how long a new latest revision takes to receive
+	// all of a traffic target's share, in steps (rollout-duration, or the
+	// older rolloutDuration: whole seconds, as Knative reads it); 0 moves
+	// it at once. A Service's or Route's
+	// serving.knative.dev/rollout-duration annotation overrides it.
+	RolloutDuration time.Duration
 
 	domain, tag *template.Template
 }
+
+// maxRolloutSeconds bounds rollout-duration (a year) so that it stays a
+// time.Duration.
+const maxRolloutSeconds = 365 * 24 * 3600
 
 // http-protocol values, as Knative spells them.
 const (
@@ -115,6 +127,19 @@ func ParseNetwork(data map[string]string) (Network, error) {
 			p.bool(key, &b)
 			n.AutocreateDomainClaims = &b
 		}
+	}
+	// rollout-duration wins over the older rolloutDuration.
+	for _, key := range []string{"rolloutDuration", "rollout-duration"} {
+		v, ok := p.get(key)
+		if !ok {
+			continue
+		}
+		secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || secs < 0 || secs > maxRolloutSeconds {
+			p.fail(key, "%q is not a whole number of seconds from 0 to %d (such as 120)", v, maxRolloutSeconds)
+			continue
+		}
+		n.RolloutDuration = time.Duration(secs) * time.Second
 	}
 	if v, ok := p.get("namespace-wildcard-cert-selector"); ok && strings.TrimSpace(v) != "" {
 		sel := &metav1.LabelSelector{}

@@ -59,6 +59,7 @@ func ValidateRevisionTemplate(t *RevisionTemplateSpec, parent metav1.ObjectMeta,
 // Service validates a Service: its metadata, template and traffic.
 func (v Validator) Service(s *Service) field.ErrorList {
 	errs := validateParentMetadata(s.ObjectMeta, field.NewPath("metadata"))
+	errs = append(errs, validateRolloutDuration(s.Annotations, field.NewPath("metadata", "annotations"))...)
 	spec := field.NewPath("spec")
 	errs = append(errs, v.RevisionTemplate(&s.Spec.Template, s.ObjectMeta, spec.Child("template"))...)
 	// An empty list is what SetDefaults turns into 100% latest.
@@ -78,6 +79,7 @@ func (v Validator) Configuration(c *Configuration) field.ErrorList {
 // revisionName or a configurationName.
 func (v Validator) Route(r *Route) field.ErrorList {
 	errs := validateParentMetadata(r.ObjectMeta, field.NewPath("metadata"))
+	errs = append(errs, validateRolloutDuration(r.Annotations, field.NewPath("metadata", "annotations"))...)
 	return append(errs, validateTraffic(r.Spec.Traffic, false, field.NewPath("spec", "traffic"))...)
 }
 
