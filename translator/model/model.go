@@ -98,6 +98,15 @@ type Route struct {
 	// Timeout bounds a request (the largest timeoutSeconds of the split's
 	// revisions); zero means no bound.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// ResponseStartTimeout bounds the wait for a response to start: the
+	// largest of the split's revisions' responseStartTimeoutSeconds, a
+	// revision without one counting as its timeoutSeconds; zero means
+	// none beyond Timeout.
+	ResponseStartTimeout time.Duration `json:"responseStartTimeout,omitempty"`
+	// IdleTimeout ends a stream on which nothing moved for that long: the
+	// largest of the split's revisions' idleTimeoutSeconds; zero means
+	// none (also when one revision of the split has none).
+	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
 	// HostRewrite, when set, replaces the Host of requests sent on (a
 	// DomainMapping's domain routed as its Route's cluster-local host).
 	HostRewrite string `json:"hostRewrite,omitempty"`
@@ -152,6 +161,12 @@ type Revision struct {
 	ExternalName *Endpoint `json:"externalName,omitempty"`
 	// Timeout is the revision's timeoutSeconds.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// ResponseStartTimeout is the revision's responseStartTimeoutSeconds:
+	// a response must start within it; zero is none.
+	ResponseStartTimeout time.Duration `json:"responseStartTimeout,omitempty"`
+	// IdleTimeout is the revision's idleTimeoutSeconds: a response may not
+	// stay silent longer; zero is none.
+	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
 	// ContainerConcurrency is the most requests one pod takes at once; 0
 	// is no limit. The activator enforces it.
 	ContainerConcurrency int64 `json:"containerConcurrency,omitempty"`

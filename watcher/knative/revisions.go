@@ -157,6 +157,7 @@ func (rev *revisionState) model() model.Revision {
 		cc = *rev.spec.ContainerConcurrency
 	}
 	return model.Revision{Namespace: rev.namespace, Name: rev.name, Protocol: protocol(rev.spec), Timeout: rev.timeout(), ContainerConcurrency: cc,
+		ResponseStartTimeout: rev.responseStartTimeout(), IdleTimeout: rev.idleTimeout(),
 		Service: rev.labels[LabelService], Configuration: rev.labels[LabelConfiguration]}
 }
 

@@ -335,6 +335,7 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 				Splits:     []model.Split{rd.split(rt.Namespace, t.revision, 100)},
 				Timeout:    rd.timeout([]string{t.revision}, rt.Namespace),
 			}
+			rd.streamTimeouts(&only, []string{t.revision}, rt.Namespace)
 			tagged := only
 			tagged.Headers = []model.HeaderMatch{{Name: HeaderTag, Value: t.spec.Tag}}
 			tagRoutes = append(tagRoutes, tagged)
@@ -353,7 +354,9 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 	var routes []model.Route
 	routes = append(routes, tagRoutes...)
 	if len(revs) > 0 {
-		routes = append(routes, model.Route{PathPrefix: "/", Splits: weighted, Timeout: rd.timeout(revs, rt.Namespace)})
+		all := model.Route{PathPrefix: "/", Splits: weighted, Timeout: rd.timeout(revs, rt.Namespace)}
+		rd.streamTimeouts(&all, revs, rt.Namespace)
+		routes = append(routes, all)
 	}
 	svc.VirtualHosts = append(rd.virtualHosts(main, routes), tagHosts...)
 	return svc, traffic, nil
