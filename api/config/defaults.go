@@ -73,7 +73,7 @@ func ParseDefaults(data map[string]string) (Defaults, error) {
 	p.string("container-name-template", &d.ContainerNameTemplate)
 	p.string("init-container-name-template", &d.InitContainerNameTemplate)
 	p.bool("allow-container-concurrency-zero", &d.AllowContainerConcurrencyZero)
-	if v, ok := data["enable-service-links"]; ok {
+	if v, ok := p.get("enable-service-links"); ok {
 		switch v {
 		case "true", "false":
 			b := v == "true"

@@ -12,6 +12,11 @@ import (
 
 // parser reads typed values out of one ConfigMap's data, remembering the first
 // error so that a Parse function reads as a list of keys.
+//
+// Every key is read through get, unconditionally (even after an error, and
+// whatever other keys say): the keys a parser asks for are the keys kgate
+// supports, and Unsupported reports the others (see keysRead). A key read
+// any other way, or only sometimes, would be reported as unknown.
 type parser struct {
 	configMap string
 	data      map[string]string
@@ -24,7 +29,18 @@ func (p *parser) fail(key, format string, args ...any) {
 	}
 }
 
+// readsKey, when the data holds it, makes get record there each key it is
+// asked for, one per line. Only keysRead puts it in, in a copy of its own:
+// the data of a ParseX call is all a parser sees, and this keeps ParseX's
+// signature and needs no parser of its own per ConfigMap. No ConfigMap can
+// hold the key: it is not valid UTF-8, which JSON and YAML decoding never
+// produce and the API server's key rule ([-._a-zA-Z0-9]+) refuses.
+const readsKey = "\xffkgate.dev/keys-read"
+
 func (p *parser) get(key string) (string, bool) {
+	if log, ok := p.data[readsKey]; ok {
+		p.data[readsKey] = log + key + "\n"
+	}
 	v, ok := p.data[key]
 	return v, ok
 }
