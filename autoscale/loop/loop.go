@@ -53,6 +53,12 @@ type Revision struct {
 	// Service and Configuration name the revision's Service (empty when
 	// none) and Configuration: labels of its metrics.
 	Service, Configuration string
+	// External says another autoscaler scales the revision (Kubernetes'
+	// HorizontalPodAutoscaler, for Knative's HPA class): the loop makes no
+	// decision for it and never scales it, and routes its traffic straight
+	// to its ready pods (Serve, the activators out of the path, as Knative
+	// does for that class), following them as they change.
+	External bool
 }
 
 // Options configure a Loop.
@@ -90,6 +96,9 @@ type Loop struct {
 	applied  map[string]applied
 	invalid  map[string]error
 	decision map[string]autoscale.Decision
+	// external are the revisions another autoscaler scales
+	// (Revision.External).
+	external map[string]bool
 
 	// Pokes and readiness changes wait here for Run, coalesced. They have
 	// their own lock: the deployer may report a change from inside a
@@ -123,6 +132,7 @@ func New(opts Options) (*Loop, error) {
 		applied:  map[string]applied{},
 		invalid:  map[string]error{},
 		decision: map[string]autoscale.Decision{},
+		external: map[string]bool{},
 		wake:     make(chan struct{}, 1),
 		pokes:    map[string]bool{},
 		changed:  map[string]bool{},
@@ -149,7 +159,18 @@ func (l *Loop) Configure(ctx context.Context, now time.Time, cfg config.Autoscal
 	}
 	l.revs = next
 	invalid := map[string]error{}
+	external := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(next)) {
+		if next[key].External {
+			external[key] = true
+			l.handOver(key)
+			l.serveExternal(key)
+			continue
+		}
+		if l.external[key] {
+			// Back from another autoscaler: scaled and routed afresh.
+			delete(l.applied, key)
+		}
 		s, err := autoscale.NewSettings(cfg, next[key].Spec)
 		if err != nil {
 			invalid[key] = fmt.Errorf("revision %s: %w", key, err)
@@ -167,17 +188,49 @@ func (l *Loop) Configure(ctx context.Context, now time.Time, cfg config.Autoscal
 		}
 	}
 	l.invalid = invalid
+	l.external = external
 	return maps.Clone(invalid)
 }
 
-// remove stops scaling a revision. l.mu is held.
+// handOver stops the KPA's scaling of a revision that another autoscaler
+// scales now, leaving its pods as they are for that one. l.mu is held.
+func (l *Loop) handOver(key string) {
+	if l.as.Revision(key) == nil {
+		return
+	}
+	l.as.Delete(key)
+	delete(l.decision, key)
+	delete(l.applied, key)
+	l.metrics.delete(key)
+}
+
+// serveExternal routes a revision another autoscaler scales straight to
+// its ready pods, when that changes what was pushed. l.mu is held.
+func (l *Loop) serveExternal(key string) {
+	eps := model.RevisionEndpoints{Revision: key, Mode: model.Serve, Pods: l.opts.Deployer.Ready(key)}
+	if prev, seen := l.applied[key]; seen && equalEndpoints(prev.endpoints, eps) {
+		return
+	}
+	if err := l.opts.Endpoints.SetEndpoints(eps); err != nil {
+		l.log.Error("pushing a revision's endpoints", "revision", key, "mode", eps.Mode, "error", err)
+	}
+	l.applied[key] = applied{endpoints: eps}
+}
+
+// remove stops scaling a revision. l.mu is held. A revision another
+// autoscaler scaled is left at its scale: its pods go with it.
 func (l *Loop) remove(ctx context.Context, key string) {
+	external := l.external[key]
+	delete(l.external, key)
 	l.as.Delete(key)
 	delete(l.applied, key)
 	delete(l.decision, key)
 	l.metrics.delete(key)
 	if err := l.opts.Endpoints.DeleteEndpoints(key); err != nil {
 		l.log.Error("removing a revision's endpoints", "revision", key, "error", err)
+	}
+	if external {
+		return
 	}
 	if err := l.opts.Deployer.Scale(ctx, key, 0); err != nil {
 		l.log.Error("scaling a removed revision to zero", "revision", key, "error", err)
@@ -309,6 +362,10 @@ func (l *Loop) Handle(ctx context.Context, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, key := range slices.Sorted(maps.Keys(changed)) {
+		if l.external[key] {
+			l.serveExternal(key)
+			continue
+		}
 		if l.as.Revision(key) == nil {
 			continue
 		}
