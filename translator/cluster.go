@@ -92,9 +92,10 @@ func Revision(rev model.Revision, opts Options) Output {
 // MetadataNamespace is the cluster metadata namespace under which a
 // revision cluster carries what the activator enforces and Envoy does not
 // read: "revision" (namespace/name), "containerConcurrency" and
-// "timeoutSeconds"; and, when the revision has them, "service" and
-// "configuration" (its Knative Service and Configuration, which the
-// activator's metrics carry).
+// "timeoutSeconds"; and, when the revision has them,
+// "responseStartTimeoutSeconds" and "idleTimeoutSeconds" (which the
+// activator enforces per revision), "service" and "configuration" (its
+// Knative Service and Configuration, which the activator's metrics carry).
 const MetadataNamespace = "kgate.dev/revision"
 
 func revisionMetadata(rev model.Revision) *corev3.Metadata {
@@ -102,6 +103,12 @@ func revisionMetadata(rev model.Revision) *corev3.Metadata {
 		"revision":             structpb.NewStringValue(rev.Key()),
 		"containerConcurrency": structpb.NewNumberValue(float64(rev.ContainerConcurrency)),
 		"timeoutSeconds":       structpb.NewNumberValue(rev.Timeout.Seconds()),
+	}
+	if rev.ResponseStartTimeout > 0 {
+		fields["responseStartTimeoutSeconds"] = structpb.NewNumberValue(rev.ResponseStartTimeout.Seconds())
+	}
+	if rev.IdleTimeout > 0 {
+		fields["idleTimeoutSeconds"] = structpb.NewNumberValue(rev.IdleTimeout.Seconds())
 	}
 	if rev.Service != "" {
 		fields["service"] = structpb.NewStringValue(rev.Service)

@@ -239,9 +239,10 @@ func route(r model.Route, limits Limits) *routev3.Route {
 			// disables it (Knative has no route timeout unless the revision
 			// sets one).
 			Timeout:     durationpb.New(timeout),
-			IdleTimeout: routeIdleTimeout(timeout, limits.StreamIdleTimeout),
+			IdleTimeout: routeIdleTimeout(timeout, r.IdleTimeout, limits.StreamIdleTimeout),
 		}},
 	}
+	policy = responseStart(policy, r.ResponseStartTimeout, timeout, r.IdleTimeout)
 	if r.HostRewrite != "" && validHeaderValue(r.HostRewrite) {
 		out.GetRoute().HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: r.HostRewrite}
 	}
@@ -326,15 +327,42 @@ func retryPolicy(r *model.Retries, timeout time.Duration) (*routev3.RetryPolicy,
 	return rp, timeout
 }
 
-// routeIdleTimeout lets a stream of a route whose timeout is longer than
-// the connection manager's stream_idle_timeout stay idle as long as the
-// route timeout: a request waiting for a response that starts late, as its
-// revision's timeoutSeconds allows, moves nothing meanwhile. It is nil
+// routeIdleTimeout is a route's idle_timeout: the revisions'
+// idleTimeoutSeconds when set (Envoy's idle timer counts from the request
+// and restarts with every byte either way, as Knative's counts from the
+// request and restarts with every byte of the response). Without one, it
+// lets a stream of a route whose timeout is longer than the connection
+// manager's stream_idle_timeout stay idle as long as the route timeout: a
+// request waiting for a response that starts late, as its revision's
+// timeoutSeconds allows, moves nothing meanwhile. It is nil
 // (stream_idle_timeout applies) for every other route, also one without a
 // timeout: an unbounded request may still not sit idle forever.
-func routeIdleTimeout(route, streamIdle time.Duration) *durationpb.Duration {
+func routeIdleTimeout(route, idle, streamIdle time.Duration) *durationpb.Duration {
+	if idle > 0 {
+		return durationpb.New(idle)
+	}
 	if route <= 0 || streamIdle <= 0 || route <= streamIdle {
 		return nil
 	}
 	return durationpb.New(route)
+}
+
+// responseStart adds to a route's retry policy (nil for none) the
+// per_try_idle_timeout that bounds the wait for the response to start
+// (responseStartTimeoutSeconds), when that is shorter than both the route
+// timeout and its idle timeout, which bound the wait too. Envoy has no
+// timeout of the first byte alone: per_try_idle_timeout runs from the
+// request's end until a response byte arrives and answers 504 "upstream
+// request timeout" as the route timeout does, but it also restarts with
+// every byte and ends a response that then stays silent as long
+// (docs/timeouts.md). A policy with no retry_on retries nothing.
+func responseStart(policy *routev3.RetryPolicy, start, timeout, idle time.Duration) *routev3.RetryPolicy {
+	if start <= 0 || (timeout > 0 && start >= timeout) || (idle > 0 && start >= idle) {
+		return policy
+	}
+	if policy == nil {
+		policy = &routev3.RetryPolicy{}
+	}
+	policy.PerTryIdleTimeout = durationpb.New(start)
+	return policy
 }

@@ -43,10 +43,15 @@
 //   - The gateway listeners are hardened as Envoy advises for an edge
 //     (Limits: buffers, header size and count, header and idle timeouts,
 //     HTTP/2 streams and windows, path normalization, underscores in
-//     header names rejected, use_remote_address). A route whose timeout is
-//     longer than the stream idle timeout gets an idle_timeout equal to its
-//     timeout, so a response may start as late as timeoutSeconds allows.
-//     No request_timeout: the route timeout is Knative's bound.
+//     header names rejected, use_remote_address). A route's idle_timeout
+//     is its revisions' idleTimeoutSeconds; without one, a route whose
+//     timeout is longer than the stream idle timeout gets an idle_timeout
+//     equal to its timeout, so a response may start as late as
+//     timeoutSeconds allows. A responseStartTimeoutSeconds shorter than
+//     both is the retry policy's per_try_idle_timeout (no retry_on: it
+//     retries nothing), Envoy's closest to a first-byte timeout (see
+//     docs/timeouts.md). No request_timeout: the route timeout is
+//     Knative's bound.
 //   - Revision clusters balance with LEAST_REQUEST, lift Envoy's 1024
 //     request/connection circuit breakers (admission is the autoscaler's and
 //     the activator's job) and close idle upstream connections after 4 s,
