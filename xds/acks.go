@@ -12,6 +12,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -75,6 +76,9 @@ type ackTracker struct {
 
 	mu      sync.Mutex
 	streams map[streamKey]*streamState
+	// changed is closed, and replaced, whenever a stream ACKs or closes:
+	// a waiter (Engine.apply holding back routes) re-checks then.
+	changed chan struct{}
 }
 
 type streamState struct {
@@ -105,7 +109,7 @@ type sentResponse struct {
 }
 
 func newAckTracker(log *slog.Logger, onACK func(nodeID, typeURL string), peer func(streamKey) (auth.Peer, bool)) *ackTracker {
-	return &ackTracker{log: log, onACK: onACK, peer: peer, now: time.Now, streams: map[streamKey]*streamState{}}
+	return &ackTracker{log: log, onACK: onACK, peer: peer, now: time.Now, streams: map[streamKey]*streamState{}, changed: make(chan struct{})}
 }
 
 func (t *ackTracker) callbacks() serverv3.CallbackFuncs {
@@ -143,6 +147,64 @@ func (t *ackTracker) closed(k streamKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.streams, k)
+	t.signal()
+}
+
+// signal wakes the waiters on changed; t.mu is held.
+func (t *ackTracker) signal() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// changes returns a channel closed at the next ACK or stream end.
+func (t *ackTracker) changes() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.changed
+}
+
+// heldVersion is a resource at the version a waiter wants applied.
+type heldVersion struct {
+	typeURL, name, version string
+}
+
+// applied says whether every stream that counts (see NodeACK.Counts) and
+// takes clusters has ACKed each wanted resource at its version. A stream
+// that has left a response unanswered for longer than stale is not waited
+// for, as it does not hold readiness either.
+func (t *ackTracker) applied(want []heldVersion, stale time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for k, st := range t.streams {
+		if _, ok := st.types[resource.ClusterType]; !ok {
+			continue
+		}
+		if p, ok := t.peer(k); !ok || !p.IsGateway() || KindOf(st.node) != Gateway {
+			continue
+		}
+		if st.behind(now) > stale {
+			continue
+		}
+		for _, w := range want {
+			ts, ok := st.types[w.typeURL]
+			if !ok || ts.acked[w.name] != w.version {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// behind is how long the stream's oldest unanswered response has waited.
+func (st *streamState) behind(now time.Time) time.Duration {
+	var d time.Duration
+	for _, ts := range st.types {
+		if len(ts.pending) > 0 {
+			d = max(d, now.Sub(ts.pending[0].at))
+		}
+	}
+	return d
 }
 
 // stream returns the state of a stream, creating it. Only the first
@@ -205,6 +267,7 @@ func (t *ackTracker) request(k streamKey, node *corev3.Node, typeURL, nonce, err
 		return
 	}
 	ts.apply(resp)
+	t.signal()
 	t.mu.Unlock()
 	if t.onACK != nil {
 		t.onACK(nodeID, typeURL)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -52,7 +53,13 @@ type Engine struct {
 	// stale is how long a gateway may stay behind before it no longer
 	// holds readiness (ServerOptions.StaleAfter).
 	stale time.Duration
-	log   *slog.Logger
+	// applied and changes are the server's view of what the gateways hold
+	// (nil without a server): apply holds a route back, for at most
+	// routeHold, until the clusters and endpoints it names are applied.
+	applied   func(want []heldVersion, stale time.Duration) bool
+	changes   func() <-chan struct{}
+	routeHold time.Duration
+	log       *slog.Logger
 
 	services  map[string]model.Service
 	revisions map[string]model.Revision
@@ -86,6 +93,11 @@ var pushOrder = []string{
 	gatewayLDS,
 }
 
+// defaultRouteHold bounds how long a route waits for the gateways to apply
+// the clusters it names: far above a healthy gateway's round trip, short
+// enough that a stuck gateway does not stall every change behind it.
+const defaultRouteHold = 2 * time.Second
+
 // NewEngine returns an engine writing to the server's caches, which it must
 // be the only writer of. It publishes the gateway listeners at once.
 func NewEngine(srv *Server, opts EngineOptions) (*Engine, error) {
@@ -99,6 +111,9 @@ func NewEngine(srv *Server, opts EngineOptions) (*Engine, error) {
 	}
 	e.acked = srv.Acked
 	e.stale = srv.stale
+	e.applied = srv.acks.applied
+	e.changes = srv.acks.changes
+	e.routeHold = defaultRouteHold
 	return e, nil
 }
 
@@ -500,7 +515,9 @@ func (b *batch) remove(cacheKey, name string) {
 // removed in a batch that also adds some are pushed apart, after the
 // routes (breaksRoutes): a route moving from one cluster to another would
 // otherwise lose its old cluster before it names the new one, and its
-// requests fail meanwhile (Knative's conformance case "update").
+// requests fail meanwhile (Knative's conformance case "update"). For the
+// same reason routes wait until the gateways hold the clusters they name
+// and those clusters' endpoints (awaitClusters): make before break.
 func (e *Engine) apply(b *batch) error {
 	type push struct {
 		cacheKey string
@@ -538,6 +555,9 @@ func (e *Engine) apply(b *batch) error {
 
 	var errs []error
 	for _, p := range append(updates, removals...) {
+		if p.cacheKey == resource.RouteType && len(p.update) > 0 {
+			e.awaitClusters(p.update)
+		}
 		// The cache stores the resources even when notifying fails, so
 		// current follows it either way.
 		maps.Copy(e.current[p.cacheKey], p.update)
@@ -556,6 +576,89 @@ func (e *Engine) apply(b *batch) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// awaitClusters waits, for at most routeHold, until every gateway that
+// counts has ACKed the clusters these route configurations name and the
+// endpoints of those clusters, at the versions the caches hold. A gateway
+// subscribes to a new cluster's endpoints only once it has the cluster,
+// and Envoy warms a cluster until they arrive: a route pushed before then
+// answers 503 for the new cluster.
+func (e *Engine) awaitClusters(routes map[string]types.Resource) {
+	if e.applied == nil {
+		return
+	}
+	var want []heldVersion
+	seen := map[string]bool{}
+	for _, name := range sortedKeys(routes) {
+		rc, ok := routes[name].(*routev3.RouteConfiguration)
+		if !ok {
+			continue
+		}
+		for _, cluster := range routeClusters(rc) {
+			if seen[cluster] {
+				continue
+			}
+			seen[cluster] = true
+			for _, cacheKey := range []string{resource.ClusterType, resource.EndpointType} {
+				if v, ok := e.version(cacheKey, cluster); ok {
+					want = append(want, heldVersion{typeURL: cacheKey, name: cluster, version: v})
+				}
+			}
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	timeout := time.NewTimer(e.routeHold)
+	defer timeout.Stop()
+	for {
+		changed := e.changes()
+		if e.applied(want, e.stale) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			e.log.Info("pushing routes before every gateway applied the clusters they name",
+				"routes", sortedKeys(routes), "waited", e.routeHold)
+			return
+		}
+	}
+}
+
+// version is the wire version of a resource the caches hold, memoized.
+func (e *Engine) version(cacheKey, name string) (string, bool) {
+	if v, ok := e.versions[cacheKey][name]; ok {
+		return v, true
+	}
+	res, ok := e.current[cacheKey][name]
+	if !ok {
+		return "", false
+	}
+	v, err := ResourceVersion(res)
+	if err != nil {
+		return "", false
+	}
+	e.versions[cacheKey][name] = v
+	return v, true
+}
+
+// routeClusters lists the clusters a route configuration sends traffic to.
+func routeClusters(rc *routev3.RouteConfiguration) []string {
+	var out []string
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			action := r.GetRoute()
+			if c := action.GetCluster(); c != "" {
+				out = append(out, c)
+			}
+			for _, wc := range action.GetWeightedClusters().GetClusters() {
+				out = append(out, wc.GetName())
+			}
+		}
+	}
+	return out
 }
 
 // breaksRoutes says a cache's removals can leave routes naming what is
