@@ -74,7 +74,8 @@ type Options struct {
 	// Now is the clock of the statuses; nil is time.Now.
 	Now func() time.Time
 	// Logger receives each problem and host conflict once, when it
-	// appears; nil is slog.Default().
+	// appears, and each ConfigMap key kgate ignores once per value; nil is
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -470,7 +471,10 @@ func (p *Pipeline) forget(res *knative.Result) {
 	p.qmu.Unlock()
 }
 
-// logNew logs each problem and host conflict once, when it appears.
+// logNew logs each problem and host conflict once, when it appears, and
+// each ConfigMap key kgate ignores (knative.Unsupported) once per value: a
+// key that stays is not logged again, one whose value changes or that comes
+// back after it was removed is.
 func (p *Pipeline) logNew(res *knative.Result) {
 	now := make(map[string]bool, len(res.Problems)+len(res.Conflicts))
 	for _, pr := range res.Problems {
@@ -488,6 +492,25 @@ func (p *Pipeline) logNew(res *knative.Result) {
 			p.log.Warn("host already claimed by an earlier Service; this one does not serve it",
 				"service", c.Service, "host", c.Host, "owner", c.Owner)
 		}
+	}
+	for _, u := range knative.Unsupported(p.objects) {
+		cm := u.Namespace + "/" + u.ConfigMap
+		key := "unsupported\x00" + cm + "\x00" + u.Key + "\x00" + u.Value
+		now[key] = true
+		if p.logged[key] {
+			continue
+		}
+		attrs := []any{"configmap", cm, "key", u.Key}
+		if u.Why != "" {
+			attrs = append(attrs, "why", u.Why)
+		}
+		if u.Suggest != "" {
+			attrs = append(attrs, "did_you_mean", u.Suggest)
+		}
+		if u.Line > 0 { // a file's, not an API server's
+			attrs = append(attrs, "file", u.File, "line", u.Line)
+		}
+		p.log.Warn(u.Message(), attrs...)
 	}
 	p.logged = now
 	p.log.Debug("pass", "services", len(res.Services), "routes", len(res.Routes),
