@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -58,6 +59,9 @@ type Options struct {
 	Lifetime time.Duration
 	// ServerNames are the DNS names of the controller's xDS server.
 	ServerNames []string
+	// ServerIPs are its addresses, for clients that dial an IP and verify
+	// the server's name against it, as grpc-go's xDS client does.
+	ServerIPs []net.IP
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -97,7 +101,7 @@ func (m *Manager) CA() *pki.CA {
 func (m *Manager) ServerSource() pki.Source {
 	return pki.NewIssuer(m.CA, pki.Request{
 		Identity: pki.Identity{Role: pki.Server, ID: "kgate-controller"},
-		DNSNames: m.opts.ServerNames, Lifetime: m.opts.Lifetime,
+		DNSNames: m.opts.ServerNames, IPs: m.opts.ServerIPs, Lifetime: m.opts.Lifetime,
 	}, m.opts.Now)
 }
 

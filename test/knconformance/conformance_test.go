@@ -24,14 +24,6 @@ var cannotRun = map[string]string{
 		"there is no cluster DNS here (503 no healthy upstream); \"host-rewrite (kgate's own)\" checks the same with a name that resolves",
 }
 
-// knownFailures are the cases kgate fails, skipped unless
-// KGATE_CONFORMANCE_ALL=1 (docs/kingress-conformance.md has the diagnoses).
-var knownFailures = map[string]string{
-	"update": "rolling an Ingress over to a fresh Service answers 503 no healthy upstream for a moment: the route " +
-		"naming the new cluster reaches the gateway before the cluster's endpoints (a route held until the gateways " +
-		"ACK its clusters is issue 17's engine work)",
-}
-
 func TestMain(m *testing.M) {
 	flag.Parse()
 	// The suite's cases wait on the network, not the CPU: run them all at
@@ -63,11 +55,6 @@ func TestConformance(t *testing.T) {
 	for name, why := range cannotRun {
 		skip[name] = why
 	}
-	if os.Getenv("KGATE_CONFORMANCE_ALL") != "1" {
-		for name, why := range knownFailures {
-			skip[name] = "known kgate failure: " + why
-		}
-	}
 	var names []string
 	for name := range skip {
 		names = append(names, name)
@@ -91,5 +78,8 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("setting the suite's flag --%s: %v", name, err)
 		}
 	}
+	// grpc-go's xDS client checks the gRPC cases as an independent peer.
+	t.Run("grpc (grpc-go xDS client)", func(t *testing.T) { testGRPCOverXDS(t, e, c.XDSAddr().String(), false) })
+	t.Run("grpc/split (grpc-go xDS client)", func(t *testing.T) { testGRPCOverXDS(t, e, c.XDSAddr().String(), true) })
 	ingress.RunConformance(t)
 }

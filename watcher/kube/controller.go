@@ -288,6 +288,7 @@ func New(opts Options) (*Controller, error) {
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: opts.SystemNamespace,
 		Lifetime: opts.CertLifetime, Logger: c.log,
 		ServerNames: []string{opts.ControllerService, svc, svc + ".svc", svc + ".svc.cluster.local"},
+		ServerIPs:   boundIPs(opts.XDSAddress),
 	})
 	gate := auth.NewGate(opts.Limits, c.log)
 	c.registry = opts.Registry
@@ -536,3 +537,18 @@ func (d scalerDeployer) Scale(_ context.Context, rev string, n int32) error {
 }
 
 func (d scalerDeployer) Ready(rev string) []model.Endpoint { return d.slices.Ready(rev) }
+
+// boundIPs is the IP an xDS address binds, when it names one: a client
+// dialing it there can verify the server's certificate by that IP. A
+// wildcard address names none.
+func boundIPs(addr string) []net.IP {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return []net.IP{ip}
+}
