@@ -101,6 +101,10 @@ type Result struct {
 	// Conflicts are the Routes that lost a host to an earlier one, sorted:
 	// they are left out of Model and their status says DomainConflict.
 	Conflicts []translator.Conflict
+	// Collected are the revisions ("namespace/name") garbage-collected this
+	// round (config-gc): gone from Revisions, they are for Kubernetes mode
+	// to delete.
+	Collected []string
 	// DomainClaims are the claims the DomainMappings hold that no declared
 	// ClusterDomainClaim makes (autocreate-cluster-domain-claims), sorted
 	// by domain: Kubernetes mode creates them, as Knative does.
@@ -326,6 +330,7 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 	rd.serviceStatuses()
 	rd.mappingStatuses()
 	rd.duplicateStatuses()
+	rd.collect()
 	rd.forget()
 	rd.output()
 

@@ -54,6 +54,7 @@ func (r *Reconciler) Restore(s Stored) {
 			labels:  copyMap(rev.Labels), annotations: withoutKey(copyMap(rev.Annotations), AnnotationTemplateDigest),
 			spec: clone(rev.Spec),
 		}
+		st.restoreRouting()
 		r.revisions[st.key()] = st
 		key := rev.Namespace + "/" + cfg
 		cs := r.configs[key]

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strconv"
@@ -49,6 +50,10 @@ type revisionState struct {
 	spec            servingv1.RevisionSpec // defaulted when made
 	ready           bool
 	cond            conds
+	// routing is Knative's routing state (gc.go) and routingModified when
+	// it last changed: garbage collection reads both.
+	routing         string
+	routingModified time.Time
 }
 
 func (rev *revisionState) key() string { return rev.namespace + "/" + rev.name }
@@ -131,18 +136,23 @@ func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared
 		namespace: cfg.Namespace, name: p.name, config: cfg.Name, service: owner,
 		template: p.template, digest: templateDigest(p.template), generation: p.gen, created: now,
 		labels: labels, annotations: copyMap(cfg.Spec.Template.Annotations),
-		spec: clone(cfg.Spec.Template.Spec),
+		spec:    clone(cfg.Spec.Template.Spec),
+		routing: RoutingStatePending, routingModified: now,
 	}
 	return cs
 }
 
 // output is the Revision object (status filled by the caller).
 func (rev *revisionState) output() *servingv1.Revision {
+	labels := make(map[string]string, len(rev.labels)+1)
+	maps.Copy(labels, rev.labels)
+	annotations := withLabel(rev.annotations, AnnotationTemplateDigest, rev.digest)
+	rev.routingMeta(labels, annotations)
 	return &servingv1.Revision{
 		TypeMeta: metav1.TypeMeta{APIVersion: servingv1.APIVersion, Kind: servingv1.KindRevision},
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: rev.namespace, Name: rev.name, Generation: 1,
-			Labels: copyMap(rev.labels), Annotations: withLabel(rev.annotations, AnnotationTemplateDigest, rev.digest),
+			Labels: labels, Annotations: annotations,
 			CreationTimestamp: metav1.NewTime(rev.created),
 		},
 		Spec:   clone(rev.spec),

@@ -1,0 +1,235 @@
+package knative
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kgate/kgate/api/config"
+	"github.com/kgate/kgate/translator/model"
+)
+
+// Knative's routing state of a Revision, which its labeler keeps and its
+// garbage collector reads: pending from creation until a Route first
+// sends it traffic, active while one does (or names it, or follows its
+// Configuration while it is the latest created), reserve once none does;
+// the annotation says when the state last changed.
+const (
+	LabelRoutingState              = "serving.knative.dev/routingState"
+	AnnotationRoutingStateModified = "serving.knative.dev/routingStateModified"
+
+	RoutingStatePending = "pending"
+	RoutingStateActive  = "active"
+	RoutingStateReserve = "reserve"
+)
+
+// KeyNoGC set to "true" keeps a revision from garbage collection. Knative
+// reads it as an annotation; kgate reads the label of that name too.
+const KeyNoGC = "serving.knative.dev/no-gc"
+
+// collect updates every revision's routing state and garbage-collects, per
+// Configuration, the revisions config-gc lets go, as Knative's collector
+// does: they leave the reconciler's memory (and so the Result, the model,
+// kgate local's state store) and are listed in Result.Collected for the
+// API server. It runs once the round's Routes and DomainMappings have
+// their models.
+func (rd *round) collect() {
+	rd.routingStates()
+	g := rd.r.settings.GC
+	if g.Off() {
+		return
+	}
+	byConfig := map[string][]*revisionState{}
+	for _, rev := range rd.r.revisions {
+		key := rev.namespace + "/" + rev.config
+		byConfig[key] = append(byConfig[key], rev)
+	}
+	for key, revs := range byConfig {
+		cs := rd.r.configs[key]
+		if cs == nil {
+			continue // restored without its Configuration: forget decides
+		}
+		for _, rev := range collectable(g, rd.now, cs, revs) {
+			delete(rd.r.revisions, rev.key())
+			rd.res.Collected = append(rd.res.Collected, rev.key())
+		}
+	}
+	sort.Strings(rd.res.Collected)
+}
+
+// routingStates moves each revision's routing state with this round's
+// traffic: active when routed, reserve when it was active (or has no
+// state yet, as a revision restored from before kgate kept one) and is
+// routed no more; a pending revision stays pending until first routed.
+// Each change stamps the time, from which retain-since-last-active-time
+// counts.
+func (rd *round) routingStates() {
+	routed := rd.activeRevisions()
+	for key, rev := range rd.r.revisions {
+		want := rev.routing
+		switch {
+		case routed[key]:
+			want = RoutingStateActive
+		case rev.routing == RoutingStateActive || rev.routing == "":
+			want = RoutingStateReserve
+		}
+		if want != rev.routing {
+			rev.routing, rev.routingModified = want, rd.now
+		}
+	}
+}
+
+// activeRevisions are the revisions ("namespace/name") a Route or
+// DomainMapping refers to this round, as Knative's labeler counts them:
+// every split of every model (0 % targets and a Route that lost its host
+// included), the last traffic a Route serves while its own does not
+// resolve, each revision a Route's spec or status names, and the latest
+// created and ready revisions of each Configuration a Route follows.
+func (rd *round) activeRevisions() map[string]bool {
+	act := map[string]bool{}
+	add := func(ns, name string) {
+		if name != "" {
+			act[ns+"/"+name] = true
+		}
+	}
+	for _, e := range rd.routes {
+		splitRevisions(e.model, act)
+		ns := e.out.Namespace
+		for _, t := range append(e.out.Spec.Traffic, e.out.Status.Traffic...) {
+			add(ns, t.RevisionName)
+			if t.RevisionName == "" && t.ConfigurationName != "" {
+				if cs := rd.r.configs[ns+"/"+t.ConfigurationName]; cs != nil {
+					add(ns, cs.latestCreated)
+					add(ns, cs.latestReady)
+				}
+			}
+		}
+	}
+	for key, ts := range rd.r.routed {
+		ns, _, _ := strings.Cut(key, "/")
+		for _, t := range ts {
+			add(ns, t.revision)
+			add(ns, t.upcoming)
+		}
+	}
+	for _, e := range rd.mappings {
+		splitRevisions(e.model, act)
+	}
+	return act
+}
+
+// splitRevisions adds the revision of every split of a model (nil: none).
+func splitRevisions(svc *model.Service, to map[string]bool) {
+	if svc == nil {
+		return
+	}
+	for _, vh := range svc.VirtualHosts {
+		for _, rt := range vh.Routes {
+			for _, s := range rt.Splits {
+				to[s.Revision] = true
+			}
+		}
+	}
+}
+
+// collectable picks, among one Configuration's revisions, those config-gc
+// lets go, as Knative's collector does. Nothing is collected while the
+// Configuration has min-non-active-revisions revisions or fewer. The
+// non-active ones (reserve, neither the latest created nor the latest
+// ready, not marked no-gc) are taken oldest last-active first: each stale
+// one (older than both retain times that are not disabled) is collected
+// while more than min-non-active-revisions remain; then, of those left,
+// the oldest go until at most max-non-active-revisions remain.
+func collectable(g config.GC, now time.Time, cs *configState, revs []*revisionState) []*revisionState {
+	minKeep := g.MinNonActiveRevisions
+	if int64(len(revs)) <= minKeep {
+		return nil
+	}
+	var candidates []*revisionState
+	for _, rev := range revs {
+		if !rev.exempt(cs) {
+			candidates = append(candidates, rev)
+		}
+	}
+	if int64(len(candidates)) <= minKeep {
+		return nil
+	}
+	sort.Slice(candidates, func(i, j int) bool {
+		a, b := candidates[i], candidates[j]
+		if ta, tb := a.lastActive(), b.lastActive(); !ta.Equal(tb) {
+			return ta.Before(tb)
+		}
+		if !a.created.Equal(b.created) {
+			return a.created.Before(b.created)
+		}
+		return a.name < b.name
+	})
+	canGo := len(candidates) - int(minKeep)
+	var out, left []*revisionState
+	for _, rev := range candidates {
+		if len(out) < canGo && stale(g, now, rev) {
+			out = append(out, rev)
+			continue
+		}
+		left = append(left, rev)
+	}
+	if g.MaxNonActiveRevisions != config.GCDisabled && int64(len(left)) > g.MaxNonActiveRevisions {
+		out = append(out, left[:int64(len(left))-g.MaxNonActiveRevisions]...)
+	}
+	return out
+}
+
+// exempt says whether a revision is never collected: routed or never
+// routed yet, the latest created or ready of its Configuration, or marked
+// no-gc.
+func (rev *revisionState) exempt(cs *configState) bool {
+	return rev.routing != RoutingStateReserve || rev.name == cs.latestCreated || rev.name == cs.latestReady ||
+		strings.EqualFold(rev.annotations[KeyNoGC], "true") || strings.EqualFold(rev.labels[KeyNoGC], "true")
+}
+
+// lastActive is when a Route last stopped sending the revision traffic
+// (its routing state's last change), else its creation.
+func (rev *revisionState) lastActive() time.Time {
+	if !rev.routingModified.IsZero() {
+		return rev.routingModified
+	}
+	return rev.created
+}
+
+// stale says whether a revision is older than both retain times that are
+// not disabled; with both disabled, none is.
+func stale(g config.GC, now time.Time, rev *revisionState) bool {
+	create, active := g.RetainSinceCreateTime, g.RetainSinceLastActiveTime
+	if create == config.GCDisabled && active == config.GCDisabled {
+		return false
+	}
+	if create != config.GCDisabled && now.Sub(rev.created) < create {
+		return false
+	}
+	if active != config.GCDisabled && now.Sub(rev.lastActive()) < active {
+		return false
+	}
+	return true
+}
+
+// routingMeta puts the routing state on a Revision's labels and
+// annotations, as Knative's labeler does.
+func (rev *revisionState) routingMeta(labels, annotations map[string]string) {
+	if rev.routing != "" {
+		labels[LabelRoutingState] = rev.routing
+	}
+	if !rev.routingModified.IsZero() {
+		annotations[AnnotationRoutingStateModified] = rev.routingModified.UTC().Format(time.RFC3339)
+	}
+}
+
+// restoreRouting takes a stored Revision's routing state out of its labels
+// and annotations (they are stamped again on output).
+func (rev *revisionState) restoreRouting() {
+	rev.routing = rev.labels[LabelRoutingState]
+	if t, err := time.Parse(time.RFC3339, rev.annotations[AnnotationRoutingStateModified]); err == nil {
+		rev.routingModified = t
+	}
+	rev.labels = withoutKey(rev.labels, LabelRoutingState)
+	rev.annotations = withoutKey(rev.annotations, AnnotationRoutingStateModified)
+}
