@@ -254,6 +254,7 @@ const (
 	flagNoCluster          = "NC"
 	flagNoHealthyUpstream  = "UH"
 	flagUpstreamTimeout    = "UT"
+	flagStreamIdleTimeout  = "SI"
 	flagConnectFailure     = "UF"
 	flagUpstreamReset      = "UC"
 	flagDownstreamGone     = "DC"

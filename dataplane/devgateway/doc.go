@@ -58,12 +58,22 @@
 //     configuration's (set semantics overwrite what the client sent);
 //     route timeout, Envoy's 15 s when unset, 0 for none, 504 "upstream
 //     request timeout" when it fires before the response starts (a reset
-//     after); retries as retry_policy says (retry.go: num_retries, Envoy's
-//     default of 1 when unset, per_try_timeout, the retry_on conditions
+//     after); the stream's idle timeout (timeout.go: the route's
+//     idle_timeout, else the connection manager's stream_idle_timeout,
+//     Envoy's 5 minutes when unset, 0 for none), counted from the request's
+//     headers and started again by every byte of the request body and of
+//     the response, 504 "stream timeout" when it fires before the response
+//     starts (408 while the request body is still arriving), a reset
+//     after; retries as retry_policy says (retry.go: num_retries, Envoy's
+//     default of 1 when unset, per_try_timeout, per_try_idle_timeout
+//     (from the end of the request, started again by every byte the
+//     upstream sends; 504 "upstream request timeout" before the response,
+//     a reset after), the retry_on conditions
 //     5xx, gateway-error, reset and connect-failure, Envoy's jittered
 //     back-off from 25 ms to 250 ms, a host picked anew for each try, the
 //     body buffered up to the listener's per_connection_buffer_limit_bytes
-//     and a larger one sent once, unretried; upgrades are not retried);
+//     and a larger one sent once, unretried; a policy without retry_on
+//     retries nothing and buffers nothing; upgrades are not retried);
 //     upgrades (WebSocket) as upgrade_configs allow.
 //  5. Cluster (cluster.go, balance.go, endpoints.go, upstream.go): a host
 //     by LEAST_REQUEST (power of two choices on requests in flight),
@@ -150,9 +160,9 @@
 //   - Header value formatters (%COMMAND%): refused; "%%" is a percent.
 //   - Circuit breakers, outlier detection, health checking, locality and
 //     endpoint weights, priority spill-over before a priority is empty
-//     (the gateway uses the lowest priority with a healthy host),
-//     stream_idle_timeout and a route's idle_timeout (Go's server has no
-//     per-stream idle timeout), request_headers_timeout over HTTP/2,
+//     (the gateway uses the lowest priority with a healthy host), the
+//     stream idle timeout on an upgraded (WebSocket) connection once the
+//     upgrade is accepted, request_headers_timeout over HTTP/2,
 //     per_connection_buffer_limit_bytes, xff_num_trusted_hops beyond
 //     trusting X-Forwarded-Proto (it decides the x-envoy-* headers),
 //     access logs, stats: not enforced,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -58,6 +59,10 @@ type connManager struct {
 	// bufferLimit is the listener's per_connection_buffer_limit_bytes:
 	// how much of a request body is kept for retries.
 	bufferLimit int64
+	// streamIdle is stream_idle_timeout: a stream on which nothing moved
+	// for that long ends (Envoy's 5 minutes when unset; 0 is none). A
+	// route's idle_timeout replaces it.
+	streamIdle time.Duration
 }
 
 // defaultBufferLimit is Envoy's per_connection_buffer_limit_bytes when a
@@ -186,7 +191,6 @@ func unpack(a *anypb.Any, m proto.Message) error {
 }
 
 func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
-	// stream_idle_timeout is read and not enforced (see the package doc).
 	// xff_num_trusted_hops decides whether X-Forwarded-Proto is trusted,
 	// and otherwise only what Envoy takes for the client's address in the
 	// x-envoy-* headers the gateway does not add: X-Forwarded-For gets the
@@ -204,6 +208,10 @@ func compileConnManager(h *hcmv3.HttpConnectionManager) (*connManager, error) {
 		useRemoteAddress: h.GetUseRemoteAddress().GetValue(),
 		skipXFFAppend:    h.GetSkipXffAppend(),
 		xffTrustedHops:   h.GetXffNumTrustedHops(),
+		streamIdle:       defaultStreamIdleTimeout,
+	}
+	if t := h.GetStreamIdleTimeout(); t != nil {
+		cm.streamIdle = t.AsDuration()
 	}
 	if cm.codec == hcmv3.HttpConnectionManager_HTTP3 {
 		return nil, errors.New("codec HTTP3 is not supported by the dev gateway")

@@ -124,6 +124,10 @@ func (p *proxy) serve(cm *connManager, w http.ResponseWriter, r *http.Request, r
 		return
 	}
 	x.cluster, x.host, x.timeout, x.http1Client = c, h, fa.timeout, r.ProtoMajor == 1
+	x.streamIdle = cm.streamIdle
+	if fa.idle != nil {
+		x.streamIdle = *fa.idle // the route's replaces the connection manager's
+	}
 	x.hostRewrite, x.retries, x.rec = fa.hostRewrite, fa.retries, rec
 	p.forward(w, r, x)
 }
@@ -148,6 +152,13 @@ type exchange struct {
 	hostRewrite string
 	timeout     time.Duration
 	timer       *routeTimer
+	// streamIdle is the stream's idle timeout (the route's idle_timeout,
+	// else the connection manager's stream_idle_timeout); idle enforces it.
+	streamIdle time.Duration
+	idle       *idleTimer
+	// requestEnded is set once the client's request has been read in
+	// full: an idle timeout then answers 504 rather than 408.
+	requestEnded atomic.Bool
 	// http1Client is true when the client speaks HTTP/1.x, which carries
 	// trailers only after a chunked body.
 	http1Client bool
@@ -177,7 +188,13 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	defer cancel(nil)
 	x.timer = &routeTimer{d: x.timeout, cancel: cancel}
 	defer x.timer.stop()
+	// The stream's idle timer runs from its request's headers and starts
+	// again with every byte of the request body and of the response.
+	x.idle = newIdleTimer(x.streamIdle, func() { cancel(errStreamIdleTimeout) })
+	defer x.idle.stop()
+	x.idle.arm()
 	r = r.WithContext(ctx)
+	x.watchRequestBody(r)
 	x.timer.armAtRequestEnd(r, x.upgrade != "")
 	if p.tracer != nil && x.cm.tracing {
 		spanCtx, span := p.tracer.Client(ctx, r.Method, x.host.addr, attribute.String("envoy.cluster", x.cluster.name))
@@ -207,6 +224,19 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	failed = x.status >= 500
 	if x.rec != nil {
 		x.rec.host = x.host.addr
+	}
+}
+
+// watchRequestBody has every read of r's body count as the stream's
+// activity, and records the end of the request.
+func (x *exchange) watchRequestBody(r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		x.requestEnded.Store(true)
+		return
+	}
+	r.Body = &eofHook{
+		ReadCloser: &activity{ReadCloser: r.Body, touch: x.idle.touch},
+		onEOF:      func() { x.requestEnded.Store(true) },
 	}
 }
 
@@ -298,6 +328,12 @@ func requestScheme(r *http.Request) string {
 func (x *exchange) modifyResponse(res *http.Response) error {
 	if x.upgrade != "" && res.StatusCode == http.StatusSwitchingProtocols {
 		x.timer.stop() // the timeout bounds the upgrade, not the connection
+		// The idle timeout is not enforced on an upgraded connection (see
+		// the package doc): its body is the connection itself.
+		x.idle.stop()
+	} else {
+		x.idle.touch() // the response headers
+		res.Body = &activity{ReadCloser: res.Body, touch: x.idle.touch}
 	}
 	x.status = res.StatusCode
 	x.responseOps(res.Header)
@@ -332,11 +368,20 @@ func (x *exchange) fail(w http.ResponseWriter, r *http.Request, err error) {
 		x.rec.setFlag(flagUpstreamTimeout)
 		x.status = http.StatusGatewayTimeout
 		localReply(w, x.status, bodyTimeout, x.responseOps)
+	case errors.Is(cause, errStreamIdleTimeout):
+		// Envoy answers 504 once the request is in, 408 while it is not.
+		x.rec.setFlag(flagStreamIdleTimeout)
+		x.status = http.StatusRequestTimeout
+		if x.requestEnded.Load() {
+			x.status = http.StatusGatewayTimeout
+		}
+		localReply(w, x.status, bodyStreamTimeout, x.responseOps)
 	case cause != nil:
 		x.rec.setFlag(flagDownstreamGone)
 		x.status = 0 // the client went away: nobody reads an answer
-	case errors.Is(err, errPerTryTimeout):
-		// The last try outlived its per_try_timeout before a response.
+	case errors.Is(err, errPerTryTimeout), errors.Is(err, errPerTryIdleTimeout):
+		// The last try outlived its per_try_timeout, or its upstream was
+		// silent for its per_try_idle_timeout, before a response.
 		x.rec.setFlag(flagUpstreamTimeout)
 		x.status = http.StatusGatewayTimeout
 		localReply(w, x.status, bodyTimeout, x.responseOps)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -59,6 +60,9 @@ type retryPolicy struct {
 	retries int
 	// perTry bounds each try, 0 for none (the route timeout only).
 	perTry time.Duration
+	// perTryIdle ends a try whose upstream sent nothing for that long,
+	// before its response or during it; 0 is none.
+	perTryIdle time.Duration
 }
 
 func compileRetryPolicy(rp *routev3.RetryPolicy) (*retryPolicy, error) {
@@ -67,7 +71,7 @@ func compileRetryPolicy(rp *routev3.RetryPolicy) (*retryPolicy, error) {
 	}
 	// Back-off, host predicates, retriable status codes or headers,
 	// budgets and hedging would retry differently: refused.
-	if err := onlyFields(rp, "retry_on", "num_retries", "per_try_timeout"); err != nil {
+	if err := onlyFields(rp, "retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout"); err != nil {
 		return nil, err
 	}
 	p := &retryPolicy{retries: 1} // Envoy's num_retries default
@@ -76,6 +80,9 @@ func compileRetryPolicy(rp *routev3.RetryPolicy) (*retryPolicy, error) {
 	}
 	if t := rp.GetPerTryTimeout(); t != nil {
 		p.perTry = t.AsDuration()
+	}
+	if t := rp.GetPerTryIdleTimeout(); t != nil {
+		p.perTryIdle = t.AsDuration()
 	}
 	for c := range strings.SplitSeq(rp.GetRetryOn(), ",") {
 		c = strings.TrimSpace(c)
@@ -156,7 +163,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			out.ContentLength = int64(len(body))
 		}
 		out.URL.Host = rt.x.host.addr
-		res, f, err := rt.try(out)
+		res, f, err := rt.try(out, body != nil)
 		if err == nil && (last || !rt.policy.retriesStatus(res.StatusCode)) {
 			return res, nil
 		}
@@ -182,8 +189,14 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // buffer reads the request body for the retries: the body and the number
-// of retries left to do; a body beyond the limit is not retried.
+// of retries left to do; a body beyond the limit is not retried. A policy
+// without retry conditions retries nothing and buffers nothing, as Envoy
+// keeps no retry state without retry_on: its body streams (a policy that
+// only sets per-try timeouts).
 func (rt *retrier) buffer(req *http.Request) ([]byte, int, error) {
+	if rt.policy.on == 0 {
+		return nil, 0, nil
+	}
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, rt.policy.retries, nil
 	}
@@ -204,19 +217,39 @@ type readCloser struct {
 	io.Closer
 }
 
-// try sends one try, bounded by the per-try timeout from now (the body is
-// buffered: the request has ended) until its response ends.
-func (rt *retrier) try(req *http.Request) (*http.Response, failure, error) {
+// try sends one try, bounded by the per-try timeout from the end of the
+// request (now when the body is buffered or there is none) until its
+// response ends, and by the per-try idle timeout from the end of the
+// request until the upstream has sent nothing for that long, before its
+// response or during it.
+func (rt *retrier) try(req *http.Request, buffered bool) (*http.Response, failure, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
+	idle := newIdleTimer(rt.policy.perTryIdle, func() { cancel(errPerTryIdleTimeout) })
+	var mu sync.Mutex
 	var timer *time.Timer
-	if rt.policy.perTry > 0 {
-		timer = time.AfterFunc(rt.policy.perTry, func() { cancel(errPerTryTimeout) })
+	stopped := false
+	armed := func() {
+		idle.arm()
+		mu.Lock()
+		defer mu.Unlock()
+		if rt.policy.perTry > 0 && timer == nil && !stopped {
+			timer = time.AfterFunc(rt.policy.perTry, func() { cancel(errPerTryTimeout) })
+		}
 	}
 	stop := func() {
+		idle.stop()
+		mu.Lock()
+		stopped = true
 		if timer != nil {
 			timer.Stop()
 		}
+		mu.Unlock()
 		cancel(nil)
+	}
+	if buffered || req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		armed()
+	} else {
+		req.Body = &eofHook{ReadCloser: req.Body, onEOF: armed}
 	}
 	res, err := rt.next.RoundTrip(req.WithContext(ctx))
 	if err != nil {
@@ -224,12 +257,15 @@ func (rt *retrier) try(req *http.Request) (*http.Response, failure, error) {
 		switch cause := context.Cause(ctx); {
 		case errors.Is(cause, errPerTryTimeout) && req.Context().Err() == nil:
 			return nil, perTryTimeout, fmt.Errorf("%w: %w", errPerTryTimeout, err)
+		case errors.Is(cause, errPerTryIdleTimeout) && req.Context().Err() == nil:
+			return nil, perTryTimeout, fmt.Errorf("%w: %w", errPerTryIdleTimeout, err)
 		case isDialError(err):
 			return nil, connectFailure, err
 		}
 		return nil, reset, err
 	}
-	res.Body = &endHook{ReadCloser: res.Body, end: stop}
+	idle.touch() // the response headers
+	res.Body = &endHook{ReadCloser: &activity{ReadCloser: res.Body, touch: idle.touch}, end: stop}
 	return res, 0, nil
 }
 

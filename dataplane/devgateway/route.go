@@ -70,6 +70,9 @@ type forwardAction struct {
 	totalWeight uint64
 	// timeout bounds the upstream exchange; 0 is none.
 	timeout time.Duration
+	// idle, when set, is idle_timeout: it replaces the connection
+	// manager's stream_idle_timeout for the route's streams; 0 is none.
+	idle *time.Duration
 	// upgrades overrides the connection manager's upgrade settings, by
 	// lower-case upgrade type.
 	upgrades map[string]bool
@@ -237,7 +240,6 @@ func compileDirectResponse(d *routev3.DirectResponseAction) (*directResponse, er
 
 func compileRouteAction(a *routev3.RouteAction) (*forwardAction, error) {
 	// No hash_policy, path rewrites, mirroring…: onlyFields refuses them.
-	// idle_timeout is read and not enforced, as stream_idle_timeout.
 	if err := onlyFields(a, "cluster", "weighted_clusters", "timeout", "idle_timeout", "upgrade_configs",
 		"host_rewrite_literal", "retry_policy"); err != nil {
 		return nil, err
@@ -249,6 +251,10 @@ func compileRouteAction(a *routev3.RouteAction) (*forwardAction, error) {
 	}
 	if t := a.GetTimeout(); t != nil {
 		fa.timeout = t.AsDuration()
+	}
+	if t := a.GetIdleTimeout(); t != nil {
+		idle := t.AsDuration()
+		fa.idle = &idle
 	}
 	for _, u := range a.GetUpgradeConfigs() {
 		if err := onlyFields(u, "upgrade_type", "enabled"); err != nil {
