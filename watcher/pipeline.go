@@ -153,6 +153,9 @@ type Pipeline struct {
 	wake       chan struct{} // signalled when a change is queued
 	// rechecking is set while a Recheck is scheduled.
 	rechecking atomic.Bool
+	// step runs a pass when a gradual rollout's next step is due
+	// (knative.Result.NextStep); guarded by mu.
+	step *time.Timer
 }
 
 // New returns a Pipeline that has run no pass yet.
@@ -386,6 +389,7 @@ func (p *Pipeline) pass() *knative.Result {
 		}
 	}
 	res := p.rec.Reconcile(in)
+	p.stepAt(res.NextStep)
 	gone := p.pushSolvers(res.Model.Endpoints)
 	if err := p.opts.Routing.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
 		p.log.Error("pushing the new routing", "error", err)
@@ -410,6 +414,25 @@ func (p *Pipeline) pass() *knative.Result {
 	p.current = res
 	return res
 }
+
+// stepAt schedules the pass that takes a gradual rollout's next step, at
+// t (zero: none is due), in place of the one scheduled before: every pass
+// says when the earliest is due. Both modes run their passes on Refresh.
+func (p *Pipeline) stepAt(t time.Time) {
+	if p.step != nil {
+		p.step.Stop()
+		p.step = nil
+	}
+	if t.IsZero() {
+		return
+	}
+	// The clock may be coarser than the timer (whole seconds in Kubernetes
+	// mode): a pass that comes early finds the step not due and asks again.
+	p.step = time.AfterFunc(max(t.Sub(p.opts.Now()), minStepWait), p.Refresh)
+}
+
+// minStepWait keeps a clock that lags the timer from spinning passes.
+const minStepWait = 50 * time.Millisecond
 
 // EndpointsRouting is a Routing that also takes endpoints (the xDS
 // engine): the pipeline pushes through it the endpoints the reconciler

@@ -98,6 +98,9 @@ type Result struct {
 	Config config.Config
 	// Problems are every error found in the declared objects this round.
 	Problems []Problem
+	// NextStep is when a gradual rollout's next step is due (rollout.go):
+	// the mode runs a pass then. Zero when no step is due.
+	NextStep time.Time
 	// Conflicts are the Routes that lost a host to an earlier one, sorted:
 	// they are left out of Model and their status says DomainConflict.
 	Conflicts []translator.Conflict
@@ -158,6 +161,9 @@ type Reconciler struct {
 	configs   map[string]*configState
 	revisions map[string]*revisionState
 	routed    map[string][]target // route key → last resolved traffic
+	// rollouts are each Route's gradual rollouts (rollout.go), by route
+	// key, as its serving.knative.dev/rollout annotation records them.
+	rollouts map[string]*rollout
 	// hosts decides which Route owns a host claimed by several; it holds
 	// every Route in the model, so that a change re-decides only the
 	// claimants of the hosts it touches.
@@ -195,6 +201,7 @@ func NewReconciler(now func() time.Time) *Reconciler {
 		configs:   map[string]*configState{},
 		revisions: map[string]*revisionState{},
 		routed:    map[string][]target{},
+		rollouts:  map[string]*rollout{},
 		hosts:     translator.NewHostIndex(),
 		settings:  defaultSettings(),
 		base:      defaultSettings(),

@@ -78,6 +78,10 @@ func (r *Reconciler) Restore(s Stored) {
 	// Each Route serves its last traffic until its own resolves again (a
 	// pinned revision not ready yet after the restart, say).
 	for _, rt := range s.Routes {
+		// A rollout in progress goes on from where it was.
+		if ro := parseRollout(rt.Annotations[AnnotationRollout]); ro != nil {
+			r.rollouts[rt.Namespace+"/"+rt.Name] = ro
+		}
 		if rt.Status.Traffic == nil {
 			continue
 		}

@@ -132,6 +132,7 @@ func (rd *round) routeStatuses() {
 				delete(rd.r.routed, key)
 			}
 		}
+		ro := rd.rollout(key, rt, targets, bad == nil)
 
 		main, err := rd.hosts(rt, "")
 		if err != nil {
@@ -142,7 +143,7 @@ func (rd *round) routeStatuses() {
 			e.external = main.external != ""
 			e.tls = downgrade{external: net.ExternalTLS && e.external, local: net.ClusterLocalTLS}
 			rt.Status.URL = rd.url(main.primary(rt), main.external != "")
-			switch svc, traffic, err := rd.build(rt, main, targets); {
+			switch svc, traffic, err := rd.build(rt, main, targets, ro); {
 			case err != nil:
 				rd.problem(e.src, "", err.Error())
 				e.cond.set(condFalse(servingv1.ConditionIngressReady, ReasonInvalidHost, err.Error()))
@@ -159,13 +160,15 @@ func (rd *round) routeStatuses() {
 	rd.mappingModels()
 	rd.challengeRoutes() // ACME HTTP-01 solvers first on their hosts (challenges.go)
 	rd.claimHosts()
-	for _, e := range rd.routes {
+	rd.forgetRollouts()
+	for key, e := range rd.routes {
 		if !e.served {
 			continue
 		}
 		if e.model != nil && !e.lost {
 			rd.gatewaysServe(*e.model, e.cond)
 		}
+		rd.rolloutStatus(key, e)
 		rt := e.out
 		c, down := rd.certificateCondition(servingv1.KindRoute, rt.Namespace, rt.Name, e.tls.external, e.tls.local)
 		e.cond.set(c)
@@ -294,7 +297,10 @@ func (rd *round) hosts(rt *servingv1.Route, tag string) (hostSet, error) {
 // build makes the model Service of a Route and its status traffic. Main
 // hosts route by weight, with a Knative-Serving-Tag header route per tag;
 // each tag also gets its own hosts, routing all traffic to its revision.
-func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*model.Service, []servingv1.TrafficTarget, error) {
+// A target whose rollout is in progress (ro) splits its share among the
+// rollout's revisions, in the weights and in the status, as Knative's; its
+// tag's own hosts serve the latest ready revision.
+func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target, ro *rollout) (*model.Service, []servingv1.TrafficTarget, error) {
 	if targets == nil {
 		return nil, nil, nil
 	}
@@ -305,31 +311,45 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 	var tagRoutes []model.Route
 	var tagHosts []model.VirtualHost
 	var traffic []servingv1.TrafficTarget
+	done := map[*configRollout]bool{}
 	for _, t := range targets {
-		st := servingv1.TrafficTarget{
-			Tag: t.spec.Tag, RevisionName: t.revision,
-			LatestRevision: t.spec.LatestRevision, Percent: t.spec.Percent,
+		shares, rolling, ok := ro.split(t, done)
+		if !ok {
+			continue // an earlier target carries this rollout
 		}
-		// Targets on one revision are one split, as Knative groups them.
-		// A 0 % target stays, at 0 %: the translator keeps the gateways
-		// and proxyless clients holding its cluster for when it gets
-		// traffic.
-		p := percent(t.spec)
-		if i, ok := index[t.revision]; ok {
-			weighted[i].Percent += p
-		} else {
-			index[t.revision] = len(weighted)
-			weighted = append(weighted, rd.split(rt.Namespace, t.revision, p))
-		}
-		if p > 0 && !slices.Contains(revs, t.revision) {
-			revs = append(revs, t.revision)
+		first := len(traffic)
+		for _, sh := range shares {
+			st := servingv1.TrafficTarget{
+				Tag: t.spec.Tag, RevisionName: sh.RevisionName,
+				LatestRevision: t.spec.LatestRevision, Percent: t.spec.Percent,
+			}
+			if rolling {
+				st.Percent = int64Ptr(int64(sh.Percent))
+			}
+			// Targets on one revision are one split, as Knative groups
+			// them. A 0 % target stays, at 0 %: the translator keeps the
+			// gateways and proxyless clients holding its cluster for
+			// when it gets traffic.
+			p := uint32(sh.Percent)
+			if i, ok := index[sh.RevisionName]; ok {
+				weighted[i].Percent += p
+			} else {
+				index[sh.RevisionName] = len(weighted)
+				weighted = append(weighted, rd.split(rt.Namespace, sh.RevisionName, p))
+			}
+			if p > 0 && !slices.Contains(revs, sh.RevisionName) {
+				revs = append(revs, sh.RevisionName)
+			}
+			traffic = append(traffic, st)
 		}
 		if t.spec.Tag != "" {
 			h, err := rd.hosts(rt, t.spec.Tag)
 			if err != nil {
 				return nil, nil, err
 			}
-			st.URL = rd.url(h.primary(rt), h.external != "")
+			for i := first; i < len(traffic); i++ {
+				traffic[i].URL = rd.url(h.primary(rt), h.external != "")
+			}
 			only := model.Route{
 				PathPrefix: "/",
 				Splits:     []model.Split{rd.split(rt.Namespace, t.revision, 100)},
@@ -341,7 +361,6 @@ func (rd *round) build(rt *servingv1.Route, main hostSet, targets []target) (*mo
 			tagRoutes = append(tagRoutes, tagged)
 			tagHosts = append(tagHosts, rd.virtualHosts(h, []model.Route{only})...)
 		}
-		traffic = append(traffic, st)
 	}
 	// The revision traffic moves to next rides along at 0 % too, for the
 	// same reason: its cluster is held before the traffic arrives.
