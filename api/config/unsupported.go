@@ -165,8 +165,6 @@ var notSupported = map[string]map[string]string{
 		"certificate.class":                     "certificates come from kgate: its own CA in kgate local, config-certmanager's issuer in Kubernetes",
 		"default-external-scheme":               "not implemented: a URL's scheme follows external-domain-tls",
 		"defaultExternalScheme":                 "not implemented: a URL's scheme follows external-domain-tls",
-		"rollout-duration":                      "gradual rollout is not implemented: traffic moves at once",
-		"rolloutDuration":                       "gradual rollout is not implemented: traffic moves at once",
 		"enable-mesh-pod-addressability":        "no service mesh integration",
 		"mesh-compatibility-mode":               "no service mesh integration",
 		"system-internal-tls":                   "traffic inside the system (gateway and activator to pods) is plain HTTP; the control plane speaks mutual TLS anyway",
@@ -182,7 +180,6 @@ var notSupported = map[string]map[string]string{
 // Config.Set reads is read whatever this says.
 var unreadConfigMaps = map[string]string{
 	"config-features":        "kgate does not read config-features: its feature flags are fixed at Knative's defaults (docs/knative-parity.md)",
-	"config-gc":              "kgate does not read config-gc: revisions are not garbage collected",
 	ObservabilityConfigName:  "kgate does not read config-observability: tracing and access logs are set by flags (--tracing-endpoint, --tracing-sampling-rate, --access-log), metrics are Prometheus on /metrics",
 	"config-tracing":         "kgate does not read config-tracing: tracing is set by flags (--tracing-endpoint, --tracing-sampling-rate)",
 	"config-logging":         "kgate does not read config-logging: its log level is the --log-level flag",

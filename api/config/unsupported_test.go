@@ -90,6 +90,19 @@ func TestUnsupported(t *testing.T) {
 			},
 		},
 		{
+			name:      "every config-gc key Knative reads is read (a parser added later is known without a list)",
+			configMap: GCConfigName,
+			data: map[string]string{
+				"retain-since-create-time": "48h", "retain-since-last-active-time": "disabled",
+				"min-non-active-revisions": "20", "max-non-active-revisions": "1000",
+			},
+		},
+		{
+			name:      "rollout-duration, in both spellings, is read",
+			configMap: NetworkConfigName,
+			data:      map[string]string{"rollout-duration": "120", "rolloutDuration": "60"},
+		},
+		{
 			name:      "config-domain's keys are domains: none is unsupported",
 			configMap: DomainConfigName,
 			data:      map[string]string{"example.com": "", "ingress-class": "x"},
