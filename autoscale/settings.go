@@ -28,6 +28,17 @@ const (
 // autoscaler class is not the KPA, which this package does not scale.
 var ErrNotKPA = errors.New("autoscaler class is not " + config.ClassKPA)
 
+// Class is a revision's autoscaler class: its autoscaling.knative.dev/class
+// annotation, else config-autoscaler's pod-autoscaler-class. Only
+// config.ClassKPA is this package's to scale; NewSettings refuses the
+// others.
+func Class(cfg config.Autoscaler, annotations map[string]string) string {
+	if c := annotations[autoscaling.ClassKey]; c != "" {
+		return c
+	}
+	return cfg.PodAutoscalerClass
+}
+
 // RevisionSpec is what NewSettings reads from one revision besides
 // config-autoscaler.
 type RevisionSpec struct {

@@ -570,6 +570,9 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 		"/services":                       crud,
 		"/events":                         {"create", "patch"},
 		"discovery.k8s.io/endpointslices": {"get", "list", "watch"},
+		// The HPA class's HorizontalPodAutoscalers (watcher/kube/hpa.go):
+		// kgate's own, never patched.
+		"autoscaling/horizontalpodautoscalers": {"create", "delete", "get", "list", "update", "watch"},
 		// DomainMappings: read, and their status written; nothing else.
 		"serving.knative.dev/domainmappings": {"get", "list", "watch"},
 		// ClusterDomainClaims: read; kgate's own created and deleted

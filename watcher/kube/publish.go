@@ -89,6 +89,7 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		}
 	}
 	c.publishRevisions(s, res)
+	c.publishHPAs(s, res)
 	c.publishPlaceholders(s, res)
 	c.prune(s)
 }
@@ -229,6 +230,8 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 		}
 		if d, ok := decisions[key]; ok {
 			rt.Desired, rt.Mode = &d.Replicas, string(modes[key])
+		} else {
+			hpaRuntime(s, key, &rt)
 		}
 		st := knative.WithRuntime(want.Status, rt, have.Status.Conditions, time.Now().Truncate(time.Second))
 		st.ObservedGeneration = have.Generation

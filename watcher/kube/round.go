@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -61,9 +62,10 @@ type snapshot struct {
 	placeholders   map[string]*corev1.Service    // the Routes' and their tags' (tags.go), by key
 	configMaps     []*corev1.ConfigMap
 	gateway        *corev1.Service
-	certificates   map[string]*unstructured.Unstructured // kgate's cert-manager Certificates
-	challenges     []knative.Challenge                   // ACME HTTP-01 (challenges.go)
-	namespaces     map[string]*corev1.Namespace          // by name
+	certificates   map[string]*unstructured.Unstructured             // kgate's cert-manager Certificates
+	challenges     []knative.Challenge                               // ACME HTTP-01 (challenges.go)
+	namespaces     map[string]*corev1.Namespace                      // by name
+	hpas           map[string]*autoscalingv2.HorizontalPodAutoscaler // by revision key (hpa.go)
 }
 
 // read lists everything a round needs from the caches.
@@ -153,6 +155,9 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	if err := c.readNamespaces(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := c.readHPAs(ctx, s); err != nil {
 		return nil, err
 	}
 	var gw corev1.Service
@@ -363,6 +368,7 @@ func externalIP(gw *corev1.Service) string {
 // scale of those it no longer scales is forgotten.
 func (c *Controller) configureAutoscaler(ctx context.Context, res *knative.Result) {
 	revs := watcher.Scaled(res, nil)
+	markExternal(res.Config.Autoscaler, revs) // the HPA class (hpa.go)
 	for _, err := range c.loop.Configure(ctx, time.Now(), res.Config.Autoscaler, revs) {
 		c.log.Error("not autoscaling a revision", "error", err)
 	}

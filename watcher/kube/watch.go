@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -26,7 +27,8 @@ func (c *Controller) watch(ctx context.Context) error {
 		&servingv1.Service{}, &servingv1.Configuration{}, &servingv1.Route{}, &servingv1.Revision{},
 		&v1beta1.DomainMapping{}, &networkingv1alpha1.ClusterDomainClaim{},
 		&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{},
-		&corev1.Namespace{}, // namespace-wildcard-cert-selector (namespaces.go)
+		&corev1.Namespace{},                      // namespace-wildcard-cert-selector (namespaces.go)
+		&autoscalingv2.HorizontalPodAutoscaler{}, // the HPA class (hpa.go)
 	}
 	round := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.trigger() },
