@@ -39,10 +39,20 @@ type RevisionConfig struct {
 	ContainerConcurrency int
 	// Protocol is what the pods speak: h2c or HTTP/1.1.
 	Protocol model.Protocol
-	// Timeout is the revision's timeoutSeconds: a request must get a pod
-	// and its response must start within it, counted from arrival.
-	// 0 means DefaultTimeout.
+	// Timeout is the revision's timeoutSeconds: it bounds the whole
+	// request, counted from arrival (504 when no response started by
+	// then, the response cut when one is under way). 0 means
+	// DefaultTimeout.
 	Timeout time.Duration
+	// ResponseStartTimeout is the revision's responseStartTimeoutSeconds:
+	// a request must get a pod and its response must start within it,
+	// counted from arrival (504 otherwise). 0 is none.
+	ResponseStartTimeout time.Duration
+	// IdleTimeout is the revision's idleTimeoutSeconds: nothing may come
+	// back for longer, counted from arrival and then from each byte of
+	// the response (504 before the response, the response cut after).
+	// 0 is none.
+	IdleTimeout time.Duration
 	// Service and Configuration are the revision's Knative Service and
 	// Configuration ("" when none), for the metrics' labels.
 	Service, Configuration string
@@ -279,7 +289,7 @@ func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer a.leave(rev)
-	status, shedding = a.serve(w, r, rev, cfg, arrived.Add(cfg.Timeout))
+	status, shedding = a.serve(w, r, rev, cfg, timeoutsOf(arrived, cfg))
 }
 
 // admit counts r against the revision's share and the activator's
@@ -323,17 +333,18 @@ func revisionHeaders(h http.Header) (ns, name, missing string) {
 // serve waits for a slot on a pod, proxies r there and returns the status
 // the client was answered with (0 if the client left first), and whether
 // it was shed because the revision's line was full.
-func (a *Activator) serve(w http.ResponseWriter, r *http.Request, rev *revision, cfg *RevisionConfig, deadline time.Time) (status int, shedding bool) {
-	p, err := rev.acquire(r.Context(), deadline)
+func (a *Activator) serve(w http.ResponseWriter, r *http.Request, rev *revision, cfg *RevisionConfig, tm timeouts) (status int, shedding bool) {
+	startBy, what, d := tm.startBy()
+	p, err := rev.acquire(r.Context(), startBy)
 	switch {
 	case err == nil:
 		defer rev.release(p)
-		return a.proxy(w, r, rev, cfg, p.addr, deadline), false
+		return a.proxy(w, r, rev, cfg, p.addr, tm), false
 	case errors.Is(err, errQueueFull):
 		return shed(w, r, "revision %s: %d requests already wait for a pod (queue full); retry later", rev.key, a.queueDepth), true
 	case errors.Is(err, errWaitTimeout):
 		return reject(w, http.StatusGatewayTimeout,
-			"revision %s: no pod was ready to take the request within the revision's timeout (%s)", rev.key, cfg.Timeout), false
+			"revision %s: no pod was ready to take the request within the revision's %s (%s)", rev.key, what, d), false
 	case errors.Is(err, errRevisionDeleted):
 		return shed(w, r, "revision %s was deleted while the request waited", rev.key), false
 	default:

@@ -2,7 +2,6 @@ package activator
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -98,27 +97,6 @@ func TestWaitTimeout(t *testing.T) {
 	if s := h.stats(); s.Waiting != 0 || s.InFlight != 0 {
 		t.Errorf("stats after timeout: %+v, want the request gone", s)
 	}
-}
-
-// The timeout bounds the wait plus the response's start, not the response:
-// a stream that started in time may go on.
-func TestResponseStartTimeout(t *testing.T) {
-	h := newHarness(t, Options{})
-	h.act.SetRevision(testKey, RevisionConfig{Timeout: 200 * time.Millisecond})
-	mux := http.NewServeMux()
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done() // never answers; the activator gives up
-	})
-	mux.HandleFunc("/stream", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "start ")
-		http.NewResponseController(w).Flush()
-		time.Sleep(400 * time.Millisecond)
-		_, _ = io.WriteString(w, "end")
-	})
-	h.act.SetEndpoints(testKey, []model.Endpoint{startBackend(t, model.HTTP1, mux)})
-
-	expect(t, h.get(t, "/slow"), http.StatusGatewayTimeout, "did not start responding within the revision's timeout (200ms)")
-	expect(t, h.get(t, "/stream"), http.StatusOK, "start end")
 }
 
 func TestDeleteRevision(t *testing.T) {

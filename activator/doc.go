@@ -17,7 +17,10 @@
 //   - refused at once with 503 beyond the activator's ceilings (see
 //     below);
 //   - answered 504 when no slot came, or the pod did not start responding,
-//     within the revision's timeoutSeconds counted from arrival;
+//     within the revision's timeoutSeconds, responseStartTimeoutSeconds or
+//     idleTimeoutSeconds, whichever is shortest, counted from arrival; a
+//     response under way is cut at timeoutSeconds from arrival, or once
+//     silent for idleTimeoutSeconds (timeouts.go, docs/timeouts.md);
 //   - proxied with httputil.ReverseProxy: HTTP/1.1, WebSocket upgrades and
 //     streaming bodies, and HTTP/2 (h2c) with trailers, hence gRPC. Pods
 //     are spoken to in HTTP/2 when the revision's protocol is h2c.
@@ -49,7 +52,7 @@
 // one gRPC connection to the control plane, with dataplane/xdsclient):
 //
 //   - The xDS client calls SetRevision for each revision cluster (protocol,
-//     containerConcurrency, timeoutSeconds), SetEndpoints with the ready
+//     containerConcurrency, the three timeouts), SetEndpoints with the ready
 //     pods of each "<ns>/<rev>/pods" ClusterLoadAssignment, and
 //     DeleteRevision when the cluster goes away. A pod dropped from the
 //     endpoints takes no new request; its in-flight ones complete.

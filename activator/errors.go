@@ -14,6 +14,12 @@ var (
 	// errResponseTimeout cancels a proxied request whose pod did not start
 	// responding before the revision's timeout.
 	errResponseTimeout = errors.New("pod did not start responding before the revision's timeout")
+	// errRequestTimeout cuts a response still under way at the revision's
+	// timeoutSeconds.
+	errRequestTimeout = errors.New("response not over within the revision's timeout")
+	// errIdleTimeout cuts a response that stayed silent for the
+	// revision's idleTimeoutSeconds.
+	errIdleTimeout = errors.New("response silent for the revision's idle timeout")
 )
 
 // RejectedHeader is set on the answers the activator writes itself, so

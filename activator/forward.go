@@ -18,14 +18,22 @@ type forward struct {
 	a        *Activator
 	revision string
 	pod      string
-	timeout  time.Duration
+	tm       timeouts
+	// startWhat and startAfter name the bound on the response's start,
+	// for the answer.
+	startWhat  string
+	startAfter time.Duration
 	// http1Client is true when the client speaks HTTP/1.x, which can carry
 	// trailers only in a chunked body.
 	http1Client bool
-	// startTimer cancels the request when the pod has not started to
-	// respond by the revision's deadline; it stops at the response headers,
-	// after which a response may stream for as long as it lasts.
+	// cancel ends the exchange with a cause. startTimer cancels it when
+	// the pod has not started to respond in time; it stops at the
+	// response headers, from which endTimer (the revision's timeout) and
+	// idle (its idle timeout) bound the response.
+	cancel     context.CancelCauseFunc
 	startTimer *time.Timer
+	endTimer   *time.Timer
+	idle       *idleTimer
 	// status is what the client was answered, 0 if nothing was.
 	status int
 	// tracer, when set, passes the client span on in traceparent.
@@ -34,12 +42,14 @@ type forward struct {
 
 // proxy sends r to the pod at addr and returns the status the client was
 // answered with.
-func (a *Activator) proxy(w http.ResponseWriter, r *http.Request, rev *revision, cfg *RevisionConfig, addr string, deadline time.Time) int {
+func (a *Activator) proxy(w http.ResponseWriter, r *http.Request, rev *revision, cfg *RevisionConfig, addr string, tm timeouts) int {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	f := &forward{a: a, revision: rev.key, pod: addr, timeout: cfg.Timeout, http1Client: r.ProtoMajor == 1}
-	f.startTimer = time.AfterFunc(time.Until(deadline), func() { cancel(errResponseTimeout) })
-	defer f.startTimer.Stop()
+	f := &forward{a: a, revision: rev.key, pod: addr, tm: tm, http1Client: r.ProtoMajor == 1, cancel: cancel}
+	startBy, what, d := tm.startBy()
+	f.startWhat, f.startAfter = what, d
+	f.startTimer = time.AfterFunc(time.Until(startBy), func() { cancel(errResponseTimeout) })
+	defer f.stopTimers()
 	if a.tracer != nil {
 		var span trace.Span
 		ctx, span = a.tracer.Client(ctx, r.Method, addr, attribute.String("kgate.revision", rev.key))
@@ -89,9 +99,17 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// responseStarted stops the response-start deadline once the pod answered.
+// responseStarted stops the response-start deadline once the pod answered,
+// and bounds the response by the revision's timeout and idle timeout,
+// unless it is an accepted upgrade: the connection is then the client's.
 func (f *forward) responseStarted(res *http.Response) error {
 	f.startTimer.Stop()
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		f.endTimer = time.AfterFunc(time.Until(f.tm.end()), func() { f.cancel(errRequestTimeout) })
+		if f.idle = newIdleTimer(f.tm.idle, func() { f.cancel(errIdleTimeout) }); f.idle != nil {
+			res.Body = &activity{ReadCloser: res.Body, touch: f.idle.touch}
+		}
+	}
 	f.status = res.StatusCode
 	if f.http1Client && len(res.Trailer) > 0 {
 		// HTTP/2 lets a response have both a Content-Length and trailers
@@ -103,12 +121,24 @@ func (f *forward) responseStarted(res *http.Response) error {
 	return nil
 }
 
+// stopTimers stops every timer of the exchange.
+func (f *forward) stopTimers() {
+	f.startTimer.Stop()
+	if f.endTimer != nil {
+		f.endTimer.Stop()
+	}
+	f.idle.stop()
+}
+
 // fail answers a request whose pod could not be reached or did not answer.
+// Once the response has started there is nothing to answer: a timeout
+// then cuts it (ReverseProxy aborts the response when its body's read
+// fails), as the gateways cut it.
 func (f *forward) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch cause := context.Cause(r.Context()); {
 	case errors.Is(cause, errResponseTimeout):
 		f.status = reject(w, http.StatusGatewayTimeout,
-			"revision %s: pod %s did not start responding within the revision's timeout (%s)", f.revision, f.pod, f.timeout)
+			"revision %s: pod %s did not start responding within the revision's %s (%s)", f.revision, f.pod, f.startWhat, f.startAfter)
 	case cause != nil:
 		// The client went away: nobody reads an answer.
 		f.status = 0

@@ -42,6 +42,14 @@ func revisionOf(c *clusterv3.Cluster) (key string, cfg RevisionConfig, ok bool, 
 	if err != nil {
 		return "", RevisionConfig{}, true, err
 	}
+	start, err := wholeNumber(fields, "responseStartTimeoutSeconds")
+	if err != nil {
+		return "", RevisionConfig{}, true, err
+	}
+	idle, err := wholeNumber(fields, "idleTimeoutSeconds")
+	if err != nil {
+		return "", RevisionConfig{}, true, err
+	}
 	protocol, err := protocolOf(c)
 	if err != nil {
 		return "", RevisionConfig{}, true, err
@@ -50,13 +58,15 @@ func revisionOf(c *clusterv3.Cluster) (key string, cfg RevisionConfig, ok bool, 
 		ContainerConcurrency: cc,
 		Protocol:             protocol,
 		Timeout:              time.Duration(timeout) * time.Second,
+		ResponseStartTimeout: time.Duration(start) * time.Second,
+		IdleTimeout:          time.Duration(idle) * time.Second,
 		Service:              fields["service"].GetStringValue(),
 		Configuration:        fields["configuration"].GetStringValue(),
 	}, true, nil
 }
 
 // wholeNumber reads a non-negative whole number from revision metadata; a
-// missing field is 0, the default of both fields.
+// missing field is 0, the default of every such field.
 func wholeNumber(fields map[string]*structpb.Value, name string) (int, error) {
 	v, ok := fields[name]
 	if !ok {

@@ -20,10 +20,12 @@ func TestRevisionOfReadsTheTranslatorsCluster(t *testing.T) {
 		{Namespace: "ns", Name: "r-00001", Protocol: model.H2C, Timeout: 45 * time.Second, ContainerConcurrency: 1},
 		{Namespace: "ns", Name: "r-00002", Protocol: model.HTTP1},
 		{Namespace: "ns", Name: "hello-00003", Protocol: model.HTTP1, Service: "hello", Configuration: "hello"},
+		{Namespace: "ns", Name: "r-00004", Protocol: model.HTTP1, Timeout: 10 * time.Second, ResponseStartTimeout: 2 * time.Second, IdleTimeout: 5 * time.Second},
 	} {
 		c := translator.Revision(rev, translator.Options{}).Clusters[0]
 		key, cfg, ok, err := revisionOf(c)
 		want := RevisionConfig{ContainerConcurrency: int(rev.ContainerConcurrency), Protocol: rev.Protocol, Timeout: rev.Timeout,
+			ResponseStartTimeout: rev.ResponseStartTimeout, IdleTimeout: rev.IdleTimeout,
 			Service: rev.Service, Configuration: rev.Configuration}
 		if err != nil || !ok || key != rev.Key() || cfg != want {
 			t.Errorf("revisionOf(%s) = %q, %+v, %v, %v; want %q, %+v", c.GetName(), key, cfg, ok, err, rev.Key(), want)
@@ -43,13 +45,19 @@ func TestRevisionOfRejectsBadMetadata(t *testing.T) {
 		{"containerConcurrency", structpb.NewNumberValue(-1), "containerConcurrency -1 is not a whole number"},
 		{"containerConcurrency", structpb.NewNumberValue(1.5), "containerConcurrency 1.5 is not"},
 		{"timeoutSeconds", structpb.NewStringValue("30"), "timeoutSeconds 30 is not"},
+		{"responseStartTimeoutSeconds", structpb.NewNumberValue(-2), "responseStartTimeoutSeconds -2 is not"},
+		{"idleTimeoutSeconds", structpb.NewNumberValue(0.5), "idleTimeoutSeconds 0.5 is not"},
 	} {
-		old := fields[tc.field]
+		old, had := fields[tc.field]
 		fields[tc.field] = tc.value
 		if _, _, _, err := revisionOf(c); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s = %v: error %v, want %q", tc.field, tc.value.AsInterface(), err, tc.want)
 		}
-		fields[tc.field] = old
+		if had {
+			fields[tc.field] = old
+		} else {
+			delete(fields, tc.field)
+		}
 	}
 
 	c.Metadata = nil
