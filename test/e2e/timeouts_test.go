@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pacerEnv, set to "1", makes this test binary the pacer application
+// instead of running the tests: the timeouts test maps an image to the
+// test binary itself and sets it in the container's env, which spares
+// building an application for the suite.
+const pacerEnv = "KGATE_E2E_PACER"
+
+func init() {
+	if os.Getenv(pacerEnv) == "1" {
+		if err := servePacer(); err != nil {
+			fmt.Fprintln(os.Stderr, "pacer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+// servePacer serves on $PORT an application whose timing the request
+// chooses: ?delay= before the response starts, then "a", flushed, then
+// ?pause=, then "b". It runs until kgate stops it.
+func servePacer() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		return err
+	}
+	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		delay, _ := time.ParseDuration(q.Get("delay"))
+		pause, _ := time.ParseDuration(q.Get("pause"))
+		if !pace(r.Context(), delay) {
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "a")
+		_ = http.NewResponseController(w).Flush()
+		if !pace(r.Context(), pause) {
+			return
+		}
+		_, _ = io.WriteString(w, "b")
+	}))
+}
+
+func pace(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// The three revision timeouts on both paths of kgate local: straight to
+// the pods (target-burst-capacity 0, Serve) and through the activator
+// (target-burst-capacity -1, Proxy), with an application answering after
+// 3 s or pausing 3 s in the middle of its response (docs/timeouts.md).
+func TestRevisionTimeouts(t *testing.T) {
+	svc := func(name, tbc, timeouts string) string {
+		return strings.NewReplacer("NAME", name, "TBC", tbc, "TIMEOUTS", timeouts, "ENV", pacerEnv).Replace(`apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: NAME
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/target-burst-capacity: "TBC"
+        autoscaling.knative.dev/min-scale: "1"
+    spec:
+      TIMEOUTS
+      containers:
+        - image: kgate.dev/e2e/pacer
+          env:
+            - name: ENV
+              value: "1"
+`)
+	}
+	timeouts := map[string]string{
+		"start":   "responseStartTimeoutSeconds: 2",
+		"idle":    "idleTimeoutSeconds: 2",
+		"timeout": "timeoutSeconds: 2",
+	}
+	paths := map[string]string{"direct": "0", "activator": "-1"}
+	manifests := map[string]string{}
+	for kind, spec := range timeouts {
+		for path, tbc := range paths {
+			name := kind + "-" + path
+			manifests[name+".yaml"] = svc(name, tbc, spec)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := startKgate(t, manifests, "--image", "kgate.dev/e2e/pacer="+exe)
+	for name := range manifests {
+		name = strings.TrimSuffix(name, ".yaml")
+		k.ready(name, host(name), "ab", 60*time.Second)
+	}
+	k.eventually("the routing modes settle", 30*time.Second, func() error {
+		got := k.revisions()
+		for kind := range timeouts {
+			for path, want := range map[string]string{"direct": "Serve", "activator": "Proxy"} {
+				if rev := kind + "-" + path + "-00001"; got[rev].Mode != want {
+					return fmt.Errorf("%s: mode %q, want %s", rev, got[rev].Mode, want)
+				}
+			}
+		}
+		return nil
+	})
+
+	cases := []struct {
+		name, service, path string
+		status              int
+		body                string
+		cut                 bool
+	}{
+		{"responseStartTimeoutSeconds 2, an answer after 3 s: 504", "start", "/?delay=3s", 504, "", false},
+		{"idleTimeoutSeconds 2, a 3 s pause in the response: cut", "idle", "/?pause=3s", 200, "a", true},
+		{"timeoutSeconds 2, an answer after 3 s: 504", "timeout", "/?delay=3s", 504, "", false},
+		{"timeoutSeconds 2, a response still under way at 2 s: cut", "timeout", "/?pause=3s", 200, "a", true},
+	}
+	t.Run("group", func(t *testing.T) {
+		for _, tc := range cases {
+			for path := range paths {
+				t.Run(path+"/"+tc.name, func(t *testing.T) {
+					t.Parallel()
+					got := k.timed(t, host(tc.service+"-"+path), tc.path)
+					t.Logf("%s: %v", path, got)
+					if got.status != tc.status || got.cut != tc.cut || (tc.body != "" && got.body != tc.body) {
+						t.Errorf("got %v, want %d %q cut=%v", got, tc.status, tc.body, tc.cut)
+					}
+					if got.took < 1900*time.Millisecond || got.took > 2900*time.Millisecond {
+						t.Errorf("ended after %v, want about 2s", got.took)
+					}
+				})
+			}
+		}
+	})
+}
+
+// timedResult is what a client saw and when: a status and body, or a
+// response cut after its headers.
+type timedResult struct {
+	status int
+	body   string
+	cut    bool
+	took   time.Duration
+}
+
+func (r timedResult) String() string {
+	return fmt.Sprintf("%d %q cut=%v after %v", r.status, r.body, r.cut, r.took.Round(10*time.Millisecond))
+}
+
+// timed sends a GET for host+path and reads the whole response.
+func (k *kgate) timed(t *testing.T, host, path string) timedResult {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+k.http+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	r := timedResult{status: resp.StatusCode, body: string(body), took: time.Since(start)}
+	if err != nil {
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("GET %s%s: reading the body: %v", host, path, err)
+		}
+		r.cut = true
+	}
+	return r
+}
