@@ -45,6 +45,9 @@ type roundState struct {
 	// warning logged.
 	wildcardRoutes map[string]string
 	wildcardWarned string
+	// collected are the garbage-collected Revisions still in the cache,
+	// with the UID each had (gc.go).
+	collected collectedRevisions
 }
 
 func (s *roundState) init() { s.scaled = map[string]bool{} }
@@ -222,6 +225,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	c.st.certificates = s.certificates
 	res := c.pipe.Apply(c.change(s))
 	c.unservedChallenges(s.challenges, res)
+	c.noteCollected(s, res)
 	t2 := time.Now()
 	defer func() {
 		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services), "deferred", again)
@@ -249,6 +253,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	c.publish(s, res)
 	c.publishDomainClaims(s, res)
 	c.publishCertificates(s, wanted)
+	c.publishCollection(s, res)
 	return false, nil
 }
 

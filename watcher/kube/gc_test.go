@@ -1,0 +1,90 @@
+package kube
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/watcher"
+	"github.com/kgate/kgate/watcher/knative"
+)
+
+// podsReady plays the kubelet: the revision's Deployment has a ready pod.
+func podsReady(t *testing.T, c *Controller, revision string) {
+	t.Helper()
+	d := get(t, c, &appsv1.Deployment{}, revision+"-deployment")
+	d.Status.ReadyReplicas = 1
+	if err := c.client.Status().Update(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// In Kubernetes mode a revision config-gc collects is deleted from the API
+// server, its Deployment and private Service after it; the routing state
+// the collection reads is on every Revision, as Knative's labeler puts it.
+func TestGarbageCollectedRevisionIsDeleted(t *testing.T) {
+	gc := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: "config-gc"},
+		Data: map[string]string{"min-non-active-revisions": "0", "retain-since-create-time": "1h",
+			"retain-since-last-active-time": "1h"},
+	}
+	c, calls := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)), gc)
+	now := statusTime
+	c.pipe = watcher.New(watcher.Options{Routing: nopRouting{}, Deployed: true, Logger: discard,
+		Now: func() time.Time { return now }})
+
+	converge(t, c)
+	podsReady(t, c, "hello-00001")
+	converge(t, c)
+	svc := get(t, c, &servingv1.Service{}, "hello")
+	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
+	svc.Generation = 2
+	if err := c.client.Update(t.Context(), svc); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	converge(t, c)
+	podsReady(t, c, "hello-00002")
+	converge(t, c)
+
+	old := get(t, c, &servingv1.Revision{}, "hello-00001")
+	if got := old.Labels[knative.LabelRoutingState]; got != knative.RoutingStateReserve {
+		t.Fatalf("the replaced revision's routing state is %q, want reserve", got)
+	}
+	if got, want := old.Annotations[knative.AnnotationRoutingStateModified], now.UTC().Format(time.RFC3339); got != want {
+		t.Errorf("the replaced revision's routingStateModified is %q, want %q (when it left the traffic)", got, want)
+	}
+	if got := get(t, c, &servingv1.Revision{}, "hello-00002").Labels[knative.LabelRoutingState]; got != knative.RoutingStateActive {
+		t.Errorf("the routed revision's routing state is %q, want active", got)
+	}
+	calls.take()
+
+	// Within the retain times nothing goes; past them the replaced one does.
+	now = now.Add(59 * time.Minute)
+	converge(t, c)
+	if got := names(t, c, &servingv1.RevisionList{}); !slices.Equal(got, []string{"hello-00001", "hello-00002"}) {
+		t.Fatalf("59 minutes on: revisions %v, want both", got)
+	}
+	now = now.Add(2 * time.Minute)
+	converge(t, c)
+	if got := calls.take(); !slices.Contains(got, "delete Revision default/hello-00001") {
+		t.Errorf("past the retain times the calls were %v, want the Revision deleted", got)
+	}
+	if got := names(t, c, &servingv1.RevisionList{}); !slices.Equal(got, []string{"hello-00002"}) {
+		t.Errorf("revisions %v, want hello-00002 only", got)
+	}
+	if got := names(t, c, &appsv1.DeploymentList{}); !slices.Equal(got, []string{"hello-00002-deployment"}) {
+		t.Errorf("deployments %v, want the collected revision's gone", got)
+	}
+	if got := names(t, c, &corev1.ServiceList{}); slices.Contains(got, "hello-00001-private") {
+		t.Errorf("services %v, want the collected revision's private Service gone", got)
+	}
+	if n := converge(t, c); n != 1 || len(c.st.collected) != 0 {
+		t.Errorf("after the deletion: %d rounds to converge, %v still to delete; want one round, none", n, c.st.collected)
+	}
+}
