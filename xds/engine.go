@@ -17,7 +17,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
@@ -67,17 +66,21 @@ type Engine struct {
 
 	// owned maps an owner (see owner) to the names it published, by cache.
 	owned map[string]map[string][]string
-	// current is what the caches hold, by cache and name.
-	current map[string]map[string]types.Resource
-	// versions memoizes ResourceVersion of current's resources, by cache
-	// and name: ServiceVersions is asked about every Service on every
-	// controller round, and a resource's version changes only with it.
-	versions map[string]map[string]string
+	// current is the wire version (ResourceVersion) of what the caches
+	// hold, by cache and name. The engine keeps no proto once pushed: a
+	// change is compared by version, and the caches keep the encoding.
+	current map[string]map[string]string
 }
 
 // resourceCache is the part of a typeCache the engine writes.
 type resourceCache interface {
 	UpdateResources(toUpdate map[string]types.Resource, toDelete []string) error
+}
+
+// encodedCache is a resourceCache that takes the encodings the engine
+// computed for the versions, so that a resource is encoded once.
+type encodedCache interface {
+	updateEncoded(toUpdate map[string]types.Resource, enc map[string]encoded, toDelete []string) error
 }
 
 // pushOrder lists the caches so that a resource is pushed after the ones
@@ -131,12 +134,10 @@ func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, er
 		revisions: map[string]model.Revision{},
 		endpoints: map[string]model.RevisionEndpoints{},
 		owned:     map[string]map[string][]string{},
-		current:   map[string]map[string]types.Resource{},
-		versions:  map[string]map[string]string{},
+		current:   map[string]map[string]string{},
 	}
 	for _, key := range pushOrder {
-		e.current[key] = map[string]types.Resource{}
-		e.versions[key] = map[string]string{}
+		e.current[key] = map[string]string{}
 	}
 	b := newBatch()
 	e.publish("listeners", translator.Listeners(e.opts), b)
@@ -318,13 +319,10 @@ func (e *Engine) serviceVersions(key string) (map[string]map[string]string, erro
 	for cacheKey, names := range e.owned[serviceOwner(key)] {
 		typeURL := cacheTypeURL(cacheKey)
 		for _, name := range names {
-			v, ok := e.versions[cacheKey][name]
+			v, ok := e.current[cacheKey][name]
 			if !ok {
-				var err error
-				if v, err = ResourceVersion(e.current[cacheKey][name]); err != nil {
-					return nil, fmt.Errorf("computing the version of %s %q: %w", typeURL, name, err)
-				}
-				e.versions[cacheKey][name] = v
+				// A resource that failed to encode was never pushed.
+				return nil, fmt.Errorf("%s %q was not published", typeURL, name)
 			}
 			if out[typeURL] == nil {
 				out[typeURL] = map[string]string{}
@@ -522,17 +520,25 @@ func (e *Engine) apply(b *batch) error {
 	type push struct {
 		cacheKey string
 		update   map[string]types.Resource
+		enc      map[string]encoded
 		remove   []string
 	}
+	var errs []error
 	var updates, removals []push
 	for _, key := range pushOrder {
 		cur := e.current[key]
-		p := push{cacheKey: key, update: map[string]types.Resource{}}
+		p := push{cacheKey: key, update: map[string]types.Resource{}, enc: map[string]encoded{}}
 		for name, res := range b.puts[key] {
-			if old, ok := cur[name]; ok && proto.Equal(old, res) {
+			enc, err := encode(res)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("encoding %s %q: %w", key, name, err))
+				continue
+			}
+			if v, ok := cur[name]; ok && v == enc.version {
 				continue
 			}
 			p.update[name] = res
+			p.enc[name] = enc
 		}
 		for _, name := range sortedKeys(b.removes[key]) {
 			if _, ok := cur[name]; ok {
@@ -543,7 +549,7 @@ func (e *Engine) apply(b *batch) error {
 		case len(p.update) > 0 && len(p.remove) > 0 && breaksRoutes(key):
 			// Clusters and endpoints go after the routes that may still
 			// name them: a second response of this type, only then.
-			updates = append(updates, push{cacheKey: key, update: p.update})
+			updates = append(updates, push{cacheKey: key, update: p.update, enc: p.enc})
 			removals = append(removals, push{cacheKey: key, update: map[string]types.Resource{}, remove: p.remove})
 		case len(p.update) > 0:
 			updates = append(updates, p)
@@ -553,25 +559,28 @@ func (e *Engine) apply(b *batch) error {
 	}
 	slices.Reverse(removals)
 
-	var errs []error
 	for _, p := range append(updates, removals...) {
 		if p.cacheKey == resource.RouteType && len(p.update) > 0 {
 			e.awaitClusters(p.update)
 		}
 		// The cache stores the resources even when notifying fails, so
 		// current follows it either way.
-		maps.Copy(e.current[p.cacheKey], p.update)
-		for name := range p.update {
-			delete(e.versions[p.cacheKey], name)
+		for name, enc := range p.enc {
+			e.current[p.cacheKey][name] = enc.version
 		}
 		for _, name := range p.remove {
 			delete(e.current[p.cacheKey], name)
-			delete(e.versions[p.cacheKey], name)
 		}
 		if e.log.Enabled(context.Background(), slog.LevelDebug) {
 			e.log.Debug("pushing xDS resources", "cache", p.cacheKey, "update", sortedKeys(p.update), "remove", p.remove)
 		}
-		if err := e.caches[p.cacheKey].UpdateResources(p.update, p.remove); err != nil {
+		var err error
+		if c, ok := e.caches[p.cacheKey].(encodedCache); ok {
+			err = c.updateEncoded(p.update, p.enc, p.remove)
+		} else {
+			err = e.caches[p.cacheKey].UpdateResources(p.update, p.remove)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("pushing %s: %w", p.cacheKey, err))
 		}
 	}
@@ -627,21 +636,10 @@ func (e *Engine) awaitClusters(routes map[string]types.Resource) {
 	}
 }
 
-// version is the wire version of a resource the caches hold, memoized.
+// version is the wire version of a resource the caches hold.
 func (e *Engine) version(cacheKey, name string) (string, bool) {
-	if v, ok := e.versions[cacheKey][name]; ok {
-		return v, true
-	}
-	res, ok := e.current[cacheKey][name]
-	if !ok {
-		return "", false
-	}
-	v, err := ResourceVersion(res)
-	if err != nil {
-		return "", false
-	}
-	e.versions[cacheKey][name] = v
-	return v, true
+	v, ok := e.current[cacheKey][name]
+	return v, ok
 }
 
 // routeClusters lists the clusters a route configuration sends traffic to.

@@ -14,13 +14,18 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // typeCache holds the resources of one type for both protocols.
 //
 // State-of-the-world watches go to the embedded LinearCache: LDS and CDS
-// send their full state on every change anyway.
+// send their full state on every change anyway. It holds a decoded copy of
+// every resource and per-resource closures, so it is filled only once a
+// state-of-the-world client opens a watch of the type (see sotw): kgate's
+// own clients and Envoy speak delta, and the copy cost 50 MB at 10,000
+// Services that nobody read.
 //
 // Delta watches are served here, at a cost that follows what changed, not
 // how many resources a client subscribes to. go-control-plane's LinearCache
@@ -61,8 +66,14 @@ type typeCache struct {
 	// instead of after the initial fetch timeout.
 	absentAsRemoved bool
 
+	// sotwMu orders the LinearCache's filling (startSotw) with the updates
+	// forwarded to it; it is taken before mu.
+	sotwMu sync.Mutex
+	// sotw says the LinearCache is filled and follows every update.
+	sotw bool
+
 	mu        sync.Mutex
-	resources map[string]*entry
+	resources map[string]entry
 	seq       uint64
 	// changes lists the names changed, in sequence order. It is trimmed
 	// when it outgrows the cache; a client whose sequence predates
@@ -77,14 +88,31 @@ type typeCache struct {
 	changed changeClock
 }
 
-// entry is a resource with its wire form, computed once per change and
-// shared by every response that carries it.
+// entry is a resource's wire form, computed once per change and shared by
+// every response that carries it. The cache keeps no decoded proto: the
+// bytes are what it sends, and a proto of a resource is several times the
+// size of its encoding.
 type entry struct {
-	res     types.Resource
 	version string
-	any     *anypb.Any
+	value   []byte
 	// size is what the resource adds to a delta response's encoding.
 	size int
+}
+
+// encoded is a resource's deterministic encoding and the version it
+// yields (see ResourceVersion).
+type encoded struct {
+	value   []byte
+	version string
+}
+
+// encode encodes res once, for both its version and its wire form.
+func encode(res types.Resource) (encoded, error) {
+	b, err := cache.MarshalResource(res)
+	if err != nil {
+		return encoded{}, err
+	}
+	return encoded{value: b, version: cache.HashResource(b)}, nil
 }
 
 type logEntry struct {
@@ -143,7 +171,7 @@ func newTypeCache(typeURL, prefix string, log cacheLogger, opts ...typeCacheOpti
 		typeURL:     typeURL,
 		prefix:      prefix,
 		maxBytes:    DefaultMaxDeltaResponseBytes,
-		resources:   map[string]*entry{},
+		resources:   map[string]entry{},
 		watches:     map[*deltaWatch]struct{}{},
 	}
 	for _, opt := range opts {
@@ -156,22 +184,86 @@ func newTypeCache(typeURL, prefix string, log cacheLogger, opts ...typeCacheOpti
 // answers the open watches the change concerns. A resource whose encoding
 // is unchanged is not a change.
 func (c *typeCache) UpdateResources(toUpdate map[string]types.Resource, toDelete []string) error {
-	if err := c.update(toUpdate, toDelete); err != nil {
-		return err
+	enc := make(map[string]encoded, len(toUpdate))
+	for name, res := range toUpdate {
+		e, err := encode(res)
+		if err != nil {
+			return fmt.Errorf("encoding %s %q: %w", c.typeURL, name, err)
+		}
+		enc[name] = e
+	}
+	return c.updateEncoded(toUpdate, enc, toDelete)
+}
+
+// updateEncoded is UpdateResources for resources already encoded (the
+// engine encodes them to compare versions): enc holds the encoding of each
+// of toUpdate. The protos are kept only by a LinearCache serving
+// state-of-the-world clients.
+func (c *typeCache) updateEncoded(toUpdate map[string]types.Resource, enc map[string]encoded, toDelete []string) error {
+	c.sotwMu.Lock()
+	defer c.sotwMu.Unlock()
+	c.update(enc, toDelete)
+	if !c.sotw {
+		return nil
 	}
 	return c.LinearCache.UpdateResources(toUpdate, toDelete)
 }
 
-func (c *typeCache) update(toUpdate map[string]types.Resource, toDelete []string) error {
-	entries := make(map[string]*entry, len(toUpdate))
-	for name, res := range toUpdate {
-		b, err := cache.MarshalResource(res)
-		if err != nil {
-			return fmt.Errorf("encoding %s %q: %w", c.typeURL, name, err)
+// startSotw fills the LinearCache with what the cache holds, decoded, the
+// first time a state-of-the-world client asks for the type; from then on
+// updateEncoded forwards every update to it.
+func (c *typeCache) startSotw() error {
+	c.sotwMu.Lock()
+	defer c.sotwMu.Unlock()
+	if c.sotw {
+		return nil
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByURL(c.typeURL)
+	if err != nil {
+		return fmt.Errorf("finding the type of %s: %w", c.typeURL, err)
+	}
+	c.mu.Lock()
+	all := make(map[string]types.Resource, len(c.resources))
+	for name, e := range c.resources {
+		m := mt.New().Interface()
+		if err := proto.Unmarshal(e.value, m); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("decoding %s %q: %w", c.typeURL, name, err)
 		}
-		e := &entry{res: res, version: cache.HashResource(b), any: &anypb.Any{TypeUrl: c.typeURL, Value: b}}
-		e.size = fieldSize(proto.Size(&discoveryv3.Resource{Name: name, Version: e.version, Resource: e.any}))
-		entries[name] = e
+		all[name] = m
+	}
+	c.mu.Unlock()
+	if len(all) > 0 {
+		c.LinearCache.SetResources(all)
+	}
+	c.sotw = true
+	return nil
+}
+
+// CreateWatch opens a state-of-the-world watch on the LinearCache, filled
+// first if it is the type's first.
+func (c *typeCache) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
+	if err := c.startSotw(); err != nil {
+		return nil, err
+	}
+	return c.LinearCache.CreateWatch(req, sub, out)
+}
+
+// Fetch answers a state-of-the-world REST request from the LinearCache,
+// filled first if needed.
+func (c *typeCache) Fetch(ctx context.Context, req *cache.Request) (cache.Response, error) {
+	if err := c.startSotw(); err != nil {
+		return nil, err
+	}
+	return c.LinearCache.Fetch(ctx, req)
+}
+
+// update stores the encoded resources and removes toDelete, then answers
+// the delta watches the change concerns.
+func (c *typeCache) update(enc map[string]encoded, toDelete []string) {
+	entries := make(map[string]entry, len(enc))
+	for name, e := range enc {
+		entries[name] = entry{version: e.version, value: e.value, size: c.resourceSize(name, e)}
 	}
 
 	c.mu.Lock()
@@ -191,7 +283,7 @@ func (c *typeCache) update(toUpdate map[string]types.Resource, toDelete []string
 		}
 	}
 	if len(changed) == 0 {
-		return nil
+		return
 	}
 	c.changed.mark()
 	for _, name := range changed {
@@ -215,7 +307,12 @@ func (c *typeCache) update(toUpdate map[string]types.Resource, toDelete []string
 			w.out <- resp
 		}
 	}
-	return nil
+}
+
+// resourceSize is what a resource adds to a delta response's encoding.
+func (c *typeCache) resourceSize(name string, e encoded) int {
+	return fieldSize(proto.Size(&discoveryv3.Resource{Name: name, Version: e.version,
+		Resource: &anypb.Any{TypeUrl: c.typeURL, Value: e.value}}))
 }
 
 // concerns reports whether any of the names is subscribed.
@@ -333,7 +430,8 @@ func (c *typeCache) respond(w *deltaWatch, hints []string, replyEvenIfEmpty bool
 	for _, name := range updated[:sent] {
 		e := c.resources[name]
 		next[name] = e.version
-		resources = append(resources, &discoveryv3.Resource{Name: name, Version: e.version, Resource: e.any})
+		resources = append(resources, &discoveryv3.Resource{Name: name, Version: e.version,
+			Resource: &anypb.Any{TypeUrl: c.typeURL, Value: e.value}})
 	}
 	for _, name := range removed {
 		delete(next, name)

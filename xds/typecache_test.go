@@ -154,7 +154,7 @@ func TestTypeCacheDelta(t *testing.T) {
 
 	for _, cl := range []*cacheClient{named, wild} {
 		for name, v := range cl.known() {
-			if e := c.resources[name]; e == nil || e.version != v {
+			if e, ok := c.resources[name]; !ok || e.version != v {
 				t.Errorf("client knows %s at %q, cache has %v", name, v, e)
 			}
 		}
