@@ -185,4 +185,7 @@ var unreadConfigMaps = map[string]string{
 	"config-logging":         "kgate does not read config-logging: its log level is the --log-level flag",
 	"config-deployment":      "kgate does not read config-deployment: there is no queue-proxy, and images run as given (no digest resolution)",
 	"config-leader-election": "kgate does not read config-leader-election: kgate controller's election is its --leader-elect flag and a fixed Lease",
+	// kgate controller reads it itself (watcher/kube) and keeps it from the
+	// pipeline: only a folder's (kgate local, kgate xds) gets here.
+	"config-certmanager": "kgate local does not read config-certmanager: it issues certificates from its own CA (kgate controller reads it, for cert-manager's issuers)",
 }

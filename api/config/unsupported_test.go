@@ -117,6 +117,12 @@ func TestUnsupported(t *testing.T) {
 			},
 		},
 		{
+			name:      "config-certmanager, which only kgate controller reads",
+			configMap: "config-certmanager",
+			data:      map[string]string{"issuerRef": "kind: ClusterIssuer"},
+			want:      []want{{key: "issuerRef", status: KeyNotSupported, why: "its own CA"}},
+		},
+		{
 			name:      "a ConfigMap neither kgate's nor Knative's is none of kgate's business",
 			configMap: "my-app-settings",
 			data:      map[string]string{"colour": "blue"},

@@ -33,7 +33,8 @@ func TestControllerWarnsOfUnsupportedConfigMapKeysOnce(t *testing.T) {
 		{
 			name:       "first round: once each",
 			autoscaler: map[string]string{"enableScaleToZero": "false", "stable-window": "60s", "_example": "x"},
-			want:       map[string]int{unknown: 1, features: 1, "key=_example": 0, "key=stable-window": 0},
+			// config-certmanager is read, by the controller itself.
+			want: map[string]int{unknown: 1, features: 1, "key=_example": 0, "key=stable-window": 0, "configmap=kgate-system/config-certmanager": 0},
 		},
 		{
 			name:       "an edit of another key warns of nothing again",
@@ -60,7 +61,8 @@ func TestControllerWarnsOfUnsupportedConfigMapKeysOnce(t *testing.T) {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: name}, Data: data}
 	}
 	c, _ := newTestController(t, cm("config-autoscaler", steps[0].autoscaler),
-		cm("config-features", map[string]string{"kubernetes.podspec-fieldref": "enabled"}))
+		cm("config-features", map[string]string{"kubernetes.podspec-fieldref": "enabled"}),
+		cm(ConfigCertManager, map[string]string{"issuerRef": "kind: ClusterIssuer\nname: letsencrypt"}))
 	var logs testrun.Buffer
 	c.pipe = watcher.New(watcher.Options{Routing: nopRouting{}, Deployed: true, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Now: func() time.Time { return statusTime }})
