@@ -177,6 +177,7 @@ type process struct {
 	xds        string
 	health     string // --health-address: /healthz, /readyz, /metrics
 	readyAfter time.Duration
+	started    time.Time
 	done       chan struct{}
 }
 
@@ -196,36 +197,54 @@ func startProcess(t testing.TB, bin, kubeconfig string) *process {
 // startMode runs `kgate <mode>` (controller, or ingress) until it is ready.
 func startMode(t testing.TB, bin, kubeconfig, mode string) *process {
 	t.Helper()
+	p := launch(t, bin, kubeconfig, mode)
+	p.waitReady(t, 2*time.Minute)
+	return p
+}
+
+// launch starts `kgate <mode>` on free loopback ports without waiting: a
+// replica that does not lead is never ready.
+func launch(t testing.TB, bin, kubeconfig, mode string) *process {
+	t.Helper()
 	xdsAddr, health := freePort(t), freePort(t)
 	cmd := exec.Command(bin, mode, "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
 		"--xds-address", xdsAddr, "--health-address", health, "--log-level", "warn")
 	cmd.Stderr = testWriter{t}
-	p := &process{cmd: cmd, xds: xdsAddr, health: health, done: make(chan struct{})}
-	start := time.Now()
+	p := &process{cmd: cmd, xds: xdsAddr, health: health, done: make(chan struct{}), started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.stop(t) })
-	for {
-		resp, err := http.Get("http://" + health + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
+	return p
+}
+
+// ready says whether the process answers /readyz with 200: it leads and
+// serves xDS.
+func (p *process) ready() bool {
+	resp, err := http.Get("http://" + p.health + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// waitReady waits until the process is ready, and records how long that
+// took from its start.
+func (p *process) waitReady(t testing.TB, within time.Duration) {
+	t.Helper()
+	for !p.ready() {
 		select {
 		case <-p.done:
-			t.Fatalf("kgate %s exited before it was ready", mode)
+			t.Fatalf("kgate exited before it was ready")
 		case <-time.After(10 * time.Millisecond):
 		}
-		if time.Since(start) > 2*time.Minute {
-			t.Fatalf("kgate %s not ready within 2 minutes", mode)
+		if time.Since(p.started) > within {
+			t.Fatalf("kgate not ready within %s", within)
 		}
 	}
-	p.readyAfter = time.Since(start)
-	return p
+	p.readyAfter = time.Since(p.started)
 }
 
 func (p *process) stop(t testing.TB) {

@@ -286,8 +286,9 @@ type gateway struct {
 }
 
 // dialAs connects to the controller's xDS server with the credentials in
-// a Secret the controller keeps, as a pod mounting it would.
-func (e *env) dialAs(addr, secret string) *grpc.ClientConn {
+// a Secret the controller keeps, as a pod mounting it would; opts add to
+// the connection's options.
+func (e *env) dialAs(addr, secret string, opts ...grpc.DialOption) *grpc.ClientConn {
 	e.t.Helper()
 	var s corev1.Secret
 	if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: systemNamespace, Name: secret}, &s); err != nil {
@@ -297,7 +298,8 @@ func (e *env) dialAs(addr, secret string) *grpc.ClientConn {
 	if err != nil {
 		e.t.Fatalf("Secret %s: %v", secret, err)
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientConfig(pki.Static{B: b}))))
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientConfig(pki.Static{B: b})))}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
