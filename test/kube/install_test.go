@@ -648,7 +648,7 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 
 // TestInstallConfigMapsParse checks the four config-* ConfigMaps parse as
 // the controller parses them, and that their _example documentation holds
-// valid values too.
+// valid values of keys kgate reads too.
 func TestInstallConfigMapsParse(t *testing.T) {
 	all := readManifests(t)
 	parsers := map[string]func(map[string]string) error{
@@ -681,6 +681,10 @@ func TestInstallConfigMapsParse(t *testing.T) {
 		}
 		if err := parse(data); err != nil {
 			t.Errorf("ConfigMap %s: %s: %v", name, config.ExampleKey, err)
+		}
+		// The documentation shows only keys kgate reads.
+		for _, u := range config.Unsupported(name, data) {
+			t.Errorf("ConfigMap %s: %s shows %s, which kgate ignores (%s)", name, config.ExampleKey, u.Key, u.Status)
 		}
 	}
 }
