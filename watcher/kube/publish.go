@@ -73,7 +73,12 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 				o.Status.ObservedGeneration = o.Generation
 			})
 		case have != nil:
-			putStatus(c, "Route/"+key, have, func(o *servingv1.Route) {
+			// A Route no Service owns is the user's: its status, and the one
+			// annotation that records its gradual rollout, so that a
+			// restarted controller resumes it (knative.AnnotationRollout).
+			putDerived(c, "Route/"+key, nil, have, true, nil, func(o *servingv1.Route) bool {
+				return setAnnotation(&o.ObjectMeta, knative.AnnotationRollout, want.Annotations[knative.AnnotationRollout])
+			}, func(o *servingv1.Route) {
 				o.Status = want.Status
 				o.Status.ObservedGeneration = o.Generation
 			})
@@ -197,6 +202,23 @@ func setMeta(o *metav1.ObjectMeta, want metav1.ObjectMeta) bool {
 	changed := !maps.Equal(o.Labels, want.Labels) || !maps.Equal(o.Annotations, want.Annotations)
 	o.Labels, o.Annotations = maps.Clone(want.Labels), maps.Clone(want.Annotations)
 	return changed
+}
+
+// setAnnotation makes o carry the annotation k with value v ("": not at
+// all), and says whether that changed anything.
+func setAnnotation(o *metav1.ObjectMeta, k, v string) bool {
+	if have, ok := o.Annotations[k]; have == v && (ok || v == "") {
+		return false
+	}
+	if v == "" {
+		delete(o.Annotations, k)
+		return true
+	}
+	if o.Annotations == nil {
+		o.Annotations = map[string]string{}
+	}
+	o.Annotations[k] = v
+	return true
 }
 
 // publishRevisions creates the revisions the reconciler made, writes their
