@@ -63,7 +63,7 @@ func markExternal(cfg config.Autoscaler, revs []loop.Revision) {
 // the HPA class, as Knative makes it: named as the revision, its
 // Deployment as target, owned by the revision; min and max from
 // min-scale and max-scale (else config-autoscaler's; max 0 is no limit,
-// min holds only while a Route sends the revision traffic); the metric
+// min holds only while the revision is reachable); the metric
 // from autoscaling.knative.dev/metric (cpu by default) with the target
 // annotation as a CPU utilization percentage, a memory average in MiB or
 // a custom metric's per-pod average; the window annotation as both
@@ -183,7 +183,11 @@ func (c *Controller) publishHPAs(s *snapshot, res *knative.Result) {
 		if rev == nil || !class[key] {
 			continue // being created: next round
 		}
-		h := horizontalPodAutoscaler(rev, res.Config.Autoscaler, res.Routed[key])
+		// Knative's reachability: a revision being brought up (pending) is
+		// reachable, as is one routed; one ready and no longer routed is
+		// not, and its min-scale no longer holds.
+		reachable := res.Routed[key] || !isTrue(want.Status.Conditions, servingv1.ConditionReady)
+		h := horizontalPodAutoscaler(rev, res.Config.Autoscaler, reachable)
 		have := s.hpas[key]
 		if have == nil {
 			c.writes.put("HPA/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, h)) })

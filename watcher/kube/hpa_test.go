@@ -123,13 +123,15 @@ func TestPublishHPAs(t *testing.T) {
 	hpaCfg := config.DefaultAutoscaler()
 	hpaCfg.PodAutoscalerClass = config.ClassHPA
 	tests := []struct {
-		name   string
-		cache  []client.Object
-		revs   []*servingv1.Revision
-		cfg    config.Autoscaler
-		queued []string
-		calls  []string
-		check  func(t *testing.T, c *Controller)
+		name  string
+		cache []client.Object
+		revs  []*servingv1.Revision
+		cfg   config.Autoscaler
+		// unrouted: no Route sends the revisions traffic.
+		unrouted bool
+		queued   []string
+		calls    []string
+		check    func(t *testing.T, c *Controller)
 	}{
 		{
 			name:   "an HPA-class revision gets its HPA",
@@ -154,6 +156,32 @@ func TestPublishHPAs(t *testing.T) {
 			cfg:    hpaCfg,
 			queued: []string{"HPA/default/hello-00001"},
 			calls:  []string{"create HorizontalPodAutoscaler default/hello-00001"},
+		},
+		{
+			name:     "a revision being brought up is reachable before any Route sends it traffic: min-scale holds",
+			cache:    []client.Object{stored(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
+			revs:     []*servingv1.Revision{hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2")},
+			unrouted: true,
+			queued:   []string{"HPA/default/hello-00001"},
+			calls:    []string{"create HorizontalPodAutoscaler default/hello-00001"},
+			check: func(t *testing.T, c *Controller) {
+				if h := get(t, c, &autoscalingv2.HorizontalPodAutoscaler{}, "hello-00001"); *h.Spec.MinReplicas != 2 {
+					t.Errorf("minReplicas %d, want 2", *h.Spec.MinReplicas)
+				}
+			},
+		},
+		{
+			name:     "a Ready revision no Route sends traffic to is unreachable: min-scale does not hold",
+			cache:    []client.Object{stored(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
+			revs:     []*servingv1.Revision{withReady(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
+			unrouted: true,
+			queued:   []string{"HPA/default/hello-00001"},
+			calls:    []string{"create HorizontalPodAutoscaler default/hello-00001"},
+			check: func(t *testing.T, c *Controller) {
+				if h := get(t, c, &autoscalingv2.HorizontalPodAutoscaler{}, "hello-00001"); *h.Spec.MinReplicas != 1 {
+					t.Errorf("minReplicas %d, want 1", *h.Spec.MinReplicas)
+				}
+			},
 		},
 		{
 			name:  "a KPA revision gets none",
@@ -217,7 +245,7 @@ func TestPublishHPAs(t *testing.T) {
 				res.Config.Autoscaler = tt.cfg
 			}
 			for _, r := range tt.revs {
-				res.Routed[ns+"/"+r.Name] = true
+				res.Routed[ns+"/"+r.Name] = !tt.unrouted
 			}
 			c.publishHPAs(snap(t, c), &res)
 			if got := queued(c); !slices.Equal(got, tt.queued) {
@@ -264,3 +292,9 @@ func TestHPAClassNotKPAScaled(t *testing.T) {
 
 // stored is a revision as the API server holds it.
 func stored(r *servingv1.Revision) *servingv1.Revision { r.SetGeneration(1); return r }
+
+// withReady marks a result's revision Ready.
+func withReady(r *servingv1.Revision) *servingv1.Revision {
+	status(corev1.ConditionTrue, 0)(r)
+	return r
+}
