@@ -127,21 +127,40 @@ spec:
 		status              int
 		body                string
 		cut                 bool
+		// activator is what the activator answers itself, reached
+		// without the gateway (whose own timers fire first in front of
+		// it): the 504's body, or "" for the same answer as the gateway.
+		activator string
 	}{
-		{"responseStartTimeoutSeconds 2, an answer after 3 s: 504", "start", "/?delay=3s", 504, "", false},
-		{"idleTimeoutSeconds 2, a 3 s pause in the response: cut", "idle", "/?pause=3s", 200, "a", true},
-		{"timeoutSeconds 2, an answer after 3 s: 504", "timeout", "/?delay=3s", 504, "", false},
-		{"timeoutSeconds 2, a response still under way at 2 s: cut", "timeout", "/?pause=3s", 200, "a", true},
+		{"responseStartTimeoutSeconds 2, an answer after 3 s: 504", "start", "/?delay=3s", 504, "", false,
+			"did not start responding within the revision's response start timeout (2s)"},
+		{"idleTimeoutSeconds 2, a 3 s pause in the response: cut", "idle", "/?pause=3s", 200, "a", true, ""},
+		{"timeoutSeconds 2, an answer after 3 s: 504", "timeout", "/?delay=3s", 504, "", false,
+			"did not start responding within the revision's timeout (2s)"},
+		{"timeoutSeconds 2, a response still under way at 2 s: cut", "timeout", "/?pause=3s", 200, "a", true, ""},
 	}
+	activator := k.flag("--activator-address")
 	t.Run("group", func(t *testing.T) {
 		for _, tc := range cases {
-			for path := range paths {
+			for _, path := range []string{"direct", "activator", "activator alone"} {
 				t.Run(path+"/"+tc.name, func(t *testing.T) {
 					t.Parallel()
-					got := k.timed(t, host(tc.service+"-"+path), tc.path)
+					var got timedResult
+					if path == "activator alone" {
+						// As the gateway sends it, the revision named.
+						got = k.timed(t, activator, host(tc.service+"-activator"), tc.path, http.Header{
+							"Knative-Serving-Namespace": {"default"}, "Knative-Serving-Revision": {tc.service + "-activator-00001"},
+						})
+					} else {
+						got = k.timed(t, k.http, host(tc.service+"-"+path), tc.path, nil)
+					}
 					t.Logf("%s: %v", path, got)
-					if got.status != tc.status || got.cut != tc.cut || (tc.body != "" && got.body != tc.body) {
-						t.Errorf("got %v, want %d %q cut=%v", got, tc.status, tc.body, tc.cut)
+					body := tc.body
+					if path == "activator alone" && tc.activator != "" {
+						body = tc.activator
+					}
+					if got.status != tc.status || got.cut != tc.cut || !strings.Contains(got.body, body) {
+						t.Errorf("got %v, want %d %q cut=%v", got, tc.status, body, tc.cut)
 					}
 					if got.took < 1900*time.Millisecond || got.took > 2900*time.Millisecond {
 						t.Errorf("ended after %v, want about 2s", got.took)
@@ -150,6 +169,18 @@ spec:
 			}
 		}
 	})
+}
+
+// flag returns the value kgate local was given for name.
+func (k *kgate) flag(name string) string {
+	k.t.Helper()
+	for i, a := range k.args {
+		if a == name && i+1 < len(k.args) {
+			return k.args[i+1]
+		}
+	}
+	k.t.Fatalf("kgate local has no %s", name)
+	return ""
 }
 
 // timedResult is what a client saw and when: a status and body, or a
@@ -165,14 +196,18 @@ func (r timedResult) String() string {
 	return fmt.Sprintf("%d %q cut=%v after %v", r.status, r.body, r.cut, r.took.Round(10*time.Millisecond))
 }
 
-// timed sends a GET for host+path and reads the whole response.
-func (k *kgate) timed(t *testing.T, host, path string) timedResult {
+// timed sends a GET for host+path with header to addr and reads the whole
+// response.
+func (k *kgate) timed(t *testing.T, addr, host, path string, header http.Header) timedResult {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+k.http+path, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Host = host
+	for name, values := range header {
+		req.Header[name] = values
+	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
