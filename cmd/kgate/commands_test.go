@@ -116,6 +116,32 @@ spec:
 		wantErr: "1 problem(s) in 1 file(s)",
 		want:    []string{"huge.yaml:1: Service default/huge: spec.template.metadata.annotations[autoscaling.knative.dev/min-scale]: expected 0 <= 1000000000 <= "},
 	})
+	typo := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(typo, []byte(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-network
+  namespace: knative-serving
+data:
+  _example: documentation
+  domain-tempate: "{{.Name}}.{{.Domain}}"
+  ingress-class: kourier.ingress.networking.knative.dev
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		name    string
+		files   []string
+		wantErr string
+		want    []string
+	}{
+		name: "a ConfigMap key kgate ignores is a warning, not a problem", files: []string{typo},
+		want: []string{
+			"config.yaml:1: ConfigMap knative-serving/config-network: data[domain-tempate]: warning: unknown ConfigMap key; ignored (did you mean domain-template?)",
+			"config.yaml:1: ConfigMap knative-serving/config-network: data[ingress-class]: warning: ConfigMap key not supported by kgate; ignored (kgate is the ingress",
+			"1 file(s) valid",
+		},
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := run(t, append([]string{"validate"}, tt.files...)...)

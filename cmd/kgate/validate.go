@@ -25,7 +25,12 @@ Each problem is printed on its own line as
 
   FILE:LINE: Kind namespace/name: field: message
 
-and the exit status is 1 when there is any. References between objects (a traffic
+and the exit status is 1 when there is any. A ConfigMap key kgate ignores (unknown,
+or Knative's and not supported by kgate) is a warning line, which does not fail:
+
+  FILE:LINE: ConfigMap namespace/name: data[key]: warning: unknown ConfigMap key; ignored (did you mean ...?)
+
+References between objects (a traffic
 target naming a revision that does not exist yet) are not problems here: they show
 in the Route's status once served, as in Knative.
 
@@ -34,9 +39,12 @@ Where config-autoscaler sets no max-scale-limit, kgate local's applies
 above it is a problem. --max-scale-limit 0 checks as Knative does (no limit).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			problems, err := validateFiles(args, ceiling)
+			problems, warnings, err := validateFiles(args, ceiling)
 			if err != nil {
 				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.OutOrStdout(), w)
 			}
 			for _, p := range problems {
 				fmt.Fprintln(cmd.OutOrStdout(), p)
@@ -53,14 +61,13 @@ above it is a problem. --max-scale-limit 0 checks as Knative does (no limit).`,
 }
 
 // validateFiles decodes and checks the files; an unreadable file is an
-// error, a bad document a problem.
-func validateFiles(paths []string, ceiling int32) ([]string, error) {
-	var problems []string
+// error, a bad document a problem, a ConfigMap key kgate ignores a warning.
+func validateFiles(paths []string, ceiling int32) (problems, warnings []string, err error) {
 	var objs []manifest.Object
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", p, err)
+			return nil, nil, fmt.Errorf("reading %s: %w", p, err)
 		}
 		decoded, errs := manifest.Decode(p, data)
 		for _, err := range errs {
@@ -71,5 +78,15 @@ func validateFiles(paths []string, ceiling int32) ([]string, error) {
 	for _, p := range knative.Validate(objs, ceiling) {
 		problems = append(problems, p.String())
 	}
-	return problems, nil
+	for _, u := range knative.Unsupported(objs) {
+		msg := u.Message()
+		switch {
+		case u.Why != "":
+			msg += " (" + u.Why + ")"
+		case u.Suggest != "":
+			msg += " (did you mean " + u.Suggest + "?)"
+		}
+		warnings = append(warnings, fmt.Sprintf("%s:%d: ConfigMap %s/%s: data[%s]: warning: %s", u.File, u.Line, u.Namespace, u.ConfigMap, u.Key, msg))
+	}
+	return problems, warnings, nil
 }
