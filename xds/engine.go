@@ -64,8 +64,10 @@ type Engine struct {
 	revisions map[string]model.Revision
 	endpoints map[string]model.RevisionEndpoints
 
-	// owned maps an owner (see owner) to the names it published, by cache.
-	owned map[string]map[string][]string
+	// owned maps an owner (see owner) to what it published: one slice of
+	// exact size per owner rather than a map by cache, which cost a few
+	// hundred bytes per Revision and per revision's endpoints.
+	owned map[string][]published
 	// current is the wire version (ResourceVersion) of what the caches
 	// hold, by cache and name. The engine keeps no proto once pushed: a
 	// change is compared by version, and the caches keep the encoding.
@@ -133,7 +135,7 @@ func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, er
 		services:  map[string]model.Service{},
 		revisions: map[string]model.Revision{},
 		endpoints: map[string]model.RevisionEndpoints{},
-		owned:     map[string]map[string][]string{},
+		owned:     map[string][]published{},
 		current:   map[string]map[string]string{},
 	}
 	for _, key := range pushOrder {
@@ -316,19 +318,17 @@ func (e *Engine) ServiceVersions(key string) (map[string]map[string]string, erro
 
 func (e *Engine) serviceVersions(key string) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
-	for cacheKey, names := range e.owned[serviceOwner(key)] {
-		typeURL := cacheTypeURL(cacheKey)
-		for _, name := range names {
-			v, ok := e.current[cacheKey][name]
-			if !ok {
-				// A resource that failed to encode was never pushed.
-				return nil, fmt.Errorf("%s %q was not published", typeURL, name)
-			}
-			if out[typeURL] == nil {
-				out[typeURL] = map[string]string{}
-			}
-			out[typeURL][name] = v
+	for _, p := range e.owned[serviceOwner(key)] {
+		typeURL := cacheTypeURL(p.cacheKey)
+		v, ok := e.current[p.cacheKey][p.name]
+		if !ok {
+			// A resource that failed to encode was never pushed.
+			return nil, fmt.Errorf("%s %q was not published", typeURL, p.name)
 		}
+		if out[typeURL] == nil {
+			out[typeURL] = map[string]string{}
+		}
+		out[typeURL][p.name] = v
 	}
 	return out, nil
 }
@@ -432,13 +432,20 @@ func revisionOwner(key string) string  { return "revision/" + key }
 func endpointsOwner(key string) string { return "endpoints/" + key }
 func secretOwner(name string) string   { return "secret/" + name }
 
+// published names a resource in its cache.
+type published struct {
+	cacheKey string
+	name     string
+}
+
 // publish makes out everything owner publishes: what it published before
 // and no longer does is deleted.
 func (e *Engine) publish(owner string, out translator.Output, b *batch) {
-	now := map[string][]string{}
+	now := make([]published, 0, len(out.Listeners)+len(out.APIListeners)+len(out.ScopedRoutes)+
+		len(out.Routes)+len(out.Clusters)+len(out.Endpoints)+len(out.Secrets))
 	add := func(cacheKey string, res types.Resource) {
 		name := cache.GetResourceName(res)
-		now[cacheKey] = append(now[cacheKey], name)
+		now = append(now, published{cacheKey: cacheKey, name: name})
 		b.put(cacheKey, name, res)
 	}
 	for _, r := range out.Listeners {
@@ -462,11 +469,9 @@ func (e *Engine) publish(owner string, out translator.Output, b *batch) {
 	for _, r := range out.Secrets {
 		add(resource.SecretType, r)
 	}
-	for cacheKey, names := range e.owned[owner] {
-		for _, name := range names {
-			if !slices.Contains(now[cacheKey], name) {
-				b.remove(cacheKey, name)
-			}
+	for _, p := range e.owned[owner] {
+		if !slices.Contains(now, p) {
+			b.remove(p.cacheKey, p.name)
 		}
 	}
 	if len(now) == 0 {
