@@ -156,6 +156,9 @@ type Pipeline struct {
 	// step runs a pass when a gradual rollout's next step is due
 	// (knative.Result.NextStep); guarded by mu.
 	step *time.Timer
+	// collection runs a pass when a revision turns old enough for garbage
+	// collection (knative.Result.NextCollection); guarded by mu.
+	collection *time.Timer
 }
 
 // New returns a Pipeline that has run no pass yet.
@@ -390,6 +393,7 @@ func (p *Pipeline) pass() *knative.Result {
 	}
 	res := p.rec.Reconcile(in)
 	p.stepAt(res.NextStep)
+	p.collectAt(res.NextCollection)
 	gone := p.pushSolvers(res.Model.Endpoints)
 	if err := p.opts.Routing.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
 		p.log.Error("pushing the new routing", "error", err)
@@ -429,6 +433,20 @@ func (p *Pipeline) stepAt(t time.Time) {
 	// The clock may be coarser than the timer (whole seconds in Kubernetes
 	// mode): a pass that comes early finds the step not due and asks again.
 	p.step = time.AfterFunc(max(t.Sub(p.opts.Now()), minStepWait), p.Refresh)
+}
+
+// collectAt schedules the pass that garbage-collects the next revision
+// turning stale, at t by the pipeline's clock, as stepAt does for rollouts;
+// zero cancels it.
+func (p *Pipeline) collectAt(t time.Time) {
+	if p.collection != nil {
+		p.collection.Stop()
+		p.collection = nil
+	}
+	if t.IsZero() {
+		return
+	}
+	p.collection = time.AfterFunc(max(t.Sub(p.opts.Now()), minStepWait), p.Refresh)
 }
 
 // minStepWait keeps a clock that lags the timer from spinning passes.

@@ -53,6 +53,15 @@ func (rd *round) collect() {
 			delete(rd.r.revisions, rev.key())
 			rd.res.Collected = append(rd.res.Collected, rev.key())
 		}
+		// No event marks a revision turning stale: a pass must run then.
+		for _, rev := range revs {
+			if rd.r.revisions[rev.key()] == nil || rev.exempt(cs) {
+				continue
+			}
+			if at, ok := staleAt(g, rev); ok && at.After(rd.now) && (rd.res.NextCollection.IsZero() || at.Before(rd.res.NextCollection)) {
+				rd.res.NextCollection = at
+			}
+		}
 	}
 	sort.Strings(rd.res.Collected)
 }
@@ -210,6 +219,25 @@ func stale(g config.GC, now time.Time, rev *revisionState) bool {
 		return false
 	}
 	return true
+}
+
+// staleAt is when a revision turns stale, false when it never does (both
+// retain times disabled).
+func staleAt(g config.GC, rev *revisionState) (time.Time, bool) {
+	create, active := g.RetainSinceCreateTime, g.RetainSinceLastActiveTime
+	if create == config.GCDisabled && active == config.GCDisabled {
+		return time.Time{}, false
+	}
+	var at time.Time
+	if create != config.GCDisabled {
+		at = rev.created.Add(create)
+	}
+	if active != config.GCDisabled {
+		if t := rev.lastActive().Add(active); t.After(at) {
+			at = t
+		}
+	}
+	return at, true
 }
 
 // routingMeta puts the routing state on a Revision's labels and

@@ -214,11 +214,19 @@ func TestReconcileCollectsRevisions(t *testing.T) {
 		first.Annotations[AnnotationRoutingStateModified] != clock.t.UTC().Format(time.RFC3339) {
 		t.Fatalf("unpinned: %s %v %v, want reserve since now", first.Name, first.Labels, first.Annotations)
 	}
+	// No event marks the end of the retain time: the Result says when a
+	// pass must run.
+	if want := clock.t.Add(30 * time.Minute); !res.NextCollection.Equal(want) {
+		t.Errorf("unpinned: next collection at %v, want %v", res.NextCollection, want)
+	}
 	if res = step(29*time.Minute, gcService("img:3", "")); len(res.Collected) != 0 {
 		t.Fatalf("29 minutes after unpinning: collected %v, want none", res.Collected)
 	}
 	if res = step(time.Minute, gcService("img:3", "")); strings.Join(res.Collected, " ") != "default/hello-00001" {
 		t.Fatalf("30 minutes after unpinning: collected %v, want hello-00001", res.Collected)
+	}
+	if !res.NextCollection.IsZero() {
+		t.Errorf("nothing left to collect, yet a collection is due at %v", res.NextCollection)
 	}
 	if res = step(time.Hour, gcService("img:3", "")); len(res.Collected) != 0 || state(res) != "hello-00003=active" {
 		t.Errorf("later: collected %v, revisions %s; want nothing more, the latest kept", res.Collected, state(res))

@@ -108,6 +108,10 @@ type Result struct {
 	// round (config-gc): gone from Revisions, they are for Kubernetes mode
 	// to delete.
 	Collected []string
+	// NextCollection is when the next revision turns old enough for
+	// garbage collection (gc.go), which no event marks: the mode runs a
+	// pass then. Zero when none will.
+	NextCollection time.Time
 	// DomainClaims are the claims the DomainMappings hold that no declared
 	// ClusterDomainClaim makes (autocreate-cluster-domain-claims), sorted
 	// by domain: Kubernetes mode creates them, as Knative does.
