@@ -3,6 +3,7 @@ package knative
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -351,7 +352,7 @@ func (rd *round) rolloutDuration(rt *servingv1.Route) time.Duration {
 // rollout duration the goal applies at once; it is still remembered, so
 // that a duration set later rolls from it.
 func (rd *round) rollout(key string, rt *servingv1.Route, targets []target, resolved bool) *rollout {
-	prev := rd.r.rollouts[key]
+	prev := rd.existing(rt.Namespace, rd.r.rollouts[key])
 	if !resolved {
 		return prev
 	}
@@ -363,6 +364,21 @@ func (rd *round) rollout(key string, rt *servingv1.Route, targets []target, reso
 	ro := goal.step(prev, rd.now)
 	rd.r.rollouts[key] = ro
 	return ro
+}
+
+// existing is ro without the rollouts that name a revision gone since
+// (its Configuration deleted, say): those targets start afresh.
+func (rd *round) existing(ns string, ro *rollout) *rollout {
+	if ro == nil {
+		return nil
+	}
+	out := &rollout{}
+	for _, c := range ro.Configurations {
+		if !slices.ContainsFunc(c.Revisions, func(r revisionShare) bool { return rd.r.revisions[ns+"/"+r.RevisionName] == nil }) {
+			out.Configurations = append(out.Configurations, c)
+		}
+	}
+	return out
 }
 
 // rolloutStatus finishes a served Route's rollout once the round knows

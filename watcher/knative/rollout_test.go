@@ -271,6 +271,30 @@ func TestRolloutResumesAfterRestart(t *testing.T) {
 	})
 }
 
+// A rollout that names a revision gone since (collected, or its
+// Configuration deleted while stopped) does not route to it: the target
+// gets its share at once.
+func TestRolloutForgetsRevisionsGone(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	objs := func(image string) Input {
+		return Input{Objects: decode(t, rolloutService(image, "serving.knative.dev/rollout-duration: 4s", ""))}
+	}
+	before := NewReconciler(clock.now)
+	before.Reconcile(objs("v1"))
+	clock.t = t0.Add(10 * time.Second)
+	res := before.Reconcile(objs("v2"))
+	var revs []*servingv1.Revision
+	for _, r := range res.Revisions {
+		if r.Name != "hello-00001" {
+			revs = append(revs, r)
+		}
+	}
+	after := NewReconciler(clock.now)
+	after.Restore(Stored{Services: res.Services, Configurations: res.Configurations, Routes: res.Routes, Revisions: revs})
+	clock.t = t0.Add(10500 * time.Millisecond)
+	checkRollout(t, after.Reconcile(objs("v2")), rolloutEvent{at: 10500 * time.Millisecond, traffic: "hello-00002=100"}, true)
+}
+
 // roundTrip copies objects through JSON, as a store keeps them.
 func roundTrip[T any](t *testing.T, objs []T) []T {
 	t.Helper()
