@@ -34,9 +34,10 @@ type Stored struct {
 // Restore loads a fresh Reconciler with the state the API server stores,
 // before its first Reconcile: the revision history (names, generations,
 // templates' digests, frozen specs), each Configuration's latest created
-// and ready revisions, and every condition's lastTransitionTime. A
-// restarted controller then derives the same revisions and statuses, and
-// the next revision of a Configuration gets the next number.
+// and ready revisions, every condition's lastTransitionTime, and each
+// Route's gradual rollout (its AnnotationRollout). A restarted controller
+// then derives the same revisions and statuses, the next revision of a
+// Configuration gets the next number, and a rollout goes on where it was.
 //
 // A Revision not made by kgate (no AnnotationTemplateDigest) is kept, but
 // no template is ever taken as its own.
