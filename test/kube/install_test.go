@@ -646,7 +646,7 @@ func TestInstallControllerRBACIsLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestInstallConfigMapsParse checks the four config-* ConfigMaps parse as
+// TestInstallConfigMapsParse checks the config-* ConfigMaps parse as
 // the controller parses them, and that their _example documentation holds
 // valid values of keys kgate reads too.
 func TestInstallConfigMapsParse(t *testing.T) {
@@ -656,6 +656,7 @@ func TestInstallConfigMapsParse(t *testing.T) {
 		config.NetworkConfigName:    func(d map[string]string) error { _, err := config.ParseNetwork(d); return err },
 		config.AutoscalerConfigName: func(d map[string]string) error { _, err := config.ParseAutoscaler(d); return err },
 		config.DefaultsConfigName:   func(d map[string]string) error { _, err := config.ParseDefaults(d); return err },
+		config.GCConfigName:         func(d map[string]string) error { _, err := config.ParseGC(d); return err },
 	}
 	for name, parse := range parsers {
 		cm := decode[corev1.ConfigMap](t, find(t, all, "ConfigMap", systemNamespace+"/"+name))
