@@ -75,8 +75,11 @@ func DefaultAutoscaler() Autoscaler {
 
 // ParseAutoscaler reads config-autoscaler data.
 func ParseAutoscaler(data map[string]string) (Autoscaler, error) {
+	return parseAutoscaler(&parser{configMap: AutoscalerConfigName, data: data})
+}
+
+func parseAutoscaler(p *parser) (Autoscaler, error) {
 	a := DefaultAutoscaler()
-	p := &parser{configMap: AutoscalerConfigName, data: data}
 	p.string("pod-autoscaler-class", &a.PodAutoscalerClass)
 	p.bool("enable-scale-to-zero", &a.EnableScaleToZero)
 	p.bool("allow-zero-initial-scale", &a.AllowZeroInitialScale)
@@ -123,7 +126,7 @@ func ParseAutoscaler(data map[string]string) (Autoscaler, error) {
 	case a.TargetBurstCapacity < 0 && a.TargetBurstCapacity != -1:
 		p.fail("target-burst-capacity", "must be either non-negative or -1 (for unlimited), was: %v", a.TargetBurstCapacity)
 	case a.TargetUtilization <= 0 || a.TargetUtilization > 1:
-		p.fail("container-concurrency-target-percentage", "%v is outside of valid range of (0, 100]", data["container-concurrency-target-percentage"])
+		p.fail("container-concurrency-target-percentage", "%v is outside of valid range of (0, 100]", p.data["container-concurrency-target-percentage"])
 	case a.TargetUtilization*a.ContainerConcurrencyTargetDefault < TargetMin:
 		p.fail("container-concurrency-target-default", "with container-concurrency-target-percentage yields target concurrency of %v, can't be less than %v", a.TargetUtilization*a.ContainerConcurrencyTargetDefault, TargetMin)
 	case a.RPSTargetDefault < TargetMin:

@@ -68,8 +68,11 @@ func DefaultDefaults() Defaults {
 
 // ParseDefaults reads config-defaults data.
 func ParseDefaults(data map[string]string) (Defaults, error) {
+	return parseDefaults(&parser{configMap: DefaultsConfigName, data: data})
+}
+
+func parseDefaults(p *parser) (Defaults, error) {
 	d := DefaultDefaults()
-	p := &parser{configMap: DefaultsConfigName, data: data}
 	p.string("container-name-template", &d.ContainerNameTemplate)
 	p.string("init-container-name-template", &d.InitContainerNameTemplate)
 	p.bool("allow-container-concurrency-zero", &d.AllowContainerConcurrencyZero)

@@ -53,8 +53,11 @@ func (g GC) Off() bool {
 // maximum keeps its default, and min-non-active-revisions is a plain
 // count: it takes no "disabled" (0 keeps none).
 func ParseGC(data map[string]string) (GC, error) {
+	return parseGC(&parser{configMap: GCConfigName, data: data})
+}
+
+func parseGC(p *parser) (GC, error) {
 	g := DefaultGC()
-	p := &parser{configMap: GCConfigName, data: data}
 	p.disabledOrDuration("retain-since-create-time", &g.RetainSinceCreateTime)
 	p.disabledOrDuration("retain-since-last-active-time", &g.RetainSinceLastActiveTime)
 	p.int64("min-non-active-revisions", &g.MinNonActiveRevisions)

@@ -99,8 +99,11 @@ func DefaultNetwork() Network {
 // older camelCase keys domainTemplate and tagTemplate are read too, the
 // kebab-case ones winning.
 func ParseNetwork(data map[string]string) (Network, error) {
+	return parseNetwork(&parser{configMap: NetworkConfigName, data: data})
+}
+
+func parseNetwork(p *parser) (Network, error) {
 	n := Network{DomainTemplate: DefaultDomainTemplate, TagTemplate: DefaultTagTemplate, HTTPProtocol: HTTPProtocolEnabled}
-	p := &parser{configMap: NetworkConfigName, data: data}
 	p.string("domainTemplate", &n.DomainTemplate)
 	p.string("tagTemplate", &n.TagTemplate)
 	p.string("domain-template", &n.DomainTemplate)

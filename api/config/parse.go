@@ -21,6 +21,8 @@ type parser struct {
 	configMap string
 	data      map[string]string
 	err       error
+	// read, when not nil, records every key get is asked for (keysRead).
+	read map[string]bool
 }
 
 func (p *parser) fail(key, format string, args ...any) {
@@ -29,17 +31,9 @@ func (p *parser) fail(key, format string, args ...any) {
 	}
 }
 
-// readsKey, when the data holds it, makes get record there each key it is
-// asked for, one per line. Only keysRead puts it in, in a copy of its own:
-// the data of a ParseX call is all a parser sees, and this keeps ParseX's
-// signature and needs no parser of its own per ConfigMap. No ConfigMap can
-// hold the key: it is not valid UTF-8, which JSON and YAML decoding never
-// produce and the API server's key rule ([-._a-zA-Z0-9]+) refuses.
-const readsKey = "\xffkgate.dev/keys-read"
-
 func (p *parser) get(key string) (string, bool) {
-	if log, ok := p.data[readsKey]; ok {
-		p.data[readsKey] = log + key + "\n"
+	if p.read != nil {
+		p.read[key] = true
 	}
 	v, ok := p.data[key]
 	return v, ok

@@ -87,20 +87,20 @@ func Unsupported(name string, data map[string]string) []UnsupportedKey {
 // ConfigMap at all. The outcome of the parse is not wanted: a parser reads
 // every key whatever the values.
 func keysRead(name string, data map[string]string) (map[string]bool, bool) {
-	probe := maps.Clone(data)
-	if probe == nil {
-		probe = map[string]string{}
+	p := &parser{configMap: name, data: data, read: map[string]bool{}}
+	switch name {
+	case NetworkConfigName:
+		_, _ = parseNetwork(p)
+	case DefaultsConfigName:
+		_, _ = parseDefaults(p)
+	case AutoscalerConfigName:
+		_, _ = parseAutoscaler(p)
+	case GCConfigName:
+		_, _ = parseGC(p)
+	default:
+		return nil, false
 	}
-	probe[readsKey] = ""
-	c := Default()
-	known, _ := c.Set(name, probe)
-	read := map[string]bool{}
-	for k := range strings.SplitSeq(probe[readsKey], "\n") {
-		if k != "" {
-			read[k] = true
-		}
-	}
-	return read, known
+	return p.read, true
 }
 
 // closest is the candidate nearest to key: the same once case and the
