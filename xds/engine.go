@@ -59,6 +59,11 @@ type Engine struct {
 	changes   func() <-chan struct{}
 	routeHold time.Duration
 	log       *slog.Logger
+	// apiListeners says the Services' API listeners are published. With a
+	// server they are built only once a proxyless gRPC client first asks
+	// for listeners (startAPIListeners): a gateway never reads them, and
+	// they were a tenth of the engine's heap at 10,000 Services.
+	apiListeners bool
 
 	services  map[string]model.Service
 	revisions map[string]model.Revision
@@ -119,7 +124,41 @@ func NewEngine(srv *Server, opts EngineOptions) (*Engine, error) {
 	e.applied = srv.acks.applied
 	e.changes = srv.acks.changes
 	e.routeHold = defaultRouteHold
+	e.mu.Lock()
+	e.apiListeners = false
+	e.mu.Unlock()
+	if !srv.caches[apiLDS].setOnFirstWatch(e.startAPIListeners) {
+		// A proxyless client has asked already.
+		e.startAPIListeners()
+	}
 	return e, nil
+}
+
+// startAPIListeners publishes every Service's API listeners, and every
+// change's from then on. It runs once, when the first proxyless client
+// opens a listener watch: that watch sees them all. Translating every
+// Service again for them costs about what the start-up did, once.
+func (e *Engine) startAPIListeners() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.apiListeners {
+		return
+	}
+	e.apiListeners = true
+	b := newBatch()
+	for _, key := range sortedKeys(e.services) {
+		if _, inConflict := e.hosts.Conflict(key); inConflict {
+			continue
+		}
+		owner := serviceOwner(key)
+		for _, l := range translator.Service(e.services[key], e.opts).APIListeners {
+			b.put(apiLDS, l.GetName(), l)
+			e.owned[owner] = append(e.owned[owner], published{cacheKey: apiLDS, name: l.GetName()})
+		}
+	}
+	if err := e.apply(b); err != nil {
+		e.log.Error("publishing the API listeners for proxyless gRPC clients", "err", err)
+	}
 }
 
 func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, error) {
@@ -137,6 +176,9 @@ func newEngine(caches map[string]resourceCache, opts EngineOptions) (*Engine, er
 		endpoints: map[string]model.RevisionEndpoints{},
 		owned:     map[string][]published{},
 		current:   map[string]map[string]string{},
+		// Without a server (tests writing to recorders) nothing tells
+		// when a proxyless client comes: publish them all along.
+		apiListeners: true,
 	}
 	for _, key := range pushOrder {
 		e.current[key] = map[string]string{}
@@ -313,7 +355,27 @@ func (e *Engine) Waiting(svc model.Service) (msg string, hold bool) {
 func (e *Engine) ServiceVersions(key string) (map[string]map[string]string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.serviceVersions(key)
+	out, err := e.serviceVersions(key)
+	if err != nil || e.apiListeners {
+		return out, err
+	}
+	// The API listeners are not built yet (no proxyless client asked):
+	// their versions are those they will have.
+	svc, ok := e.services[key]
+	if _, inConflict := e.hosts.Conflict(key); !ok || inConflict {
+		return out, nil
+	}
+	for _, l := range translator.Service(svc, e.opts).APIListeners {
+		v, err := ResourceVersion(l)
+		if err != nil {
+			return nil, fmt.Errorf("computing the version of API listener %q: %w", l.GetName(), err)
+		}
+		if out[resource.ListenerType] == nil {
+			out[resource.ListenerType] = map[string]string{}
+		}
+		out[resource.ListenerType][l.GetName()] = v
+	}
+	return out, nil
 }
 
 func (e *Engine) serviceVersions(key string) (map[string]map[string]string, error) {
@@ -451,8 +513,10 @@ func (e *Engine) publish(owner string, out translator.Output, b *batch) {
 	for _, r := range out.Listeners {
 		add(gatewayLDS, r)
 	}
-	for _, r := range out.APIListeners {
-		add(apiLDS, r)
+	if e.apiListeners {
+		for _, r := range out.APIListeners {
+			add(apiLDS, r)
+		}
 	}
 	for _, r := range out.ScopedRoutes {
 		add(resource.ScopedRouteType, r)

@@ -66,6 +66,12 @@ type typeCache struct {
 	// instead of after the initial fetch timeout.
 	absentAsRemoved bool
 
+	// watchMu guards watched and onWatch: onWatch runs when the type's
+	// first watch opens (see setOnFirstWatch).
+	watchMu sync.Mutex
+	watched bool
+	onWatch func()
+
 	// sotwMu orders the LinearCache's filling (startSotw) with the updates
 	// forwarded to it; it is taken before mu.
 	sotwMu sync.Mutex
@@ -240,9 +246,39 @@ func (c *typeCache) startSotw() error {
 	return nil
 }
 
+// setOnFirstWatch has f run when the first watch of the type opens, before
+// that watch looks at the resources, so that what only a client of this
+// type needs is built once one asks (the engine's API listeners). It
+// reports false, and keeps nothing, when a watch has already opened.
+func (c *typeCache) setOnFirstWatch(f func()) bool {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watched {
+		return false
+	}
+	c.onWatch = f
+	return true
+}
+
+// firstWatch runs the onWatch hook if no watch has opened yet. It is
+// called with no lock of the cache held: the hook writes to the cache. A
+// watch opening meanwhile does not wait for it; it is answered when the
+// hook's resources arrive, as for any change.
+func (c *typeCache) firstWatch() {
+	c.watchMu.Lock()
+	f := c.onWatch
+	first := !c.watched
+	c.watched, c.onWatch = true, nil
+	c.watchMu.Unlock()
+	if first && f != nil {
+		f()
+	}
+}
+
 // CreateWatch opens a state-of-the-world watch on the LinearCache, filled
 // first if it is the type's first.
 func (c *typeCache) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
+	c.firstWatch()
 	if err := c.startSotw(); err != nil {
 		return nil, err
 	}
@@ -252,6 +288,7 @@ func (c *typeCache) CreateWatch(req *cache.Request, sub cache.Subscription, out 
 // Fetch answers a state-of-the-world REST request from the LinearCache,
 // filled first if needed.
 func (c *typeCache) Fetch(ctx context.Context, req *cache.Request) (cache.Response, error) {
+	c.firstWatch()
 	if err := c.startSotw(); err != nil {
 		return nil, err
 	}
@@ -336,6 +373,7 @@ func (c *typeCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscrip
 	if req.GetTypeUrl() != c.typeURL {
 		return nil, fmt.Errorf("request for %s sent to the %s cache", req.GetTypeUrl(), c.typeURL)
 	}
+	c.firstWatch()
 	w := &deltaWatch{req: req, sub: sub, out: out}
 	// Envoy ends its initialization only once a wildcard subscription is
 	// answered, even with nothing.
