@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kgate/kgate/api/config"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
@@ -28,6 +29,17 @@ type localDeployer interface {
 // ReasonCannotRun is the revision condition reason when kgate local cannot
 // run a revision's container.
 const ReasonCannotRun = "ContainerNotRunnable"
+
+// ReasonHPAClassUnsupported is the revision condition reason when a
+// revision is of Knative's HPA class, which Kubernetes' HorizontalPodAutoscaler
+// scales: kgate local has none to hand it to, and its own autoscaler is the
+// KPA.
+const ReasonHPAClassUnsupported = "HPAClassUnsupported"
+
+// hpaUnsupported is the message of ReasonHPAClassUnsupported.
+const hpaUnsupported = "autoscaler class " + config.ClassHPA +
+	" (autoscaling.knative.dev/class, or config-autoscaler's pod-autoscaler-class) is not supported by kgate local: " +
+	"Kubernetes' HorizontalPodAutoscaler scales it, in Kubernetes mode (kgate controller); locally, use " + config.ClassKPA + ", the default"
 
 // localSystem runs what the pipeline decides on this machine: each pass's
 // revisions go to the deployer (what each runs) and the autoscaler loop
@@ -60,6 +72,10 @@ func (s *localSystem) apply(ctx context.Context, res *knative.Result) {
 	for _, rev := range res.Revisions {
 		key := rev.Namespace + "/" + rev.Name
 		live[key] = true
+		if autoscale.Class(res.Config.Autoscaler, rev.Annotations) == config.ClassHPA {
+			failed[key] = knative.Failure{Reason: ReasonHPAClassUnsupported, Message: hpaUnsupported}
+			continue
+		}
 		if err := s.dep.SetRevision(key, rev); err != nil {
 			failed[key] = knative.Failure{Reason: ReasonCannotRun, Message: err.Error()}
 		}

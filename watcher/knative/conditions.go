@@ -20,6 +20,9 @@ const (
 	ReasonConfigurationMissing = "ConfigurationMissing"
 	// ReasonDeploying: the revision is not ready yet.
 	ReasonDeploying = "Deploying"
+	// ReasonRevisionFailed: a Configuration's latest created revision
+	// cannot run (Input.Failed).
+	ReasonRevisionFailed = "RevisionFailed"
 	// ReasonNotOwned: an object of the same name exists and is not the Service's.
 	ReasonNotOwned = "NotOwned"
 	// ReasonIngressNotConfigured: the Route is not served yet.

@@ -231,10 +231,20 @@ func (rd *round) configurationStatuses() {
 		e.out.Status.ObservedGeneration = cs.gen
 		e.out.Status.LatestCreatedRevisionName = cs.latestCreated
 		latest := rd.r.revisions[e.out.Namespace+"/"+cs.latestCreated]
+		var failure Failure
+		failed := false
+		if latest != nil {
+			failure, failed = rd.in.Failed[latest.key()]
+		}
 		switch {
 		case latest != nil && latest.ready:
 			cs.latestReady = cs.latestCreated
 			e.cond.set(condTrue(servingv1.ConditionReady))
+		case failed:
+			// As Knative: the revision's failure, on its Configuration and
+			// so its Service, where a user looks first.
+			e.cond.set(condFalse(servingv1.ConditionReady, ReasonRevisionFailed,
+				fmt.Sprintf("Revision %q failed with message: %s.", cs.latestCreated, failure.Message)))
 		default:
 			e.cond.set(condUnknown(servingv1.ConditionReady, ReasonDeploying,
 				fmt.Sprintf("Revision %q is not yet ready.", cs.latestCreated)))
