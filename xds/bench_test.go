@@ -66,6 +66,15 @@ func subscribeEverything(b *testing.B, h *harness, cfg model.Config) *deltaClien
 // ACKs the server processes waits for each).
 func subscribeEverythingWith(b *testing.B, h *harness, cfg model.Config, listeners int, secrets []string, afterACK func()) *deltaClient {
 	b.Helper()
+	gw := h.delta(b, gatewayNode)
+	syncEverything(b, gw, cfg, listeners, secrets, afterACK)
+	return gw
+}
+
+// syncEverything subscribes gw as subscribeEverythingWith does and waits
+// for every type's first state, each part ACKed.
+func syncEverything(b *testing.B, gw *deltaClient, cfg model.Config, listeners int, secrets []string, afterACK func()) {
+	b.Helper()
 	var routes, scopes, clas []string
 	for _, svc := range cfg.Services {
 		routes = append(routes, routeName("external", svc.Name))
@@ -74,7 +83,6 @@ func subscribeEverythingWith(b *testing.B, h *harness, cfg model.Config, listene
 	for _, ep := range cfg.Endpoints {
 		clas = append(clas, ep.Revision, ep.Revision+"/pods")
 	}
-	gw := h.delta(b, gatewayNode)
 	for _, sub := range []struct {
 		typeURL string
 		names   []string
@@ -104,5 +112,4 @@ func subscribeEverythingWith(b *testing.B, h *harness, cfg model.Config, listene
 			}
 		}
 	}
-	return gw
 }

@@ -188,6 +188,8 @@ type deltaClient struct {
 	stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 	recv   <-chan *discoveryv3.DeltaDiscoveryResponse
 	first  bool
+	// close ends the stream.
+	close context.CancelFunc
 }
 
 func (h *harness) delta(t testing.TB, node *corev3.Node) *deltaClient {
@@ -204,7 +206,7 @@ func deltaOn(t testing.TB, conn grpc.ClientConnInterface, node *corev3.Node) *de
 	if err != nil {
 		t.Fatalf("opening delta ADS stream: %v", err)
 	}
-	return &deltaClient{t: t, node: node, stream: stream, recv: pump(stream.Recv), first: true}
+	return &deltaClient{t: t, node: node, stream: stream, recv: pump(stream.Recv), first: true, close: cancel}
 }
 
 func (c *deltaClient) send(req *discoveryv3.DeltaDiscoveryRequest) {
