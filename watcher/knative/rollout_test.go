@@ -295,6 +295,28 @@ func TestRolloutForgetsRevisionsGone(t *testing.T) {
 	checkRollout(t, after.Reconcile(objs("v2")), rolloutEvent{at: 10500 * time.Millisecond, traffic: "hello-00002=100"}, true)
 }
 
+// The annotation is Knative's JSON (traffic.Rollout): the configurations'
+// revisions, oldest first, and the step parameters in Unix nanoseconds.
+func TestRolloutAnnotationIsKnativesJSON(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	objs := func(image string) Input {
+		return Input{Objects: decode(t, rolloutService(image, "serving.knative.dev/rollout-duration: 4s", ""))}
+	}
+	if got, want := findRoute(r.Reconcile(objs("v1")), "hello").Annotations[AnnotationRollout],
+		`{"configurations":[{"configurationName":"hello","percent":100,"revisions":[{"revisionName":"hello-00001","percent":100}],"stepParams":{}}]}`; got != want {
+		t.Errorf("before a rollout:\n got %s\nwant %s", got, want)
+	}
+	clock.t = t0.Add(10 * time.Second)
+	start := clock.t.UnixNano()
+	want := fmt.Sprintf(`{"configurations":[{"configurationName":"hello","percent":100,`+
+		`"revisions":[{"revisionName":"hello-00001","percent":99},{"revisionName":"hello-00002","percent":1}],`+
+		`"stepParams":{"starttime":%d,"nextStepTime":%d,"stepDuration":1000000000,"stepSize":33}}]}`, start, start+int64(time.Second))
+	if got := findRoute(r.Reconcile(objs("v2")), "hello").Annotations[AnnotationRollout]; got != want {
+		t.Errorf("a rollout started:\n got %s\nwant %s", got, want)
+	}
+}
+
 // roundTrip copies objects through JSON, as a store keeps them.
 func roundTrip[T any](t *testing.T, objs []T) []T {
 	t.Helper()
