@@ -73,10 +73,14 @@ func TestGradualRollout(t *testing.T) {
 
 	k.interrupt()
 	k.launch()
-	rt, err := k.get("routes", "roll")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var rt map[string]any
+	k.eventually("the Route after the restart", 20*time.Second, func() error {
+		var err error
+		if rt, err = k.get("routes", "roll"); err == nil && len(trafficOf(rt)) == 0 {
+			err = fmt.Errorf("no traffic yet")
+		}
+		return err
+	})
 	after := newShare(rt, "roll-00002")
 	t.Logf("the new revision had %d %% before the restart, %d %% after; answers during the rollout: %v", before, after, seen)
 	if after < before || after >= 100 {
