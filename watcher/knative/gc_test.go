@@ -290,3 +290,26 @@ func TestRestoredWithoutRoutingStateIsReserveFromNow(t *testing.T) {
 		t.Errorf("the routed revision restored without a state: %q, want active", got)
 	}
 }
+
+// A config-gc that does not parse is a problem naming the key, and the last
+// valid one stays in effect, as for every ConfigMap.
+func TestInvalidConfigGCKeepsTheLastValid(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	bad := strings.Replace(gcMap, `min-non-active-revisions: "0"`, `min-non-active-revisions: "5000"`, 1)
+	r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:1", ""))})
+	clock.t = clock.t.Add(time.Minute)
+	r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", ""))})
+	clock.t = clock.t.Add(2 * time.Hour)
+	res := r.Reconcile(Input{Objects: decode(t, bad, gcService("img:2", ""))})
+	var msgs []string
+	for _, p := range res.Problems {
+		msgs = append(msgs, p.String())
+	}
+	if want := "config-gc: min-non-active-revisions: 5000 must be <= max-non-active-revisions (1000)"; !strings.Contains(strings.Join(msgs, "\n"), want) {
+		t.Errorf("problems %q, want one saying %q", msgs, want)
+	}
+	if got := strings.Join(res.Collected, " "); got != "default/hello-00001" {
+		t.Errorf("collected %q under the last valid config-gc (min 0), want default/hello-00001", got)
+	}
+}
