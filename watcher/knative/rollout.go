@@ -354,6 +354,9 @@ func (rd *round) rolloutDuration(rt *servingv1.Route) time.Duration {
 func (rd *round) rollout(key string, rt *servingv1.Route, targets []target, resolved bool) *rollout {
 	prev := rd.existing(rt.Namespace, rd.r.rollouts[key])
 	if !resolved {
+		if prev != nil {
+			rd.r.rollouts[key] = prev
+		}
 		return prev
 	}
 	goal := goalRollout(targets)

@@ -181,7 +181,8 @@ func checkRollout(t *testing.T, res *Result, ev rolloutEvent, enabled bool) {
 	if rolling := c.Reason == ReasonRolloutInProgress && c.Status == corev1.ConditionUnknown; rolling != ev.rolling {
 		t.Errorf("at %v: IngressReady %s %s, want rolling out %v", ev.at, c.Status, c.Reason, ev.rolling)
 	}
-	if ev.rolling {
+	// Ready says RolloutInProgress unless something False comes first.
+	if assigned := condOf(t, rt.Status.Conditions, servingv1.ConditionAllTrafficAssigned); ev.rolling && assigned.Status == corev1.ConditionTrue {
 		if c := condOf(t, svc.Status.Conditions, servingv1.ConditionReady); c.Status != corev1.ConditionUnknown || c.Reason != ReasonRolloutInProgress {
 			t.Errorf("at %v: the Service's Ready %s %s, want Unknown RolloutInProgress", ev.at, c.Status, c.Reason)
 		}
@@ -293,6 +294,42 @@ func TestRolloutForgetsRevisionsGone(t *testing.T) {
 	after.Restore(Stored{Services: res.Services, Configurations: res.Configurations, Routes: res.Routes, Revisions: revs})
 	clock.t = t0.Add(10500 * time.Millisecond)
 	checkRollout(t, after.Reconcile(objs("v2")), rolloutEvent{at: 10500 * time.Millisecond, traffic: "hello-00002=100"}, true)
+}
+
+// While a Route's traffic does not resolve (a target names a revision that
+// does not exist), it keeps serving its split as it stands, as Knative
+// leaves the Ingress alone: no step is taken or scheduled. Once it
+// resolves again, the rollout goes on.
+func TestRolloutStandsStillWhileTrafficDoesNotResolve(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	const ann = "serving.knative.dev/rollout-duration: 4s"
+	broken := "\n  traffic:\n  - latestRevision: true\n    percent: 100\n  - revisionName: hello-00009\n    percent: 0"
+	for _, ev := range []struct {
+		traffic string
+		rolloutEvent
+	}{
+		{"", rolloutEvent{at: 0, image: "v1", traffic: "hello-00001=100"}},
+		{"", rolloutEvent{at: 10 * time.Second, image: "v2", traffic: "hello-00001=99 hello-00002=1", next: 11 * time.Second, rolling: true}},
+		{"", rolloutEvent{at: 11 * time.Second, traffic: "hello-00001=66 hello-00002=34", next: 12 * time.Second, rolling: true}},
+		{broken, rolloutEvent{at: 11500 * time.Millisecond, traffic: "hello-00001=66 hello-00002=34", rolling: true}},
+		{broken, rolloutEvent{at: 13 * time.Second, traffic: "hello-00001=66 hello-00002=34", rolling: true}},
+		{"", rolloutEvent{at: 14 * time.Second, traffic: "hello-00001=33 hello-00002=67", next: 15 * time.Second, rolling: true}},
+	} {
+		clock.t = t0.Add(ev.at)
+		image := "v2"
+		if ev.image != "" {
+			image = ev.image
+		}
+		res := r.Reconcile(Input{Objects: decode(t, rolloutService(image, ann, ev.traffic))})
+		if ev.traffic == broken {
+			res.Problems = nil // the missing revision, reported on spec.traffic
+			if c := condOf(t, findRoute(res, "hello").Status.Conditions, servingv1.ConditionAllTrafficAssigned); c.Status != corev1.ConditionFalse {
+				t.Fatalf("at %v: AllTrafficAssigned %s, want False", ev.at, c.Status)
+			}
+		}
+		checkRollout(t, res, ev.rolloutEvent, true)
+	}
 }
 
 // The annotation is Knative's JSON (traffic.Rollout): the configurations'
