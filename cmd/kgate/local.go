@@ -56,7 +56,7 @@ func newLocalCommand() *cobra.Command {
 		Use:   "local -f PATH...",
 		Short: "Run Knative Services on this machine: the whole of kgate in one process",
 		Long: `Watches the manifests (Services, Configurations, Routes and the ConfigMaps
-config-domain, config-network, config-autoscaler and config-defaults) and runs
+config-domain, config-network, config-autoscaler, config-defaults and config-gc) and runs
 them: revisions as local processes scaled by the autoscaler, the activator, the
 xDS and load-reporting server, and a data plane (Envoy when one is installed,
 else kgate's dev gateway) serving

@@ -35,8 +35,8 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // Input is everything one reconciliation reads.
 type Input struct {
 	// Objects are the declared objects (Services, Configurations, Routes and
-	// the ConfigMaps config-domain, config-network, config-defaults and
-	// config-autoscaler), in a stable order: when two declare the same
+	// the ConfigMaps config-domain, config-network, config-defaults,
+	// config-autoscaler and config-gc), in a stable order: when two declare the same
 	// object, the first wins.
 	Objects []manifest.Object
 	// Ready says which revisions ("namespace/name") are ready. nil means no

@@ -32,8 +32,8 @@ func section(c *config.Config, name string, from config.Config) bool {
 	return true
 }
 
-// configMaps reads config-domain, config-network, config-defaults and
-// config-autoscaler, in whatever namespace they are declared (local mode
+// configMaps reads config-domain, config-network, config-defaults,
+// config-autoscaler and config-gc, in whatever namespace they are declared (local mode
 // has no knative-serving namespace to insist on). An absent ConfigMap means
 // the base configuration (Knative's defaults unless SetBase changed it); one that does not parse keeps its last good value.
 // Other ConfigMaps are ignored.
