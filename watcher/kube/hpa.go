@@ -183,10 +183,11 @@ func (c *Controller) publishHPAs(s *snapshot, res *knative.Result) {
 		if rev == nil || !class[key] {
 			continue // being created: next round
 		}
-		// Knative's reachability: a revision being brought up (pending) is
-		// reachable, as is one routed; one ready and no longer routed is
-		// not, and its min-scale no longer holds.
-		reachable := res.Routed[key] || !isTrue(want.Status.Conditions, servingv1.ConditionReady)
+		// Knative's reachability, from the routing state: a revision
+		// being brought up (pending) or routed (active) is reachable; one
+		// routed no more (reserve) is not, and its min-scale no longer
+		// holds.
+		reachable := want.Labels[knative.LabelRoutingState] != knative.RoutingStateReserve
 		h := horizontalPodAutoscaler(rev, res.Config.Autoscaler, reachable)
 		have := s.hpas[key]
 		if have == nil {

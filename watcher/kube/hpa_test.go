@@ -123,15 +123,13 @@ func TestPublishHPAs(t *testing.T) {
 	hpaCfg := config.DefaultAutoscaler()
 	hpaCfg.PodAutoscalerClass = config.ClassHPA
 	tests := []struct {
-		name  string
-		cache []client.Object
-		revs  []*servingv1.Revision
-		cfg   config.Autoscaler
-		// unrouted: no Route sends the revisions traffic.
-		unrouted bool
-		queued   []string
-		calls    []string
-		check    func(t *testing.T, c *Controller)
+		name   string
+		cache  []client.Object
+		revs   []*servingv1.Revision
+		cfg    config.Autoscaler
+		queued []string
+		calls  []string
+		check  func(t *testing.T, c *Controller)
 	}{
 		{
 			name:   "an HPA-class revision gets its HPA",
@@ -158,12 +156,11 @@ func TestPublishHPAs(t *testing.T) {
 			calls:  []string{"create HorizontalPodAutoscaler default/hello-00001"},
 		},
 		{
-			name:     "a revision being brought up is reachable before any Route sends it traffic: min-scale holds",
-			cache:    []client.Object{stored(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
-			revs:     []*servingv1.Revision{hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2")},
-			unrouted: true,
-			queued:   []string{"HPA/default/hello-00001"},
-			calls:    []string{"create HorizontalPodAutoscaler default/hello-00001"},
+			name:   "a revision being brought up (pending) is reachable: min-scale holds",
+			cache:  []client.Object{stored(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
+			revs:   []*servingv1.Revision{routingState(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"), knative.RoutingStatePending)},
+			queued: []string{"HPA/default/hello-00001"},
+			calls:  []string{"create HorizontalPodAutoscaler default/hello-00001"},
 			check: func(t *testing.T, c *Controller) {
 				if h := get(t, c, &autoscalingv2.HorizontalPodAutoscaler{}, "hello-00001"); *h.Spec.MinReplicas != 2 {
 					t.Errorf("minReplicas %d, want 2", *h.Spec.MinReplicas)
@@ -171,12 +168,11 @@ func TestPublishHPAs(t *testing.T) {
 			},
 		},
 		{
-			name:     "a Ready revision no Route sends traffic to is unreachable: min-scale does not hold",
-			cache:    []client.Object{stored(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
-			revs:     []*servingv1.Revision{withReady(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
-			unrouted: true,
-			queued:   []string{"HPA/default/hello-00001"},
-			calls:    []string{"create HorizontalPodAutoscaler default/hello-00001"},
+			name:   "a revision routed no more (reserve) is unreachable: min-scale does not hold",
+			cache:  []client.Object{stored(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"))},
+			revs:   []*servingv1.Revision{routingState(hpaRev("hello-00001", "autoscaling.knative.dev/min-scale", "2"), knative.RoutingStateReserve)},
+			queued: []string{"HPA/default/hello-00001"},
+			calls:  []string{"create HorizontalPodAutoscaler default/hello-00001"},
 			check: func(t *testing.T, c *Controller) {
 				if h := get(t, c, &autoscalingv2.HorizontalPodAutoscaler{}, "hello-00001"); *h.Spec.MinReplicas != 1 {
 					t.Errorf("minReplicas %d, want 1", *h.Spec.MinReplicas)
@@ -221,6 +217,23 @@ func TestPublishHPAs(t *testing.T) {
 			},
 		},
 		{
+			name: "an HPA whose windows differ gets the revision's, keeping the policies the API server filled in",
+			cache: []client.Object{stored(hpaRev("hello-00001", "autoscaling.knative.dev/window", "90s")), func() client.Object {
+				h := created(hpaRev("hello-00001", "autoscaling.knative.dev/window", "30s"), config.DefaultAutoscaler())
+				h.Spec.Behavior.ScaleUp.Policies = []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}}
+				return h
+			}()},
+			revs:   []*servingv1.Revision{hpaRev("hello-00001", "autoscaling.knative.dev/window", "90s")},
+			queued: []string{"HPA/default/hello-00001"},
+			calls:  []string{"update HorizontalPodAutoscaler default/hello-00001"},
+			check: func(t *testing.T, c *Controller) {
+				b := get(t, c, &autoscalingv2.HorizontalPodAutoscaler{}, "hello-00001").Spec.Behavior
+				if window(b, true) != 90 || window(b, false) != 90 || len(b.ScaleUp.Policies) != 1 {
+					t.Errorf("behavior %+v, want 90 s windows and the stored policy", b)
+				}
+			},
+		},
+		{
 			name: "an HPA whose revision is gone, or no longer of the class, goes; one not kgate's stays",
 			cache: []client.Object{
 				stored(krev("kpa-00001", "hello", image("hello:1"))),
@@ -245,7 +258,7 @@ func TestPublishHPAs(t *testing.T) {
 				res.Config.Autoscaler = tt.cfg
 			}
 			for _, r := range tt.revs {
-				res.Routed[ns+"/"+r.Name] = !tt.unrouted
+				res.Routed[ns+"/"+r.Name] = true
 			}
 			c.publishHPAs(snap(t, c), &res)
 			if got := queued(c); !slices.Equal(got, tt.queued) {
@@ -293,8 +306,8 @@ func TestHPAClassNotKPAScaled(t *testing.T) {
 // stored is a revision as the API server holds it.
 func stored(r *servingv1.Revision) *servingv1.Revision { r.SetGeneration(1); return r }
 
-// withReady marks a result's revision Ready.
-func withReady(r *servingv1.Revision) *servingv1.Revision {
-	status(corev1.ConditionTrue, 0)(r)
+// routingState gives a result's revision Knative's routing state.
+func routingState(r *servingv1.Revision, state string) *servingv1.Revision {
+	r.Labels[knative.LabelRoutingState] = state
 	return r
 }
