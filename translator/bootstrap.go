@@ -119,7 +119,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 				ApiType:             apiType,
 				TransportApiVersion: corev3.ApiVersion_V3,
 				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: XDSCluster},
+					EnvoyGrpc: xdsGrpc(),
 				}}},
 				SetNodeOnFirstMessageOnly: true,
 			},
@@ -132,7 +132,7 @@ func Bootstrap(opts BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			ApiType:             corev3.ApiConfigSource_GRPC,
 			TransportApiVersion: corev3.ApiVersion_V3,
 			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: XDSCluster},
+				EnvoyGrpc: xdsGrpc(),
 			}}},
 		}},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
@@ -244,6 +244,27 @@ func heapAction(name string, threshold float64) *overloadv3.OverloadAction {
 		Triggers: []*overloadv3.Trigger{{
 			Name:         fixedHeapMonitor,
 			TriggerOneof: &overloadv3.Trigger_Threshold{Threshold: &overloadv3.ThresholdTrigger{Value: threshold}},
+		}},
+	}
+}
+
+// XDSRetryBase and XDSRetryMax pace Envoy's reconnections to the control
+// plane (Envoy's defaults are 500 ms and 30 s): a gateway finds the new
+// leader within 5 s of it serving, where a 15-second leader change (the
+// Lease's duration) would otherwise leave it backing off for up to 16 s
+// more.
+const (
+	XDSRetryBase = 250 * time.Millisecond
+	XDSRetryMax  = 5 * time.Second
+)
+
+// xdsGrpc is the control plane's gRPC service for the ADS and LRS streams.
+func xdsGrpc() *corev3.GrpcService_EnvoyGrpc {
+	return &corev3.GrpcService_EnvoyGrpc{
+		ClusterName: XDSCluster,
+		RetryPolicy: &corev3.RetryPolicy{RetryBackOff: &corev3.BackoffStrategy{
+			BaseInterval: durationpb.New(XDSRetryBase),
+			MaxInterval:  durationpb.New(XDSRetryMax),
 		}},
 	}
 }
