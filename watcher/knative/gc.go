@@ -46,8 +46,11 @@ func (rd *round) collect() {
 	}
 	for key, revs := range byConfig {
 		cs := rd.r.configs[key]
-		if cs == nil {
-			continue // restored without its Configuration: forget decides
+		if e := rd.configs[key]; cs == nil || e == nil || !e.served {
+			// Its Configuration is gone or not served this round: forget
+			// decides, and a collection waits for a Configuration that
+			// serves again.
+			continue
 		}
 		for _, rev := range collectable(g, rd.now, cs, revs) {
 			delete(rd.r.revisions, rev.key())

@@ -313,3 +313,26 @@ func TestInvalidConfigGCKeepsTheLastValid(t *testing.T) {
 		t.Errorf("collected %q under the last valid config-gc (min 0), want default/hello-00001", got)
 	}
 }
+
+// A Configuration not served this round (invalid, with no valid version to
+// fall back on) has nothing collected: its revisions are forgotten with it,
+// never named for deletion.
+func TestUnservedConfigurationCollectsNothing(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:1", ""))})
+	clock.t = clock.t.Add(time.Minute)
+	r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", ""))})
+	rd := &round{r: r, now: clock.t.Add(2 * time.Hour), res: &Result{}, configs: map[string]*cfgEntry{
+		"default/hello": {served: false},
+	}}
+	rd.collect()
+	if len(rd.res.Collected) != 0 {
+		t.Errorf("collected %v of a Configuration not served, want none", rd.res.Collected)
+	}
+	rd.configs["default/hello"].served = true
+	rd.collect()
+	if got := strings.Join(rd.res.Collected, " "); got != "default/hello-00001" {
+		t.Errorf("served again: collected %q, want default/hello-00001", got)
+	}
+}
