@@ -87,7 +87,7 @@ type resourceCache interface {
 // encodedCache is a resourceCache that takes the encodings the engine
 // computed for the versions, so that a resource is encoded once.
 type encodedCache interface {
-	updateEncoded(toUpdate map[string]types.Resource, enc map[string]encoded, toDelete []string) error
+	updateEncoded(enc map[string]encoded, toDelete []string) error
 }
 
 // pushOrder lists the caches so that a resource is pushed after the ones
@@ -645,7 +645,7 @@ func (e *Engine) apply(b *batch) error {
 		}
 		var err error
 		if c, ok := e.caches[p.cacheKey].(encodedCache); ok {
-			err = c.updateEncoded(p.update, p.enc, p.remove)
+			err = c.updateEncoded(p.enc, p.remove)
 		} else {
 			err = e.caches[p.cacheKey].UpdateResources(p.update, p.remove)
 		}

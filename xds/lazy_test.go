@@ -1,12 +1,15 @@
 package xds
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/kgate/kgate/translator/model"
 )
@@ -107,5 +110,24 @@ func TestLazyAPIListenersAndSotwCopies(t *testing.T) {
 	}
 	if _, s := cachedNames(h.srv.caches[resource.ClusterType]); s != 0 {
 		t.Errorf("the cluster LinearCache holds %d resources before any state-of-the-world client asked for clusters", s)
+	}
+}
+
+// What the LinearCache holds in place of a proto encodes to the very bytes
+// the delta clients are sent, so both protocols send the same resource at
+// the same version.
+func TestRawResourceEncodesToItsBytes(t *testing.T) {
+	for _, res := range []types.Resource{clusterRes("a", 1), &emptypb.Empty{}} {
+		e, err := encode(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cache.MarshalResource(rawResource(e.value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, e.value) {
+			t.Errorf("%T: rawResource encodes to %x, want %x", res, got, e.value)
+		}
 	}
 }

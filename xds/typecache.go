@@ -14,18 +14,19 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // typeCache holds the resources of one type for both protocols.
 //
 // State-of-the-world watches go to the embedded LinearCache: LDS and CDS
-// send their full state on every change anyway. It holds a decoded copy of
-// every resource and per-resource closures, so it is filled only once a
-// state-of-the-world client opens a watch of the type (see sotw): kgate's
-// own clients and Envoy speak delta, and the copy cost 50 MB at 10,000
-// Services that nobody read.
+// send their full state on every change anyway. It keeps per-resource
+// closures and, once sent, an encoded copy of each resource, so it is
+// filled only once a state-of-the-world client opens a watch of the type
+// (see sotw): kgate's own clients and Envoy speak delta, and the copy cost
+// 50 MB at 10,000 Services that nobody read. It is given the encodings
+// this cache holds (rawResource), never a decoded proto.
 //
 // Delta watches are served here, at a cost that follows what changed, not
 // how many resources a client subscribes to. go-control-plane's LinearCache
@@ -198,52 +199,56 @@ func (c *typeCache) UpdateResources(toUpdate map[string]types.Resource, toDelete
 		}
 		enc[name] = e
 	}
-	return c.updateEncoded(toUpdate, enc, toDelete)
+	return c.updateEncoded(enc, toDelete)
 }
 
 // updateEncoded is UpdateResources for resources already encoded (the
-// engine encodes them to compare versions): enc holds the encoding of each
-// of toUpdate. The protos are kept only by a LinearCache serving
-// state-of-the-world clients.
-func (c *typeCache) updateEncoded(toUpdate map[string]types.Resource, enc map[string]encoded, toDelete []string) error {
+// engine encodes them to compare versions).
+func (c *typeCache) updateEncoded(enc map[string]encoded, toDelete []string) error {
 	c.sotwMu.Lock()
 	defer c.sotwMu.Unlock()
 	c.update(enc, toDelete)
 	if !c.sotw {
 		return nil
 	}
-	return c.LinearCache.UpdateResources(toUpdate, toDelete)
+	raw := make(map[string]types.Resource, len(enc))
+	for name, e := range enc {
+		raw[name] = rawResource(e.value)
+	}
+	return c.LinearCache.UpdateResources(raw, toDelete)
 }
 
-// startSotw fills the LinearCache with what the cache holds, decoded, the
-// first time a state-of-the-world client asks for the type; from then on
+// rawResource is a resource the LinearCache can hold in place of its
+// proto: a message with no known field, whose unknown fields are the
+// resource's encoding, encodes to exactly that encoding, and the
+// LinearCache only ever encodes what it holds (the type URL of what it
+// sends comes from the request). It shares the bytes this cache holds,
+// where a decoded proto is several times their size.
+func rawResource(b []byte) types.Resource {
+	m := &emptypb.Empty{}
+	m.ProtoReflect().SetUnknown(b)
+	return m
+}
+
+// startSotw fills the LinearCache with what the cache holds the first time
+// a state-of-the-world client asks for the type; from then on
 // updateEncoded forwards every update to it.
-func (c *typeCache) startSotw() error {
+func (c *typeCache) startSotw() {
 	c.sotwMu.Lock()
 	defer c.sotwMu.Unlock()
 	if c.sotw {
-		return nil
-	}
-	mt, err := protoregistry.GlobalTypes.FindMessageByURL(c.typeURL)
-	if err != nil {
-		return fmt.Errorf("finding the type of %s: %w", c.typeURL, err)
+		return
 	}
 	c.mu.Lock()
 	all := make(map[string]types.Resource, len(c.resources))
 	for name, e := range c.resources {
-		m := mt.New().Interface()
-		if err := proto.Unmarshal(e.value, m); err != nil {
-			c.mu.Unlock()
-			return fmt.Errorf("decoding %s %q: %w", c.typeURL, name, err)
-		}
-		all[name] = m
+		all[name] = rawResource(e.value)
 	}
 	c.mu.Unlock()
 	if len(all) > 0 {
 		c.LinearCache.SetResources(all)
 	}
 	c.sotw = true
-	return nil
 }
 
 // setOnFirstWatch has f run when the first watch of the type opens, before
@@ -279,9 +284,7 @@ func (c *typeCache) firstWatch() {
 // first if it is the type's first.
 func (c *typeCache) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
 	c.firstWatch()
-	if err := c.startSotw(); err != nil {
-		return nil, err
-	}
+	c.startSotw()
 	return c.LinearCache.CreateWatch(req, sub, out)
 }
 
@@ -289,9 +292,7 @@ func (c *typeCache) CreateWatch(req *cache.Request, sub cache.Subscription, out 
 // filled first if needed.
 func (c *typeCache) Fetch(ctx context.Context, req *cache.Request) (cache.Response, error) {
 	c.firstWatch()
-	if err := c.startSotw(); err != nil {
-		return nil, err
-	}
+	c.startSotw()
 	return c.LinearCache.Fetch(ctx, req)
 }
 
