@@ -74,8 +74,9 @@ type Engine struct {
 	// hundred bytes per Revision and per revision's endpoints.
 	owned map[string][]published
 	// current is the wire version (ResourceVersion) of what the caches
-	// hold, by cache and name. The engine keeps no proto once pushed: a
-	// change is compared by version, and the caches keep the encoding.
+	// hold, by cache and name, for caches that do not tell it themselves
+	// (see version). The engine keeps no proto once pushed: a change is
+	// compared by version, and the caches keep the encoding.
 	current map[string]map[string]string
 }
 
@@ -85,9 +86,12 @@ type resourceCache interface {
 }
 
 // encodedCache is a resourceCache that takes the encodings the engine
-// computed for the versions, so that a resource is encoded once.
+// computed for the versions, so that a resource is encoded once, and
+// tells the version of what it holds, so that the engine need not keep a
+// copy of its versions.
 type encodedCache interface {
 	updateEncoded(enc map[string]encoded, toDelete []string) error
+	version(name string) (string, bool)
 }
 
 // pushOrder lists the caches so that a resource is pushed after the ones
@@ -382,7 +386,7 @@ func (e *Engine) serviceVersions(key string) (map[string]map[string]string, erro
 	out := map[string]map[string]string{}
 	for _, p := range e.owned[serviceOwner(key)] {
 		typeURL := cacheTypeURL(p.cacheKey)
-		v, ok := e.current[p.cacheKey][p.name]
+		v, ok := e.version(p.cacheKey, p.name)
 		if !ok {
 			// A resource that failed to encode was never pushed.
 			return nil, fmt.Errorf("%s %q was not published", typeURL, p.name)
@@ -595,7 +599,6 @@ func (e *Engine) apply(b *batch) error {
 	var errs []error
 	var updates, removals []push
 	for _, key := range pushOrder {
-		cur := e.current[key]
 		p := push{cacheKey: key, update: map[string]types.Resource{}, enc: map[string]encoded{}}
 		for name, res := range b.puts[key] {
 			enc, err := encode(res)
@@ -603,14 +606,14 @@ func (e *Engine) apply(b *batch) error {
 				errs = append(errs, fmt.Errorf("encoding %s %q: %w", key, name, err))
 				continue
 			}
-			if v, ok := cur[name]; ok && v == enc.version {
+			if v, ok := e.version(key, name); ok && v == enc.version {
 				continue
 			}
 			p.update[name] = res
 			p.enc[name] = enc
 		}
 		for _, name := range sortedKeys(b.removes[key]) {
-			if _, ok := cur[name]; ok {
+			if _, ok := e.version(key, name); ok {
 				p.remove = append(p.remove, name)
 			}
 		}
@@ -632,14 +635,6 @@ func (e *Engine) apply(b *batch) error {
 		if p.cacheKey == resource.RouteType && len(p.update) > 0 {
 			e.awaitClusters(p.update)
 		}
-		// The cache stores the resources even when notifying fails, so
-		// current follows it either way.
-		for name, enc := range p.enc {
-			e.current[p.cacheKey][name] = enc.version
-		}
-		for _, name := range p.remove {
-			delete(e.current[p.cacheKey], name)
-		}
 		if e.log.Enabled(context.Background(), slog.LevelDebug) {
 			e.log.Debug("pushing xDS resources", "cache", p.cacheKey, "update", sortedKeys(p.update), "remove", p.remove)
 		}
@@ -647,6 +642,14 @@ func (e *Engine) apply(b *batch) error {
 		if c, ok := e.caches[p.cacheKey].(encodedCache); ok {
 			err = c.updateEncoded(p.enc, p.remove)
 		} else {
+			// The cache stores the resources even when notifying
+			// fails, so current follows it either way.
+			for name, enc := range p.enc {
+				e.current[p.cacheKey][name] = enc.version
+			}
+			for _, name := range p.remove {
+				delete(e.current[p.cacheKey], name)
+			}
 			err = e.caches[p.cacheKey].UpdateResources(p.update, p.remove)
 		}
 		if err != nil {
@@ -707,6 +710,9 @@ func (e *Engine) awaitClusters(routes map[string]types.Resource) {
 
 // version is the wire version of a resource the caches hold.
 func (e *Engine) version(cacheKey, name string) (string, bool) {
+	if c, ok := e.caches[cacheKey].(encodedCache); ok {
+		return c.version(name)
+	}
 	v, ok := e.current[cacheKey][name]
 	return v, ok
 }

@@ -218,6 +218,15 @@ func (c *typeCache) updateEncoded(enc map[string]encoded, toDelete []string) err
 	return c.LinearCache.UpdateResources(raw, toDelete)
 }
 
+// version returns the version of the named resource, if the cache holds
+// it.
+func (c *typeCache) version(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.resources[name]
+	return e.version, ok
+}
+
 // rawResource is a resource the LinearCache can hold in place of its
 // proto: a message with no known field, whose unknown fields are the
 // resource's encoding, encodes to exactly that encoding, and the
