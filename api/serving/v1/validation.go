@@ -313,8 +313,19 @@ func (v Validator) RevisionSpec(rs *RevisionSpec, p *field.Path) field.ErrorList
 		}
 	}
 
-	if t := rs.TimeoutSeconds; t != nil && *t != 0 && (*t < 0 || *t > v.Defaults.MaxRevisionTimeoutSeconds) {
-		errs = append(errs, fielderr.OutOfBounds(p.Child("timeoutSeconds"), *t, 0, v.Defaults.MaxRevisionTimeoutSeconds))
+	// Knative bounds all three timeouts by max-revision-timeout-seconds;
+	// 0 is none.
+	for _, t := range []struct {
+		name  string
+		value *int64
+	}{
+		{"timeoutSeconds", rs.TimeoutSeconds},
+		{"responseStartTimeoutSeconds", rs.ResponseStartTimeoutSeconds},
+		{"idleTimeoutSeconds", rs.IdleTimeoutSeconds},
+	} {
+		if t.value != nil && *t.value != 0 && (*t.value < 0 || *t.value > v.Defaults.MaxRevisionTimeoutSeconds) {
+			errs = append(errs, fielderr.OutOfBounds(p.Child(t.name), *t.value, 0, v.Defaults.MaxRevisionTimeoutSeconds))
+		}
 	}
 	if cc := rs.ContainerConcurrency; cc != nil {
 		var lowest int64

@@ -163,6 +163,13 @@ func TestValidateService(t *testing.T) {
 		{name: "timeout above max-revision-timeout-seconds", mutate: func(s *Service) { s.Spec.Template.Spec.TimeoutSeconds = ptr[int64](601) },
 			want: []string{"expected 0 <= 601 <= 600: spec.template.spec.timeoutSeconds"}},
 		{name: "timeout at the max", mutate: func(s *Service) { s.Spec.Template.Spec.TimeoutSeconds = ptr[int64](600) }},
+		{name: "response start timeout above max-revision-timeout-seconds", mutate: func(s *Service) { s.Spec.Template.Spec.ResponseStartTimeoutSeconds = ptr[int64](601) },
+			want: []string{"expected 0 <= 601 <= 600: spec.template.spec.responseStartTimeoutSeconds"}},
+		{name: "negative idle timeout", mutate: func(s *Service) { s.Spec.Template.Spec.IdleTimeoutSeconds = ptr[int64](-1) },
+			want: []string{"expected 0 <= -1 <= 600: spec.template.spec.idleTimeoutSeconds"}},
+		{name: "idle and response start timeouts at the max", mutate: func(s *Service) {
+			s.Spec.Template.Spec.IdleTimeoutSeconds, s.Spec.Template.Spec.ResponseStartTimeoutSeconds = ptr[int64](600), ptr[int64](600)
+		}},
 		{name: "containerConcurrency above the limit", mutate: func(s *Service) { s.Spec.Template.Spec.ContainerConcurrency = ptr[int64](1001) },
 			want: []string{"expected 0 <= 1001 <= 1000: spec.template.spec.containerConcurrency"}},
 		{name: "negative containerConcurrency", mutate: func(s *Service) { s.Spec.Template.Spec.ContainerConcurrency = ptr[int64](-1) },
