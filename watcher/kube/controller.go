@@ -186,6 +186,9 @@ const LeaseName = "kgate-controller"
 type Controller struct {
 	opts Options
 	log  *slog.Logger
+	// clashes are the Route Services whose name another Service holds,
+	// logged once each (publishPlaceholders; the round's goroutine only).
+	clashes map[string]bool
 	// registry holds the metrics served at /metrics (Options.Registry).
 	registry *prometheus.Registry
 

@@ -191,7 +191,12 @@ func (c *Controller) publishHPAs(s *snapshot, res *knative.Result) {
 		h := horizontalPodAutoscaler(rev, res.Config.Autoscaler, reachable)
 		have := s.hpas[key]
 		if have == nil {
-			c.writes.put("HPA/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, h)) })
+			c.writes.put("HPA/"+key, func(ctx context.Context) error {
+				if err := ignoreExists(c.client.Create(ctx, h)); err != nil {
+					return fmt.Errorf("creating the HorizontalPodAutoscaler of Revision %s: %w", key, err)
+				}
+				return nil
+			})
 			continue
 		}
 		if !metav1.IsControlledBy(have, rev) || sameHPASpec(have.Spec, h.Spec) {
@@ -199,7 +204,12 @@ func (c *Controller) publishHPAs(s *snapshot, res *knative.Result) {
 		}
 		upd := have.DeepCopy()
 		setHPASpec(&upd.Spec, h.Spec)
-		c.writes.put("HPA/"+key, func(ctx context.Context) error { return c.client.Update(ctx, upd) })
+		c.writes.put("HPA/"+key, func(ctx context.Context) error {
+			if err := c.client.Update(ctx, upd); err != nil {
+				return fmt.Errorf("updating the HorizontalPodAutoscaler of Revision %s: %w", key, err)
+			}
+			return nil
+		})
 	}
 	for key, o := range s.hpas {
 		if _, ok := controllerOf(o.OwnerReferences, servingv1.KindRevision); !ok {

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -121,8 +122,11 @@ func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 		for _, name := range names {
 			key := want.Namespace + "/" + name
 			have := s.placeholders[key]
-			if ref, ok := controllerOf(ownerRefs(have), servingv1.KindRoute); ok && ref.UID != rt.UID {
-				continue // another Route's (a Route named like this tag's Service)
+			if ref, ok := controllerOf(ownerRefs(have), servingv1.KindRoute); have != nil && (!ok || ref.UID != rt.UID) {
+				// Another Route's (a Route named like this tag's Service),
+				// or someone else's with the label: never overwritten.
+				c.clashOnce(key, rkey)
+				continue
 			}
 			if have != nil && have.Spec.ExternalName == target {
 				continue
@@ -143,9 +147,29 @@ func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 			}
 			upd := have.DeepCopy()
 			upd.Spec.ExternalName = target
-			c.writes.put("RouteService/"+key, func(ctx context.Context) error { return c.client.Update(ctx, upd) })
+			c.writes.put("RouteService/"+key, func(ctx context.Context) error {
+				if err := c.client.Update(ctx, upd); err != nil {
+					return fmt.Errorf("updating Service %s of Route %s: %w", key, rkey, err)
+				}
+				return nil
+			})
 		}
 	}
+}
+
+// clashOnce logs, once per Service, that a Route's cluster-local Service
+// name is held by a Service the Route does not control: that name does
+// not resolve to the Route (Knative marks such a Route NotOwned).
+func (c *Controller) clashOnce(service, route string) {
+	if c.clashes == nil {
+		c.clashes = map[string]bool{}
+	}
+	if c.clashes[service] {
+		return
+	}
+	c.clashes[service] = true
+	c.log.Warn("a Route's cluster-local Service name is taken by a Service it does not control; left alone",
+		"service", service, "route", route)
 }
 
 func ownerRefs(o *corev1.Service) []metav1.OwnerReference {

@@ -641,10 +641,10 @@ func TestPublish(t *testing.T) {
 			result: knative.Result{Routes: []*servingv1.Route{kroute("hello", traffic("hello", ""), addressed())}},
 		},
 		{
-			name: "an ExternalName Service pointing elsewhere is pointed at the internal gateway",
+			name: "the Route's ExternalName Service pointing elsewhere is pointed at the internal gateway",
 			cache: []client.Object{
 				kroute("hello", traffic("hello", ""), addressed()),
-				routeService("hello", "old-gateway.kgate-system.svc.cluster.local"),
+				routeService("hello", "old-gateway.kgate-system.svc.cluster.local", ownedBy(servingv1.KindRoute, "hello")),
 			},
 			result: knative.Result{Routes: []*servingv1.Route{kroute("hello", traffic("hello", ""), addressed())}},
 			queued: []string{"RouteService/default/hello"},

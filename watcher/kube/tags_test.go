@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
+	"github.com/kgate/kgate/internal/testrun"
 	"github.com/kgate/kgate/watcher/knative"
 )
 
@@ -178,4 +180,32 @@ func tagService(name, route string, opts ...opt) *corev1.Service {
 	s := routeService(route, internalGateway, opts...)
 	s.Name = name
 	return s
+}
+
+// TestTagServiceNameTakenIsLeftAlone: a Service labelled as a Route's but
+// not controlled by it keeps its target, though the Route's tag wants its
+// name; the clash is logged once.
+func TestTagServiceNameTakenIsLeftAlone(t *testing.T) {
+	taken := tagService("v2-hello", "hello")
+	taken.Spec.ExternalName = "elsewhere.example.com"
+	c, calls := newTestController(t,
+		kroute("hello", addressed(), tagged("v2")),
+		routeService("hello", internalGateway, ownedBy(servingv1.KindRoute, "hello")),
+		taken)
+	logs := &testrun.Buffer{}
+	c.log = slog.New(slog.NewTextHandler(logs, nil))
+	res := knative.Result{Routes: []*servingv1.Route{kroute("hello", addressed(), tagged("v2"))}, Config: config.Default()}
+	for range 2 {
+		c.publish(snap(t, c), &res)
+		flush(t, c)
+	}
+	if got := calls.take(); len(got) != 0 {
+		t.Errorf("API calls %q, want none", got)
+	}
+	if s := get(t, c, &corev1.Service{}, "v2-hello"); s.Spec.ExternalName != "elsewhere.example.com" {
+		t.Errorf("the taken Service now points to %q", s.Spec.ExternalName)
+	}
+	if n := strings.Count(logs.String(), "taken by a Service it does not control"); n != 1 {
+		t.Errorf("%d clash warnings over two rounds, want 1:\n%s", n, logs)
+	}
 }
