@@ -151,14 +151,17 @@ type Pipeline struct {
 	knownReady map[string]bool
 	knownFail  map[string]knative.Failure
 	wake       chan struct{} // signalled when a change is queued
-	// rechecking is set while a Recheck is scheduled.
+	// rechecking is set while a Recheck is scheduled, and recheck is its
+	// timer (guarded by mu).
 	rechecking atomic.Bool
-	// step runs a pass when a gradual rollout's next step is due
-	// (knative.Result.NextStep); guarded by mu.
-	step *time.Timer
-	// collection runs a pass when a revision turns old enough for garbage
-	// collection (knative.Result.NextCollection); guarded by mu.
-	collection *time.Timer
+	recheck    *time.Timer
+	// wakeup runs the pass that no event will: the earlier of a gradual
+	// rollout's next step (knative.Result.NextStep) and the next revision
+	// turning old enough for garbage collection
+	// (knative.Result.NextCollection); guarded by mu.
+	wakeup *time.Timer
+	// stopped is set by Stop: no timer is armed any more; guarded by mu.
+	stopped bool
 }
 
 // New returns a Pipeline that has run no pass yet.
@@ -254,8 +257,10 @@ func (p *Pipeline) Pending() bool {
 func (p *Pipeline) Queued() <-chan struct{} { return p.wake }
 
 // Run runs a pass for each queued change until ctx ends, handing each
-// result to then.
+// result to then. When ctx ends it calls Stop: no timer of the pipeline
+// fires after Run has returned.
 func (p *Pipeline) Run(ctx context.Context, then func(*knative.Result)) error {
+	defer p.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -266,6 +271,22 @@ func (p *Pipeline) Run(ctx context.Context, then func(*knative.Result)) error {
 				then(res)
 			}
 		}
+	}
+}
+
+// Stop stops the timers that queue passes no event asks for (a rollout's
+// next step, a garbage collection, a Recheck), some of them hours ahead,
+// and arms none after: Run calls it when it returns, and a mode that runs
+// its passes itself (Queued, Apply) calls it when it is done. Apply still
+// runs a pass after Stop; nothing else queues one.
+func (p *Pipeline) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.wakeAt(time.Time{})
+	if p.recheck != nil {
+		p.recheck.Stop()
+		p.recheck = nil
 	}
 }
 
@@ -392,8 +413,7 @@ func (p *Pipeline) pass() *knative.Result {
 		}
 	}
 	res := p.rec.Reconcile(in)
-	p.stepAt(res.NextStep)
-	p.collectAt(res.NextCollection)
+	p.wakeAt(nextPass(res))
 	gone := p.pushSolvers(res.Model.Endpoints)
 	if err := p.opts.Routing.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
 		p.log.Error("pushing the new routing", "error", err)
@@ -407,8 +427,8 @@ func (p *Pipeline) pass() *knative.Result {
 			break
 		}
 	}
-	if len(waiting) > 0 && p.opts.Recheck > 0 && p.rechecking.CompareAndSwap(false, true) {
-		time.AfterFunc(p.opts.Recheck, func() {
+	if len(waiting) > 0 && p.opts.Recheck > 0 && !p.stopped && p.rechecking.CompareAndSwap(false, true) {
+		p.recheck = time.AfterFunc(p.opts.Recheck, func() {
 			p.rechecking.Store(false)
 			p.Refresh()
 		})
@@ -419,34 +439,32 @@ func (p *Pipeline) pass() *knative.Result {
 	return res
 }
 
-// stepAt schedules the pass that takes a gradual rollout's next step, at
-// t (zero: none is due), in place of the one scheduled before: every pass
-// says when the earliest is due. Both modes run their passes on Refresh.
-func (p *Pipeline) stepAt(t time.Time) {
-	if p.step != nil {
-		p.step.Stop()
-		p.step = nil
+// nextPass is when a pass is due that no event will ask for: the earlier
+// of the next rollout step and the next garbage collection; zero when
+// neither is.
+func nextPass(res *knative.Result) time.Time {
+	step, gc := res.NextStep, res.NextCollection
+	if step.IsZero() || (!gc.IsZero() && gc.Before(step)) {
+		return gc
 	}
-	if t.IsZero() {
+	return step
+}
+
+// wakeAt schedules the pass due at t by the pipeline's clock (zero: none
+// is due) in place of the one scheduled before: every pass says when the
+// earliest is due, and the pass then says when the one after is. Both
+// modes run their passes on Refresh. Nothing is scheduled after Stop.
+func (p *Pipeline) wakeAt(t time.Time) {
+	if p.wakeup != nil {
+		p.wakeup.Stop()
+		p.wakeup = nil
+	}
+	if t.IsZero() || p.stopped {
 		return
 	}
 	// The clock may be coarser than the timer (whole seconds in Kubernetes
-	// mode): a pass that comes early finds the step not due and asks again.
-	p.step = time.AfterFunc(max(t.Sub(p.opts.Now()), minStepWait), p.Refresh)
-}
-
-// collectAt schedules the pass that garbage-collects the next revision
-// turning stale, at t by the pipeline's clock, as stepAt does for rollouts;
-// zero cancels it.
-func (p *Pipeline) collectAt(t time.Time) {
-	if p.collection != nil {
-		p.collection.Stop()
-		p.collection = nil
-	}
-	if t.IsZero() {
-		return
-	}
-	p.collection = time.AfterFunc(max(t.Sub(p.opts.Now()), minStepWait), p.Refresh)
+	// mode): a pass that comes early finds nothing due and asks again.
+	p.wakeup = time.AfterFunc(max(t.Sub(p.opts.Now()), minStepWait), p.Refresh)
 }
 
 // minStepWait keeps a clock that lags the timer from spinning passes.

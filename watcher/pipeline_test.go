@@ -327,3 +327,81 @@ func TestScaled(t *testing.T) {
 		t.Errorf("Scaled = %v, want a's revision only (b's cannot run)", keys)
 	}
 }
+
+// TestPipelineRunStopsItsTimersWhenItReturns: the timers a pass arms (the
+// next garbage collection, up to hours ahead, and a Recheck) are stopped
+// when Run returns, and none is armed after: nothing queues a pass once
+// Run has returned.
+func TestPipelineRunStopsItsTimersWhenItReturns(t *testing.T) {
+	clk := &clock{t: t0}
+	// hello is served; held never is, so each pass arms a Recheck.
+	gw := &gateways{served: map[string]bool{"default/hello": true}}
+	p, _, _ := newPipeline(t, Options{Gateways: gw, Recheck: 300 * time.Millisecond})
+	p.opts.Now = clk.now
+	p.rec = knative.NewReconciler(clk.now)
+	gc := `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-gc
+data:
+  min-non-active-revisions: "0"
+  retain-since-create-time: "1h"
+  retain-since-last-active-time: "1h"`
+	declare := func(image string) Change {
+		return Change{Objects: decode(t, service("hello", image), service("held", "img"), gc), Replace: true}
+	}
+	p.Apply(declare("v1"))
+	clk.set(t0.Add(time.Minute))
+	due := p.Apply(declare("v2")).NextCollection
+	if due.IsZero() {
+		t.Fatal("no collection due: nothing to stop")
+	}
+
+	// Run's pass, 300 ms before the collection is due, arms both timers
+	// 300 ms ahead.
+	clk.set(due.Add(-300 * time.Millisecond))
+	results := make(chan *knative.Result, 10)
+	stop := testrun.Go(t, context.Background(), "the pipeline's Run", 5*time.Second, func(ctx context.Context) error {
+		return p.Run(ctx, func(r *knative.Result) { results <- r })
+	})
+	p.Refresh()
+	select {
+	case res := <-results:
+		if !res.NextCollection.Equal(due) {
+			t.Fatalf("Run's pass: next collection %v, want %v", res.NextCollection, due)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run ran no pass")
+	}
+	p.mu.Lock()
+	armed := p.wakeup != nil && p.recheck != nil
+	p.mu.Unlock()
+	if !armed {
+		t.Fatal("Run's pass armed no collection timer or no Recheck: nothing to stop")
+	}
+
+	stop() // ends Run's context and waits for Run to return
+	clk.set(due)
+	p.mu.Lock()
+	wakeup, recheck := p.wakeup, p.recheck
+	p.mu.Unlock()
+	if wakeup != nil {
+		t.Error("the collection timer is still armed after Run returned")
+	}
+	if recheck != nil && recheck.Stop() {
+		t.Error("the Recheck timer was still armed after Run returned")
+	}
+	select {
+	case <-p.Queued():
+		t.Error("a pass was queued after Run returned")
+	case <-time.After(time.Second): // well past both timers
+	}
+	// A pass after Run returned arms nothing either.
+	p.Apply(Change{})
+	p.mu.Lock()
+	armed = p.wakeup != nil || p.recheck != nil && p.recheck.Stop()
+	p.mu.Unlock()
+	if armed {
+		t.Error("a pass after Run returned armed a timer")
+	}
+}

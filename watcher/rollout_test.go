@@ -10,7 +10,8 @@ import (
 	"github.com/kgate/kgate/watcher/knative"
 )
 
-// clock is a settable clock safe across goroutines (the step timer reads it).
+// clock is a settable clock safe across goroutines (the pipeline's timer
+// reads it).
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -52,13 +53,14 @@ func TestPipelineRunsTheRolloutsNextStep(t *testing.T) {
 		t.Fatal("a pass was queued before the step is due")
 	case <-time.After(100 * time.Millisecond):
 	}
-	// Due now: the timer waits what is left by the pipeline's clock.
+	// The pass scheduled the next by itself, a second ahead by the clock
+	// it read: no one else asks for it. When its timer fires the step is
+	// due by the pipeline's clock too.
 	clk.set(t0.Add(11 * time.Second))
-	p.stepAt(res.NextStep)
 	select {
 	case <-p.Queued():
 	case <-time.After(5 * time.Second):
-		t.Fatal("no pass queued when the step was due")
+		t.Fatal("no pass queued when the step was due: the pass scheduled none")
 	}
 	res = p.Apply(Change{})
 	if got := traffic(res); got != "hello-00001=66 hello-00002=34" {
@@ -81,4 +83,23 @@ func traffic(res *knative.Result) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", tt.RevisionName, *tt.Percent))
 	}
 	return strings.Join(parts, " ")
+}
+
+// The pipeline's one timer is for the earlier of the next rollout step and
+// the next collection, whichever is set.
+func TestNextPassIsTheEarlierDue(t *testing.T) {
+	a, b := t0.Add(time.Second), t0.Add(time.Hour)
+	for _, c := range []struct {
+		step, gc, want time.Time
+	}{
+		{time.Time{}, time.Time{}, time.Time{}},
+		{a, time.Time{}, a},
+		{time.Time{}, b, b},
+		{a, b, a},
+		{b, a, a},
+	} {
+		if got := nextPass(&knative.Result{NextStep: c.step, NextCollection: c.gc}); !got.Equal(c.want) {
+			t.Errorf("step %v, collection %v: next pass %v, want %v", c.step, c.gc, got, c.want)
+		}
+	}
 }
