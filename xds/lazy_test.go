@@ -131,3 +131,26 @@ func TestRawResourceEncodesToItsBytes(t *testing.T) {
 		}
 	}
 }
+
+// Proxyless clients asking at once, the first time, all wait for the API
+// listeners: none is told that its listener does not exist meanwhile.
+func TestFirstProxylessClientsAtOnce(t *testing.T) {
+	cfg := fleet(300)
+	h := newHarness(t, cfg)
+	var hosts []string
+	for _, svc := range cfg.Services {
+		hosts = append(hosts, svc.VirtualHosts[0].Host)
+	}
+	clients := make([]*sotwClient, 4)
+	for i := range clients {
+		clients[i] = h.sotw(t, proxylessNode)
+	}
+	for _, c := range clients {
+		c.subscribe(resource.ListenerType, hosts...)
+	}
+	for i, c := range clients {
+		if got := len(c.next(resource.ListenerType).GetResources()); got != len(hosts) {
+			t.Errorf("client %d: first response has %d API listeners, want %d", i, got, len(hosts))
+		}
+	}
+}

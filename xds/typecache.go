@@ -24,7 +24,7 @@ import (
 // send their full state on every change anyway. It keeps per-resource
 // closures and, once sent, an encoded copy of each resource, so it is
 // filled only once a state-of-the-world client opens a watch of the type
-// (see sotw): kgate's own clients and Envoy speak delta, and the copy cost
+// (see startSotw): kgate's own clients and Envoy speak delta, and the copy cost
 // 50 MB at 10,000 Services that nobody read. It is given the encodings
 // this cache holds (rawResource), never a decoded proto.
 //
@@ -67,11 +67,13 @@ type typeCache struct {
 	// instead of after the initial fetch timeout.
 	absentAsRemoved bool
 
-	// watchMu guards watched and onWatch: onWatch runs when the type's
-	// first watch opens (see setOnFirstWatch).
-	watchMu sync.Mutex
-	watched bool
-	onWatch func()
+	// watchMu guards watched, onWatch and hookDone: onWatch runs when the
+	// type's first watch opens (see setOnFirstWatch), and hookDone is
+	// closed once it has returned.
+	watchMu  sync.Mutex
+	watched  bool
+	onWatch  func()
+	hookDone chan struct{}
 
 	// sotwMu orders the LinearCache's filling (startSotw) with the updates
 	// forwarded to it; it is taken before mu.
@@ -274,19 +276,33 @@ func (c *typeCache) setOnFirstWatch(f func()) bool {
 	return true
 }
 
-// firstWatch runs the onWatch hook if no watch has opened yet. It is
-// called with no lock of the cache held: the hook writes to the cache. A
-// watch opening meanwhile does not wait for it; it is answered when the
-// hook's resources arrive, as for any change.
+// firstWatch runs the onWatch hook if no watch has opened yet, and waits
+// for it if it is running: no watch looks at the cache before the hook's
+// resources are in (a state-of-the-world listener watch would otherwise be
+// answered that its listeners do not exist). It is called with no lock of
+// the cache held: the hook writes to the cache.
 func (c *typeCache) firstWatch() {
 	c.watchMu.Lock()
-	f := c.onWatch
-	first := !c.watched
-	c.watched, c.onWatch = true, nil
-	c.watchMu.Unlock()
-	if first && f != nil {
-		f()
+	if c.watched {
+		done := c.hookDone
+		c.watchMu.Unlock()
+		if done != nil {
+			<-done
+		}
+		return
 	}
+	c.watched = true
+	f := c.onWatch
+	c.onWatch = nil
+	if f == nil {
+		c.watchMu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	c.hookDone = done
+	c.watchMu.Unlock()
+	defer close(done)
+	f()
 }
 
 // CreateWatch opens a state-of-the-world watch on the LinearCache, filled
