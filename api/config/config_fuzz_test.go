@@ -202,3 +202,36 @@ func FuzzParseNetwork(f *testing.F) {
 		n.TagHost("blue", v)
 	})
 }
+
+func FuzzParseGC(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"retain-since-create-time=48h\x00retain-since-last-active-time=15h\x00min-non-active-revisions=20\x00max-non-active-revisions=1000",
+		"retain-since-create-time=Disabled\x00max-non-active-revisions=disabled",
+		"min-non-active-revisions=5\x00max-non-active-revisions=2",
+		"retain-since-create-time=-1s",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		g, err := ParseGC(dataOf(text))
+		if err != nil {
+			checkError(t, GCConfigName, err)
+			return
+		}
+		// The collector takes these as they are: a retain time is
+		// disabled or not negative, min is a count no larger than a
+		// bounded max.
+		for _, d := range []time.Duration{g.RetainSinceCreateTime, g.RetainSinceLastActiveTime} {
+			if d < 0 && d != GCDisabled {
+				t.Errorf("accepted a negative retain time %v", d)
+			}
+		}
+		if g.MinNonActiveRevisions < 0 {
+			t.Errorf("accepted min-non-active-revisions %d", g.MinNonActiveRevisions)
+		}
+		if g.MaxNonActiveRevisions != GCDisabled && (g.MaxNonActiveRevisions < 0 || g.MinNonActiveRevisions > g.MaxNonActiveRevisions) {
+			t.Errorf("accepted max-non-active-revisions %d with min %d", g.MaxNonActiveRevisions, g.MinNonActiveRevisions)
+		}
+	})
+}

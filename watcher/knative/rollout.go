@@ -320,12 +320,14 @@ func parseRollout(s string) *rollout {
 		return nil
 	}
 	for _, c := range ro.Configurations {
-		if c == nil || c.Percent < 0 || c.Percent > 100 || c.Step.Size < 0 || c.Step.Size > c.Percent {
+		if c == nil || c.Percent < 0 || c.Percent > 100 || c.Step.Size < 0 || c.Step.Size > c.Percent ||
+			c.Step.Duration < 0 || c.Step.Start < 0 || c.Step.Next < 0 {
 			return nil
 		}
 		sum := 0
 		for _, r := range c.Revisions {
-			if r.Percent < 0 {
+			// Each share is bounded first, so that the sum cannot wrap.
+			if r.Percent < 0 || r.Percent > c.Percent {
 				return nil
 			}
 			sum += r.Percent
