@@ -420,6 +420,9 @@ func (c *Controller) lead(ctx context.Context) error {
 	if err := c.restore(ctx); err != nil {
 		return err
 	}
+	// The pipeline's timers (a rollout's next step, the next collection)
+	// end with the leadership.
+	defer c.pipe.Stop()
 	// The CA and the data plane's certificates exist before the server
 	// that requires them.
 	if err := c.certs.Ensure(ctx); err != nil {
