@@ -32,7 +32,7 @@ type EngineOptions struct {
 
 // Engine holds the current model and pushes into the server's caches only
 // what a change alters: one UpdateResources per cache and change, with
-// every resource whose proto is unchanged left alone, so that no client is
+// every resource whose encoding is unchanged left alone, so that no client is
 // sent a version bump for identical content. Its methods are safe for
 // concurrent use; changes apply one at a time.
 //
@@ -128,9 +128,8 @@ func NewEngine(srv *Server, opts EngineOptions) (*Engine, error) {
 	e.applied = srv.acks.applied
 	e.changes = srv.acks.changes
 	e.routeHold = defaultRouteHold
-	e.mu.Lock()
+	// No one else holds e yet: the hook below is its first sharing.
 	e.apiListeners = false
-	e.mu.Unlock()
 	if !srv.caches[apiLDS].setOnFirstWatch(e.startAPIListeners) {
 		// A proxyless client has asked already.
 		e.startAPIListeners()
