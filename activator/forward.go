@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kgate/kgate/dataplane/tracing"
+	"github.com/kgate/kgate/internal/idletimer"
 )
 
 // forward is one request proxied to one pod.
@@ -33,7 +34,7 @@ type forward struct {
 	cancel     context.CancelCauseFunc
 	startTimer *time.Timer
 	endTimer   *time.Timer
-	idle       *idleTimer
+	idle       *idletimer.Timer
 	// status is what the client was answered, 0 if nothing was.
 	status int
 	// tracer, when set, passes the client span on in traceparent.
@@ -106,9 +107,8 @@ func (f *forward) responseStarted(res *http.Response) error {
 	f.startTimer.Stop()
 	if res.StatusCode != http.StatusSwitchingProtocols {
 		f.endTimer = time.AfterFunc(time.Until(f.tm.end()), func() { f.cancel(errRequestTimeout) })
-		if f.idle = newIdleTimer(f.tm.idle, func() { f.cancel(errIdleTimeout) }); f.idle != nil {
-			res.Body = &activity{ReadCloser: res.Body, touch: f.idle.touch}
-		}
+		f.idle = idletimer.Start(f.tm.idle, func() { f.cancel(errIdleTimeout) })
+		res.Body = f.idle.Reader(res.Body) // what the pod sends is what the client gets next
 	}
 	f.status = res.StatusCode
 	if f.http1Client && len(res.Trailer) > 0 {
@@ -127,7 +127,7 @@ func (f *forward) stopTimers() {
 	if f.endTimer != nil {
 		f.endTimer.Stop()
 	}
-	f.idle.stop()
+	f.idle.Stop()
 }
 
 // fail answers a request whose pod could not be reached or did not answer.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kgate/kgate/dataplane/inflight"
 	"github.com/kgate/kgate/dataplane/tracing"
+	"github.com/kgate/kgate/internal/idletimer"
 )
 
 // Envoy's local reply bodies, which clients and tests recognize.
@@ -155,7 +156,7 @@ type exchange struct {
 	// streamIdle is the stream's idle timeout (the route's idle_timeout,
 	// else the connection manager's stream_idle_timeout); idle enforces it.
 	streamIdle time.Duration
-	idle       *idleTimer
+	idle       *idletimer.Timer
 	// requestEnded is set once the client's request has been read in
 	// full: an idle timeout then answers 504 rather than 408.
 	requestEnded atomic.Bool
@@ -190,9 +191,9 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	defer x.timer.stop()
 	// The stream's idle timer runs from its request's headers and starts
 	// again with every byte of the request body and of the response.
-	x.idle = newIdleTimer(x.streamIdle, func() { cancel(errStreamIdleTimeout) })
-	defer x.idle.stop()
-	x.idle.arm()
+	x.idle = idletimer.New(x.streamIdle, func() { cancel(errStreamIdleTimeout) })
+	defer x.idle.Stop()
+	x.idle.Arm()
 	r = r.WithContext(ctx)
 	x.watchRequestBody(r)
 	x.timer.armAtRequestEnd(r, x.upgrade != "")
@@ -235,7 +236,7 @@ func (x *exchange) watchRequestBody(r *http.Request) {
 		return
 	}
 	r.Body = &eofHook{
-		ReadCloser: &activity{ReadCloser: r.Body, touch: x.idle.touch},
+		ReadCloser: x.idle.Reader(r.Body),
 		onEOF:      func() { x.requestEnded.Store(true) },
 	}
 }
@@ -330,10 +331,10 @@ func (x *exchange) modifyResponse(res *http.Response) error {
 		x.timer.stop() // the timeout bounds the upgrade, not the connection
 		// The idle timeout is not enforced on an upgraded connection (see
 		// the package doc): its body is the connection itself.
-		x.idle.stop()
+		x.idle.Stop()
 	} else {
-		x.idle.touch() // the response headers
-		res.Body = &activity{ReadCloser: res.Body, touch: x.idle.touch}
+		x.idle.Touch() // the response headers
+		res.Body = x.idle.Reader(res.Body)
 	}
 	x.status = res.StatusCode
 	x.responseOps(res.Header)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/kgate/kgate/internal/idletimer"
 )
 
 // Envoy's retry back-off when retry_back_off is unset: jittered
@@ -224,12 +226,12 @@ type readCloser struct {
 // response or during it.
 func (rt *retrier) try(req *http.Request, buffered bool) (*http.Response, failure, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	idle := newIdleTimer(rt.policy.perTryIdle, func() { cancel(errPerTryIdleTimeout) })
+	idle := idletimer.New(rt.policy.perTryIdle, func() { cancel(errPerTryIdleTimeout) })
 	var mu sync.Mutex
 	var timer *time.Timer
 	stopped := false
 	armed := func() {
-		idle.arm()
+		idle.Arm()
 		mu.Lock()
 		defer mu.Unlock()
 		if rt.policy.perTry > 0 && timer == nil && !stopped {
@@ -237,7 +239,7 @@ func (rt *retrier) try(req *http.Request, buffered bool) (*http.Response, failur
 		}
 	}
 	stop := func() {
-		idle.stop()
+		idle.Stop()
 		mu.Lock()
 		stopped = true
 		if timer != nil {
@@ -264,8 +266,8 @@ func (rt *retrier) try(req *http.Request, buffered bool) (*http.Response, failur
 		}
 		return nil, reset, err
 	}
-	idle.touch() // the response headers
-	res.Body = &endHook{ReadCloser: &activity{ReadCloser: res.Body, touch: idle.touch}, end: stop}
+	idle.Touch() // the response headers
+	res.Body = &endHook{ReadCloser: idle.Reader(res.Body), end: stop}
 	return res, 0, nil
 }
 

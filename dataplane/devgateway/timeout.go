@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -89,91 +88,3 @@ const defaultStreamIdleTimeout = 5 * time.Minute
 // bodyStreamTimeout is Envoy's local reply when a stream's idle timeout
 // fires before the response started.
 const bodyStreamTimeout = "stream timeout"
-
-// idleTimer fires once nothing moved for d: from arm, every touch starts
-// the count again. Touches are an atomic store, cheap enough for every
-// read of a body; the timer itself wakes only when d may have passed and
-// sleeps again for what is left, as Envoy's and Knative's idle timers do.
-type idleTimer struct {
-	d    time.Duration
-	fire func()
-	// base is when the timer was made; last is the last activity, as an
-	// offset from base (monotonic).
-	base time.Time
-	last atomic.Int64
-
-	mu      sync.Mutex
-	t       *time.Timer
-	stopped bool
-}
-
-// newIdleTimer returns a timer calling fire once nothing moved for d
-// after arm; d of 0 or less never fires.
-func newIdleTimer(d time.Duration, fire func()) *idleTimer {
-	return &idleTimer{d: d, fire: fire, base: time.Now()}
-}
-
-// arm starts counting, from now; a second arm does nothing.
-func (it *idleTimer) arm() {
-	if it == nil || it.d <= 0 {
-		return
-	}
-	it.touch()
-	it.mu.Lock()
-	defer it.mu.Unlock()
-	if it.stopped || it.t != nil {
-		return
-	}
-	it.t = time.AfterFunc(it.d, it.check)
-}
-
-// touch records activity now.
-func (it *idleTimer) touch() {
-	if it != nil && it.d > 0 {
-		it.last.Store(int64(time.Since(it.base)))
-	}
-}
-
-func (it *idleTimer) check() {
-	it.mu.Lock()
-	if it.stopped {
-		it.mu.Unlock()
-		return
-	}
-	idle := time.Since(it.base) - time.Duration(it.last.Load())
-	if idle < it.d {
-		it.t.Reset(it.d - idle)
-		it.mu.Unlock()
-		return
-	}
-	it.stopped = true
-	it.mu.Unlock()
-	it.fire()
-}
-
-// stop disarms the timer for good.
-func (it *idleTimer) stop() {
-	if it == nil {
-		return
-	}
-	it.mu.Lock()
-	defer it.mu.Unlock()
-	it.stopped = true
-	if it.t != nil {
-		it.t.Stop()
-	}
-}
-
-// activity calls touch after every read that returned bytes.
-type activity struct {
-	io.ReadCloser
-	touch func()
-}
-
-func (a *activity) Read(p []byte) (int, error) {
-	n, err := a.ReadCloser.Read(p)
-	if n > 0 {
-		a.touch()
-	}
-	return n, err
-}
