@@ -10,35 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kgate/kgate/internal/pacer"
 	"github.com/kgate/kgate/translator/model"
 )
-
-// paced answers after ?delay=, then sends "a", flushed, then after ?pause=
-// "b".
-func paced(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	delay, _ := time.ParseDuration(q.Get("delay"))
-	pause, _ := time.ParseDuration(q.Get("pause"))
-	if !sleepFor(r.Context(), delay) {
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, "a")
-	_ = http.NewResponseController(w).Flush()
-	if !sleepFor(r.Context(), pause) {
-		return
-	}
-	_, _ = io.WriteString(w, "b")
-}
-
-func sleepFor(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // The activator holds each revision to its own three timeouts, counted
 // from the request's arrival, with Knative's answers (docs/timeouts.md):
@@ -86,7 +60,7 @@ func TestRevisionTimeouts(t *testing.T) {
 			h := newHarness(t, Options{})
 			h.act.SetRevision(testKey, tc.cfg)
 			if !tc.noPod {
-				h.act.SetEndpoints(testKey, []model.Endpoint{startBackend(t, model.HTTP1, http.HandlerFunc(paced))})
+				h.act.SetEndpoints(testKey, []model.Endpoint{startBackend(t, model.HTTP1, http.HandlerFunc(pacer.ServeHTTP))})
 			}
 			start := time.Now()
 			res, err := h.client.Do(h.request(context.Background(), t, tc.path))

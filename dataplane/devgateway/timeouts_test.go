@@ -9,38 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kgate/kgate/internal/pacer"
 	"github.com/kgate/kgate/translator"
 	"github.com/kgate/kgate/translator/model"
 )
-
-// paced is an application whose response timing the request chooses:
-// ?delay= before the response starts, then "a", flushed, then ?pause=,
-// then "b".
-func paced(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	delay, _ := time.ParseDuration(q.Get("delay"))
-	pause, _ := time.ParseDuration(q.Get("pause"))
-	if !wait(r, delay) {
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	io.WriteString(w, "a")
-	w.(http.Flusher).Flush()
-	if !wait(r, pause) {
-		return
-	}
-	io.WriteString(w, "b")
-}
-
-// wait sleeps d unless the request goes away first.
-func wait(r *http.Request, d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-r.Context().Done():
-		return false
-	}
-}
 
 // outcome is what a client saw: a status and body, or a response cut
 // after its headers (cut), and when.
@@ -125,7 +97,7 @@ func TestRevisionTimeouts(t *testing.T) {
 			outcome{status: 200, body: "a", cut: true, took: unit}},
 	}
 	e := newEnv(t, envOptions{})
-	app := newBackend(t, "paced", paced)
+	app := newBackend(t, "paced", pacer.ServeHTTP)
 	var cfg model.Config
 	for i, tc := range cases {
 		name := fmt.Sprintf("case%d", i)
@@ -160,7 +132,7 @@ func TestRevisionTimeouts(t *testing.T) {
 // sets no idle_timeout, and a route's idle_timeout replaces it.
 func TestStreamIdleTimeout(t *testing.T) {
 	e := newEnv(t, envOptions{translator: translator.Options{Limits: translator.Limits{StreamIdleTimeout: 300 * time.Millisecond}}})
-	app := newBackend(t, "paced", paced)
+	app := newBackend(t, "paced", pacer.ServeHTTP)
 	listener := prefixRoute("/", 0, split("listener-00001", 100))
 	route := prefixRoute("/", 0, split("route-00001", 100))
 	route.IdleTimeout = time.Second

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kgate/kgate/internal/pacer"
 )
 
 // pacerEnv, set to "1", makes this test binary the pacer application
@@ -29,38 +30,14 @@ func init() {
 	}
 }
 
-// servePacer serves on $PORT an application whose timing the request
-// chooses: ?delay= before the response starts, then "a", flushed, then
-// ?pause=, then "b". It runs until kgate stops it.
+// servePacer serves the pacer application (internal/pacer) on $PORT. It
+// runs until kgate stops it.
 func servePacer() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
 	if err != nil {
 		return err
 	}
-	return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		delay, _ := time.ParseDuration(q.Get("delay"))
-		pause, _ := time.ParseDuration(q.Get("pause"))
-		if !pace(r.Context(), delay) {
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, "a")
-		_ = http.NewResponseController(w).Flush()
-		if !pace(r.Context(), pause) {
-			return
-		}
-		_, _ = io.WriteString(w, "b")
-	}))
-}
-
-func pace(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return http.Serve(ln, http.HandlerFunc(pacer.ServeHTTP))
 }
 
 // The three revision timeouts on both paths of kgate local: straight to
