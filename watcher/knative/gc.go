@@ -52,13 +52,13 @@ func (rd *round) collect() {
 			// serves again.
 			continue
 		}
-		for _, rev := range collectable(g, rd.now, cs, revs) {
+		for _, rev := range collectable(g, rd.now, cs, revs, rd.in.NoGC) {
 			delete(rd.r.revisions, rev.key())
 			rd.res.Collected = append(rd.res.Collected, rev.key())
 		}
 		// No event marks a revision turning stale: a pass must run then.
 		for _, rev := range revs {
-			if rd.r.revisions[rev.key()] == nil || rev.exempt(cs) {
+			if rd.r.revisions[rev.key()] == nil || rev.exempt(cs, rd.in.NoGC) {
 				continue
 			}
 			if at, ok := staleAt(g, rev); ok && at.After(rd.now) && (rd.res.NextCollection.IsZero() || at.Before(rd.res.NextCollection)) {
@@ -70,11 +70,13 @@ func (rd *round) collect() {
 }
 
 // routingStates moves each revision's routing state with this round's
-// traffic: active when routed, reserve when it was active (or has no
-// state yet, as a revision restored from before kgate kept one) and is
-// routed no more; a pending revision stays pending until first routed.
-// Each change stamps the time, from which retain-since-last-active-time
-// counts.
+// traffic: active when routed, reserve when it was active and is routed no
+// more; a pending revision stays pending until first routed. A revision
+// with no state yet (restored from before kgate kept one) is active when
+// routed now (a Route's traffic or status names it) and pending otherwise:
+// as in Knative, a revision without the label is never collected, and only
+// traffic leaving it makes it reserve. Each change stamps the time, from
+// which retain-since-last-active-time counts.
 func (rd *round) routingStates() {
 	routed := rd.activeRevisions()
 	for key, rev := range rd.r.revisions {
@@ -82,8 +84,10 @@ func (rd *round) routingStates() {
 		switch {
 		case routed[key]:
 			want = RoutingStateActive
-		case rev.routing == RoutingStateActive || rev.routing == "":
+		case rev.routing == RoutingStateActive:
 			want = RoutingStateReserve
+		case rev.routing == "":
+			want = RoutingStatePending
 		}
 		if want != rev.routing {
 			rev.routing, rev.routingModified = want, rd.now
@@ -148,18 +152,19 @@ func splitRevisions(svc *model.Service, to map[string]bool) {
 // lets go, as Knative's collector does. Nothing is collected while the
 // Configuration has min-non-active-revisions revisions or fewer. The
 // non-active ones (reserve, neither the latest created nor the latest
-// ready, not marked no-gc) are taken oldest last-active first: each stale
-// one (older than both retain times that are not disabled) is collected
-// while more than min-non-active-revisions remain; then, of those left,
-// the oldest go until at most max-non-active-revisions remain.
-func collectable(g config.GC, now time.Time, cs *configState, revs []*revisionState) []*revisionState {
+// ready, not marked no-gc, as held or live: noGC) are taken oldest
+// last-active first: each stale one (older than both retain times that are
+// not disabled) is collected while more than min-non-active-revisions
+// remain; then, of those left, the oldest go until at most
+// max-non-active-revisions remain.
+func collectable(g config.GC, now time.Time, cs *configState, revs []*revisionState, noGC map[string]bool) []*revisionState {
 	minKeep := g.MinNonActiveRevisions
 	if int64(len(revs)) <= minKeep {
 		return nil
 	}
 	var candidates []*revisionState
 	for _, rev := range revs {
-		if !rev.exempt(cs) {
+		if !rev.exempt(cs, noGC) {
 			candidates = append(candidates, rev)
 		}
 	}
@@ -193,10 +198,18 @@ func collectable(g config.GC, now time.Time, cs *configState, revs []*revisionSt
 
 // exempt says whether a revision is never collected: routed or never
 // routed yet, the latest created or ready of its Configuration, or marked
-// no-gc.
-func (rev *revisionState) exempt(cs *configState) bool {
+// no-gc: on what the reconciler holds of it, or on the live Revision
+// (noGC, Input.NoGC: a mark put on after the revision was made or
+// restored).
+func (rev *revisionState) exempt(cs *configState, noGC map[string]bool) bool {
 	return rev.routing != RoutingStateReserve || rev.name == cs.latestCreated || rev.name == cs.latestReady ||
-		strings.EqualFold(rev.annotations[KeyNoGC], "true") || strings.EqualFold(rev.labels[KeyNoGC], "true")
+		noGC[rev.key()] || HasNoGC(rev.labels, rev.annotations)
+}
+
+// HasNoGC says whether a Revision's labels or annotations mark it no-gc
+// (KeyNoGC "true", in any case).
+func HasNoGC(labels, annotations map[string]string) bool {
+	return strings.EqualFold(annotations[KeyNoGC], "true") || strings.EqualFold(labels[KeyNoGC], "true")
 }
 
 // lastActive is when a Route last stopped sending the revision traffic

@@ -62,6 +62,7 @@ func TestCollectable(t *testing.T) {
 		name string
 		gc   map[string]string
 		revs []*revisionState
+		noGC []string // marked no-gc on the live Revision (Input.NoGC)
 		want []string // collected, oldest first
 	}{
 		{name: "defaults: of 25 stale non-active revisions the 20 newest stay (min-non-active-revisions)",
@@ -116,6 +117,10 @@ func TestCollectable(t *testing.T) {
 		{name: "serving.knative.dev/no-gc label keeps a revision (any case)", gc: map[string]string{"min-non-active-revisions": "0"},
 			revs: append(with(old("r", 2), "r-02", func(r *revisionState) { r.labels[KeyNoGC] = "True" }), latest()...),
 			want: []string{"r-01"}},
+		{name: "serving.knative.dev/no-gc on the live Revision (Input.NoGC) keeps a revision the reconciler holds unmarked",
+			gc:   map[string]string{"min-non-active-revisions": "0"},
+			revs: append(old("r", 2), latest()...), noGC: []string{"default/r-01"},
+			want: []string{"r-02"}},
 		{name: "no-gc other than true does not", gc: map[string]string{"min-non-active-revisions": "0"},
 			revs: append(with(old("r", 1), "r-01", func(r *revisionState) { r.labels[KeyNoGC] = "false" }), latest()...),
 			want: []string{"r-01"}},
@@ -130,8 +135,15 @@ func TestCollectable(t *testing.T) {
 			if slices.ContainsFunc(tt.revs, func(r *revisionState) bool { return r.name == "ready" }) {
 				cs.latestReady = "ready"
 			}
+			var noGC map[string]bool
+			for _, key := range tt.noGC {
+				if noGC == nil {
+					noGC = map[string]bool{}
+				}
+				noGC[key] = true
+			}
 			var got []string
-			for _, r := range collectable(gcConfig(t, tt.gc), gcNow, cs, tt.revs) {
+			for _, r := range collectable(gcConfig(t, tt.gc), gcNow, cs, tt.revs, noGC) {
 				got = append(got, r.name)
 			}
 			if !slices.Equal(got, tt.want) {
@@ -267,14 +279,21 @@ func TestRoutingStateSurvivesRestore(t *testing.T) {
 	}
 }
 
-// A revision stored before kgate kept routing states has none: not routed,
-// it is reserve from the restart, so retain-since-last-active-time counts
-// from then rather than collecting it at once.
-func TestRestoredWithoutRoutingStateIsReserveFromNow(t *testing.T) {
+// A revision stored before kgate kept routing states (an upgrade) has
+// none. As in Knative, where a revision without the label is never
+// collected, it is pending unless a Route routes it now: however old, an
+// unrouted one stays; the routed one is active, and turns reserve only once
+// traffic leaves it, retain-since-last-active-time counting from then.
+func TestRestoredWithoutRoutingStateIsPendingUnlessRouted(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	r := NewReconciler(clock.now)
+	pinFirst := `    - revisionName: hello-00001
+      percent: 0
+    - latestRevision: true
+      percent: 100`
 	r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:1", ""))})
-	res := r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", ""))})
+	r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", ""))})
+	res := r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:3", ""))})
 	for _, rev := range res.Revisions {
 		delete(rev.Labels, LabelRoutingState)
 		delete(rev.Annotations, AnnotationRoutingStateModified)
@@ -282,12 +301,107 @@ func TestRestoredWithoutRoutingStateIsReserveFromNow(t *testing.T) {
 	clock.t = clock.t.Add(48 * time.Hour)
 	after := NewReconciler(clock.now)
 	after.Restore(Stored{Services: res.Services, Configurations: res.Configurations, Routes: res.Routes, Revisions: res.Revisions})
-	again := after.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", ""))})
-	if len(again.Collected) != 0 || again.Revisions[0].Labels[LabelRoutingState] != RoutingStateReserve {
-		t.Fatalf("restored without a state: collected %v, state %q; want none collected, reserve", again.Collected, again.Revisions[0].Labels[LabelRoutingState])
+	states := func(res *Result) string {
+		var s []string
+		for _, rev := range res.Revisions {
+			s = append(s, rev.Name+"="+rev.Labels[LabelRoutingState])
+		}
+		return strings.Join(s, " ")
 	}
-	if got := again.Revisions[1].Labels[LabelRoutingState]; got != RoutingStateActive {
-		t.Errorf("the routed revision restored without a state: %q, want active", got)
+	// hello-00001 is pinned (routed now), hello-00002 is not.
+	again := after.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:3", pinFirst))})
+	if got, want := states(again), "hello-00001=active hello-00002=pending hello-00003=active"; got != want || len(again.Collected) != 0 {
+		t.Fatalf("restored without a state: %s, collected %v; want %s, none collected", got, again.Collected, want)
+	}
+	if !again.NextCollection.IsZero() {
+		t.Errorf("restored without a state: a collection is due at %v, want none (nothing reserve)", again.NextCollection)
+	}
+	// Days on, the never-routed one is still there.
+	clock.t = clock.t.Add(30 * 24 * time.Hour)
+	if again = after.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:3", pinFirst))}); len(again.Collected) != 0 {
+		t.Fatalf("30 days on: collected %v, want none", again.Collected)
+	}
+	// Unpinned, the routed one is reserve from now and goes after
+	// retain-since-last-active-time (30m); the pending one stays.
+	again = after.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:3", ""))})
+	if got, want := states(again), "hello-00001=reserve hello-00002=pending hello-00003=active"; got != want {
+		t.Fatalf("unpinned: %s, want %s", got, want)
+	}
+	clock.t = clock.t.Add(30 * time.Minute)
+	again = after.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:3", ""))})
+	if got := strings.Join(again.Collected, " "); got != "default/hello-00001" {
+		t.Errorf("30 minutes after unpinning: collected %q, want default/hello-00001 only", got)
+	}
+}
+
+// The old revisions of a Configuration no Route follows, restored without
+// a routing state after an upgrade, are never collected: they were never
+// routed, as Knative sees a revision without the label.
+func TestRestoredStandaloneConfigurationKeepsItsRevisions(t *testing.T) {
+	cfg := func(image string) string {
+		return `apiVersion: serving.knative.dev/v1
+kind: Configuration
+metadata:
+  name: standalone
+spec:
+  template:
+    spec:
+      containers:
+        - image: ` + image
+	}
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	r.Reconcile(Input{Objects: decode(t, gcMap, cfg("img:1"))})
+	r.Reconcile(Input{Objects: decode(t, gcMap, cfg("img:2"))})
+	res := r.Reconcile(Input{Objects: decode(t, gcMap, cfg("img:3"))})
+	if len(res.Revisions) != 3 {
+		t.Fatalf("%d revisions, want 3", len(res.Revisions))
+	}
+	for _, rev := range res.Revisions {
+		delete(rev.Labels, LabelRoutingState)
+		delete(rev.Annotations, AnnotationRoutingStateModified)
+	}
+	clock.t = clock.t.Add(48 * time.Hour)
+	after := NewReconciler(clock.now)
+	after.Restore(Stored{Configurations: res.Configurations, Revisions: res.Revisions})
+	for _, d := range []time.Duration{0, 15 * time.Hour, 30 * 24 * time.Hour} {
+		clock.t = clock.t.Add(d)
+		again := after.Reconcile(Input{Objects: decode(t, gcMap, cfg("img:3"))})
+		if len(again.Collected) != 0 || len(again.Revisions) != 3 {
+			t.Fatalf("%v after the restart: collected %v, %d revisions left; want none collected", d, again.Collected, len(again.Revisions))
+		}
+		for _, rev := range again.Revisions {
+			if got := rev.Labels[LabelRoutingState]; got != RoutingStatePending {
+				t.Errorf("%v after the restart: %s is %q, want pending", d, rev.Name, got)
+			}
+		}
+	}
+}
+
+// A no-gc mark put on the live Revision after the reconciler made (or
+// restored) it reaches it through Input.NoGC: the revision is not
+// collected while it is marked, nor does it make a collection due; once
+// the mark is gone it is collected as any other.
+func TestLiveNoGCKeepsARevision(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r := NewReconciler(clock.now)
+	r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:1", ""))})
+	clock.t = clock.t.Add(time.Minute)
+	res := r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", ""))})
+	if want := clock.t.Add(59 * time.Minute); !res.NextCollection.Equal(want) {
+		t.Fatalf("unmarked: next collection at %v, want %v", res.NextCollection, want)
+	}
+	marked := map[string]bool{"default/hello-00001": true}
+	clock.t = clock.t.Add(time.Minute)
+	if res = r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", "")), NoGC: marked}); !res.NextCollection.IsZero() {
+		t.Errorf("marked: next collection at %v, want none", res.NextCollection)
+	}
+	clock.t = clock.t.Add(2 * time.Hour)
+	if res = r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", "")), NoGC: marked}); len(res.Collected) != 0 {
+		t.Fatalf("marked no-gc on the live Revision: collected %v, want none", res.Collected)
+	}
+	if res = r.Reconcile(Input{Objects: decode(t, gcMap, gcService("img:2", ""))}); strings.Join(res.Collected, " ") != "default/hello-00001" {
+		t.Errorf("mark removed: collected %v, want default/hello-00001", res.Collected)
 	}
 }
 

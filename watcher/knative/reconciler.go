@@ -61,6 +61,11 @@ type Input struct {
 	// Challenges are the ACME HTTP-01 challenges being solved: each one's
 	// path is routed to its solver on its host, first (challenges.go).
 	Challenges []Challenge
+	// NoGC are the revisions ("namespace/name") whose live object is
+	// marked KeyNoGC now (Kubernetes mode: kubectl annotate or label after
+	// the revision was made or restored): garbage collection never takes
+	// them, as the marks the reconciler holds. nil: no live marks.
+	NoGC map[string]bool
 }
 
 // Failure is why a revision cannot run, in Knative's terms.

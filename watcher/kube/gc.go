@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/watcher/knative"
 )
 
@@ -21,6 +22,12 @@ import (
 // does the same from the owner references. The routing state the collection
 // reads goes onto each Revision as Knative's labeler puts it, so that a
 // restarted controller counts the retain times from where they were.
+//
+// A Revision marked serving.knative.dev/no-gc is never deleted, whenever
+// the mark was put on (kubectl annotate or label after the controller
+// started included, which Restore did not see): should a collection name
+// one, it is kept here. noGCMarks are the live marks, for the reconciler
+// (knative.Input.NoGC), so that it does not collect such a Revision at all.
 
 // collectedRevisions are the garbage-collected Revisions still to delete,
 // by key, with the UID each had when collected.
@@ -28,17 +35,54 @@ type collectedRevisions map[string]types.UID
 
 // noteCollected records the Revisions the round's pass collected, in every
 // round, one that defers its writes included: a collected revision is gone
-// from the reconciler at once, and no later result names it again.
+// from the reconciler at once, and no later result names it again. One
+// marked no-gc is not deleted.
 func (c *Controller) noteCollected(s *snapshot, res *knative.Result) {
 	if c.st.collected == nil {
 		c.st.collected = collectedRevisions{}
 	}
 	for _, key := range res.Collected {
-		if o := s.revisions[key]; o != nil {
-			c.log.Info("deleting a garbage-collected revision (config-gc)", "revision", key)
-			c.st.collected[key] = o.UID
+		o := s.revisions[key]
+		if o == nil {
+			continue
+		}
+		if noGC(o) {
+			c.keptNoGC(key)
+			continue
+		}
+		c.log.Info("deleting a garbage-collected revision (config-gc)", "revision", key)
+		c.st.collected[key] = o.UID
+	}
+}
+
+// keptNoGC logs that a collected Revision is kept for its no-gc mark; a
+// revision is collected (and so logged) once.
+func (c *Controller) keptNoGC(key string) {
+	c.log.Warn("not deleting a garbage-collected revision: it is marked "+knative.KeyNoGC+"; the controller reads it again at its next start",
+		"revision", key)
+}
+
+// noGC says whether a Revision is marked no-gc (KeyNoGC "true" as an
+// annotation, as Knative reads it, or a label).
+func noGC(o *servingv1.Revision) bool {
+	return knative.HasNoGC(o.Labels, o.Annotations)
+}
+
+// noGCMarks are the live Revisions marked no-gc, by key (nil: none), for
+// the reconciler (knative.Input.NoGC): a mark put on with kubectl after the
+// controller started is not in what it restored. The pipeline does not
+// carry them to the reconciler yet (watcher.Change has no such field).
+func noGCMarks(s *snapshot) map[string]bool {
+	var marks map[string]bool
+	for key, o := range s.revisions {
+		if noGC(o) {
+			if marks == nil {
+				marks = map[string]bool{}
+			}
+			marks[key] = true
 		}
 	}
+	return marks
 }
 
 // publishCollection deletes each collected Revision until the cache no
@@ -51,6 +95,12 @@ func (c *Controller) publishCollection(s *snapshot, res *knative.Result) {
 		if o == nil || o.UID != c.st.collected[key] {
 			// Gone, or a new Revision of that name: not the collected one.
 			delete(c.st.collected, key)
+			continue
+		}
+		if noGC(o) {
+			// Marked since it was collected: kept.
+			delete(c.st.collected, key)
+			c.keptNoGC(key)
 			continue
 		}
 		c.deleteLater("Revision/"+key, o)

@@ -1,7 +1,10 @@
 package kube
 
 import (
+	"bytes"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +89,131 @@ func TestGarbageCollectedRevisionIsDeleted(t *testing.T) {
 	}
 	if n := converge(t, c); n != 1 || len(c.st.collected) != 0 {
 		t.Errorf("after the deletion: %d rounds to converge, %v still to delete; want one round, none", n, c.st.collected)
+	}
+}
+
+// replacedRevision runs a Service through two revisions under a config-gc
+// that collects a replaced revision an hour after it left the traffic:
+// hello-00001 is reserve, hello-00002 routed. It returns the controller and
+// the clock of its pipeline.
+func replacedRevision(t *testing.T) (*Controller, *apiCalls, *time.Time) {
+	t.Helper()
+	gc := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: "config-gc"},
+		Data: map[string]string{"min-non-active-revisions": "0", "retain-since-create-time": "1h",
+			"retain-since-last-active-time": "1h"},
+	}
+	c, calls := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)), gc)
+	now := statusTime
+	c.pipe = watcher.New(watcher.Options{Routing: nopRouting{}, Deployed: true, Logger: discard,
+		Now: func() time.Time { return now }})
+	converge(t, c)
+	podsReady(t, c, "hello-00001")
+	converge(t, c)
+	svc := get(t, c, &servingv1.Service{}, "hello")
+	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
+	svc.Generation = 2
+	if err := c.client.Update(t.Context(), svc); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	converge(t, c)
+	podsReady(t, c, "hello-00002")
+	converge(t, c)
+	if got := get(t, c, &servingv1.Revision{}, "hello-00001").Labels[knative.LabelRoutingState]; got != knative.RoutingStateReserve {
+		t.Fatalf("the replaced revision's routing state is %q, want reserve", got)
+	}
+	calls.take()
+	return c, calls, &now
+}
+
+// markNoGC plays kubectl annotate (or label) revision NAME
+// serving.knative.dev/no-gc=true on the live Revision.
+func markNoGC(t *testing.T, c *Controller, name string, label bool) {
+	t.Helper()
+	rev := get(t, c, &servingv1.Revision{}, name)
+	m := &rev.Annotations
+	if label {
+		m = &rev.Labels
+	}
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	(*m)[knative.KeyNoGC] = "true"
+	if err := c.client.Update(t.Context(), rev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Revision marked no-gc after the controller started (kubectl annotate or
+// label, not in what it restored) is never deleted, however long past the
+// retain times, its Deployment and private Service with it; the controller
+// says so once, naming it.
+func TestRevisionMarkedNoGCAfterStartIsKept(t *testing.T) {
+	for _, label := range []bool{false, true} {
+		t.Run(map[bool]string{false: "annotation", true: "label"}[label], func(t *testing.T) {
+			c, calls, now := replacedRevision(t)
+			var logs bytes.Buffer
+			c.log = slog.New(slog.NewTextHandler(&logs, nil))
+			markNoGC(t, c, "hello-00001", label)
+			converge(t, c)
+			s, err := c.read(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := noGCMarks(s); len(got) != 1 || !got["default/hello-00001"] {
+				t.Errorf("live no-gc marks %v, want default/hello-00001", got)
+			}
+
+			for _, d := range []time.Duration{2 * time.Hour, 48 * time.Hour} {
+				*now = now.Add(d)
+				converge(t, c)
+				if got := calls.take(); slices.Contains(got, "delete Revision default/hello-00001") {
+					t.Fatalf("%v on: the calls were %v, want the no-gc Revision kept", d, got)
+				}
+				if got := names(t, c, &servingv1.RevisionList{}); !slices.Equal(got, []string{"hello-00001", "hello-00002"}) {
+					t.Fatalf("%v on: revisions %v, want both", d, got)
+				}
+				if got := names(t, c, &appsv1.DeploymentList{}); !slices.Equal(got, []string{"hello-00001-deployment", "hello-00002-deployment"}) {
+					t.Errorf("%v on: deployments %v, want both", d, got)
+				}
+				if got := names(t, c, &corev1.ServiceList{}); !slices.Contains(got, "hello-00001-private") {
+					t.Errorf("%v on: services %v, want the kept revision's private Service", d, got)
+				}
+			}
+			if n := converge(t, c); n != 1 || len(c.st.collected) != 0 {
+				t.Errorf("%d rounds to converge, %v to delete; want one round, none", n, c.st.collected)
+			}
+			if got := strings.Count(logs.String(), knative.KeyNoGC); got > 1 {
+				t.Errorf("logs %q: the kept revision named %d times, want at most once", logs.String(), got)
+			}
+		})
+	}
+}
+
+// The safety net: a Revision collected, then marked no-gc before its
+// deletion went out, is kept, and the controller says so once, naming it.
+func TestCollectedRevisionMarkedNoGCBeforeDeletionIsKept(t *testing.T) {
+	c, calls, _ := replacedRevision(t)
+	rev := get(t, c, &servingv1.Revision{}, "hello-00001")
+	// Collected by a round that deferred its writes, say.
+	c.noteCollected(&snapshot{revisions: map[string]*servingv1.Revision{"default/hello-00001": rev}},
+		&knative.Result{Collected: []string{"default/hello-00001"}})
+	var logs bytes.Buffer
+	c.log = slog.New(slog.NewTextHandler(&logs, nil))
+	markNoGC(t, c, "hello-00001", false)
+	converge(t, c)
+	converge(t, c)
+	if got := calls.take(); slices.Contains(got, "delete Revision default/hello-00001") {
+		t.Fatalf("the calls were %v, want the no-gc Revision kept", got)
+	}
+	if got := names(t, c, &servingv1.RevisionList{}); !slices.Equal(got, []string{"hello-00001", "hello-00002"}) {
+		t.Errorf("revisions %v, want both", got)
+	}
+	if len(c.st.collected) != 0 {
+		t.Errorf("still to delete: %v, want none", c.st.collected)
+	}
+	if got := strings.Count(logs.String(), "revision=default/hello-00001"); got != 1 || !strings.Contains(logs.String(), knative.KeyNoGC) {
+		t.Errorf("logs %q: want one line naming default/hello-00001 and %s", logs.String(), knative.KeyNoGC)
 	}
 }
