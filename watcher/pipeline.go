@@ -116,6 +116,9 @@ type Change struct {
 	// Challenges, when not nil, replace the ACME HTTP-01 challenges being
 	// solved (knative.Input.Challenges).
 	Challenges []knative.Challenge
+	// NoGC, with Replace, replaces the revisions whose live object is
+	// marked no-gc (knative.Input.NoGC).
+	NoGC map[string]bool
 
 	// forced makes an otherwise empty change run a pass (Refresh).
 	forced bool
@@ -137,6 +140,7 @@ type Pipeline struct {
 	// challenges are the ACME HTTP-01 challenges (Change.Challenges), and
 	// solvers the solvers' endpoints pushed (see pushSolvers).
 	challenges []knative.Challenge
+	noGC       map[string]bool // Change.NoGC
 	solvers    map[string]model.RevisionEndpoints
 	current    *knative.Result
 	logged     map[string]bool // problems and conflicts logged, so each shows once
@@ -319,6 +323,7 @@ func (p *Pipeline) Current() *knative.Result {
 func merge(a, b Change) Change {
 	if b.Replace {
 		a.Objects, a.Replace, a.Deleted = b.Objects, true, nil
+		a.NoGC = b.NoGC
 	} else {
 		a.Deleted = append(a.Deleted, b.Deleted...)
 		a.Objects = append(a.Objects, b.Objects...)
@@ -341,6 +346,7 @@ func merge(a, b Change) Change {
 func (p *Pipeline) apply(ch Change) {
 	if ch.Replace {
 		p.objects = slices.Clone(ch.Objects)
+		p.noGC = maps.Clone(ch.NoGC)
 	} else {
 		p.upsert(ch.Deleted, ch.Objects)
 	}
@@ -398,7 +404,7 @@ func (p *Pipeline) upsert(deleted []ObjectKey, objs []manifest.Object) {
 
 // pass reconciles, pushes the model and logs what is new.
 func (p *Pipeline) pass() *knative.Result {
-	in := knative.Input{Objects: p.objects, Failed: p.failed, Certificate: p.opts.Certificate, Challenges: p.challenges}
+	in := knative.Input{Objects: p.objects, Failed: p.failed, Certificate: p.opts.Certificate, Challenges: p.challenges, NoGC: p.noGC}
 	if p.opts.Deployed {
 		in.Ready = p.ready
 	}

@@ -181,6 +181,9 @@ func TestRevisionMarkedNoGCAfterStartIsKept(t *testing.T) {
 					t.Errorf("%v on: services %v, want the kept revision's private Service", d, got)
 				}
 			}
+			if res := c.pipe.Current(); !slices.ContainsFunc(res.Revisions, func(r *servingv1.Revision) bool { return r.Name == "hello-00001" }) {
+				t.Errorf("the no-gc revision left the reconciler")
+			}
 			if n := converge(t, c); n != 1 || len(c.st.collected) != 0 {
 				t.Errorf("%d rounds to converge, %v to delete; want one round, none", n, c.st.collected)
 			}

@@ -266,6 +266,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 func (c *Controller) change(s *snapshot) watcher.Change {
 	ch := watcher.Change{Replace: true, Failed: map[string]knative.Failure{}, Base: c.base(s)}
 	ch.Challenges = s.challenges // ACME HTTP-01 (challenges.go)
+	ch.NoGC = noGCMarks(s)       // marks put on live Revisions (gc.go)
 	for _, o := range sortedValues(s.services) {
 		ch.Objects = append(ch.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
 	}
