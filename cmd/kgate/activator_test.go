@@ -78,22 +78,8 @@ func (l *addressLog) Write(p []byte) (int, error) {
 // returns the address it serves on and its exit.
 func startActivator(t *testing.T, ctx context.Context, xdsFlags []string, extra ...string) (string, <-chan error, *addressLog) {
 	t.Helper()
-	logs := &addressLog{found: make(chan string, 1)}
-	cmd := newRootCommand()
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(logs)
-	cmd.SetArgs(append(append([]string{"activator", "--listen", "127.0.0.1:0", "--node-id", "activator-test", "--drain-delay", "0"}, xdsFlags...), extra...))
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.ExecuteContext(ctx) }()
-	select {
-	case addr := <-logs.found:
-		return addr, exited, logs
-	case err := <-exited:
-		t.Fatalf("kgate activator exited at once: %v\n%s", err, logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("kgate activator did not start serving\n%s", logs)
-	}
-	return "", nil, nil
+	args := append([]string{"--listen", "127.0.0.1:0", "--node-id", "activator-test", "--drain-delay", "0"}, xdsFlags...)
+	return startActivatorAs(t, ctx, append(args, extra...)...)
 }
 
 // get sends a request for default/hello-00001 to the activator at addr.
