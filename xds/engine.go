@@ -694,7 +694,10 @@ func (e *Engine) awaitClusters(routes map[string]types.Resource) {
 	defer timeout.Stop()
 	for {
 		changed := e.changes()
-		if e.applied(want, e.stale) {
+		// A gateway that has left a response unanswered for longer than
+		// the hold is not waited for again: a stuck gateway would
+		// otherwise cost every change the whole hold until it is stale.
+		if e.applied(want, min(e.stale, e.routeHold)) {
 			return
 		}
 		select {

@@ -131,6 +131,15 @@ func TestRouteHoldIsBounded(t *testing.T) {
 	if n := strings.Count(logs.String(), "pushing routes before every gateway applied the clusters they name"); n != 1 {
 		t.Fatalf("%d hold warnings logged, want 1:\n%s", n, logs.String())
 	}
+
+	// The gateway stays stuck: the next change does not wait for it again.
+	start = time.Now()
+	if err := h.eng.Update(helloOn("hello-00003", 8082)); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if took := time.Since(start); took > h.eng.routeHold/2 {
+		t.Fatalf("the next change waited %s for a gateway already behind by more than the hold", took)
+	}
 }
 
 // TestRouteDoesNotWaitForClientsThatDoNotCount: proxyless clients and
