@@ -31,49 +31,23 @@ func podsReady(t *testing.T, c *Controller, revision string) {
 // server, its Deployment and private Service after it; the routing state
 // the collection reads is on every Revision, as Knative's labeler puts it.
 func TestGarbageCollectedRevisionIsDeleted(t *testing.T) {
-	gc := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "kgate-system", Name: "config-gc"},
-		Data: map[string]string{"min-non-active-revisions": "0", "retain-since-create-time": "1h",
-			"retain-since-last-active-time": "1h"},
-	}
-	c, calls := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)), gc)
-	now := statusTime
-	c.pipe = watcher.New(watcher.Options{Routing: nopRouting{}, Deployed: true, Logger: discard,
-		Now: func() time.Time { return now }})
-
-	converge(t, c)
-	podsReady(t, c, "hello-00001")
-	converge(t, c)
-	svc := get(t, c, &servingv1.Service{}, "hello")
-	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
-	svc.Generation = 2
-	if err := c.client.Update(t.Context(), svc); err != nil {
-		t.Fatal(err)
-	}
-	now = now.Add(time.Minute)
-	converge(t, c)
-	podsReady(t, c, "hello-00002")
-	converge(t, c)
+	c, calls, now := replacedRevision(t)
 
 	old := get(t, c, &servingv1.Revision{}, "hello-00001")
-	if got := old.Labels[knative.LabelRoutingState]; got != knative.RoutingStateReserve {
-		t.Fatalf("the replaced revision's routing state is %q, want reserve", got)
-	}
 	if got, want := old.Annotations[knative.AnnotationRoutingStateModified], now.UTC().Format(time.RFC3339); got != want {
 		t.Errorf("the replaced revision's routingStateModified is %q, want %q (when it left the traffic)", got, want)
 	}
 	if got := get(t, c, &servingv1.Revision{}, "hello-00002").Labels[knative.LabelRoutingState]; got != knative.RoutingStateActive {
 		t.Errorf("the routed revision's routing state is %q, want active", got)
 	}
-	calls.take()
 
 	// Within the retain times nothing goes; past them the replaced one does.
-	now = now.Add(59 * time.Minute)
+	*now = now.Add(59 * time.Minute)
 	converge(t, c)
 	if got := names(t, c, &servingv1.RevisionList{}); !slices.Equal(got, []string{"hello-00001", "hello-00002"}) {
 		t.Fatalf("59 minutes on: revisions %v, want both", got)
 	}
-	now = now.Add(2 * time.Minute)
+	*now = now.Add(2 * time.Minute)
 	converge(t, c)
 	if got := calls.take(); !slices.Contains(got, "delete Revision default/hello-00001") {
 		t.Errorf("past the retain times the calls were %v, want the Revision deleted", got)
