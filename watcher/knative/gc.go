@@ -1,11 +1,14 @@
 package knative
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/kgate/kgate/api/config"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/translator/model"
 )
 
@@ -33,19 +36,34 @@ const KeyNoGC = "serving.knative.dev/no-gc"
 // kgate local's state store) and are listed in Result.Collected for the
 // API server. It runs once the round's Routes and DomainMappings have
 // their models.
+//
+// An incremental round (incremental.go) looks only at the Configurations
+// of its units and of the revisions whose routing state moved, unless a
+// revision has turned stale since the last round (NextCollection).
 func (rd *round) collect() {
-	rd.routingStates()
-	g := rd.r.settings.GC
+	r := rd.r
+	moved := rd.routingStates()
+	g := r.settings.GC
 	if g.Off() {
 		return
 	}
+	all := rd.dirty == nil || (!r.nextGC.IsZero() && !rd.now.Before(r.nextGC))
+	if !all {
+		for _, e := range rd.configs {
+			if rd.dirty[e.unit] {
+				moved[e.out.Namespace+"/"+e.out.Name] = true
+			}
+		}
+	}
 	byConfig := map[string][]*revisionState{}
-	for _, rev := range rd.r.revisions {
+	for _, rev := range r.revisions {
 		key := rev.namespace + "/" + rev.config
-		byConfig[key] = append(byConfig[key], rev)
+		if all || moved[key] {
+			byConfig[key] = append(byConfig[key], rev)
+		}
 	}
 	for key, revs := range byConfig {
-		cs := rd.r.configs[key]
+		cs := r.configs[key]
 		if e := rd.configs[key]; cs == nil || e == nil || !e.served {
 			// Its Configuration is gone or not served this round: forget
 			// decides, and a collection waits for a Configuration that
@@ -53,19 +71,28 @@ func (rd *round) collect() {
 			continue
 		}
 		for _, rev := range collectable(g, rd.now, cs, revs, rd.in.NoGC) {
-			delete(rd.r.revisions, rev.key())
+			delete(r.revisions, rev.key())
+			r.revsMoved = true
+			rd.gone = append(rd.gone, goneRevision{namespace: rev.namespace, name: rev.name, config: rev.config})
 			rd.res.Collected = append(rd.res.Collected, rev.key())
 		}
 		// No event marks a revision turning stale: a pass must run then.
+		cs.nextGC = time.Time{}
 		for _, rev := range revs {
-			if rd.r.revisions[rev.key()] == nil || rev.exempt(cs, rd.in.NoGC) {
+			if r.revisions[rev.key()] == nil || rev.exempt(cs, rd.in.NoGC) {
 				continue
 			}
-			if at, ok := staleAt(g, rev); ok && at.After(rd.now) && (rd.res.NextCollection.IsZero() || at.Before(rd.res.NextCollection)) {
-				rd.res.NextCollection = at
+			if at, ok := staleAt(g, rev); ok && at.After(rd.now) && (cs.nextGC.IsZero() || at.Before(cs.nextGC)) {
+				cs.nextGC = at
 			}
 		}
 	}
+	for _, cs := range r.configs {
+		if at := cs.nextGC; at.After(rd.now) && (rd.res.NextCollection.IsZero() || at.Before(rd.res.NextCollection)) {
+			rd.res.NextCollection = at
+		}
+	}
+	r.nextGC = rd.res.NextCollection
 	sort.Strings(rd.res.Collected)
 }
 
@@ -77,12 +104,58 @@ func (rd *round) collect() {
 // as in Knative, a revision without the label is never collected, and only
 // traffic leaving it makes it reserve. Each change stamps the time, from
 // which retain-since-last-active-time counts.
-func (rd *round) routingStates() {
-	routed := rd.activeRevisions()
-	for key, rev := range rd.r.revisions {
+//
+// Which revisions are routed is counted per Route (activeOf, kept in
+// Reconciler.active): an incremental round recounts its units' Routes and
+// looks only at the revisions they and the DomainMappings name, now or
+// before. It returns the Configurations ("namespace/name") of the
+// revisions whose state moved.
+func (rd *round) routingStates() (moved map[string]bool) {
+	r := rd.r
+	moved = map[string]bool{}
+	mapped := map[string]bool{}
+	for _, e := range rd.mappings {
+		splitRevisions(e.model, mapped)
+	}
+	var look map[string]bool // nil: every revision
+	if rd.dirty == nil {
+		r.active = map[string]int{}
+		for key, e := range rd.routes {
+			e.active = rd.activeOf(key, e)
+			for _, k := range e.active {
+				r.active[k]++
+			}
+		}
+	} else {
+		look = maps.Clone(mapped)
+		for k := range rd.prior.mapped {
+			look[k] = true
+		}
+		for _, e := range rd.prior.routes {
+			if rd.dirty[e.unit] {
+				for _, k := range e.active {
+					look[k] = true
+					if r.active[k]--; r.active[k] <= 0 {
+						delete(r.active, k)
+					}
+				}
+			}
+		}
+		for key, e := range rd.routes {
+			if rd.dirty[e.unit] {
+				e.active = rd.activeOf(key, e)
+				for _, k := range e.active {
+					look[k] = true
+					r.active[k]++
+				}
+			}
+		}
+	}
+	rd.mapped = mapped
+	move := func(key string, rev *revisionState) {
 		want := rev.routing
 		switch {
-		case routed[key]:
+		case r.active[key] > 0 || mapped[key]:
 			want = RoutingStateActive
 		case rev.routing == RoutingStateActive:
 			want = RoutingStateReserve
@@ -91,27 +164,41 @@ func (rd *round) routingStates() {
 		}
 		if want != rev.routing {
 			rev.routing, rev.routingModified = want, rd.now
+			rev.fresh = true // its labels say it
+			moved[rev.namespace+"/"+rev.config] = true
 		}
 	}
+	if look == nil {
+		for key, rev := range r.revisions {
+			move(key, rev)
+		}
+		return moved
+	}
+	for key := range look {
+		if rev := r.revisions[key]; rev != nil {
+			move(key, rev)
+		}
+	}
+	return moved
 }
 
-// activeRevisions are the revisions ("namespace/name") a Route or
-// DomainMapping refers to this round, as Knative's labeler counts them:
-// every split of every model (0 % targets and a Route that lost its host
-// included), the last traffic a Route serves while its own does not
-// resolve, each revision a Route's spec or status names, and the latest
-// created and ready revisions of each Configuration a Route follows.
-func (rd *round) activeRevisions() map[string]bool {
+// activeOf are the revisions ("namespace/name") a Route refers to this
+// round, as Knative's labeler counts them: every split of its model (0 %
+// targets and a Route that lost its host included), the last traffic it
+// serves while its own does not resolve, each revision its spec or status
+// names, and the latest created and ready revisions of each Configuration
+// it follows.
+func (rd *round) activeOf(key string, e *routeEntry) []string {
 	act := map[string]bool{}
 	add := func(ns, name string) {
 		if name != "" {
 			act[ns+"/"+name] = true
 		}
 	}
-	for _, e := range rd.routes {
-		splitRevisions(e.model, act)
-		ns := e.out.Namespace
-		for _, t := range append(e.out.Spec.Traffic, e.out.Status.Traffic...) {
+	splitRevisions(e.model, act)
+	ns := e.out.Namespace
+	for _, ts := range [][]servingv1.TrafficTarget{e.out.Spec.Traffic, e.out.Status.Traffic} {
+		for _, t := range ts {
 			add(ns, t.RevisionName)
 			if t.RevisionName == "" && t.ConfigurationName != "" {
 				if cs := rd.r.configs[ns+"/"+t.ConfigurationName]; cs != nil {
@@ -121,17 +208,11 @@ func (rd *round) activeRevisions() map[string]bool {
 			}
 		}
 	}
-	for key, ts := range rd.r.routed {
-		ns, _, _ := strings.Cut(key, "/")
-		for _, t := range ts {
-			add(ns, t.revision)
-			add(ns, t.upcoming)
-		}
+	for _, t := range rd.r.routed[key] {
+		add(ns, t.revision)
+		add(ns, t.upcoming)
 	}
-	for _, e := range rd.mappings {
-		splitRevisions(e.model, act)
-	}
-	return act
+	return slices.Sorted(maps.Keys(act))
 }
 
 // splitRevisions adds the revision of every split of a model (nil: none).

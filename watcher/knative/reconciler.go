@@ -3,6 +3,8 @@ package knative
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -66,6 +68,10 @@ type Input struct {
 	// the revision was made or restored): garbage collection never takes
 	// them, as the marks the reconciler holds. nil: no live marks.
 	NoGC map[string]bool
+	// Full makes the round recompute every object, not only those
+	// something changed for (incremental.go): a safety net that a mode
+	// runs now and then.
+	Full bool
 }
 
 // Failure is why a revision cannot run, in Knative's terms.
@@ -121,6 +127,16 @@ type Result struct {
 	// ClusterDomainClaim makes (autocreate-cluster-domain-claims), sorted
 	// by domain: Kubernetes mode creates them, as Knative does.
 	DomainClaims []DomainClaim
+	// Changed, when not nil, holds the keys ("namespace/name") of the
+	// Model's Services and Revisions this round may have added, changed or
+	// removed: every other one is as in the previous round's Result. nil
+	// after a full round: any may have changed.
+	Changed *ModelChange
+}
+
+// ModelChange names what a round may have changed in the model, by key.
+type ModelChange struct {
+	Services, Revisions map[string]bool
 }
 
 // DomainClaim delegates a domain to a namespace: a ClusterDomainClaim's
@@ -188,9 +204,32 @@ type Reconciler struct {
 	autocreate bool
 
 	last *Result
-	// prev holds, for the current round, the conditions of the previous
-	// round's result (conflict marks included), by object key.
+	// prev holds the conditions of the stored objects Restore loaded, by
+	// object key, for the first round after it; later rounds read the
+	// previous round's (prior).
 	prev map[string][]servingv1.Condition
+
+	// prior is the last round: an incremental round carries over its
+	// entries for the units nothing touched (incremental.go). nil makes
+	// the next round a full one.
+	prior *round
+	// refs are, by the object key of a Configuration or Revision, the
+	// units whose Route reads it (incremental.go).
+	refs map[string]map[string]bool
+	// gone are the revisions the last round removed, with their
+	// Configurations: the next round recomputes what read them.
+	gone []goneRevision
+	// global is what the last round read that every unit depends on: a
+	// change of it makes the next round a full one.
+	global globalInputs
+	// active counts, by revision ("namespace/name"), the Routes that
+	// refer to it (routingStates); nextGC is the last NextCollection.
+	active map[string]int
+	nextGC time.Time
+	// revOrder are the revisions sorted (sortedRevisions); revsMoved says
+	// one came or went since.
+	revOrder  []*revisionState
+	revsMoved bool
 }
 
 // generation counts the changes of an object's spec, as the API server's
@@ -212,6 +251,7 @@ func NewReconciler(now func() time.Time) *Reconciler {
 		routed:    map[string][]target{},
 		rollouts:  map[string]*rollout{},
 		hosts:     translator.NewHostIndex(),
+		refs:      map[string]map[string]bool{},
 		settings:  defaultSettings(),
 		base:      defaultSettings(),
 	}
@@ -225,18 +265,23 @@ func (r *Reconciler) SetBase(cfg config.Config) {
 	cfg.Autoscaler = cfg.Autoscaler.Bounded(r.ceiling)
 	r.base = cfg
 	r.settings = cfg
+	r.prior = nil
 }
 
 // SetAutocreateDomainClaims sets what autocreate-cluster-domain-claims is
 // where config-network does not set it (Knative's default is false; kgate
 // local, with one user and no tenants to keep apart, sets true).
-func (r *Reconciler) SetAutocreateDomainClaims(on bool) { r.autocreate = on }
+func (r *Reconciler) SetAutocreateDomainClaims(on bool) {
+	r.autocreate = on
+	r.prior = nil
+}
 
 // SetReplicaCeiling bounds every revision's replicas by n where
 // config-autoscaler sets no max-scale-limit (kgate local: one process per
 // replica); 0 removes the bound.
 func (r *Reconciler) SetReplicaCeiling(n int32) {
 	r.ceiling = n
+	r.prior = nil
 	r.base.Autoscaler = r.base.Autoscaler.Bounded(n)
 	r.settings.Autoscaler = r.settings.Autoscaler.Bounded(n)
 }
@@ -254,8 +299,13 @@ type round struct {
 	live map[string]bool // object keys present this round
 
 	services []*svcEntry
+	svcIdx   map[string]*svcEntry // services by "ns/name"
 	configs  map[string]*cfgEntry // by "ns/name"
 	routes   map[string]*routeEntry
+	// cfgOrder and routeOrder are configs' and routes' entries in the
+	// order they came: sorted when the declarations are (output).
+	cfgOrder   []*cfgEntry
+	routeOrder []*routeEntry
 	// dups are the objects declared more than once, by object key: the
 	// declaration served first, then the ignored ones.
 	dups map[string][]manifest.Object
@@ -264,10 +314,29 @@ type round struct {
 	// claims are the declared ClusterDomainClaims: the namespace each
 	// delegates its domain to.
 	claims map[string]string
+
+	// dirty are the units this round recomputes (incremental.go), by unit
+	// key; nil in a full round, which recomputes every unit.
+	dirty map[string]bool
+	// prior is the previous round (nil: none, or a restore since), whose
+	// entries the units not recomputed keep.
+	prior *round
+	// units are the declared units this round, by unit key: the
+	// declaration each was computed from.
+	units map[string]manifest.Object
+	// gone are the revisions this round removed.
+	gone []goneRevision
+	// problemsBy are this round's problems by unit key, for the next
+	// round to carry over.
+	problemsBy map[string][]Problem
+	// mapped are the revisions the DomainMappings route to
+	// (routingStates).
+	mapped map[string]bool
 }
 
 // svcEntry is a Service being reconciled.
 type svcEntry struct {
+	unit    string // its unit's key (incremental.go)
 	src     manifest.Object
 	out     *servingv1.Service // the version served (defaulted), or the invalid one when none is
 	served  bool
@@ -280,6 +349,7 @@ type svcEntry struct {
 
 // cfgEntry is a Configuration being reconciled (standalone or a Service's).
 type cfgEntry struct {
+	unit    string
 	src     manifest.Object
 	out     *servingv1.Configuration
 	owner   string // the owning Service's name; "" for a standalone one
@@ -290,6 +360,7 @@ type cfgEntry struct {
 
 // routeEntry is a Route being reconciled (standalone or a Service's).
 type routeEntry struct {
+	unit    string
 	src     manifest.Object
 	out     *servingv1.Route
 	owner   string
@@ -304,21 +375,59 @@ type routeEntry struct {
 	// are served over TLS.
 	external bool
 	tls      downgrade
+	// recheck says the Route's status may change with nothing it reads
+	// declared anew (a gateway yet to apply it, a rollout in progress, a
+	// certificate being issued): the next round recomputes its unit.
+	recheck bool
+	// refs are the Configurations and Revisions it reads (object keys;
+	// Reconciler.refs), and active the revisions it routes as Knative's
+	// labeler counts them (activeOf).
+	refs, active []string
 }
 
-// Reconcile runs one round over the declared objects.
+// Reconcile runs one round over the declared objects. A round recomputes
+// only the units (a Service with its Configuration and Route, a standalone
+// Configuration or Route) that something it reads changed for, and carries
+// the others over from the previous round (incremental.go); a round after
+// a change every unit reads (a ConfigMap, the base, a restore), or with
+// in.Full, recomputes everything.
 func (r *Reconciler) Reconcile(in Input) *Result {
-	rd := &round{
-		r: r, in: in, now: r.now(), res: &Result{},
-		live:     map[string]bool{},
-		configs:  map[string]*cfgEntry{},
-		routes:   map[string]*routeEntry{},
-		dups:     map[string][]manifest.Object{},
-		mappings: map[string]*dmEntry{},
+	var extra map[string]bool
+	for attempt := 0; ; attempt++ {
+		rd := &round{
+			r: r, in: in, now: r.now(), res: &Result{},
+			live:     map[string]bool{},
+			configs:  map[string]*cfgEntry{},
+			routes:   map[string]*routeEntry{},
+			svcIdx:   map[string]*svcEntry{},
+			dups:     map[string][]manifest.Object{},
+			mappings: map[string]*dmEntry{},
+		}
+		if escaped := rd.run(extra, attempt); len(escaped) > 0 {
+			// A unit carried over lost or won a host: run again with it,
+			// and with every unit this attempt found dirty (it has taken
+			// in the revisions' news already).
+			extra = escaped
+			maps.Copy(extra, rd.dirty)
+			continue
+		}
+		r.last, r.prior = rd.res, rd
+		return rd.res
 	}
-	r.prev = conditionsOf(r.last)
+}
 
+// run is one attempt at a round. It returns the units carried over whose
+// host conflict this round changed, to recompute in another attempt; nil
+// once the round is done.
+func (rd *round) run(extra map[string]bool, attempt int) (escaped map[string]bool) {
+	r := rd.r
+	if r.prior == nil {
+		r.prev = conditionsOf(r.last)
+	} else {
+		r.prev = nil
+	}
 	svcs, cfgs, routes, dms, cms, claims := rd.group()
+	rd.dirtyUnits(svcs, cfgs, routes, dms, cms, claims, extra, attempt)
 	rd.configMaps(cms)
 	rd.domainClaims(claims)
 	names := map[string]bool{} // standalone Configuration and Route keys
@@ -329,29 +438,36 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 		names[objectKey(servingv1.KindRoute, o.Namespace, o.Name)] = true
 	}
 	for _, o := range svcs {
-		rd.service(o, names)
+		if !rd.carry(o) {
+			rd.service(o, names)
+		}
 	}
 	for _, o := range cfgs {
-		rd.configuration(o)
+		if !rd.carry(o) {
+			rd.configuration(o)
+		}
 	}
 	for _, o := range routes {
-		rd.route(o)
+		if !rd.carry(o) {
+			rd.route(o)
+		}
 	}
 	for _, o := range dms {
 		rd.domainMapping(o)
 	}
 	rd.revisionStatuses()
 	rd.configurationStatuses()
-	rd.routeStatuses()
+	if escaped := rd.routeStatuses(); len(escaped) > 0 {
+		return escaped
+	}
 	rd.serviceStatuses()
 	rd.mappingStatuses()
 	rd.duplicateStatuses()
 	rd.collect()
 	rd.forget()
 	rd.output()
-
-	r.last = rd.res
-	return rd.res
+	rd.remember()
+	return nil
 }
 
 // group sorts the declared objects by kind, dropping duplicates and
@@ -525,7 +641,7 @@ func accept[T any](rd *round, key string, decl T, check func(T) (T, field.ErrorL
 func (rd *round) service(o manifest.Object, standalone map[string]bool) {
 	key := objectKey(o.Kind, o.Namespace, o.Name)
 	created := rd.firstSeen(key, o.Obj.(*servingv1.Service).ObjectMeta)
-	e := &svcEntry{src: o, cond: conds{}}
+	e := &svcEntry{unit: unitOf(o), src: o, cond: conds{}}
 	for _, kind := range []string{servingv1.KindConfiguration, servingv1.KindRoute} {
 		if standalone[objectKey(kind, o.Namespace, o.Name)] {
 			e.notOwned = append(e.notOwned, kind)
@@ -549,6 +665,7 @@ func (rd *round) service(o manifest.Object, standalone map[string]bool) {
 		svc.Generation = rd.generation(key, decl.Spec)
 	}
 	rd.services = append(rd.services, e)
+	rd.svcIdx[svc.Namespace+"/"+svc.Name] = e
 	if !served || len(e.notOwned) > 0 {
 		return
 	}
@@ -563,7 +680,7 @@ func (rd *round) service(o manifest.Object, standalone map[string]bool) {
 		},
 		Spec: svc.Spec.ConfigurationSpec,
 	}
-	rd.addConfiguration(&cfgEntry{src: o, out: cfg, owner: svc.Name, served: true, cond: conds{}}, decl.Spec.Template)
+	rd.addConfiguration(&cfgEntry{unit: e.unit, src: o, out: cfg, owner: svc.Name, served: true, cond: conds{}}, decl.Spec.Template)
 
 	route := &servingv1.Route{
 		TypeMeta: metav1.TypeMeta{APIVersion: servingv1.APIVersion, Kind: servingv1.KindRoute},
@@ -580,7 +697,7 @@ func (rd *round) service(o manifest.Object, standalone map[string]bool) {
 			route.Spec.Traffic[i].ConfigurationName = svc.Name
 		}
 	}
-	rd.addRoute(&routeEntry{src: o, out: route, owner: svc.Name, served: true, cond: conds{}})
+	rd.addRoute(&routeEntry{unit: e.unit, src: o, out: route, owner: svc.Name, served: true, cond: conds{}})
 }
 
 // configuration reconciles a standalone Configuration.
@@ -600,13 +717,14 @@ func (rd *round) configuration(o manifest.Object) {
 	rd.fieldProblems(o, errs)
 	cfg.CreationTimestamp = metav1.NewTime(created)
 	cfg.Status = servingv1.ConfigurationStatus{}
-	rd.addConfiguration(&cfgEntry{src: o, out: cfg, served: served, invalid: errs, cond: conds{}}, decl.Spec.Template)
+	rd.addConfiguration(&cfgEntry{unit: unitOf(o), src: o, out: cfg, served: served, invalid: errs, cond: conds{}}, decl.Spec.Template)
 }
 
 // addConfiguration registers a Configuration and, when it is served, makes
 // the revision of its template.
 func (rd *round) addConfiguration(e *cfgEntry, declared servingv1.RevisionTemplateSpec) {
 	rd.configs[e.out.Namespace+"/"+e.out.Name] = e
+	rd.cfgOrder = append(rd.cfgOrder, e)
 	rd.live[objectKey(servingv1.KindConfiguration, e.out.Namespace, e.out.Name)] = true
 	if !e.served {
 		return
@@ -627,12 +745,13 @@ func (rd *round) route(o manifest.Object) {
 	rd.fieldProblems(o, errs)
 	rt.CreationTimestamp = metav1.NewTime(created)
 	rt.Status = servingv1.RouteStatus{}
-	rd.addRoute(&routeEntry{src: o, out: rt, served: served, invalid: errs, cond: conds{}})
+	rd.addRoute(&routeEntry{unit: unitOf(o), src: o, out: rt, served: served, invalid: errs, cond: conds{}})
 }
 
 func (rd *round) addRoute(e *routeEntry) {
 	key := objectKey(servingv1.KindRoute, e.out.Namespace, e.out.Name)
 	rd.routes[e.out.Namespace+"/"+e.out.Name] = e
+	rd.routeOrder = append(rd.routeOrder, e)
 	rd.live[key] = true
 	if e.served {
 		e.out.Generation = rd.generation(key, e.out.Spec)
@@ -671,6 +790,8 @@ func (rd *round) forget() {
 	for k, rev := range r.revisions {
 		if _, ok := r.configs[rev.namespace+"/"+rev.config]; !ok {
 			delete(r.revisions, k)
+			r.revsMoved = true
+			rd.gone = append(rd.gone, goneRevision{namespace: rev.namespace, name: rev.name, config: rev.config})
 		}
 	}
 	for k := range r.routed {
@@ -680,22 +801,34 @@ func (rd *round) forget() {
 	}
 }
 
-// output stamps the conditions and sorts everything into the Result.
+// output stamps the conditions and sorts everything into the Result. The
+// units carried over keep their outputs, stamped already.
 func (rd *round) output() {
 	res := rd.res
-	prev := rd.r.prev
+	if rd.dirty != nil {
+		res.Changed = &ModelChange{Services: map[string]bool{}, Revisions: map[string]bool{}}
+	}
 	for _, e := range rd.services {
-		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(servingv1.KindService, e.out.Namespace, e.out.Name)], rd.now)
+		if rd.recompute(e.unit) {
+			e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(servingv1.KindService, e.out.Namespace, e.out.Name), rd.now)
+		}
 		res.Services = append(res.Services, e.out)
 	}
-	for _, e := range rd.configs {
-		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(servingv1.KindConfiguration, e.out.Namespace, e.out.Name)], rd.now)
+	for _, e := range inOrder(rd.cfgOrder, rd.configs) {
+		if rd.recompute(e.unit) {
+			e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(servingv1.KindConfiguration, e.out.Namespace, e.out.Name), rd.now)
+		}
 		res.Configurations = append(res.Configurations, e.out)
 	}
-	var services []model.Service
-	routed := map[string]bool{}
-	for _, e := range rd.routes {
-		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(servingv1.KindRoute, e.out.Namespace, e.out.Name)], rd.now)
+	services := make([]model.Service, 0, len(rd.routes)+len(rd.mappings))
+	routed := make(map[string]bool, len(rd.routes))
+	for _, e := range inOrder(rd.routeOrder, rd.routes) {
+		if rd.recompute(e.unit) {
+			e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(servingv1.KindRoute, e.out.Namespace, e.out.Name), rd.now)
+			if res.Changed != nil {
+				res.Changed.Services[e.out.Namespace+"/"+e.out.Name] = true
+			}
+		}
 		res.Routes = append(res.Routes, e.out)
 		if e.model != nil {
 			if !e.lost {
@@ -703,30 +836,51 @@ func (rd *round) output() {
 			}
 			// A Route that lost a host still sends its traffic to its
 			// revisions, as its status says: they stay reachable.
-			for _, vh := range e.model.VirtualHosts {
-				for _, rt := range vh.Routes {
-					for _, s := range rt.Splits {
-						routed[s.Revision] = true
-					}
-				}
-			}
+			splitRevisions(e.model, routed)
 		}
 	}
-	for _, e := range rd.mappings {
-		e.out.Status.Conditions = e.cond.stamp(prev[objectKey(v1beta1.KindDomainMapping, e.out.Namespace, e.out.Name)], rd.now)
+	for key, e := range rd.mappings {
+		e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(v1beta1.KindDomainMapping, e.out.Namespace, e.out.Name), rd.now)
 		res.DomainMappings = append(res.DomainMappings, e.out)
 		if e.model != nil && !e.lost {
 			services = append(services, *e.model)
 		}
+		if res.Changed != nil {
+			res.Changed.Services[key] = true
+		}
 	}
-	for _, rev := range rd.r.revisions {
-		out := rev.output()
-		out.Status.Conditions = rev.cond.stamp(prev[objectKey(servingv1.KindRevision, rev.namespace, rev.name)], rd.now)
-		res.Revisions = append(res.Revisions, out)
+	if res.Changed != nil {
+		for key, e := range rd.prior.routes {
+			if rd.dirty[e.unit] {
+				res.Changed.Services[key] = true // removed, perhaps
+			}
+		}
+		for key := range rd.prior.mappings {
+			res.Changed.Services[key] = true
+		}
+		for _, g := range rd.gone {
+			res.Changed.Revisions[g.namespace+"/"+g.name] = true
+		}
+	}
+	for _, rev := range rd.r.sortedRevisions() {
+		key := rev.key()
+		if rev.fresh || rev.out == nil || rd.dirty == nil {
+			out := rev.output()
+			prev := rd.r.prev[objectKey(servingv1.KindRevision, rev.namespace, rev.name)]
+			if rev.out != nil {
+				prev = rev.out.Status.Conditions
+			}
+			out.Status.Conditions = rev.cond.stamp(prev, rd.now)
+			rev.out, rev.mdl, rev.fresh = out, rev.model(), false
+			if res.Changed != nil {
+				res.Changed.Revisions[key] = true
+			}
+		}
+		res.Revisions = append(res.Revisions, rev.out)
 		// Every revision gets its cluster, routed or not: a route that
 		// moves traffic to a revision then points at a cluster the gateways
 		// have warmed already (make before break).
-		res.Model.Revisions = append(res.Model.Revisions, rev.model())
+		res.Model.Revisions = append(res.Model.Revisions, rev.mdl)
 	}
 	res.Model.Services = services
 	res.Routed = routed
@@ -743,13 +897,87 @@ func (rd *round) output() {
 		}
 		return a.String() < b.String()
 	})
-	sortByKey(res.Services, func(s *servingv1.Service) string { return s.Namespace + "/" + s.Name })
-	sortByKey(res.Configurations, func(c *servingv1.Configuration) string { return c.Namespace + "/" + c.Name })
-	sortByKey(res.Routes, func(r *servingv1.Route) string { return r.Namespace + "/" + r.Name })
-	sortByKey(res.DomainMappings, func(d *v1beta1.DomainMapping) string { return d.Namespace + "/" + d.Name })
-	sortByKey(res.Revisions, func(r *servingv1.Revision) string { return r.Namespace + "/" + r.Name })
-	sortByKey(res.Model.Services, model.Service.Key)
-	sortByKey(res.Model.Revisions, model.Revision.Key)
+	byKey := func(a, b metav1.Object) int {
+		return compareKeys(a.GetNamespace(), a.GetName(), b.GetNamespace(), b.GetName())
+	}
+	// Most come in order already (the declarations' and sortedRevisions'),
+	// which a check tells in one pass.
+	sortUnlessSorted(res.Services, func(a, b *servingv1.Service) int { return byKey(a, b) })
+	sortUnlessSorted(res.Configurations, func(a, b *servingv1.Configuration) int { return byKey(a, b) })
+	sortUnlessSorted(res.Routes, func(a, b *servingv1.Route) int { return byKey(a, b) })
+	sortUnlessSorted(res.DomainMappings, func(a, b *v1beta1.DomainMapping) int { return byKey(a, b) })
+	sortUnlessSorted(res.Revisions, func(a, b *servingv1.Revision) int { return byKey(a, b) })
+	sortUnlessSorted(res.Model.Services, func(a, b model.Service) int {
+		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+	})
+	sortUnlessSorted(res.Model.Revisions, func(a, b model.Revision) int {
+		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+	})
+}
+
+// sortUnlessSorted sorts xs, stably, unless it is sorted already.
+func sortUnlessSorted[T any](xs []T, cmp func(a, b T) int) {
+	if !slices.IsSortedFunc(xs, cmp) {
+		slices.SortStableFunc(xs, cmp)
+	}
+}
+
+// inOrder is a round's entries in the order they came, or, should that
+// list disagree with the index (an entry replaced), the index's.
+func inOrder[E any](order []E, byKey map[string]E) []E {
+	if len(order) == len(byKey) {
+		return order
+	}
+	out := make([]E, 0, len(byKey))
+	for _, e := range byKey {
+		out = append(out, e)
+	}
+	return out
+}
+
+// sortedRevisions are the revisions sorted by key, kept from round to
+// round while none comes or goes.
+func (r *Reconciler) sortedRevisions() []*revisionState {
+	if len(r.revOrder) == len(r.revisions) && !r.revsMoved {
+		return r.revOrder
+	}
+	r.revOrder = r.revOrder[:0]
+	for _, rev := range r.revisions {
+		r.revOrder = append(r.revOrder, rev)
+	}
+	slices.SortFunc(r.revOrder, func(a, b *revisionState) int { return compareKeys(a.namespace, a.name, b.namespace, b.name) })
+	r.revsMoved = false
+	return r.revOrder
+}
+
+// prevConditions are an object's conditions in the previous round's
+// result (conflict marks included): those of the stored object after a
+// restore.
+func (rd *round) prevConditions(kind, ns, name string) []servingv1.Condition {
+	p := rd.prior
+	if p == nil {
+		return rd.r.prev[objectKey(kind, ns, name)]
+	}
+	key := ns + "/" + name
+	switch kind {
+	case servingv1.KindService:
+		if e := p.svcIdx[key]; e != nil {
+			return e.out.Status.Conditions
+		}
+	case servingv1.KindConfiguration:
+		if e := p.configs[key]; e != nil {
+			return e.out.Status.Conditions
+		}
+	case servingv1.KindRoute:
+		if e := p.routes[key]; e != nil {
+			return e.out.Status.Conditions
+		}
+	case v1beta1.KindDomainMapping:
+		if e := p.mappings[key]; e != nil {
+			return e.out.Status.Conditions
+		}
+	}
+	return nil
 }
 
 // conditionsOf indexes a result's conditions by object key.

@@ -57,6 +57,7 @@ func (r *Reconciler) Restore(s Stored) {
 		}
 		st.restoreRouting()
 		r.revisions[st.key()] = st
+		r.revsMoved = true
 		key := rev.Namespace + "/" + cfg
 		cs := r.configs[key]
 		if cs == nil {

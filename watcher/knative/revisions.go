@@ -34,6 +34,8 @@ type configState struct {
 	template      string
 	latestCreated string
 	latestReady   string
+	// nextGC is when one of its revisions next turns stale (collect).
+	nextGC time.Time
 }
 
 // revisionState is a Revision: immutable once made, kept while its
@@ -50,6 +52,15 @@ type revisionState struct {
 	spec            servingv1.RevisionSpec // defaulted when made
 	ready           bool
 	cond            conds
+	// failed and failure are the failure the conditions were set from
+	// (Input.Failed), with ready what an incremental round compares.
+	failed  bool
+	failure Failure
+	// out and mdl are the last round's output and model of the revision,
+	// which a round keeps unless fresh says they are out of date.
+	out   *servingv1.Revision
+	mdl   model.Revision
+	fresh bool
 	// routing is Knative's routing state (gc.go) and routingModified when
 	// it last changed: garbage collection reads both.
 	routing         string
@@ -132,6 +143,7 @@ func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared
 	if owner != "" {
 		labels[LabelService] = owner
 	}
+	r.revsMoved = true
 	r.revisions[cfg.Namespace+"/"+p.name] = &revisionState{
 		namespace: cfg.Namespace, name: p.name, config: cfg.Name, service: owner,
 		template: p.template, digest: templateDigest(p.template), generation: p.gen, created: now,
@@ -194,9 +206,13 @@ func protocol(spec servingv1.RevisionSpec) model.Protocol {
 
 // revisionStatuses sets every revision's readiness and conditions.
 func (rd *round) revisionStatuses() {
-	for _, rev := range rd.r.revisions {
-		failure, failed := rd.in.Failed[rev.key()]
-		rev.ready = !failed && (rd.in.Ready == nil || rd.in.Ready[rev.key()])
+	for key, rev := range rd.r.revisions {
+		if rd.dirty != nil && rev.cond != nil && !rev.inputsChanged(rd.in, key) {
+			continue // as it was
+		}
+		failure, failed := rd.in.Failed[key]
+		rev.ready = !failed && (rd.in.Ready == nil || rd.in.Ready[key])
+		rev.failed, rev.failure, rev.fresh = failed, failure, true
 		rev.cond = conds{}
 		switch {
 		case failed:
@@ -223,6 +239,9 @@ func (rd *round) revisionStatuses() {
 // that is ready, and otherwise stays where it was.
 func (rd *round) configurationStatuses() {
 	for key, e := range rd.configs {
+		if !rd.recompute(e.unit) {
+			continue
+		}
 		if !e.served {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
 			continue

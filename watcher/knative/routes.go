@@ -107,8 +107,14 @@ func (rd *round) stillExists(ns string, ts []target) bool {
 // last resolved traffic, as Knative leaves the Ingress alone then. Once
 // every Route has its model, host conflicts are decided and the gateways
 // asked whether they serve each Route, and only then is Ready set.
-func (rd *round) routeStatuses() {
+//
+// It returns the units carried over whose host conflict this round changed
+// (see Reconcile), having done nothing else.
+func (rd *round) routeStatuses() (escaped map[string]bool) {
 	for key, e := range rd.routes {
+		if !rd.recompute(e.unit) {
+			continue
+		}
 		rt := e.out
 		if !e.served {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
@@ -159,19 +165,32 @@ func (rd *round) routeStatuses() {
 	}
 	rd.mappingModels()
 	rd.challengeRoutes() // ACME HTTP-01 solvers first on their hosts (challenges.go)
-	rd.claimHosts()
+	if escaped := rd.claimHosts(); len(escaped) > 0 {
+		return escaped
+	}
 	rd.forgetRollouts()
 	for key, e := range rd.routes {
-		if !e.served {
+		if !e.served || !rd.recompute(e.unit) {
 			continue
 		}
 		if e.model != nil && !e.lost {
-			rd.gatewaysServe(*e.model, e.cond)
+			e.recheck = rd.gatewaysServe(*e.model, e.cond)
 		}
 		rd.rolloutStatus(key, e)
+		if ro := rd.r.rollouts[key]; ro != nil && ro.inProgress() {
+			e.recheck = true
+		}
+		if c, ok := e.cond[servingv1.ConditionAllTrafficAssigned]; ok && c.status == corev1.ConditionFalse {
+			// A revision named but missing may come with any
+			// Configuration's next template.
+			e.recheck = true
+		}
 		rt := e.out
 		c, down := rd.certificateCondition(servingv1.KindRoute, rt.Namespace, rt.Name, e.tls.external, e.tls.local)
 		e.cond.set(c)
+		if c.status != corev1.ConditionTrue || down != (downgrade{}) {
+			e.recheck = true // the certificate's progress is no declared object's
+		}
 		rt.Status.URL = down.url(rt.Status.URL, e.external)
 		if rt.Status.Address != nil {
 			rt.Status.Address = &servingv1.Addressable{URL: down.url(rt.Status.Address.URL, false)}
@@ -184,24 +203,29 @@ func (rd *round) routeStatuses() {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, true)))
 		}
 	}
+	return nil
 }
 
 // gatewaysServe sets IngressReady from whether every gateway that counts
 // serves svc (Input.Waiting): Unknown while one does not, True with a
 // message naming the gateways left behind and not waited for. Without
-// gateways to ask, it leaves c alone.
-func (rd *round) gatewaysServe(svc model.Service, c conds) {
+// gateways to ask, it leaves c alone. It says whether the gateways held
+// svc back or were named: the next round asks again.
+func (rd *round) gatewaysServe(svc model.Service, c conds) (again bool) {
 	if rd.in.Waiting == nil {
-		return
+		return false
 	}
 	switch msg, hold := rd.in.Waiting(svc); {
 	case hold:
 		c.set(condUnknown(servingv1.ConditionIngressReady, ReasonIngressNotConfigured, msg))
+		return true
 	case msg != "":
 		ready := condTrue(servingv1.ConditionIngressReady)
 		ready.message = msg
 		c.set(ready)
+		return true
 	}
+	return false
 }
 
 // claimHosts decides, among the Routes in the model, which owns each host:
@@ -209,23 +233,67 @@ func (rd *round) gatewaysServe(svc model.Service, c conds) {
 // lost one of its hosts serves none of them, with IngressReady False,
 // DomainConflict, naming the host and the Route that keeps it. The index
 // lives across rounds: a Route that goes frees its hosts for the next.
-func (rd *round) claimHosts() {
+func (rd *round) claimHosts() (escaped map[string]bool) {
 	idx := rd.r.hosts
-	for _, key := range idx.Keys() {
-		e, route := rd.routes[key]
-		m, mapping := rd.mappings[key]
-		if (!route || e.model == nil) && (!mapping || m.model == nil) {
-			idx.Delete(key)
+	if rd.dirty == nil {
+		for _, key := range idx.Keys() {
+			e, route := rd.routes[key]
+			m, mapping := rd.mappings[key]
+			if (!route || e.model == nil) && (!mapping || m.model == nil) {
+				idx.Delete(key)
+			}
 		}
-	}
-	for _, e := range rd.routes {
-		if e.model != nil {
-			idx.Set(*e.model)
+		for _, e := range rd.routes {
+			if e.model != nil {
+				idx.Set(*e.model)
+			}
 		}
-	}
-	for _, m := range rd.mappings {
-		if m.model != nil {
-			idx.Set(*m.model)
+		for _, m := range rd.mappings {
+			if m.model != nil {
+				idx.Set(*m.model)
+			}
+		}
+	} else {
+		// Only the recomputed Routes and the mappings (every round's)
+		// move in the index; a Route carried over whose conflict that
+		// changes must be recomputed too.
+		var changed []string
+		for key, e := range rd.prior.routes {
+			if _, still := rd.routes[key]; !still && rd.dirty[e.unit] {
+				changed = append(changed, idx.Delete(key)...)
+			}
+		}
+		for key := range rd.prior.mappings {
+			if _, still := rd.mappings[key]; !still {
+				changed = append(changed, idx.Delete(key)...)
+			}
+		}
+		for key, e := range rd.routes {
+			switch {
+			case !rd.dirty[e.unit]:
+			case e.model != nil:
+				changed = append(changed, idx.Set(*e.model)...)
+			default:
+				changed = append(changed, idx.Delete(key)...)
+			}
+		}
+		for key, m := range rd.mappings {
+			if m.model != nil {
+				changed = append(changed, idx.Set(*m.model)...)
+			} else {
+				changed = append(changed, idx.Delete(key)...)
+			}
+		}
+		for _, key := range changed {
+			if e, ok := rd.routes[key]; ok && !rd.dirty[e.unit] {
+				if escaped == nil {
+					escaped = map[string]bool{}
+				}
+				escaped[e.unit] = true
+			}
+		}
+		if escaped != nil {
+			return escaped
 		}
 	}
 	for key, m := range rd.mappings {
@@ -234,6 +302,9 @@ func (rd *round) claimHosts() {
 		}
 	}
 	for key, e := range rd.routes {
+		if !rd.recompute(e.unit) {
+			continue
+		}
 		c, lost := idx.Conflict(key)
 		if !lost || e.model == nil {
 			continue
@@ -242,6 +313,7 @@ func (rd *round) claimHosts() {
 		e.cond.set(condFalse(servingv1.ConditionIngressReady, ReasonDomainConflict,
 			fmt.Sprintf("host %q is already claimed by Service %q", c.Host, c.Owner)))
 	}
+	return nil
 }
 
 // hostSet is the hosts of one name (the Route's, or a tag's).
@@ -452,6 +524,9 @@ func httpURL(host string) *servingv1.URL {
 // Route, as Knative's Service reconciler propagates them.
 func (rd *round) serviceStatuses() {
 	for _, e := range rd.services {
+		if !rd.recompute(e.unit) {
+			continue
+		}
 		svc := e.out
 		if !e.served {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
