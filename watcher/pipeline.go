@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,16 @@ import (
 type Routing interface {
 	// UpdateRouting replaces the Services and Revisions served.
 	UpdateRouting(services []model.Service, revisions []model.Revision) error
+}
+
+// RoutingPatcher is a Routing that also takes part of a model (the xDS
+// engine): a pass that knows what it changed (knative.Result.Changed)
+// pushes only that.
+type RoutingPatcher interface {
+	Routing
+	// PatchRouting adds or replaces the Services and Revisions given and
+	// removes the deleted keys, leaving the others alone.
+	PatchRouting(services []model.Service, deletedServices []string, revisions []model.Revision, deletedRevisions []string) error
 }
 
 // Gateways says whether every gateway that counts serves a Service as
@@ -71,6 +82,10 @@ type Options struct {
 	// cluster administrator delegates domains with ClusterDomainClaims);
 	// kgate's file-driven modes, with one user, set true.
 	AutocreateDomainClaims bool
+	// FullEvery is how often a pass recomputes every object whatever
+	// changed (knative.Input.Full), the safety net under the passes that
+	// recompute only what changed; 0 is DefaultFullEvery.
+	FullEvery time.Duration
 	// Now is the clock of the statuses; nil is time.Now.
 	Now func() time.Time
 	// Logger receives each problem and host conflict once, when it
@@ -78,6 +93,9 @@ type Options struct {
 	// slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultFullEvery is Options.FullEvery's default.
+const DefaultFullEvery = 10 * time.Minute
 
 // ObjectKey names a declared object.
 type ObjectKey struct {
@@ -119,6 +137,10 @@ type Change struct {
 	// NoGC, with Replace, replaces the revisions whose live object is
 	// marked no-gc (knative.Input.NoGC).
 	NoGC map[string]bool
+	// Full makes the pass recompute every object (knative.Input.Full):
+	// something the reconciler reads through Options changed for all of
+	// them (a certificate issuer, say).
+	Full bool
 
 	// forced makes an otherwise empty change run a pass (Refresh).
 	forced bool
@@ -144,6 +166,8 @@ type Pipeline struct {
 	solvers    map[string]model.RevisionEndpoints
 	current    *knative.Result
 	logged     map[string]bool // problems and conflicts logged, so each shows once
+	lastFull   time.Time       // when a pass last recomputed everything
+	fullNext   bool            // the next pass recomputes everything (Change.Full)
 
 	// qmu guards the queued change, apart from mu, so that Submit never
 	// waits for a pass (the autoscaler submits under its own lock).
@@ -175,6 +199,9 @@ func New(opts Options) *Pipeline {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.FullEvery <= 0 {
+		opts.FullEvery = DefaultFullEvery
 	}
 	p := &Pipeline{
 		opts: opts, log: opts.Logger,
@@ -224,7 +251,7 @@ func (p *Pipeline) Submit(ch Change) {
 	if ch.Failed != nil && maps.Equal(ch.Failed, p.knownFail) {
 		ch.Failed = nil
 	}
-	changes := ch.Objects != nil || ch.Replace || len(ch.Deleted) > 0 || len(ch.Ready) > 0 || ch.Failed != nil || ch.Base != nil || ch.Challenges != nil
+	changes := ch.Objects != nil || ch.Replace || len(ch.Deleted) > 0 || len(ch.Ready) > 0 || ch.Failed != nil || ch.Base != nil || ch.Challenges != nil || ch.Full
 	if !changes && !ch.forced {
 		p.qmu.Unlock()
 		return
@@ -339,6 +366,7 @@ func merge(a, b Change) Change {
 		a.Challenges = b.Challenges
 	}
 	a.forced = a.forced || b.forced
+	a.Full = a.Full || b.Full
 	return a
 }
 
@@ -371,6 +399,7 @@ func (p *Pipeline) apply(ch Change) {
 	if ch.Base != nil {
 		p.rec.SetBase(*ch.Base)
 	}
+	p.fullNext = p.fullNext || ch.Full
 }
 
 // upsert removes the deleted objects, then replaces each object in place
@@ -418,10 +447,13 @@ func (p *Pipeline) pass() *knative.Result {
 			return msg, hold
 		}
 	}
+	if now := p.opts.Now(); p.fullNext || now.Sub(p.lastFull) >= p.opts.FullEvery {
+		in.Full, p.lastFull, p.fullNext = true, now, false
+	}
 	res := p.rec.Reconcile(in)
 	p.wakeAt(nextPass(res))
 	gone := p.pushSolvers(res.Model.Endpoints)
-	if err := p.opts.Routing.UpdateRouting(res.Model.Services, res.Model.Revisions); err != nil {
+	if err := p.route(res); err != nil {
 		p.log.Error("pushing the new routing", "error", err)
 	}
 	gone()
@@ -443,6 +475,33 @@ func (p *Pipeline) pass() *knative.Result {
 	p.logNew(res)
 	p.current = res
 	return res
+}
+
+// route pushes a pass's model: only what it changed when the pass knows
+// and Routing takes parts, else the whole.
+func (p *Pipeline) route(res *knative.Result) error {
+	r, ok := p.opts.Routing.(RoutingPatcher)
+	if !ok || res.Changed == nil {
+		return p.opts.Routing.UpdateRouting(res.Model.Services, res.Model.Revisions)
+	}
+	var svcs []model.Service
+	var revs []model.Revision
+	var goneSvcs, goneRevs []string
+	for _, key := range slices.Sorted(maps.Keys(res.Changed.Services)) {
+		if i, found := slices.BinarySearchFunc(res.Model.Services, key, func(s model.Service, k string) int { return strings.Compare(s.Key(), k) }); found {
+			svcs = append(svcs, res.Model.Services[i])
+		} else {
+			goneSvcs = append(goneSvcs, key)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(res.Changed.Revisions)) {
+		if i, found := slices.BinarySearchFunc(res.Model.Revisions, key, func(r model.Revision, k string) int { return strings.Compare(r.Key(), k) }); found {
+			revs = append(revs, res.Model.Revisions[i])
+		} else {
+			goneRevs = append(goneRevs, key)
+		}
+	}
+	return r.PatchRouting(svcs, goneSvcs, revs, goneRevs)
 }
 
 // nextPass is when a pass is due that no event will ask for: the earlier

@@ -267,6 +267,28 @@ func (e *Engine) UpdateRouting(services []model.Service, revisions []model.Revis
 	return e.change(func(c *change) { c.routing(services, revisions) })
 }
 
+// PatchRouting applies part of a model, as one change: the Services and
+// Revisions given are added or replaced, the deleted keys removed, and
+// every other one is left as it is. It is UpdateRouting for a source that
+// knows what changed (knative.Result.Changed): its cost follows the
+// change, not the model.
+func (e *Engine) PatchRouting(services []model.Service, deletedServices []string, revisions []model.Revision, deletedRevisions []string) error {
+	return e.change(func(c *change) {
+		for _, key := range deletedServices {
+			c.deleteService(key)
+		}
+		for _, key := range deletedRevisions {
+			c.deleteRevision(key)
+		}
+		for _, svc := range services {
+			c.setService(svc)
+		}
+		for _, rev := range revisions {
+			c.setRevision(rev)
+		}
+	})
+}
+
 // routing diffs the Services and Revisions against the current model.
 func (c *change) routing(svcs []model.Service, revs []model.Revision) {
 	e := c.e
