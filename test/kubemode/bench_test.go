@@ -1,6 +1,7 @@
 package kubemode
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -208,7 +209,7 @@ func launch(t testing.TB, bin, kubeconfig, mode string) *process {
 	t.Helper()
 	xdsAddr, health := freePort(t), freePort(t)
 	cmd := exec.Command(bin, mode, "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
-		"--xds-address", xdsAddr, "--health-address", health, "--log-level", "warn")
+		"--xds-address", xdsAddr, "--health-address", health, "--log-level", cmp.Or(os.Getenv("KGATE_BENCH_LOG_LEVEL"), "warn"))
 	cmd.Stderr = testWriter{t}
 	p := &process{cmd: cmd, xds: xdsAddr, health: health, done: make(chan struct{}), started: time.Now()}
 	if err := cmd.Start(); err != nil {

@@ -164,7 +164,7 @@ func (c *Controller) ingressRound(ctx context.Context) (held bool, err error) {
 			_, hold = c.engine.Waiting(svc)
 		}
 		held = held || hold
-		putStatus(c, "Ingress/"+key, ing, func(o *netv1alpha1.Ingress) {
+		putStatus(c, "Ingress/"+key, nil, ing, func(o *netv1alpha1.Ingress) {
 			o.Status = ingressStatus(o, out, inModel, hold, lb)
 		})
 	}

@@ -30,8 +30,8 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	for _, want := range res.Services {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
-			putStatus(c, "Service/"+key, have, func(o *servingv1.Service) {
-				o.Status = want.Status
+			putStatus(c, "Service/"+key, want, have, func(o *servingv1.Service) {
+				o.Status = *want.Status.DeepCopy()
 				o.Status.ObservedGeneration = o.Generation
 			})
 		}
@@ -43,17 +43,17 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		switch {
 		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
 			fresh := &servingv1.Configuration{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
-			putDerived(c, "Configuration/"+key, svc, have, have != nil, fresh, func(o *servingv1.Configuration) bool {
+			putDerived(c, "Configuration/"+key, want, svc, have, have != nil, fresh, func(o *servingv1.Configuration) bool {
 				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
-				o.Spec = want.Spec
+				o.Spec = *want.Spec.DeepCopy()
 				return setMeta(&o.ObjectMeta, want.ObjectMeta) || changed
 			}, func(o *servingv1.Configuration) {
-				o.Status = want.Status
+				o.Status = *want.Status.DeepCopy()
 				o.Status.ObservedGeneration = o.Generation
 			})
 		case have != nil:
-			putStatus(c, "Configuration/"+key, have, func(o *servingv1.Configuration) {
-				o.Status = want.Status
+			putStatus(c, "Configuration/"+key, want, have, func(o *servingv1.Configuration) {
+				o.Status = *want.Status.DeepCopy()
 				o.Status.ObservedGeneration = o.Generation
 			})
 		}
@@ -65,22 +65,22 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		switch {
 		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
 			fresh := &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
-			putDerived(c, "Route/"+key, svc, have, have != nil, fresh, func(o *servingv1.Route) bool {
+			putDerived(c, "Route/"+key, want, svc, have, have != nil, fresh, func(o *servingv1.Route) bool {
 				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
-				o.Spec = want.Spec
+				o.Spec = *want.Spec.DeepCopy()
 				return setMeta(&o.ObjectMeta, want.ObjectMeta) || changed
 			}, func(o *servingv1.Route) {
-				o.Status = want.Status
+				o.Status = *want.Status.DeepCopy()
 				o.Status.ObservedGeneration = o.Generation
 			})
 		case have != nil:
 			// A Route no Service owns is the user's: its status, and the one
 			// annotation that records its gradual rollout, so that a
 			// restarted controller resumes it (knative.AnnotationRollout).
-			putDerived(c, "Route/"+key, nil, have, true, nil, func(o *servingv1.Route) bool {
+			putDerived(c, "Route/"+key, want, nil, have, true, nil, func(o *servingv1.Route) bool {
 				return setAnnotation(&o.ObjectMeta, knative.AnnotationRollout, want.Annotations[knative.AnnotationRollout])
 			}, func(o *servingv1.Route) {
-				o.Status = want.Status
+				o.Status = *want.Status.DeepCopy()
 				o.Status.ObservedGeneration = o.Generation
 			})
 		}
@@ -88,8 +88,8 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	for _, want := range res.DomainMappings {
 		key := want.Namespace + "/" + want.Name
 		if have := s.mappings[key]; have != nil {
-			putStatus(c, "DomainMapping/"+key, have, func(o *v1beta1.DomainMapping) {
-				o.Status = want.Status
+			putStatus(c, "DomainMapping/"+key, want, have, func(o *v1beta1.DomainMapping) {
+				o.Status = *want.Status.DeepCopy()
 				o.Status.ObservedGeneration = o.Generation
 			})
 		}
@@ -180,10 +180,15 @@ func ownerRefs(o *corev1.Service) []metav1.OwnerReference {
 }
 
 // putStatus queues a status write when set changes the object's status.
-func putStatus[T client.Object](c *Controller, key string, have T, set func(T)) {
+// want is the object of the Result it comes from: see settled.
+func putStatus[T client.Object](c *Controller, key string, want any, have T, set func(T)) {
+	if c.settled(key, want, have) {
+		return
+	}
 	o := have.DeepCopyObject().(T)
 	set(o)
 	if equality.Semantic.DeepEqual(o, have) {
+		c.settle(key, want, have)
 		return
 	}
 	c.writes.put(key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) })
@@ -192,8 +197,9 @@ func putStatus[T client.Object](c *Controller, key string, have T, set func(T)) 
 // putDerived queues the writes of an object a Service derives: created
 // (owned by the Service; its status follows in a later round), or its
 // metadata and spec updated and then its status, observing the generation
-// that update produced. setSpec says whether it changed anything.
-func putDerived[T client.Object](c *Controller, key string, svc *servingv1.Service, have T, exists bool, fresh T, setSpec func(T) bool, setStatus func(T)) {
+// that update produced. setSpec says whether it changed anything. want is
+// the object of the Result it comes from: see settled.
+func putDerived[T client.Object](c *Controller, key string, want any, svc *servingv1.Service, have T, exists bool, fresh T, setSpec func(T) bool, setStatus func(T)) {
 	if !exists {
 		o := fresh
 		setSpec(o)
@@ -201,11 +207,15 @@ func putDerived[T client.Object](c *Controller, key string, svc *servingv1.Servi
 		c.writes.put(key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
 		return
 	}
+	if c.settled(key, want, have) {
+		return
+	}
 	o := have.DeepCopyObject().(T)
 	specChanged := setSpec(o)
 	withStatus := o.DeepCopyObject().(T)
 	setStatus(withStatus)
 	if !specChanged && equality.Semantic.DeepEqual(withStatus, have) {
+		c.settle(key, want, have)
 		return
 	}
 	c.writes.put(key, func(ctx context.Context) error {
@@ -218,6 +228,56 @@ func putDerived[T client.Object](c *Controller, key string, svc *servingv1.Servi
 		setStatus(o) // observes the generation the update produced
 		return c.client.Status().Update(ctx, o)
 	})
+}
+
+// settledMark is a write found needless: the Result's object and the
+// cache's it was compared with, and what else went into it.
+type settledMark struct {
+	want, have any
+	runtime    runtimeMark
+}
+
+// runtimeMark is what a Revision's status takes besides its Result's
+// (knative.Runtime).
+type runtimeMark struct {
+	actual, desired int32
+	decided         bool
+	mode            string
+}
+
+func markOf(rt knative.Runtime) runtimeMark {
+	m := runtimeMark{actual: rt.Actual, mode: rt.Mode}
+	if rt.Desired != nil {
+		m.desired, m.decided = *rt.Desired, true
+	}
+	return m
+}
+
+// settled says whether the write of key was found needless last time for
+// these very objects: a Result carries over the objects it did not
+// recompute (knative.Result.Changed), and the cache replaces an object
+// when it changes, so the same pair compares the same and a round over
+// 10,000 unchanged Services compares none of them. A write that was
+// queued is never marked: the round after it compares again.
+// A write whose want is not a Result's object (nil) is always compared.
+func (c *Controller) settled(key string, want, have any, rt ...runtimeMark) bool {
+	m, ok := c.st.settled[key]
+	return ok && want != nil && m.want == want && m.have == have && (len(rt) == 0 || m.runtime == rt[0])
+}
+
+// settle marks the write of key needless for want and have (settled).
+func (c *Controller) settle(key string, want, have any, rt ...runtimeMark) {
+	if want == nil {
+		return
+	}
+	if len(c.st.settled) > 4*len(c.st.scaled)+4096 {
+		clear(c.st.settled) // keys of objects gone since: start over
+	}
+	m := settledMark{want: want, have: have}
+	if len(rt) > 0 {
+		m.runtime = rt[0]
+	}
+	c.st.settled[key] = m
 }
 
 // setMeta makes o carry want's labels and annotations (those kgate
@@ -261,10 +321,10 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 			o := &servingv1.Revision{
 				ObjectMeta: metav1.ObjectMeta{
 					Namespace: want.Namespace, Name: want.Name,
-					Labels: want.Labels, Annotations: want.Annotations,
+					Labels: maps.Clone(want.Labels), Annotations: maps.Clone(want.Annotations),
 					OwnerReferences: []metav1.OwnerReference{controllerRef(cfg, servingv1.KindConfiguration)},
 				},
-				Spec: want.Spec,
+				Spec: *want.Spec.DeepCopy(),
 			}
 			c.writes.put("Revision/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
 			continue
@@ -279,9 +339,13 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 		} else {
 			hpaRuntime(s, key, &rt)
 		}
-		st := knative.WithRuntime(want.Status, rt, have.Status.Conditions, time.Now().Truncate(time.Second))
-		st.ObservedGeneration = have.Generation
-		c.putRevisionStatus(key, have, st)
+		if mark := markOf(rt); !c.settled("Revision/"+key, want, have, mark) {
+			st := knative.WithRuntime(want.Status, rt, have.Status.Conditions, time.Now().Truncate(time.Second))
+			st.ObservedGeneration = have.Generation
+			if !c.putRevisionStatus(key, have, st) {
+				c.settle("Revision/"+key, want, have, mark)
+			}
+		}
 		if dep == nil {
 			d := deploykube.Deployment(have, c.opts.Deployment)
 			if n, ok := c.scales.desired(key); ok {
@@ -296,13 +360,16 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 	}
 }
 
-func (c *Controller) putRevisionStatus(key string, have *servingv1.Revision, st servingv1.RevisionStatus) {
+// putRevisionStatus queues the write of a Revision's status st when it
+// differs from have's, and says whether it did.
+func (c *Controller) putRevisionStatus(key string, have *servingv1.Revision, st servingv1.RevisionStatus) bool {
 	if equality.Semantic.DeepEqual(have.Status, st) {
-		return
+		return false
 	}
 	o := have.DeepCopy()
-	o.Status = st
+	o.Status = *st.DeepCopy()
 	c.writes.put("Revision/"+key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) })
+	return true
 }
 
 // prune deletes what kgate derived and whose owner is gone. Kubernetes'

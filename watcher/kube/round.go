@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -48,9 +49,77 @@ type roundState struct {
 	// collected are the garbage-collected Revisions still in the cache,
 	// with the UID each had (gc.go).
 	collected collectedRevisions
+	// settled are the writes found needless, by write key (publish.go).
+	settled map[string]settledMark
+	// kept are the objects of the last round (keep).
+	kept keptObjects
+	// readyCertificates are the kgate Certificates Ready last round, and
+	// fullNext asks the next round to recompute everything (round).
+	readyCertificates map[string]bool
+	fullNext          bool
 }
 
-func (s *roundState) init() { s.scaled = map[string]bool{} }
+// readyCertificates are the names ("namespace/name") of the Ready ones.
+func readyCertificates(crts map[string]*unstructured.Unstructured) map[string]bool {
+	out := map[string]bool{}
+	for key, crt := range crts {
+		if certificateReady(crt) {
+			out[key] = true
+		}
+	}
+	return out
+}
+
+// lostAny says whether a key of before is not in after.
+func lostAny(before, after map[string]bool) bool {
+	for k := range before {
+		if !after[k] {
+			return true
+		}
+	}
+	return false
+}
+
+func sameIssuers(a, b [2]*IssuerRef) bool {
+	for i := range a {
+		if (a[i] == nil) != (b[i] == nil) || (a[i] != nil && *a[i] != *b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// keptObjects are a round's objects, by key, as keep keeps them.
+type keptObjects struct {
+	services       map[string]*servingv1.Service
+	configurations map[string]*servingv1.Configuration
+	routes         map[string]*servingv1.Route
+	mappings       map[string]*v1beta1.DomainMapping
+	claims         map[string]*networkingv1alpha1.ClusterDomainClaim
+	revisions      map[string]*servingv1.Revision
+	configMaps     map[string]*corev1.ConfigMap
+}
+
+// keep replaces, in now, each object that has not changed since the last
+// round (same UID and resourceVersion) with the last round's, and returns
+// now to keep for the next round. A List hands out new structs every
+// time; with keep an unchanged object is the same pointer round after
+// round, which is how the reconciler tells what changed (its incremental
+// rounds, knative.Reconciler) and publish what it compared already
+// (settled).
+func keep[T client.Object](last, now map[string]T) map[string]T {
+	for key, o := range now {
+		if old, ok := last[key]; ok && old.GetUID() == o.GetUID() && old.GetResourceVersion() == o.GetResourceVersion() {
+			now[key] = old
+		}
+	}
+	return now
+}
+
+func (s *roundState) init() {
+	s.scaled = map[string]bool{}
+	s.settled = map[string]settledMark{}
+}
 
 // snapshot is one consistent read of the informer caches.
 type snapshot struct {
@@ -88,23 +157,27 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 	var deps appsv1.DeploymentList
 	var ksvcs corev1.ServiceList
 	var cms corev1.ConfigMapList
+	// The cache's objects, not deep copies: a round only reads them (every
+	// write starts from a copy), and at 10,000 Services copying them all
+	// took much of a round.
+	shared := client.UnsafeDisableDeepCopy
 	for what, list := range map[string]client.ObjectList{
 		"Services": &svcs, "Configurations": &cfgs, "Routes": &routes, "Revisions": &revs,
 		"DomainMappings": &dms, "ClusterDomainClaims": &claims,
 	} {
-		if err := c.client.List(ctx, list); err != nil {
+		if err := c.client.List(ctx, list, shared); err != nil {
 			return nil, fmt.Errorf("listing %s: %w", what, err)
 		}
 	}
 	hasRevision := client.HasLabels{deploykube.LabelRevision}
-	if err := c.client.List(ctx, &deps, hasRevision); err != nil {
+	if err := c.client.List(ctx, &deps, hasRevision, shared); err != nil {
 		return nil, fmt.Errorf("listing Deployments: %w", err)
 	}
-	if err := c.client.List(ctx, &ksvcs, hasRevision); err != nil {
+	if err := c.client.List(ctx, &ksvcs, hasRevision, shared); err != nil {
 		return nil, fmt.Errorf("listing private Services: %w", err)
 	}
 	var holders corev1.ServiceList
-	if err := c.client.List(ctx, &holders, client.HasLabels{LabelRoute}); err != nil {
+	if err := c.client.List(ctx, &holders, client.HasLabels{LabelRoute}, shared); err != nil {
 		return nil, fmt.Errorf("listing the Routes' Services: %w", err)
 	}
 	for i := range holders.Items {
@@ -118,26 +191,32 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 		o := &svcs.Items[i]
 		s.services[o.Namespace+"/"+o.Name] = o
 	}
+	c.st.kept.services = keep(c.st.kept.services, s.services)
 	for i := range cfgs.Items {
 		o := &cfgs.Items[i]
 		s.configurations[o.Namespace+"/"+o.Name] = o
 	}
+	c.st.kept.configurations = keep(c.st.kept.configurations, s.configurations)
 	for i := range routes.Items {
 		o := &routes.Items[i]
 		s.routes[o.Namespace+"/"+o.Name] = o
 	}
+	c.st.kept.routes = keep(c.st.kept.routes, s.routes)
 	for i := range revs.Items {
 		o := &revs.Items[i]
 		s.revisions[o.Namespace+"/"+o.Name] = o
 	}
+	c.st.kept.revisions = keep(c.st.kept.revisions, s.revisions)
 	for i := range dms.Items {
 		o := &dms.Items[i]
 		s.mappings[o.Namespace+"/"+o.Name] = o
 	}
+	c.st.kept.mappings = keep(c.st.kept.mappings, s.mappings)
 	for i := range claims.Items {
 		o := &claims.Items[i]
 		s.claims[o.Name] = o
 	}
+	c.st.kept.claims = keep(c.st.kept.claims, s.claims)
 	for i := range deps.Items {
 		o := &deps.Items[i]
 		s.deployments[o.Namespace+"/"+o.Labels[deploykube.LabelRevision]] = o
@@ -148,8 +227,13 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 			s.private[o.Namespace+"/"+o.Labels[deploykube.LabelRevision]] = o
 		}
 	}
+	byName := make(map[string]*corev1.ConfigMap, len(cms.Items))
 	for i := range cms.Items {
-		s.configMaps = append(s.configMaps, &cms.Items[i])
+		byName[cms.Items[i].Name] = &cms.Items[i]
+	}
+	c.st.kept.configMaps = keep(c.st.kept.configMaps, byName)
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		s.configMaps = append(s.configMaps, byName[name])
 	}
 	if err := c.readCertificates(ctx, s); err != nil {
 		return nil, err
@@ -221,16 +305,29 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 		return false, err
 	}
 	t1 := time.Now()
+	issuer := c.st.issuer
 	c.issuers(s)
 	c.st.certificates = s.certificates
-	res := c.pipe.Apply(c.change(s))
+	// A Route recomputes by itself while its certificate is not Ready
+	// (knative.Reconciler); the whole model does when one that was stops
+	// being so, or the issuers change.
+	ready := readyCertificates(s.certificates)
+	full := c.st.fullNext || !sameIssuers(issuer, c.st.issuer) || lostAny(c.st.readyCertificates, ready)
+	c.st.readyCertificates, c.st.fullNext = ready, false
+	ch := c.change(s)
+	ch.Full = full
+	res := c.pipe.Apply(ch)
 	c.unservedChallenges(s.challenges, res)
 	c.noteCollected(s, res)
 	t2 := time.Now()
+	var t3, t4 time.Time
 	defer func() {
-		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond), "rest", time.Since(t2).Round(time.Millisecond), "services", len(s.services), "deferred", again)
+		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond),
+			"autoscaler", t3.Sub(t2).Round(time.Millisecond), "certificates", t4.Sub(t3).Round(time.Millisecond),
+			"publish", time.Since(t4).Round(time.Millisecond), "services", len(s.services), "incremental", res.Changed != nil, "deferred", again)
 	}()
 	c.configureAutoscaler(ctx, res)
+	t3 = time.Now()
 	// The certificates follow the hosts at once, like the routes: a host
 	// served over TLS is never without its certificate longer than needed.
 	// A Route's host whose cert-manager Certificate is Ready takes its
@@ -239,12 +336,14 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	if !maps.Equal(wildcard, c.st.wildcardRoutes) {
 		// The reconciler read the old coverage (certificateState): again.
 		c.st.wildcardRoutes = wildcard
+		c.st.fullNext = true
 		c.trigger()
 	}
 	c.warnWildcard(res)
 	issued, pending := certificateSecrets(s, wanted)
 	keepServing(issued, pending, c.tls.servedFrom)
 	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))
+	t4 = time.Now()
 	if c.pipe.Pending() && !c.st.deferred {
 		c.st.deferred = true
 		return true, nil
