@@ -244,6 +244,9 @@ func TestIncrementalRoundsMatchFullRounds(t *testing.T) {
 				if want.Changed != nil {
 					t.Fatalf("step %d: a full round reports Changed", step)
 				}
+				if inc.prior.prior != nil {
+					t.Fatalf("step %d: the last round holds the one before it: every round ever run stays in memory", step)
+				}
 				if last != nil && got.Changed != nil {
 					checkUnchanged(t, step, what, last, got)
 				}

@@ -411,6 +411,9 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 			maps.Copy(extra, rd.dirty)
 			continue
 		}
+		// The next round reads this one's entries, not the one before:
+		// holding that would keep every round ever run.
+		rd.prior = nil
 		r.last, r.prior = rd.res, rd
 		return rd.res
 	}
