@@ -132,6 +132,7 @@ system namespace) writes and serves xDS.`
 	f.StringVar(&opts.SystemNamespace, "system-namespace", cmp.Or(os.Getenv("SYSTEM_NAMESPACE"), "kgate-system"), "namespace of kgate's ConfigMaps, Lease and Services")
 	f.StringVar(&opts.XDSAddress, "xds-address", ":18000", "host:port the xDS (and LRS) gRPC server listens on while leading")
 	f.StringVar(&opts.HealthAddress, "health-address", ":8090", "host:port of /healthz and /readyz; empty for none")
+	f.BoolVar(&opts.Profiling, "profiling", false, "also serve Go's profiles at /debug/pprof/ on --health-address (Knative's profiling.enable)")
 	lease := kubesource.LeaseName
 	if ingress {
 		lease = kubesource.IngressLeaseName

@@ -209,8 +209,12 @@ func launch(t testing.TB, bin, kubeconfig, mode string) *process {
 	t.Helper()
 	xdsAddr, health := freePort(t), freePort(t)
 	cmd := exec.Command(bin, mode, "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
-		"--xds-address", xdsAddr, "--health-address", health, "--log-level", cmp.Or(os.Getenv("KGATE_BENCH_LOG_LEVEL"), "warn"))
+		"--xds-address", xdsAddr, "--health-address", health, "--log-level", cmp.Or(os.Getenv("KGATE_BENCH_LOG_LEVEL"), "warn"),
+		"--profiling="+strconv.FormatBool(os.Getenv("KGATE_BENCH_PROFILING") != ""))
 	cmd.Stderr = testWriter{t}
+	if os.Getenv("KGATE_BENCH_PROFILING") != "" {
+		t.Logf("%s profiles: http://%s/debug/pprof/", mode, health)
+	}
 	p := &process{cmd: cmd, xds: xdsAddr, health: health, done: make(chan struct{}), started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -256,11 +256,12 @@ func TestIncrementalRoundsMatchFullRounds(t *testing.T) {
 	}
 }
 
-// resultDiff names the first fields in which two results differ, Changed
-// aside.
+// resultDiff names the fields in which two results differ, Changed and
+// Recomputed aside.
 func resultDiff(want, got *Result) string {
 	w, g := *want, *got
 	w.Changed, g.Changed = nil, nil
+	w.Recomputed, g.Recomputed = 0, 0
 	if reflect.DeepEqual(w, g) {
 		return ""
 	}

@@ -132,6 +132,10 @@ type Result struct {
 	// removed: every other one is as in the previous round's Result. nil
 	// after a full round: any may have changed.
 	Changed *ModelChange
+	// Recomputed is how many units (a Service with its Configuration and
+	// Route, a standalone Configuration or Route) this round computed;
+	// the others it carried over (incremental.go).
+	Recomputed int
 }
 
 // ModelChange names what a round may have changed in the model, by key.
@@ -808,8 +812,15 @@ func (rd *round) forget() {
 // units carried over keep their outputs, stamped already.
 func (rd *round) output() {
 	res := rd.res
+	res.Recomputed = len(rd.units)
 	if rd.dirty != nil {
 		res.Changed = &ModelChange{Services: map[string]bool{}, Revisions: map[string]bool{}}
+		res.Recomputed = 0
+		for u := range rd.units {
+			if rd.dirty[u] {
+				res.Recomputed++
+			}
+		}
 	}
 	for _, e := range rd.services {
 		if rd.recompute(e.unit) {

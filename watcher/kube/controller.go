@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,10 @@ type Options struct {
 	XDSAddress string
 	// HealthAddress serves /healthz and /readyz; empty serves none.
 	HealthAddress string
+	// Profiling also serves Go's profiles (net/http/pprof) at
+	// /debug/pprof/ on HealthAddress, as Knative's profiling.enable does:
+	// for an operator chasing where the time goes, off by default.
+	Profiling bool
 	// LeaderElection makes replicas safe: only the leader writes and serves.
 	LeaderElection bool
 	// Translator says where the gateways' listeners bind.
@@ -210,8 +215,10 @@ type Controller struct {
 	scales      *asyncScaler
 
 	pipe *watcher.Pipeline
-	// st is the round's state; only the round goroutine touches it.
-	st roundState
+	// st is the round's state; only the round goroutine touches it, but
+	// for st.settled, which a failed write unmarks (settledMu).
+	st        roundState
+	settledMu sync.Mutex
 	// acme is what the round knows of cert-manager's ACME HTTP-01
 	// Challenges (challenges.go); only the round goroutine touches it.
 	acme acmeState
@@ -404,6 +411,12 @@ func (c *Controller) healthHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{}))
+	if c.opts.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -187,11 +187,11 @@ func putStatus[T client.Object](c *Controller, key string, want any, have T, set
 	}
 	o := have.DeepCopyObject().(T)
 	set(o)
+	c.settle(key, want, have) // written, or to be
 	if equality.Semantic.DeepEqual(o, have) {
-		c.settle(key, want, have)
 		return
 	}
-	c.writes.put(key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) })
+	c.writes.put(key, c.unsettleOnError(key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) }))
 }
 
 // putDerived queues the writes of an object a Service derives: created
@@ -214,11 +214,11 @@ func putDerived[T client.Object](c *Controller, key string, want any, svc *servi
 	specChanged := setSpec(o)
 	withStatus := o.DeepCopyObject().(T)
 	setStatus(withStatus)
+	c.settle(key, want, have) // written, or to be
 	if !specChanged && equality.Semantic.DeepEqual(withStatus, have) {
-		c.settle(key, want, have)
 		return
 	}
-	c.writes.put(key, func(ctx context.Context) error {
+	c.writes.put(key, c.unsettleOnError(key, func(ctx context.Context) error {
 		if !specChanged {
 			return c.client.Status().Update(ctx, withStatus)
 		}
@@ -227,7 +227,7 @@ func putDerived[T client.Object](c *Controller, key string, want any, svc *servi
 		}
 		setStatus(o) // observes the generation the update produced
 		return c.client.Status().Update(ctx, o)
-	})
+	}))
 }
 
 // settledMark is a write found needless: the Result's object and the
@@ -253,16 +253,34 @@ func markOf(rt knative.Runtime) runtimeMark {
 	return m
 }
 
-// settled says whether the write of key was found needless last time for
-// these very objects: a Result carries over the objects it did not
+// settled says whether the write of key was found needless, or queued,
+// for these very objects: a Result carries over the objects it did not
 // recompute (knative.Result.Changed), and the cache replaces an object
-// when it changes, so the same pair compares the same and a round over
-// 10,000 unchanged Services compares none of them. A write that was
-// queued is never marked: the round after it compares again.
+// when it changes, so the same pair compares the same, and a round over
+// 10,000 unchanged Services compares none of them. A write queued stands
+// for its pair until it fails (unsettleOnError) or its object changes in
+// the cache: rounds while 10,000 writes wait for the client's rate limit
+// do not compare the waiting ones again, nor queue them twice.
 // A write whose want is not a Result's object (nil) is always compared.
 func (c *Controller) settled(key string, want, have any, rt ...runtimeMark) bool {
+	c.settledMu.Lock()
+	defer c.settledMu.Unlock()
 	m, ok := c.st.settled[key]
 	return ok && want != nil && m.want == want && m.have == have && (len(rt) == 0 || m.runtime == rt[0])
+}
+
+// unsettleOnError is write, which forgets the mark of key when it fails:
+// the next round compares and writes again.
+func (c *Controller) unsettleOnError(key string, write func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := write(ctx)
+		if err != nil {
+			c.settledMu.Lock()
+			delete(c.st.settled, key)
+			c.settledMu.Unlock()
+		}
+		return err
+	}
 }
 
 // settle marks the write of key needless for want and have (settled).
@@ -270,6 +288,8 @@ func (c *Controller) settle(key string, want, have any, rt ...runtimeMark) {
 	if want == nil {
 		return
 	}
+	c.settledMu.Lock()
+	defer c.settledMu.Unlock()
 	if len(c.st.settled) > 4*len(c.st.scaled)+4096 {
 		clear(c.st.settled) // keys of objects gone since: start over
 	}
@@ -342,9 +362,8 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 		if mark := markOf(rt); !c.settled("Revision/"+key, want, have, mark) {
 			st := knative.WithRuntime(want.Status, rt, have.Status.Conditions, time.Now().Truncate(time.Second))
 			st.ObservedGeneration = have.Generation
-			if !c.putRevisionStatus(key, have, st) {
-				c.settle("Revision/"+key, want, have, mark)
-			}
+			c.settle("Revision/"+key, want, have, mark) // written, or to be
+			c.putRevisionStatus(key, have, st)
 		}
 		if dep == nil {
 			d := deploykube.Deployment(have, c.opts.Deployment)
@@ -361,15 +380,14 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 }
 
 // putRevisionStatus queues the write of a Revision's status st when it
-// differs from have's, and says whether it did.
-func (c *Controller) putRevisionStatus(key string, have *servingv1.Revision, st servingv1.RevisionStatus) bool {
+// differs from have's.
+func (c *Controller) putRevisionStatus(key string, have *servingv1.Revision, st servingv1.RevisionStatus) {
 	if equality.Semantic.DeepEqual(have.Status, st) {
-		return false
+		return
 	}
 	o := have.DeepCopy()
 	o.Status = *st.DeepCopy()
-	c.writes.put("Revision/"+key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) })
-	return true
+	c.writes.put("Revision/"+key, c.unsettleOnError("Revision/"+key, func(ctx context.Context) error { return c.client.Status().Update(ctx, o) }))
 }
 
 // prune deletes what kgate derived and whose owner is gone. Kubernetes'

@@ -324,7 +324,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	defer func() {
 		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond),
 			"autoscaler", t3.Sub(t2).Round(time.Millisecond), "certificates", t4.Sub(t3).Round(time.Millisecond),
-			"publish", time.Since(t4).Round(time.Millisecond), "services", len(s.services), "incremental", res.Changed != nil, "deferred", again)
+			"publish", time.Since(t4).Round(time.Millisecond), "services", len(s.services), "recomputed", res.Recomputed, "deferred", again)
 	}()
 	c.configureAutoscaler(ctx, res)
 	t3 = time.Now()

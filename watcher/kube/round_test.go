@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"context"
+	"errors"
 	"maps"
 	"reflect"
 	"slices"
@@ -512,5 +514,77 @@ func TestRoundDefersItsWritesOnceWhileAChangeIsQueued(t *testing.T) {
 	}
 	if !c.pipe.Pending() {
 		t.Errorf("no change queued by the round: the check above proves nothing")
+	}
+}
+
+// Once the API server holds what a round derives, a round with nothing
+// changed is incremental and compares nothing again: every object it would
+// write is marked settled for the very Result and cache objects it has, so
+// 10,000 unchanged Services cost no comparisons (publish.go).
+func TestSteadyRoundComparesNothing(t *testing.T) {
+	c, calls := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)), ksvc("bye", image("example.org/bye:1"), generation(1)))
+	converge(t, c)
+	calls.take()
+	if _, err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res := c.pipe.Current()
+	if res.Changed == nil {
+		t.Fatalf("a round with nothing changed was a full one")
+	}
+	if res.Recomputed != 0 {
+		t.Errorf("a round with nothing changed recomputed %d units", res.Recomputed)
+	}
+	if q := queued(c); len(q) != 0 {
+		t.Errorf("a round with nothing changed queued writes %v", q)
+	}
+	for _, key := range []string{"Service/default/hello", "Configuration/default/hello", "Route/default/hello", "Revision/default/hello-00001",
+		"Service/default/bye", "Configuration/default/bye", "Route/default/bye", "Revision/default/bye-00001"} {
+		if _, ok := c.st.settled[key]; !ok {
+			t.Errorf("%s is not settled: every round compares it again", key)
+		}
+	}
+}
+
+// A write waiting in the writer stands for its objects: rounds meanwhile
+// neither compare them again nor queue the write twice; one that fails is
+// compared and queued again by the next round.
+func TestQueuedWriteStandsUntilItFails(t *testing.T) {
+	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
+	converge(t, c)
+	// A new image: the next round writes the Service's status, and more.
+	var svc servingv1.Service
+	if err := c.client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: "hello"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
+	svc.Generation++
+	if err := c.client.Update(t.Context(), &svc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const key = "Service/default/hello"
+	if _, ok := c.writes.take(key); !ok { // under way while the next round runs
+		t.Fatalf("queued %v, want the Service's status among them", queued(c))
+	}
+	if _, err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(queued(c), key) {
+		t.Errorf("a round while the Service's write is under way queued it again")
+	}
+	// It fails: the next round writes again.
+	c.writes.put(key, c.unsettleOnError(key, func(context.Context) error { return errors.New("the API server is away") }))
+	failing, _ := c.writes.take(key)
+	if failing(t.Context()) == nil {
+		t.Fatal("the failing write succeeded")
+	}
+	if _, err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(queued(c), key) {
+		t.Errorf("after the Service's write failed, the next round queued %v, want it again", queued(c))
 	}
 }
