@@ -106,12 +106,20 @@ type keptObjects struct {
 // time; with keep an unchanged object is the same pointer round after
 // round, which is how the reconciler tells what changed (its incremental
 // rounds, knative.Reconciler) and publish what it compared already
-// (settled).
-func keep[T client.Object](last, now map[string]T) map[string]T {
+// (settled). An object kept is moved out of its List's array into its
+// own: a pointer into the array would hold all of it, one array per round.
+func keep[T any, P interface {
+	*T
+	client.Object
+}](last, now map[string]P) map[string]P {
 	for key, o := range now {
 		if old, ok := last[key]; ok && old.GetUID() == o.GetUID() && old.GetResourceVersion() == o.GetResourceVersion() {
 			now[key] = old
+			continue
 		}
+		own := new(T)
+		*own = *o
+		now[key] = P(own)
 	}
 	return now
 }

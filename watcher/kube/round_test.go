@@ -588,3 +588,33 @@ func TestQueuedWriteStandsUntilItFails(t *testing.T) {
 		t.Errorf("after the Service's write failed, the next round queued %v, want it again", queued(c))
 	}
 }
+
+// keep hands out the last round's object while it has not changed, and
+// otherwise one of its own, never a pointer into the List's array (which
+// would keep every round's array alive).
+func TestKeepHoldsOneObjectPerKey(t *testing.T) {
+	list := []servingv1.Service{*ksvc("a"), *ksvc("b")}
+	list[0].ResourceVersion, list[1].ResourceVersion = "1", "1"
+	index := func(items []servingv1.Service) map[string]*servingv1.Service {
+		m := map[string]*servingv1.Service{}
+		for i := range items {
+			m[items[i].Name] = &items[i]
+		}
+		return m
+	}
+	first := keep(nil, index(list))
+	for i := range list {
+		if first[list[i].Name] == &list[i] {
+			t.Errorf("%s is kept as a pointer into its List's array", list[i].Name)
+		}
+	}
+	again := slices.Clone(list)
+	again[1].ResourceVersion = "2"
+	second := keep(first, index(again))
+	if second["a"] != first["a"] {
+		t.Errorf("unchanged a: a new object, want the last round's")
+	}
+	if second["b"] == first["b"] || second["b"].ResourceVersion != "2" {
+		t.Errorf("changed b: %p (version %s), want a new object at version 2", second["b"], second["b"].ResourceVersion)
+	}
+}
