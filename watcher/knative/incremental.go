@@ -80,17 +80,12 @@ func (g globalInputs) fullRoundNeeded(last globalInputs) bool {
 }
 
 // dirtyUnits decides which units this round recomputes (rd.dirty; nil:
-// all). extra are units a previous attempt found must be (Reconcile);
-// a third attempt is a full round.
-func (rd *round) dirtyUnits(svcs, cfgs, routes, dms, cms, claims []manifest.Object, extra map[string]bool, attempt int) {
+// all), among the declared units (rd.units, which group fills). extra
+// are units a previous attempt found must be (Reconcile); a third attempt
+// is a full round.
+func (rd *round) dirtyUnits(cms, claims []manifest.Object, extra map[string]bool, attempt int) {
 	r := rd.r
 	rd.prior = r.prior
-	rd.units = make(map[string]manifest.Object, len(svcs)+len(cfgs)+len(routes))
-	for _, list := range [][]manifest.Object{svcs, cfgs, routes} {
-		for _, o := range list {
-			rd.units[unitOf(o)] = o
-		}
-	}
 	g := globalInputs{
 		configMaps: refsOf(cms), claims: refsOf(claims), noGC: rd.in.NoGC,
 		challenges: len(rd.in.Challenges) > 0, dups: len(rd.dups) > 0,
@@ -176,14 +171,14 @@ func (rd *round) recompute(unit string) bool { return rd.dirty == nil || rd.dirt
 
 // carry takes a clean unit's entries from the previous round, with its
 // problems, and says whether it did; a dirty unit is left to compute.
-func (rd *round) carry(o manifest.Object) bool {
-	u := unitOf(o)
+func (rd *round) carry(d decl) bool {
+	u := d.key
 	if rd.recompute(u) {
 		return false
 	}
 	p := rd.prior
-	key := o.Namespace + "/" + o.Name
-	switch o.Kind {
+	key := u[len(d.Kind)+1:] // "namespace/name"
+	switch d.Kind {
 	case servingv1.KindService:
 		e := p.svcIdx[key]
 		if e == nil {
@@ -194,12 +189,10 @@ func (rd *round) carry(o manifest.Object) bool {
 		if c := p.configs[key]; c != nil && c.unit == u {
 			rd.configs[key] = c
 			rd.cfgOrder = append(rd.cfgOrder, c)
-			rd.live[objectKey(servingv1.KindConfiguration, o.Namespace, o.Name)] = true
 		}
 		if rt := p.routes[key]; rt != nil && rt.unit == u {
 			rd.routes[key] = rt
 			rd.routeOrder = append(rd.routeOrder, rt)
-			rd.live[objectKey(servingv1.KindRoute, o.Namespace, o.Name)] = true
 		}
 	case servingv1.KindConfiguration:
 		c := p.configs[key]
@@ -218,7 +211,6 @@ func (rd *round) carry(o manifest.Object) bool {
 	default:
 		return false
 	}
-	rd.live[u] = true
 	rd.res.Problems = append(rd.res.Problems, p.problemsBy[u]...)
 	return true
 }

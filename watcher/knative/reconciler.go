@@ -434,29 +434,29 @@ func (rd *round) run(extra map[string]bool, attempt int) (escaped map[string]boo
 		r.prev = nil
 	}
 	svcs, cfgs, routes, dms, cms, claims := rd.group()
-	rd.dirtyUnits(svcs, cfgs, routes, dms, cms, claims, extra, attempt)
+	rd.dirtyUnits(cms, claims, extra, attempt)
 	rd.configMaps(cms)
 	rd.domainClaims(claims)
 	names := map[string]bool{} // standalone Configuration and Route keys
-	for _, o := range cfgs {
-		names[objectKey(servingv1.KindConfiguration, o.Namespace, o.Name)] = true
+	for _, d := range cfgs {
+		names[d.key] = true
 	}
-	for _, o := range routes {
-		names[objectKey(servingv1.KindRoute, o.Namespace, o.Name)] = true
+	for _, d := range routes {
+		names[d.key] = true
 	}
-	for _, o := range svcs {
-		if !rd.carry(o) {
-			rd.service(o, names)
+	for _, d := range svcs {
+		if !rd.carry(d) {
+			rd.service(d.Object, names)
 		}
 	}
-	for _, o := range cfgs {
-		if !rd.carry(o) {
-			rd.configuration(o)
+	for _, d := range cfgs {
+		if !rd.carry(d) {
+			rd.configuration(d.Object)
 		}
 	}
-	for _, o := range routes {
-		if !rd.carry(o) {
-			rd.route(o)
+	for _, d := range routes {
+		if !rd.carry(d) {
+			rd.route(d.Object)
 		}
 	}
 	for _, o := range dms {
@@ -477,10 +477,18 @@ func (rd *round) run(extra map[string]bool, attempt int) (escaped map[string]boo
 	return nil
 }
 
+// decl is a declared object with its object key (its unit's, for a
+// Service, Configuration or Route).
+type decl struct {
+	key string
+	manifest.Object
+}
+
 // group sorts the declared objects by kind, dropping duplicates and
 // reporting objects kgate does not read.
-func (rd *round) group() (svcs, cfgs, routes, dms, cms, claims []manifest.Object) {
-	first := map[string]manifest.Object{}
+func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest.Object) {
+	first := make(map[string]manifest.Object, len(rd.in.Objects))
+	rd.units = make(map[string]manifest.Object, len(rd.in.Objects))
 	for _, o := range rd.in.Objects {
 		if o.Obj == nil {
 			continue // skipped by the decoder, which said why
@@ -500,11 +508,14 @@ func (rd *round) group() (svcs, cfgs, routes, dms, cms, claims []manifest.Object
 		first[key] = o
 		switch o.Obj.(type) {
 		case *servingv1.Service:
-			svcs = append(svcs, o)
+			svcs = append(svcs, decl{key, o})
+			rd.units[key] = o
 		case *servingv1.Configuration:
-			cfgs = append(cfgs, o)
+			cfgs = append(cfgs, decl{key, o})
+			rd.units[key] = o
 		case *servingv1.Route:
-			routes = append(routes, o)
+			routes = append(routes, decl{key, o})
+			rd.units[key] = o
 		case *corev1.ConfigMap:
 			cms = append(cms, o)
 		case *v1beta1.DomainMapping:
@@ -774,6 +785,10 @@ func (rd *round) validator() servingv1.Validator {
 // Configuration takes its revisions with it, as Knative's owner references do.
 func (rd *round) forget() {
 	r := rd.r
+	if rd.dirty != nil {
+		rd.forgetDirty()
+		return
+	}
 	for k := range r.seen {
 		if !rd.live[k] {
 			delete(r.seen, k)
@@ -794,16 +809,68 @@ func (rd *round) forget() {
 			delete(r.configs, k)
 		}
 	}
+	rd.forgetRevisions()
+	for k := range r.routed {
+		if e, ok := rd.routes[k]; !ok || !e.served {
+			delete(r.routed, k)
+		}
+	}
+}
+
+// forgetDirty is forget in an incremental round: only the recomputed units
+// (and the DomainMappings) can have let go of anything.
+func (rd *round) forgetDirty() {
+	r := rd.r
+	gone := false
+	drop := func(k string) {
+		if _, ok := rd.units[k]; ok && !rd.recompute(k) {
+			return // a unit carried over: live, though it did not say so
+		}
+		if !rd.live[k] {
+			delete(r.seen, k)
+			delete(r.good, k)
+			delete(r.gens, k)
+		}
+	}
+	for u := range rd.dirty {
+		_, ns, name, ok := splitObjectKey(u)
+		if !ok {
+			continue
+		}
+		for _, kind := range []string{servingv1.KindService, servingv1.KindConfiguration, servingv1.KindRoute} {
+			drop(objectKey(kind, ns, name))
+		}
+		key := ns + "/" + name
+		if _, ok := r.configs[key]; ok {
+			if e, ok := rd.configs[key]; !ok || !e.served {
+				delete(r.configs, key)
+				gone = true
+			}
+		}
+		if _, ok := r.routed[key]; ok {
+			if e, ok := rd.routes[key]; !ok || !e.served {
+				delete(r.routed, key)
+			}
+		}
+	}
+	for _, e := range rd.prior.mappings {
+		drop(objectKey(v1beta1.KindDomainMapping, e.out.Namespace, e.out.Name))
+	}
+	if gone {
+		rd.forgetRevisions()
+	}
+}
+
+// forgetRevisions drops the revisions of Configurations gone: a deleted
+// Configuration takes its revisions with it, as Knative's owner references
+// do.
+func (rd *round) forgetRevisions() {
+	r := rd.r
 	for k, rev := range r.revisions {
 		if _, ok := r.configs[rev.namespace+"/"+rev.config]; !ok {
 			delete(r.revisions, k)
 			r.revsMoved = true
 			rd.gone = append(rd.gone, goneRevision{namespace: rev.namespace, name: rev.name, config: rev.config})
-		}
-	}
-	for k := range r.routed {
-		if e, ok := rd.routes[k]; !ok || !e.served {
-			delete(r.routed, k)
 		}
 	}
 }

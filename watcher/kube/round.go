@@ -5,14 +5,19 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
@@ -59,6 +64,67 @@ type roundState struct {
 	fullNext          bool
 }
 
+// listCached indexes by key the objects of a kind that keep says (nil:
+// all), as the informer cache holds them: its own objects, which a round
+// only reads (every write starts from a copy), and not a List's copies —
+// at 10,000 Services, copying every object of every kind each round took
+// much of the round. kept is the last round's index (keep). Without an
+// informer cache (a test's fake client) it lists.
+func listCached[T any, P interface {
+	*T
+	client.Object
+}](ctx context.Context, c *Controller, list client.ObjectList, key func(client.Object) string, want func(client.Object) bool, kept *map[string]P) (map[string]P, error) {
+	out := map[string]P{}
+	add := func(o P) {
+		if want == nil || want(o) {
+			out[key(o)] = o
+		}
+	}
+	if items, ok := c.informerItems(ctx, list); ok {
+		for _, it := range items {
+			if o, ok := it.(P); ok {
+				add(o)
+			}
+		}
+	} else {
+		if err := c.client.List(ctx, list); err != nil {
+			return nil, err
+		}
+		if err := meta.EachListItem(list, func(o runtime.Object) error {
+			if p, ok := o.(P); ok {
+				add(p)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	*kept = keep(*kept, out)
+	return *kept, nil
+}
+
+// informerItems are the objects the informer of list's kind holds, when
+// the controller reads through an informer cache.
+func (c *Controller) informerItems(ctx context.Context, list client.ObjectList) ([]any, bool) {
+	if c.mgr == nil {
+		return nil, false
+	}
+	gvk, err := apiutil.GVKForObject(list, c.mgr.GetScheme())
+	if err != nil {
+		return nil, false
+	}
+	gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
+	inf, err := c.mgr.GetCache().GetInformerForKind(ctx, gvk)
+	if err != nil {
+		return nil, false
+	}
+	sii, ok := inf.(toolscache.SharedIndexInformer)
+	if !ok {
+		return nil, false
+	}
+	return sii.GetStore().List(), true
+}
+
 // readyCertificates are the names ("namespace/name") of the Ready ones.
 func readyCertificates(crts map[string]*unstructured.Unstructured) map[string]bool {
 	out := map[string]bool{}
@@ -98,6 +164,9 @@ type keptObjects struct {
 	claims         map[string]*networkingv1alpha1.ClusterDomainClaim
 	revisions      map[string]*servingv1.Revision
 	configMaps     map[string]*corev1.ConfigMap
+	deployments    map[string]*appsv1.Deployment
+	private        map[string]*corev1.Service
+	placeholders   map[string]*corev1.Service
 }
 
 // keep replaces, in now, each object that has not changed since the last
@@ -156,84 +225,44 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 		deployments: map[string]*appsv1.Deployment{}, private: map[string]*corev1.Service{},
 		placeholders: map[string]*corev1.Service{},
 	}
-	var svcs servingv1.ServiceList
-	var cfgs servingv1.ConfigurationList
-	var routes servingv1.RouteList
-	var revs servingv1.RevisionList
-	var dms v1beta1.DomainMappingList
-	var claims networkingv1alpha1.ClusterDomainClaimList
-	var deps appsv1.DeploymentList
-	var ksvcs corev1.ServiceList
-	var cms corev1.ConfigMapList
-	// The cache's objects, not deep copies: a round only reads them (every
-	// write starts from a copy), and at 10,000 Services copying them all
-	// took much of a round.
-	shared := client.UnsafeDisableDeepCopy
-	for what, list := range map[string]client.ObjectList{
-		"Services": &svcs, "Configurations": &cfgs, "Routes": &routes, "Revisions": &revs,
-		"DomainMappings": &dms, "ClusterDomainClaims": &claims,
-	} {
-		if err := c.client.List(ctx, list, shared); err != nil {
-			return nil, fmt.Errorf("listing %s: %w", what, err)
-		}
+	byKey := func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+	byRevision := func(o client.Object) string { return o.GetNamespace() + "/" + o.GetLabels()[deploykube.LabelRevision] }
+	hasRevision := func(o client.Object) bool { _, ok := o.GetLabels()[deploykube.LabelRevision]; return ok }
+	var err error
+	if s.services, err = listCached(ctx, c, &servingv1.ServiceList{}, byKey, nil, &c.st.kept.services); err != nil {
+		return nil, fmt.Errorf("listing Services: %w", err)
 	}
-	hasRevision := client.HasLabels{deploykube.LabelRevision}
-	if err := c.client.List(ctx, &deps, hasRevision, shared); err != nil {
+	if s.configurations, err = listCached(ctx, c, &servingv1.ConfigurationList{}, byKey, nil, &c.st.kept.configurations); err != nil {
+		return nil, fmt.Errorf("listing Configurations: %w", err)
+	}
+	if s.routes, err = listCached(ctx, c, &servingv1.RouteList{}, byKey, nil, &c.st.kept.routes); err != nil {
+		return nil, fmt.Errorf("listing Routes: %w", err)
+	}
+	if s.revisions, err = listCached(ctx, c, &servingv1.RevisionList{}, byKey, nil, &c.st.kept.revisions); err != nil {
+		return nil, fmt.Errorf("listing Revisions: %w", err)
+	}
+	if s.mappings, err = listCached(ctx, c, &v1beta1.DomainMappingList{}, byKey, nil, &c.st.kept.mappings); err != nil {
+		return nil, fmt.Errorf("listing DomainMappings: %w", err)
+	}
+	if s.claims, err = listCached(ctx, c, &networkingv1alpha1.ClusterDomainClaimList{}, client.Object.GetName, nil, &c.st.kept.claims); err != nil {
+		return nil, fmt.Errorf("listing ClusterDomainClaims: %w", err)
+	}
+	if s.deployments, err = listCached(ctx, c, &appsv1.DeploymentList{}, byRevision, hasRevision, &c.st.kept.deployments); err != nil {
 		return nil, fmt.Errorf("listing Deployments: %w", err)
 	}
-	if err := c.client.List(ctx, &ksvcs, hasRevision, shared); err != nil {
+	private := func(o client.Object) bool {
+		return o.GetLabels()[deploykube.LabelServiceType] == deploykube.ServiceTypePrivate && hasRevision(o)
+	}
+	if s.private, err = listCached(ctx, c, &corev1.ServiceList{}, byRevision, private, &c.st.kept.private); err != nil {
 		return nil, fmt.Errorf("listing private Services: %w", err)
 	}
-	var holders corev1.ServiceList
-	if err := c.client.List(ctx, &holders, client.HasLabels{LabelRoute}, shared); err != nil {
+	routeLabelled := func(o client.Object) bool { _, ok := o.GetLabels()[LabelRoute]; return ok }
+	if s.placeholders, err = listCached(ctx, c, &corev1.ServiceList{}, byKey, routeLabelled, &c.st.kept.placeholders); err != nil {
 		return nil, fmt.Errorf("listing the Routes' Services: %w", err)
 	}
-	for i := range holders.Items {
-		o := &holders.Items[i]
-		s.placeholders[o.Namespace+"/"+o.Name] = o
-	}
+	var cms corev1.ConfigMapList
 	if err := c.client.List(ctx, &cms, client.InNamespace(c.opts.SystemNamespace)); err != nil {
 		return nil, fmt.Errorf("listing ConfigMaps: %w", err)
-	}
-	for i := range svcs.Items {
-		o := &svcs.Items[i]
-		s.services[o.Namespace+"/"+o.Name] = o
-	}
-	c.st.kept.services = keep(c.st.kept.services, s.services)
-	for i := range cfgs.Items {
-		o := &cfgs.Items[i]
-		s.configurations[o.Namespace+"/"+o.Name] = o
-	}
-	c.st.kept.configurations = keep(c.st.kept.configurations, s.configurations)
-	for i := range routes.Items {
-		o := &routes.Items[i]
-		s.routes[o.Namespace+"/"+o.Name] = o
-	}
-	c.st.kept.routes = keep(c.st.kept.routes, s.routes)
-	for i := range revs.Items {
-		o := &revs.Items[i]
-		s.revisions[o.Namespace+"/"+o.Name] = o
-	}
-	c.st.kept.revisions = keep(c.st.kept.revisions, s.revisions)
-	for i := range dms.Items {
-		o := &dms.Items[i]
-		s.mappings[o.Namespace+"/"+o.Name] = o
-	}
-	c.st.kept.mappings = keep(c.st.kept.mappings, s.mappings)
-	for i := range claims.Items {
-		o := &claims.Items[i]
-		s.claims[o.Name] = o
-	}
-	c.st.kept.claims = keep(c.st.kept.claims, s.claims)
-	for i := range deps.Items {
-		o := &deps.Items[i]
-		s.deployments[o.Namespace+"/"+o.Labels[deploykube.LabelRevision]] = o
-	}
-	for i := range ksvcs.Items {
-		o := &ksvcs.Items[i]
-		if o.Labels[deploykube.LabelServiceType] == deploykube.ServiceTypePrivate {
-			s.private[o.Namespace+"/"+o.Labels[deploykube.LabelRevision]] = o
-		}
 	}
 	byName := make(map[string]*corev1.ConfigMap, len(cms.Items))
 	for i := range cms.Items {
