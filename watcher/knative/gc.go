@@ -49,10 +49,8 @@ func (rd *round) collect() {
 	}
 	all := rd.dirty == nil || (!r.nextGC.IsZero() && !rd.now.Before(r.nextGC))
 	if !all {
-		for _, e := range rd.configs {
-			if rd.dirty[e.unit] {
-				moved[e.out.Namespace+"/"+e.out.Name] = true
-			}
+		for _, e := range rd.freshConfigs {
+			moved[e.key] = true
 		}
 	}
 	byConfig := map[string][]*revisionState{}
@@ -131,23 +129,19 @@ func (rd *round) routingStates() (moved map[string]bool) {
 		for k := range rd.prior.mapped {
 			look[k] = true
 		}
-		for _, e := range rd.prior.routes {
-			if rd.dirty[e.unit] {
-				for _, k := range e.active {
-					look[k] = true
-					if r.active[k]--; r.active[k] <= 0 {
-						delete(r.active, k)
-					}
+		for _, e := range rd.replaced {
+			for _, k := range e.active {
+				look[k] = true
+				if r.active[k]--; r.active[k] <= 0 {
+					delete(r.active, k)
 				}
 			}
 		}
-		for key, e := range rd.routes {
-			if rd.dirty[e.unit] {
-				e.active = rd.activeOf(key, e)
-				for _, k := range e.active {
-					look[k] = true
-					r.active[k]++
-				}
+		for _, e := range rd.freshRoutes {
+			e.active = rd.activeOf(e.key, e)
+			for _, k := range e.active {
+				look[k] = true
+				r.active[k]++
 			}
 		}
 	}

@@ -155,6 +155,14 @@ func (rd *round) dirtyUnits(cms, claims []manifest.Object, extra map[string]bool
 		}
 	}
 	rd.dirty = dirty
+	rd.replaced = map[string]*routeEntry{}
+	for u := range dirty {
+		if _, ns, name, ok := splitObjectKey(u); ok {
+			if e := rd.prior.routes[ns+"/"+name]; e != nil && e.unit == u {
+				rd.replaced[e.key] = e
+			}
+		}
+	}
 }
 
 // inputsChanged says whether what the round's input says of the revision
@@ -230,17 +238,13 @@ func (rd *round) remember() {
 	if rd.dirty == nil {
 		r.refs = map[string]map[string]bool{}
 	} else {
-		for _, e := range rd.prior.routes {
-			if rd.dirty[e.unit] {
-				r.unref(e)
-			}
+		for _, e := range rd.replaced {
+			r.unref(e)
 		}
 	}
-	for key, e := range rd.routes {
-		if rd.recompute(e.unit) {
-			e.refs = rd.refsOf(key, e)
-			r.ref(e)
-		}
+	for _, e := range rd.freshRoutes {
+		e.refs = rd.refsOf(e.key, e)
+		r.ref(e)
 	}
 	r.gone = rd.gone
 }

@@ -230,9 +230,16 @@ type Reconciler struct {
 	// refer to it (routingStates); nextGC is the last NextCollection.
 	active map[string]int
 	nextGC time.Time
-	// revOrder are the revisions sorted (sortedRevisions); revsMoved says
-	// one came or went since.
+	// rounds counts the rounds run (round.gen).
+	rounds uint64
+	// splitTo are the revisions some Route's model sends traffic to, and
+	// splitCount how many do (countRouted).
+	splitTo    map[string]bool
+	splitCount map[string]int
+	// revOrder are the revisions sorted (sortedRevisions); revsNew came
+	// since, and revsMoved says one went or the set is unknown.
 	revOrder  []*revisionState
+	revsNew   []*revisionState
 	revsMoved bool
 }
 
@@ -322,6 +329,16 @@ type round struct {
 	// dirty are the units this round recomputes (incremental.go), by unit
 	// key; nil in a full round, which recomputes every unit.
 	dirty map[string]bool
+	// gen numbers the round (attempts included): an entry whose gen is
+	// the round's was computed by it, any other carried over.
+	gen uint64
+	// fresh* are the entries this round computed; replaced are the
+	// previous round's Route entries of the units it recomputed, by key
+	// (their Routes recomputed, or gone).
+	freshServices []*svcEntry
+	freshConfigs  []*cfgEntry
+	freshRoutes   []*routeEntry
+	replaced      map[string]*routeEntry
 	// prior is the previous round (nil: none, or a restore since), whose
 	// entries the units not recomputed keep.
 	prior *round
@@ -341,6 +358,7 @@ type round struct {
 // svcEntry is a Service being reconciled.
 type svcEntry struct {
 	unit    string // its unit's key (incremental.go)
+	gen     uint64 // the round that computed it (round.gen)
 	src     manifest.Object
 	out     *servingv1.Service // the version served (defaulted), or the invalid one when none is
 	served  bool
@@ -354,6 +372,8 @@ type svcEntry struct {
 // cfgEntry is a Configuration being reconciled (standalone or a Service's).
 type cfgEntry struct {
 	unit    string
+	gen     uint64
+	key     string // "namespace/name"
 	src     manifest.Object
 	out     *servingv1.Configuration
 	owner   string // the owning Service's name; "" for a standalone one
@@ -365,6 +385,8 @@ type cfgEntry struct {
 // routeEntry is a Route being reconciled (standalone or a Service's).
 type routeEntry struct {
 	unit    string
+	gen     uint64
+	key     string // "namespace/name"
 	src     manifest.Object
 	out     *servingv1.Route
 	owner   string
@@ -384,9 +406,10 @@ type routeEntry struct {
 	// certificate being issued): the next round recomputes its unit.
 	recheck bool
 	// refs are the Configurations and Revisions it reads (object keys;
-	// Reconciler.refs), and active the revisions it routes as Knative's
-	// labeler counts them (activeOf).
-	refs, active []string
+	// Reconciler.refs), active the revisions it routes as Knative's
+	// labeler counts them (activeOf), and splits those its model sends
+	// traffic to (Result.Routed).
+	refs, active, splits []string
 }
 
 // Reconcile runs one round over the declared objects. A round recomputes
@@ -398,8 +421,9 @@ type routeEntry struct {
 func (r *Reconciler) Reconcile(in Input) *Result {
 	var extra map[string]bool
 	for attempt := 0; ; attempt++ {
+		r.rounds++
 		rd := &round{
-			r: r, in: in, now: r.now(), res: &Result{},
+			r: r, in: in, now: r.now(), res: &Result{}, gen: r.rounds,
 			live:     map[string]bool{},
 			configs:  map[string]*cfgEntry{},
 			routes:   map[string]*routeEntry{},
@@ -659,7 +683,7 @@ func accept[T any](rd *round, key string, decl T, check func(T) (T, field.ErrorL
 func (rd *round) service(o manifest.Object, standalone map[string]bool) {
 	key := objectKey(o.Kind, o.Namespace, o.Name)
 	created := rd.firstSeen(key, o.Obj.(*servingv1.Service).ObjectMeta)
-	e := &svcEntry{unit: unitOf(o), src: o, cond: conds{}}
+	e := &svcEntry{unit: unitOf(o), gen: rd.gen, src: o, cond: conds{}}
 	for _, kind := range []string{servingv1.KindConfiguration, servingv1.KindRoute} {
 		if standalone[objectKey(kind, o.Namespace, o.Name)] {
 			e.notOwned = append(e.notOwned, kind)
@@ -683,6 +707,7 @@ func (rd *round) service(o manifest.Object, standalone map[string]bool) {
 		svc.Generation = rd.generation(key, decl.Spec)
 	}
 	rd.services = append(rd.services, e)
+	rd.freshServices = append(rd.freshServices, e)
 	rd.svcIdx[svc.Namespace+"/"+svc.Name] = e
 	if !served || len(e.notOwned) > 0 {
 		return
@@ -741,8 +766,10 @@ func (rd *round) configuration(o manifest.Object) {
 // addConfiguration registers a Configuration and, when it is served, makes
 // the revision of its template.
 func (rd *round) addConfiguration(e *cfgEntry, declared servingv1.RevisionTemplateSpec) {
-	rd.configs[e.out.Namespace+"/"+e.out.Name] = e
+	e.gen, e.key = rd.gen, e.out.Namespace+"/"+e.out.Name
+	rd.configs[e.key] = e
 	rd.cfgOrder = append(rd.cfgOrder, e)
+	rd.freshConfigs = append(rd.freshConfigs, e)
 	rd.live[objectKey(servingv1.KindConfiguration, e.out.Namespace, e.out.Name)] = true
 	if !e.served {
 		return
@@ -768,8 +795,10 @@ func (rd *round) route(o manifest.Object) {
 
 func (rd *round) addRoute(e *routeEntry) {
 	key := objectKey(servingv1.KindRoute, e.out.Namespace, e.out.Name)
-	rd.routes[e.out.Namespace+"/"+e.out.Name] = e
+	e.gen, e.key = rd.gen, e.out.Namespace+"/"+e.out.Name
+	rd.routes[e.key] = e
 	rd.routeOrder = append(rd.routeOrder, e)
+	rd.freshRoutes = append(rd.freshRoutes, e)
 	rd.live[key] = true
 	if e.served {
 		e.out.Generation = rd.generation(key, e.out.Spec)
@@ -890,36 +919,37 @@ func (rd *round) output() {
 		}
 	}
 	for _, e := range rd.services {
-		if rd.recompute(e.unit) {
+		if e.gen == rd.gen {
 			e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(servingv1.KindService, e.out.Namespace, e.out.Name), rd.now)
 		}
 		res.Services = append(res.Services, e.out)
 	}
 	for _, e := range inOrder(rd.cfgOrder, rd.configs) {
-		if rd.recompute(e.unit) {
+		if e.gen == rd.gen {
 			e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(servingv1.KindConfiguration, e.out.Namespace, e.out.Name), rd.now)
 		}
 		res.Configurations = append(res.Configurations, e.out)
 	}
 	services := make([]model.Service, 0, len(rd.routes)+len(rd.mappings))
-	routed := make(map[string]bool, len(rd.routes))
+	res.Routes = make([]*servingv1.Route, 0, len(rd.routes))
 	for _, e := range inOrder(rd.routeOrder, rd.routes) {
-		if rd.recompute(e.unit) {
+		if e.gen == rd.gen {
 			e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(servingv1.KindRoute, e.out.Namespace, e.out.Name), rd.now)
 			if res.Changed != nil {
-				res.Changed.Services[e.out.Namespace+"/"+e.out.Name] = true
-			}
-		}
-		res.Routes = append(res.Routes, e.out)
-		if e.model != nil {
-			if !e.lost {
-				services = append(services, *e.model)
+				res.Changed.Services[e.key] = true
 			}
 			// A Route that lost a host still sends its traffic to its
 			// revisions, as its status says: they stay reachable.
-			splitRevisions(e.model, routed)
+			split := map[string]bool{}
+			splitRevisions(e.model, split)
+			e.splits = slices.Sorted(maps.Keys(split))
+		}
+		res.Routes = append(res.Routes, e.out)
+		if e.model != nil && !e.lost {
+			services = append(services, *e.model)
 		}
 	}
+	rd.countRouted()
 	for key, e := range rd.mappings {
 		e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(v1beta1.KindDomainMapping, e.out.Namespace, e.out.Name), rd.now)
 		res.DomainMappings = append(res.DomainMappings, e.out)
@@ -931,10 +961,8 @@ func (rd *round) output() {
 		}
 	}
 	if res.Changed != nil {
-		for key, e := range rd.prior.routes {
-			if rd.dirty[e.unit] {
-				res.Changed.Services[key] = true // removed, perhaps
-			}
+		for key := range rd.replaced {
+			res.Changed.Services[key] = true // removed, perhaps
 		}
 		for key := range rd.prior.mappings {
 			res.Changed.Services[key] = true
@@ -964,7 +992,7 @@ func (rd *round) output() {
 		res.Model.Revisions = append(res.Model.Revisions, rev.mdl)
 	}
 	res.Model.Services = services
-	res.Routed = routed
+	res.Routed = maps.Clone(rd.r.splitTo)
 	res.Config = rd.r.settings
 	res.Conflicts = rd.r.hosts.Conflicts()
 
@@ -1019,16 +1047,46 @@ func inOrder[E any](order []E, byKey map[string]E) []E {
 // sortedRevisions are the revisions sorted by key, kept from round to
 // round while none comes or goes.
 func (r *Reconciler) sortedRevisions() []*revisionState {
-	if len(r.revOrder) == len(r.revisions) && !r.revsMoved {
+	byKey := func(a, b *revisionState) int { return compareKeys(a.namespace, a.name, b.namespace, b.name) }
+	if !r.revsMoved && len(r.revOrder)+len(r.revsNew) == len(r.revisions) {
+		for _, rev := range r.revsNew {
+			i, _ := slices.BinarySearchFunc(r.revOrder, rev, byKey)
+			r.revOrder = slices.Insert(r.revOrder, i, rev)
+		}
+		r.revsNew = r.revsNew[:0]
 		return r.revOrder
 	}
+	r.revsNew = r.revsNew[:0]
 	r.revOrder = r.revOrder[:0]
 	for _, rev := range r.revisions {
 		r.revOrder = append(r.revOrder, rev)
 	}
-	slices.SortFunc(r.revOrder, func(a, b *revisionState) int { return compareKeys(a.namespace, a.name, b.namespace, b.name) })
+	slices.SortFunc(r.revOrder, byKey)
 	r.revsMoved = false
 	return r.revOrder
+}
+
+// countRouted keeps Reconciler.splitTo as the round's Routes leave it:
+// recounted in a full round, moved by the Routes recomputed in another.
+func (rd *round) countRouted() {
+	r := rd.r
+	if rd.dirty == nil {
+		r.splitTo, r.splitCount = map[string]bool{}, map[string]int{}
+	}
+	for _, e := range rd.replaced {
+		for _, k := range e.splits {
+			if r.splitCount[k]--; r.splitCount[k] <= 0 {
+				delete(r.splitCount, k)
+				delete(r.splitTo, k)
+			}
+		}
+	}
+	for _, e := range rd.freshRoutes {
+		for _, k := range e.splits {
+			r.splitCount[k]++
+			r.splitTo[k] = true
+		}
+	}
 }
 
 // prevConditions are an object's conditions in the previous round's

@@ -143,14 +143,15 @@ func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared
 	if owner != "" {
 		labels[LabelService] = owner
 	}
-	r.revsMoved = true
-	r.revisions[cfg.Namespace+"/"+p.name] = &revisionState{
+	rev := &revisionState{
 		namespace: cfg.Namespace, name: p.name, config: cfg.Name, service: owner,
 		template: p.template, digest: templateDigest(p.template), generation: p.gen, created: now,
 		labels: labels, annotations: copyMap(cfg.Spec.Template.Annotations),
 		spec:    clone(cfg.Spec.Template.Spec),
 		routing: RoutingStatePending, routingModified: now,
 	}
+	r.revisions[rev.key()] = rev
+	r.revsNew = append(r.revsNew, rev)
 	return cs
 }
 
@@ -238,10 +239,8 @@ func (rd *round) revisionStatuses() {
 // Knative, latestReadyRevisionName moves to the latest created revision once
 // that is ready, and otherwise stays where it was.
 func (rd *round) configurationStatuses() {
-	for key, e := range rd.configs {
-		if !rd.recompute(e.unit) {
-			continue
-		}
+	for _, e := range rd.freshConfigs {
+		key := e.key
 		if !e.served {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
 			continue

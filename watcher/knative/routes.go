@@ -111,10 +111,8 @@ func (rd *round) stillExists(ns string, ts []target) bool {
 // It returns the units carried over whose host conflict this round changed
 // (see Reconcile), having done nothing else.
 func (rd *round) routeStatuses() (escaped map[string]bool) {
-	for key, e := range rd.routes {
-		if !rd.recompute(e.unit) {
-			continue
-		}
+	for _, e := range rd.freshRoutes {
+		key := e.key
 		rt := e.out
 		if !e.served {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
@@ -169,8 +167,9 @@ func (rd *round) routeStatuses() (escaped map[string]bool) {
 		return escaped
 	}
 	rd.forgetRollouts()
-	for key, e := range rd.routes {
-		if !e.served || !rd.recompute(e.unit) {
+	for _, e := range rd.freshRoutes {
+		key := e.key
+		if !e.served {
 			continue
 		}
 		if e.model != nil && !e.lost {
@@ -258,8 +257,8 @@ func (rd *round) claimHosts() (escaped map[string]bool) {
 		// move in the index; a Route carried over whose conflict that
 		// changes must be recomputed too.
 		var changed []string
-		for key, e := range rd.prior.routes {
-			if _, still := rd.routes[key]; !still && rd.dirty[e.unit] {
+		for key := range rd.replaced {
+			if _, still := rd.routes[key]; !still {
 				changed = append(changed, idx.Delete(key)...)
 			}
 		}
@@ -268,13 +267,11 @@ func (rd *round) claimHosts() (escaped map[string]bool) {
 				changed = append(changed, idx.Delete(key)...)
 			}
 		}
-		for key, e := range rd.routes {
-			switch {
-			case !rd.dirty[e.unit]:
-			case e.model != nil:
+		for _, e := range rd.freshRoutes {
+			if e.model != nil {
 				changed = append(changed, idx.Set(*e.model)...)
-			default:
-				changed = append(changed, idx.Delete(key)...)
+			} else {
+				changed = append(changed, idx.Delete(e.key)...)
 			}
 		}
 		for key, m := range rd.mappings {
@@ -285,7 +282,7 @@ func (rd *round) claimHosts() (escaped map[string]bool) {
 			}
 		}
 		for _, key := range changed {
-			if e, ok := rd.routes[key]; ok && !rd.dirty[e.unit] {
+			if e, ok := rd.routes[key]; ok && e.gen != rd.gen {
 				if escaped == nil {
 					escaped = map[string]bool{}
 				}
@@ -301,11 +298,8 @@ func (rd *round) claimHosts() (escaped map[string]bool) {
 			m.lost = true
 		}
 	}
-	for key, e := range rd.routes {
-		if !rd.recompute(e.unit) {
-			continue
-		}
-		c, lost := idx.Conflict(key)
+	for _, e := range rd.freshRoutes {
+		c, lost := idx.Conflict(e.key)
 		if !lost || e.model == nil {
 			continue
 		}
@@ -523,10 +517,7 @@ func httpURL(host string) *servingv1.URL {
 // serviceStatuses sets each Service's status from its Configuration and
 // Route, as Knative's Service reconciler propagates them.
 func (rd *round) serviceStatuses() {
-	for _, e := range rd.services {
-		if !rd.recompute(e.unit) {
-			continue
-		}
+	for _, e := range rd.freshServices {
 		svc := e.out
 		if !e.served {
 			e.cond.set(condFalse(servingv1.ConditionReady, ReasonInvalidSpec, invalidMessage(e.invalid, false)))
