@@ -201,10 +201,16 @@ func putStatus[T client.Object](c *Controller, key string, want any, have T, set
 // the object of the Result it comes from: see settled.
 func putDerived[T client.Object](c *Controller, key string, want any, svc *servingv1.Service, have T, exists bool, fresh T, setSpec func(T) bool, setStatus func(T)) {
 	if !exists {
+		// Creates wait for the client's rate limit like any write: the
+		// same want is not prepared and queued again meanwhile.
+		if c.settled(key, want, have) {
+			return
+		}
 		o := fresh
 		setSpec(o)
 		o.SetOwnerReferences([]metav1.OwnerReference{controllerRef(svc, servingv1.KindService)})
-		c.writes.put(key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
+		c.settle(key, want, have)
+		c.writes.put(key, c.unsettleOnError(key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) }))
 		return
 	}
 	if c.settled(key, want, have) {
@@ -275,12 +281,17 @@ func (c *Controller) unsettleOnError(key string, write func(context.Context) err
 	return func(ctx context.Context) error {
 		err := write(ctx)
 		if err != nil {
-			c.settledMu.Lock()
-			delete(c.st.settled, key)
-			c.settledMu.Unlock()
+			c.unsettle(key)
 		}
 		return err
 	}
+}
+
+// unsettle forgets the mark of key.
+func (c *Controller) unsettle(key string) {
+	c.settledMu.Lock()
+	delete(c.st.settled, key)
+	c.settledMu.Unlock()
 }
 
 // settle marks the write of key needless for want and have (settled).
@@ -338,6 +349,10 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 			if cfg == nil {
 				continue // its Configuration is being written: next round
 			}
+			if c.settled("Revision/"+key, want, have) {
+				continue // its create is queued
+			}
+			c.settle("Revision/"+key, want, have)
 			o := &servingv1.Revision{
 				ObjectMeta: metav1.ObjectMeta{
 					Namespace: want.Namespace, Name: want.Name,
@@ -346,7 +361,7 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 				},
 				Spec: *want.Spec.DeepCopy(),
 			}
-			c.writes.put("Revision/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) })
+			c.writes.put("Revision/"+key, c.unsettleOnError("Revision/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) }))
 			continue
 		}
 		dep := s.deployments[key]
@@ -365,16 +380,24 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 			c.settle("Revision/"+key, want, have, mark) // written, or to be
 			c.putRevisionStatus(key, have, st)
 		}
-		if dep == nil {
+		// A create stands until the object shows in the cache; then the
+		// mark goes, so that one deleted later is created again.
+		if dep != nil {
+			c.unsettle("Deployment/" + key)
+		} else if !c.settled("Deployment/"+key, have, dep) {
 			d := deploykube.Deployment(have, c.opts.Deployment)
 			if n, ok := c.scales.desired(key); ok {
 				d.Spec.Replicas = &n
 			}
-			c.writes.put("Deployment/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, d)) })
+			c.settle("Deployment/"+key, have, dep)
+			c.writes.put("Deployment/"+key, c.unsettleOnError("Deployment/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, d)) }))
 		}
-		if s.private[key] == nil {
-			p := deploykube.PrivateService(have)
-			c.writes.put("PrivateService/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, p)) })
+		if p := s.private[key]; p != nil {
+			c.unsettle("PrivateService/" + key)
+		} else if !c.settled("PrivateService/"+key, have, p) {
+			svc := deploykube.PrivateService(have)
+			c.settle("PrivateService/"+key, have, p)
+			c.writes.put("PrivateService/"+key, c.unsettleOnError("PrivateService/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, svc)) }))
 		}
 	}
 }

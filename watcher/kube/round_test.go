@@ -618,3 +618,29 @@ func TestKeepHoldsOneObjectPerKey(t *testing.T) {
 		t.Errorf("changed b: %p (version %s), want a new object at version 2", second["b"], second["b"].ResourceVersion)
 	}
 }
+
+// A create stands for its object only until the object shows in the
+// cache: a revision's Deployment or private Service deleted later, or a
+// Service's derived Route, is created again by the next round.
+func TestDeletedDerivedObjectsAreCreatedAgain(t *testing.T) {
+	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
+	converge(t, c)
+	for _, o := range []client.Object{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello-00001-deployment"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello-00001-private"}},
+		&servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"}},
+	} {
+		if err := c.client.Delete(t.Context(), o); err != nil {
+			t.Fatalf("deleting %s: %v", o.GetName(), err)
+		}
+	}
+	if _, err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	q := queued(c)
+	for _, want := range []string{"Deployment/default/hello-00001", "PrivateService/default/hello-00001", "Route/default/hello"} {
+		if !slices.Contains(q, want) {
+			t.Errorf("after the deletes the round queued %v, want %s among them", q, want)
+		}
+	}
+}
