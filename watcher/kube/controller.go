@@ -215,6 +215,9 @@ type Controller struct {
 	scales      *asyncScaler
 
 	pipe *watcher.Pipeline
+	// beforePublish, when set, runs in a round once its model is pushed
+	// and before its writes (lead: the first round serves xDS then).
+	beforePublish func()
 	// st is the round's state; only the round goroutine touches it, but
 	// for st.settled, which a failed write unmarks (settledMu).
 	st        roundState
@@ -446,15 +449,25 @@ func (c *Controller) lead(ctx context.Context) error {
 	c.tls.watch = informerWatch(ctx, c.secretsClient)
 	defer c.tls.stop()
 	go c.scales.run(ctx)
+	// The gateways need the model, not the statuses: xDS is served as soon
+	// as the first round that does not defer has built it (and its
+	// certificates), before it writes 10,000 statuses.
+	var errs chan error
+	var serveErr error
+	c.beforePublish = func() {
+		if errs == nil && serveErr == nil {
+			errs, serveErr = c.serveXDS(ctx, start, "serving xDS")
+		}
+	}
 	for again := true; again; {
 		var err error
 		if again, err = c.round(ctx); err != nil {
 			return fmt.Errorf("the first round: %w", err)
 		}
 	}
-	errs, err := c.serveXDS(ctx, start, "serving xDS")
-	if err != nil {
-		return err
+	c.beforePublish = nil
+	if serveErr != nil {
+		return serveErr
 	}
 	go func() { errs <- c.loop.Run(ctx) }()
 	defer c.serving.Store(false)

@@ -386,6 +386,9 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 		return true, nil
 	}
 	c.st.deferred = false
+	if c.beforePublish != nil {
+		c.beforePublish()
+	}
 	c.publish(s, res)
 	c.publishDomainClaims(s, res)
 	c.publishCertificates(s, wanted)
