@@ -93,7 +93,8 @@ type Options struct {
 	Translator translator.Options
 	// Deployment configures the revisions' Deployments.
 	Deployment deploykube.Options
-	// Debounce is how long a round waits for more changes (default 20 ms).
+	// Debounce is how long a round waits for more changes after the first
+	// (default 20 ms); changes meanwhile join it.
 	Debounce time.Duration
 	// Writers is how many writes to the API server run at once (default 16).
 	Writers int
@@ -492,8 +493,17 @@ const noRound time.Duration = -1
 func (c *Controller) rounds(ctx context.Context, errs <-chan error, queued <-chan struct{}, first time.Duration, what string, round func(context.Context) (time.Duration, error)) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	// armed says a round is due: a change arms the timer, and changes
+	// that follow before it fires join that round rather than push it
+	// back (events every few ms while thousands of writes land would
+	// otherwise hold every round off).
+	armed := false
+	arm := func(d time.Duration) {
+		timer.Reset(d)
+		armed = true
+	}
 	if first >= 0 {
-		timer.Reset(first)
+		arm(first)
 	}
 	for {
 		select {
@@ -505,16 +515,21 @@ func (c *Controller) rounds(ctx context.Context, errs <-chan error, queued <-cha
 			}
 			return nil
 		case <-c.kick:
-			timer.Reset(c.opts.Debounce)
+			if !armed {
+				arm(c.opts.Debounce)
+			}
 		case <-queued:
-			timer.Reset(c.opts.Debounce)
+			if !armed {
+				arm(c.opts.Debounce)
+			}
 		case <-timer.C:
+			armed = false
 			switch next, err := round(ctx); {
 			case err != nil:
 				c.log.Error(what, "error", err)
-				timer.Reset(time.Second)
+				arm(time.Second)
 			case next >= 0:
-				timer.Reset(next)
+				arm(next)
 			}
 		}
 	}

@@ -644,3 +644,46 @@ func TestDeletedDerivedObjectsAreCreatedAgain(t *testing.T) {
 		}
 	}
 }
+
+// A stream of changes does not hold rounds off: the first change arms the
+// debounce, the ones that follow join that round (before, each pushed it
+// back, and events every few ms while thousands of writes landed kept
+// every round waiting).
+func TestChangesDoNotHoldRoundsOff(t *testing.T) {
+	c := &Controller{opts: Options{Debounce: 20 * time.Millisecond}, log: discard, kick: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	start := time.Now()
+	ran := make(chan time.Duration, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.rounds(ctx, nil, nil, noRound, "test", func(context.Context) (time.Duration, error) {
+			ran <- time.Since(start)
+			return noRound, nil
+		})
+	}()
+	// A change every 5 ms for 400 ms.
+	for range 80 {
+		c.trigger()
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(ran)
+	var first time.Duration = -1
+	n := 0
+	for d := range ran {
+		if first < 0 {
+			first = d
+		}
+		n++
+	}
+	if first < 0 || first > 200*time.Millisecond {
+		t.Fatalf("first round after %v under a stream of changes, want within a few debounces of the first", first)
+	}
+	if n < 4 {
+		t.Errorf("%d rounds in 400 ms of changes every 5 ms, want one per debounce or so", n)
+	}
+}
