@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -56,12 +57,42 @@ type roundState struct {
 	collected collectedRevisions
 	// settled are the writes found needless, by write key (publish.go).
 	settled map[string]settledMark
-	// kept are the objects of the last round (keep).
-	kept keptObjects
+	// kept are the objects of the last round (keep), and declared those
+	// the reconciler was handed (declarations).
+	kept     keptObjects
+	declared struct {
+		services       map[string]*servingv1.Service
+		configurations map[string]*servingv1.Configuration
+		routes         map[string]*servingv1.Route
+	}
 	// readyCertificates are the kgate Certificates Ready last round, and
 	// fullNext asks the next round to recompute everything (round).
 	readyCertificates map[string]bool
 	fullNext          bool
+}
+
+// declarations are the objects to hand the reconciler: each of now, or
+// the one handed last round (last) while only its status, resourceVersion
+// and managed fields have changed since. The reconciler reads
+// declarations (metadata and spec), and tells what changed by pointer: a
+// status kgate wrote itself then recomputes nothing.
+func declarations[T client.Object](last, now map[string]T, spec func(T) any) map[string]T {
+	out := make(map[string]T, len(now))
+	for key, o := range now {
+		out[key] = o
+		old, ok := last[key]
+		if !ok || any(old) == any(o) {
+			continue
+		}
+		if old.GetUID() == o.GetUID() && old.GetGeneration() == o.GetGeneration() &&
+			maps.Equal(old.GetLabels(), o.GetLabels()) && maps.Equal(old.GetAnnotations(), o.GetAnnotations()) &&
+			equality.Semantic.DeepEqual(old.GetOwnerReferences(), o.GetOwnerReferences()) &&
+			equality.Semantic.DeepEqual(old.GetDeletionTimestamp(), o.GetDeletionTimestamp()) &&
+			equality.Semantic.DeepEqual(spec(old), spec(o)) {
+			out[key] = old
+		}
+	}
+	return out
 }
 
 // listCached indexes by key the objects of a kind that keep says (nil:
@@ -406,16 +437,25 @@ func (c *Controller) change(s *snapshot) watcher.Change {
 	ch := watcher.Change{Replace: true, Failed: map[string]knative.Failure{}, Base: c.base(s)}
 	ch.Challenges = s.challenges // ACME HTTP-01 (challenges.go)
 	ch.NoGC = noGCMarks(s)       // marks put on live Revisions (gc.go)
-	for _, o := range sortedValues(s.services) {
+	// The declarations: an object whose status alone changed (kgate's own
+	// writes, thousands while Services become Ready) is handed over as it
+	// was, so the reconciler sees nothing new in it.
+	svcs := declarations(c.st.declared.services, s.services, func(o *servingv1.Service) any { return &o.Spec })
+	c.st.declared.services = svcs
+	for _, o := range sortedValues(svcs) {
 		ch.Objects = append(ch.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
 	}
-	for _, o := range sortedValues(s.configurations) {
+	cfgs := declarations(c.st.declared.configurations, s.configurations, func(o *servingv1.Configuration) any { return &o.Spec })
+	c.st.declared.configurations = cfgs
+	for _, o := range sortedValues(cfgs) {
 		if isDerived(o.OwnerReferences) {
 			continue // derived: the reconciler's output, not its input
 		}
 		ch.Objects = append(ch.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o))
 	}
-	for _, o := range sortedValues(s.routes) {
+	routes := declarations(c.st.declared.routes, s.routes, func(o *servingv1.Route) any { return &o.Spec })
+	c.st.declared.routes = routes
+	for _, o := range sortedValues(routes) {
 		if isDerived(o.OwnerReferences) {
 			continue
 		}

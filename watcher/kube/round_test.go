@@ -687,3 +687,32 @@ func TestChangesDoNotHoldRoundsOff(t *testing.T) {
 		t.Errorf("%d rounds in 400 ms of changes every 5 ms, want one per debounce or so", n)
 	}
 }
+
+// A Service whose status alone changed (the statuses kgate writes itself)
+// is no news to the reconciler; one whose spec or labels changed is.
+func TestStatusChangesRecomputeNothing(t *testing.T) {
+	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
+	converge(t, c)
+	svc := get(t, c, &servingv1.Service{}, "hello")
+	svc.Status.Conditions = append(svc.Status.Conditions, servingv1.Condition{Type: "Probe", Status: corev1.ConditionTrue})
+	if err := c.client.Status().Update(t.Context(), svc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if res := c.pipe.Current(); res.Changed == nil || res.Recomputed != 0 {
+		t.Errorf("after a status change: full %v, %d units recomputed; want an incremental round recomputing none", res.Changed == nil, res.Recomputed)
+	}
+	svc = get(t, c, &servingv1.Service{}, "hello")
+	svc.Labels = map[string]string{"team": "a"}
+	if err := c.client.Update(t.Context(), svc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if res := c.pipe.Current(); res.Recomputed != 1 {
+		t.Errorf("after a label change: %d units recomputed, want 1", res.Recomputed)
+	}
+}
