@@ -451,8 +451,8 @@ func (c *Controller) lead(ctx context.Context) error {
 	defer c.tls.stop()
 	go c.scales.run(ctx)
 	// The gateways need the model, not the statuses: xDS is served as soon
-	// as the first round that does not defer has built it (and its
-	// certificates), before it writes 10,000 statuses.
+	// as the first round has built it (and its certificates), before it
+	// writes 10,000 statuses.
 	var errs chan error
 	var serveErr error
 	c.beforePublish = func() {
@@ -460,11 +460,8 @@ func (c *Controller) lead(ctx context.Context) error {
 			errs, serveErr = c.serveXDS(ctx, start, "serving xDS")
 		}
 	}
-	for again := true; again; {
-		var err error
-		if again, err = c.round(ctx); err != nil {
-			return fmt.Errorf("the first round: %w", err)
-		}
+	if err := c.round(ctx); err != nil {
+		return fmt.Errorf("the first round: %w", err)
 	}
 	c.beforePublish = nil
 	if serveErr != nil {
@@ -473,11 +470,7 @@ func (c *Controller) lead(ctx context.Context) error {
 	go func() { errs <- c.loop.Run(ctx) }()
 	defer c.serving.Store(false)
 	return c.rounds(ctx, errs, c.pipe.Queued(), noRound, "reconciling", func(ctx context.Context) (time.Duration, error) {
-		again, err := c.round(ctx)
-		if again {
-			return 0, err // at once: see round
-		}
-		return noRound, err
+		return noRound, c.round(ctx)
 	})
 }
 

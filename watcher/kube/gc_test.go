@@ -173,7 +173,7 @@ func TestRevisionMarkedNoGCAfterStartIsKept(t *testing.T) {
 func TestCollectedRevisionMarkedNoGCBeforeDeletionIsKept(t *testing.T) {
 	c, calls, _ := replacedRevision(t)
 	rev := get(t, c, &servingv1.Revision{}, "hello-00001")
-	// Collected by a round that deferred its writes, say.
+	// Collected by a round whose writes are still queued, say.
 	c.noteCollected(&snapshot{revisions: map[string]*servingv1.Revision{"default/hello-00001": rev}},
 		&knative.Result{Collected: []string{"default/hello-00001"}})
 	var logs bytes.Buffer

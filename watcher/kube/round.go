@@ -36,8 +36,6 @@ type roundState struct {
 	base *config.Config
 	// scaled are the revisions handed to the autoscaler last round.
 	scaled map[string]bool
-	// deferred says the last round wrote nothing (see round).
-	deferred bool
 	// issuer is config-certmanager's last good issuerRef and
 	// clusterLocalIssuerRef (nil: none); issuerBad the bad values last
 	// logged.
@@ -357,20 +355,20 @@ func (c *Controller) restore(ctx context.Context) error {
 	return nil
 }
 
-// round reconciles everything once: the pipeline pushes the model to the
-// gateways, the revisions go to the autoscaler, and the objects and
-// statuses to the API server through the write queue.
+// round reconciles once: the pipeline pushes the model to the gateways,
+// the revisions go to the autoscaler, and the objects and statuses to the
+// API server through the write queue.
 //
-// A round whose pass left a change queued (the autoscaler has just decided
-// that a new revision starts at zero, so it is Ready) writes nothing and
-// asks for the next round at once (again): that round routes the revision
-// and writes its statuses, which this one's would only precede. It defers
-// at most once in a row, so writes never starve.
-func (c *Controller) round(ctx context.Context) (again bool, err error) {
+// When the autoscaler has just decided that new revisions start at zero
+// (so they are Ready: a change queued in the pipeline), a second pass in
+// the same round routes them, and their statuses are written Ready the
+// first time: a Service created at 0 reaches the gateways in one round,
+// not two.
+func (c *Controller) round(ctx context.Context) error {
 	t0 := time.Now()
 	s, err := c.read(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	t1 := time.Now()
 	issuer := c.st.issuer
@@ -385,17 +383,23 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	ch := c.change(s)
 	ch.Full = full
 	res := c.pipe.Apply(ch)
+	t2 := time.Now()
+	c.configureAutoscaler(ctx, res)
+	passes := 1
+	if c.pipe.Pending() {
+		res = c.pipe.Apply(watcher.Change{})
+		c.configureAutoscaler(ctx, res)
+		passes++
+	}
 	c.unservedChallenges(s.challenges, res)
 	c.noteCollected(s, res)
-	t2 := time.Now()
-	var t3, t4 time.Time
+	t3 := time.Now()
+	var t4 time.Time
 	defer func() {
 		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond),
 			"autoscaler", t3.Sub(t2).Round(time.Millisecond), "certificates", t4.Sub(t3).Round(time.Millisecond),
-			"publish", time.Since(t4).Round(time.Millisecond), "services", len(s.services), "recomputed", res.Recomputed, "deferred", again)
+			"publish", time.Since(t4).Round(time.Millisecond), "services", len(s.services), "recomputed", res.Recomputed, "passes", passes)
 	}()
-	c.configureAutoscaler(ctx, res)
-	t3 = time.Now()
 	// The certificates follow the hosts at once, like the routes: a host
 	// served over TLS is never without its certificate longer than needed.
 	// A Route's host whose cert-manager Certificate is Ready takes its
@@ -412,11 +416,6 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	keepServing(issued, pending, c.tls.servedFrom)
 	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))
 	t4 = time.Now()
-	if c.pipe.Pending() && !c.st.deferred {
-		c.st.deferred = true
-		return true, nil
-	}
-	c.st.deferred = false
 	if c.beforePublish != nil {
 		c.beforePublish()
 	}
@@ -424,7 +423,7 @@ func (c *Controller) round(ctx context.Context) (again bool, err error) {
 	c.publishDomainClaims(s, res)
 	c.publishCertificates(s, wanted)
 	c.publishCollection(s, res)
-	return false, nil
+	return nil
 }
 
 // change turns the cache into the pipeline's input: every declared object

@@ -328,17 +328,13 @@ func TestChangeConfigDomain(t *testing.T) {
 	}
 }
 
-// converge runs rounds, each followed by its writes, until a round that
-// did not defer has nothing to write, and returns how many ran.
+// converge runs rounds, each followed by its writes, until a round has
+// nothing to write, and returns how many ran.
 func converge(t *testing.T, c *Controller) int {
 	t.Helper()
 	for i := range 10 {
-		again, err := c.round(t.Context())
-		if err != nil {
+		if err := c.round(t.Context()); err != nil {
 			t.Fatalf("round %d: %v", i+1, err)
-		}
-		if again {
-			continue // deferred: the next round writes
 		}
 		if len(queued(c)) == 0 {
 			return i + 1
@@ -453,8 +449,8 @@ func TestRoundsConverge(t *testing.T) {
 	if err := next.restore(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if again, err := next.round(t.Context()); err != nil || again {
-		t.Fatalf("the restored controller's first round: again %v, error %v; want it to write, nothing deferred", again, err)
+	if err := next.round(t.Context()); err != nil {
+		t.Fatalf("the restored controller's first round: %v", err)
 	}
 	if q := queued(next); len(q) != 0 {
 		t.Errorf("the restored controller's first round writes %v, want nothing", q)
@@ -474,10 +470,10 @@ func TestRoundsConverge(t *testing.T) {
 }
 
 // A revision that starts at zero is Ready as soon as the autoscaler decides
-// so, inside the first round: that round defers its writes, and the next,
-// run at once, routes the revision and writes its statuses Ready — no
-// status is written not Ready first.
-func TestRoundDefersItsWritesOnceWhileAChangeIsQueued(t *testing.T) {
+// so, inside the round that made it: a second pass of that round routes it,
+// and its statuses are written Ready the first time (none not Ready
+// first), by one round.
+func TestRoundRoutesARevisionAtZeroInTheRoundThatMadeIt(t *testing.T) {
 	atZero := func(o client.Object) {
 		o.(*servingv1.Service).Spec.Template.Annotations = map[string]string{"autoscaling.knative.dev/initial-scale": "0"}
 	}
@@ -486,34 +482,26 @@ func TestRoundDefersItsWritesOnceWhileAChangeIsQueued(t *testing.T) {
 		Data:       map[string]string{"allow-zero-initial-scale": "true"},
 	}
 	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1), atZero), allowZero)
-
-	again, err := c.round(t.Context())
-	if err != nil || !again {
-		t.Fatalf("first round: again %v, error %v; want it deferred (the decision to start at zero is queued)", again, err)
-	}
-	if q := queued(c); len(q) != 0 {
-		t.Errorf("the deferred round queued writes %v, want none", q)
-	}
-	if again, err = c.round(t.Context()); err != nil || again {
-		t.Fatalf("second round: again %v, error %v; want it to write", again, err)
-	}
-	flush(t, c)
-	if got := readyStatus(get(t, c, &servingv1.Service{}, "hello").Status.Conditions); got != corev1.ConditionTrue {
-		t.Errorf("the Service's first status is Ready %q, want True", got)
-	}
-
-	// Deferring is once in a row: the round after a deferred one writes
-	// even when its own pass left a change queued (a second Service at
-	// zero from the start).
-	if err := c.client.Create(t.Context(), ksvc("second", image("example.org/hello:1"), generation(1), atZero)); err != nil {
-		t.Fatal(err)
-	}
-	c.st.deferred = true
-	if again, err = c.round(t.Context()); err != nil || again {
-		t.Errorf("a round after a deferred one: again %v, error %v; want it to write", again, err)
-	}
-	if !c.pipe.Pending() {
-		t.Errorf("no change queued by the round: the check above proves nothing")
+	for _, name := range []string{"hello", "second"} {
+		if name == "second" {
+			// A Service created later, at zero from the start too.
+			if err := c.client.Create(t.Context(), ksvc("second", image("example.org/hello:1"), generation(1), atZero)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.round(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if c.pipe.Pending() {
+			t.Errorf("%s: the round left the autoscaler's decision queued for the next", name)
+		}
+		if got := modelHosts(c); !slices.Contains(got, name+".default.example.com") {
+			t.Errorf("%s: after one round the gateways are pushed %v, want its host", name, got)
+		}
+		flush(t, c)
+		if got := readyStatus(get(t, c, &servingv1.Service{}, name).Status.Conditions); got != corev1.ConditionTrue {
+			t.Errorf("%s: the Service's first status is Ready %q, want True", name, got)
+		}
 	}
 }
 
@@ -525,7 +513,7 @@ func TestSteadyRoundComparesNothing(t *testing.T) {
 	c, calls := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)), ksvc("bye", image("example.org/bye:1"), generation(1)))
 	converge(t, c)
 	calls.take()
-	if _, err := c.round(t.Context()); err != nil {
+	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	res := c.pipe.Current()
@@ -562,14 +550,14 @@ func TestQueuedWriteStandsUntilItFails(t *testing.T) {
 	if err := c.client.Update(t.Context(), &svc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.round(t.Context()); err != nil {
+	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	const key = "Service/default/hello"
 	if _, ok := c.writes.take(key); !ok { // under way while the next round runs
 		t.Fatalf("queued %v, want the Service's status among them", queued(c))
 	}
-	if _, err := c.round(t.Context()); err != nil {
+	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(queued(c), key) {
@@ -581,7 +569,7 @@ func TestQueuedWriteStandsUntilItFails(t *testing.T) {
 	if failing(t.Context()) == nil {
 		t.Fatal("the failing write succeeded")
 	}
-	if _, err := c.round(t.Context()); err != nil {
+	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(queued(c), key) {
@@ -634,7 +622,7 @@ func TestDeletedDerivedObjectsAreCreatedAgain(t *testing.T) {
 			t.Fatalf("deleting %s: %v", o.GetName(), err)
 		}
 	}
-	if _, err := c.round(t.Context()); err != nil {
+	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	q := queued(c)
@@ -698,7 +686,7 @@ func TestStatusChangesRecomputeNothing(t *testing.T) {
 	if err := c.client.Status().Update(t.Context(), svc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.round(t.Context()); err != nil {
+	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if res := c.pipe.Current(); res.Changed == nil || res.Recomputed != 0 {
@@ -709,10 +697,21 @@ func TestStatusChangesRecomputeNothing(t *testing.T) {
 	if err := c.client.Update(t.Context(), svc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.round(t.Context()); err != nil {
+	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if res := c.pipe.Current(); res.Recomputed != 1 {
 		t.Errorf("after a label change: %d units recomputed, want 1", res.Recomputed)
 	}
+}
+
+// modelHosts are the hosts of the model the last pass pushed.
+func modelHosts(c *Controller) []string {
+	var out []string
+	for _, svc := range c.pipe.Current().Model.Services {
+		for _, vh := range svc.VirtualHosts {
+			out = append(out, vh.Host)
+		}
+	}
+	return out
 }

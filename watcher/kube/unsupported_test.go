@@ -78,7 +78,7 @@ func TestControllerWarnsOfUnsupportedConfigMapKeysOnce(t *testing.T) {
 			}
 		}
 		for range 3 { // rounds with nothing changed log nothing more
-			if _, err := c.round(t.Context()); err != nil {
+			if err := c.round(t.Context()); err != nil {
 				t.Fatalf("%s: %v", step.name, err)
 			}
 		}
