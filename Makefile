@@ -73,6 +73,7 @@ test-kube: kube-bin
 
 ## bench-kube: the Kubernetes-mode benchmark (docs/performance.md): BENCH_SERVICES (1,000) Services on a real
 ## API server; make bench-kube BENCH_SERVICES=10000 for issue 17's fleet (long; by hand, never in CI).
+## KGATE_BENCH_LOG_LEVEL=debug logs each round's split; KGATE_BENCH_PROFILING=1 serves the controller's profiles.
 BENCH_SERVICES ?= 1000
 bench-kube: kube-bin
 	KGATE_BENCH_SERVICES=$(BENCH_SERVICES) $(GO) test -count=1 -v -timeout 120m -run TestControllerAtScale ./test/kubemode/ | grep -E 'bench_test|^(ok|FAIL)'
