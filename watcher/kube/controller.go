@@ -490,10 +490,18 @@ func (c *Controller) rounds(ctx context.Context, errs <-chan error, queued <-cha
 	// that follow before it fires join that round rather than push it
 	// back (events every few ms while thousands of writes land would
 	// otherwise hold every round off).
+	// due is when the armed round runs: a change brings a round due later
+	// (a round asked for by the last) forward to the debounce.
 	armed := false
+	var due time.Time
 	arm := func(d time.Duration) {
 		timer.Reset(d)
-		armed = true
+		armed, due = true, time.Now().Add(d)
+	}
+	soon := func() {
+		if !armed || time.Until(due) > c.opts.Debounce {
+			arm(c.opts.Debounce)
+		}
 	}
 	if first >= 0 {
 		arm(first)
@@ -508,13 +516,9 @@ func (c *Controller) rounds(ctx context.Context, errs <-chan error, queued <-cha
 			}
 			return nil
 		case <-c.kick:
-			if !armed {
-				arm(c.opts.Debounce)
-			}
+			soon()
 		case <-queued:
-			if !armed {
-				arm(c.opts.Debounce)
-			}
+			soon()
 		case <-timer.C:
 			armed = false
 			switch next, err := round(ctx); {

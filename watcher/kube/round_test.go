@@ -715,3 +715,30 @@ func modelHosts(c *Controller) []string {
 	}
 	return out
 }
+
+// A change brings forward a round the last one asked for later (the
+// KIngress mode's recheck of a held Ingress, seconds ahead): it runs after
+// the debounce, not at the recheck.
+func TestChangeBringsALaterRoundForward(t *testing.T) {
+	c := &Controller{opts: Options{Debounce: 20 * time.Millisecond}, log: discard, kick: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ran := make(chan time.Time, 10)
+	go func() {
+		_ = c.rounds(ctx, nil, nil, 0, "test", func(context.Context) (time.Duration, error) {
+			ran <- time.Now()
+			return time.Minute, nil // a recheck far ahead
+		})
+	}()
+	<-ran // the first round, at once
+	kicked := time.Now()
+	c.trigger()
+	select {
+	case at := <-ran:
+		if d := at.Sub(kicked); d > 2*time.Second {
+			t.Errorf("the round after a change ran %v after it", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change waited for the round asked for a minute ahead")
+	}
+}
