@@ -59,9 +59,9 @@ type roundState struct {
 	// the reconciler was handed (declarations).
 	kept     keptObjects
 	declared struct {
-		services       map[string]*servingv1.Service
-		configurations map[string]*servingv1.Configuration
-		routes         map[string]*servingv1.Route
+		services       map[string]declared[*servingv1.Service]
+		configurations map[string]declared[*servingv1.Configuration]
+		routes         map[string]declared[*servingv1.Route]
 	}
 	// readyCertificates are the kgate Certificates Ready last round, and
 	// fullNext asks the next round to recompute everything (round).
@@ -70,27 +70,39 @@ type roundState struct {
 }
 
 // declarations are the objects to hand the reconciler: each of now, or
-// the one handed last round (last) while only its status, resourceVersion
-// and managed fields have changed since. The reconciler reads
-// declarations (metadata and spec), and tells what changed by pointer: a
-// status kgate wrote itself then recomputes nothing.
-func declarations[T client.Object](last, now map[string]T, spec func(T) any) map[string]T {
-	out := make(map[string]T, len(now))
+// the one handed last round while only its status, resourceVersion and
+// managed fields have changed since. The reconciler reads declarations
+// (metadata and spec), and tells what changed by pointer: a status kgate
+// wrote itself then recomputes nothing. last also remembers the cache's
+// object each was compared with, so that one is not compared again.
+func declarations[T client.Object](last map[string]declared[T], now map[string]T, spec func(T) any) map[string]declared[T] {
+	out := make(map[string]declared[T], len(now))
 	for key, o := range now {
-		out[key] = o
-		old, ok := last[key]
-		if !ok || any(old) == any(o) {
-			continue
+		d, ok := last[key]
+		switch {
+		case ok && (any(d.seen) == any(o) || any(d.decl) == any(o)):
+		case ok && sameDeclaration(d.decl, o, spec):
+			d.seen = o
+		default:
+			d = declared[T]{decl: o, seen: o}
 		}
-		if old.GetUID() == o.GetUID() && old.GetGeneration() == o.GetGeneration() &&
-			maps.Equal(old.GetLabels(), o.GetLabels()) && maps.Equal(old.GetAnnotations(), o.GetAnnotations()) &&
-			equality.Semantic.DeepEqual(old.GetOwnerReferences(), o.GetOwnerReferences()) &&
-			equality.Semantic.DeepEqual(old.GetDeletionTimestamp(), o.GetDeletionTimestamp()) &&
-			equality.Semantic.DeepEqual(spec(old), spec(o)) {
-			out[key] = old
-		}
+		out[key] = d
 	}
 	return out
+}
+
+// declared is the object handed to the reconciler for a key, and the
+// cache's object last found to declare the same.
+type declared[T any] struct{ decl, seen T }
+
+// sameDeclaration says whether two versions of an object declare the same:
+// they differ at most in status, resourceVersion and managed fields.
+func sameDeclaration[T client.Object](a, b T, spec func(T) any) bool {
+	return a.GetUID() == b.GetUID() && a.GetGeneration() == b.GetGeneration() &&
+		maps.Equal(a.GetLabels(), b.GetLabels()) && maps.Equal(a.GetAnnotations(), b.GetAnnotations()) &&
+		equality.Semantic.DeepEqual(a.GetOwnerReferences(), b.GetOwnerReferences()) &&
+		equality.Semantic.DeepEqual(a.GetDeletionTimestamp(), b.GetDeletionTimestamp()) &&
+		equality.Semantic.DeepEqual(spec(a), spec(b))
 }
 
 // listCached indexes by key the objects of a kind that keep says (nil:
@@ -439,22 +451,22 @@ func (c *Controller) change(s *snapshot) watcher.Change {
 	// The declarations: an object whose status alone changed (kgate's own
 	// writes, thousands while Services become Ready) is handed over as it
 	// was, so the reconciler sees nothing new in it.
-	svcs := declarations(c.st.declared.services, s.services, func(o *servingv1.Service) any { return &o.Spec })
-	c.st.declared.services = svcs
-	for _, o := range sortedValues(svcs) {
+	c.st.declared.services = declarations(c.st.declared.services, s.services, func(o *servingv1.Service) any { return &o.Spec })
+	for _, d := range sortedValues(c.st.declared.services) {
+		o := d.decl
 		ch.Objects = append(ch.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
 	}
-	cfgs := declarations(c.st.declared.configurations, s.configurations, func(o *servingv1.Configuration) any { return &o.Spec })
-	c.st.declared.configurations = cfgs
-	for _, o := range sortedValues(cfgs) {
+	c.st.declared.configurations = declarations(c.st.declared.configurations, s.configurations, func(o *servingv1.Configuration) any { return &o.Spec })
+	for _, d := range sortedValues(c.st.declared.configurations) {
+		o := d.decl
 		if isDerived(o.OwnerReferences) {
 			continue // derived: the reconciler's output, not its input
 		}
 		ch.Objects = append(ch.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o))
 	}
-	routes := declarations(c.st.declared.routes, s.routes, func(o *servingv1.Route) any { return &o.Spec })
-	c.st.declared.routes = routes
-	for _, o := range sortedValues(routes) {
+	c.st.declared.routes = declarations(c.st.declared.routes, s.routes, func(o *servingv1.Route) any { return &o.Spec })
+	for _, d := range sortedValues(c.st.declared.routes) {
+		o := d.decl
 		if isDerived(o.OwnerReferences) {
 			continue
 		}
