@@ -303,7 +303,7 @@ func (rd *round) refsOf(key string, e *routeEntry) []string {
 		for _, vh := range e.model.VirtualHosts {
 			for _, rt := range vh.Routes {
 				for _, s := range rt.Splits {
-					if sns, name, ok := cutKey(s.Revision); ok && sns == ns {
+					if sns, name, ok := strings.Cut(s.Revision, "/"); ok && sns == ns {
 						add(servingv1.KindRevision, name)
 					}
 				}
@@ -311,16 +311,6 @@ func (rd *round) refsOf(key string, e *routeEntry) []string {
 		}
 	}
 	return out
-}
-
-// cutKey splits "namespace/name".
-func cutKey(key string) (ns, name string, ok bool) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return key[:i], key[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 // compareKeys orders two objects as their "namespace/name" keys sort,
