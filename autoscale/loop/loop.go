@@ -21,6 +21,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +102,7 @@ type Loop struct {
 	as       *autoscale.Autoscaler
 	cfg      config.Autoscaler
 	revs     map[string]Revision
+	spare    map[string]Revision // the revs before last, reused (Configure)
 	applied  map[string]applied
 	invalid  map[string]error
 	decision map[string]autoscale.Decision
@@ -157,20 +159,31 @@ func (l *Loop) Configure(ctx context.Context, now time.Time, cfg config.Autoscal
 	defer l.mu.Unlock()
 	sameCfg := reflect.DeepEqual(l.cfg, cfg)
 	l.cfg = cfg
-	prev := l.revs
-	next := make(map[string]Revision, len(revs))
+	// Two maps take turns as l.revs (a controller calls this twice a
+	// round, with 10,000 revisions): the one before last is cleared and
+	// filled again rather than allocated.
+	prev, next := l.revs, l.spare
+	if next == nil {
+		next = make(map[string]Revision, len(revs))
+	}
+	clear(next)
 	for _, r := range revs {
 		next[r.Key] = r
 	}
-	for _, key := range slices.Sorted(maps.Keys(l.revs)) {
+	var gone []string
+	for key := range prev {
 		if _, ok := next[key]; !ok {
-			l.remove(ctx, key)
+			gone = append(gone, key)
 		}
 	}
-	l.revs = next
+	slices.Sort(gone)
+	for _, key := range gone {
+		l.remove(ctx, key)
+	}
+	l.revs, l.spare = next, prev
 	invalid := map[string]error{}
 	external := map[string]bool{}
-	for _, key := range slices.Sorted(maps.Keys(next)) {
+	for _, key := range sortedKeys(revs, next) {
 		if next[key].External {
 			external[key] = true
 			l.handOver(key)
@@ -205,6 +218,22 @@ func (l *Loop) Configure(ctx context.Context, now time.Time, cfg config.Autoscal
 	l.invalid = invalid
 	l.external = external
 	return maps.Clone(invalid)
+}
+
+// sortedKeys are the keys of revs in order, each once. Callers hand
+// revisions over sorted already (a Result's order), which is checked
+// rather than sorted again.
+func sortedKeys(revs []Revision, byKey map[string]Revision) []string {
+	keys := make([]string, 0, len(byKey))
+	if slices.IsSortedFunc(revs, func(a, b Revision) int { return strings.Compare(a.Key, b.Key) }) {
+		for i, r := range revs {
+			if i == 0 || revs[i-1].Key != r.Key {
+				keys = append(keys, r.Key)
+			}
+		}
+		return keys
+	}
+	return slices.Sorted(maps.Keys(byKey))
 }
 
 // handOver stops the KPA's scaling of a revision that another autoscaler

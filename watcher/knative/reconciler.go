@@ -422,14 +422,23 @@ func (r *Reconciler) Reconcile(in Input) *Result {
 	var extra map[string]bool
 	for attempt := 0; ; attempt++ {
 		r.rounds++
+		// Sized like the last round's: at 10,000 Services, growing them
+		// again every round was a good part of its garbage.
+		var size struct{ services, configs, routes int }
+		if p := r.prior; p != nil {
+			size.services, size.configs, size.routes = len(p.services), len(p.configs), len(p.routes)
+		}
 		rd := &round{
 			r: r, in: in, now: r.now(), res: &Result{}, gen: r.rounds,
-			live:     map[string]bool{},
-			configs:  map[string]*cfgEntry{},
-			routes:   map[string]*routeEntry{},
-			svcIdx:   map[string]*svcEntry{},
-			dups:     map[string][]manifest.Object{},
-			mappings: map[string]*dmEntry{},
+			live:       map[string]bool{},
+			configs:    make(map[string]*cfgEntry, size.configs),
+			routes:     make(map[string]*routeEntry, size.routes),
+			svcIdx:     make(map[string]*svcEntry, size.services),
+			services:   make([]*svcEntry, 0, size.services),
+			cfgOrder:   make([]*cfgEntry, 0, size.configs),
+			routeOrder: make([]*routeEntry, 0, size.routes),
+			dups:       map[string][]manifest.Object{},
+			mappings:   map[string]*dmEntry{},
 		}
 		if escaped := rd.run(extra, attempt); len(escaped) > 0 {
 			// A unit carried over lost or won a host: run again with it,
@@ -511,8 +520,13 @@ type decl struct {
 // group sorts the declared objects by kind, dropping duplicates and
 // reporting objects kgate does not read.
 func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest.Object) {
-	first := make(map[string]manifest.Object, len(rd.in.Objects))
+	// The units are most of what is declared: they are found again in
+	// rd.units, the others in first.
+	first := map[string]manifest.Object{}
 	rd.units = make(map[string]manifest.Object, len(rd.in.Objects))
+	if p := rd.r.prior; p != nil {
+		svcs = make([]decl, 0, len(p.services))
+	}
 	for _, o := range rd.in.Objects {
 		if o.Obj == nil {
 			continue // skipped by the decoder, which said why
@@ -521,7 +535,12 @@ func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest
 			o.Namespace = manifest.DefaultNamespace
 		}
 		key := objectKey(o.Kind, o.Namespace, o.Name)
-		if f, dup := first[key]; dup {
+		seen := first
+		switch o.Obj.(type) {
+		case *servingv1.Service, *servingv1.Configuration, *servingv1.Route:
+			seen = rd.units
+		}
+		if f, dup := seen[key]; dup {
 			rd.problem(o, "", fmt.Sprintf("declared again (first at %s:%d); this one is ignored", f.File, f.Line))
 			if len(rd.dups[key]) == 0 {
 				rd.dups[key] = []manifest.Object{f}
@@ -529,17 +548,14 @@ func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest
 			rd.dups[key] = append(rd.dups[key], o)
 			continue
 		}
-		first[key] = o
+		seen[key] = o
 		switch o.Obj.(type) {
 		case *servingv1.Service:
 			svcs = append(svcs, decl{key, o})
-			rd.units[key] = o
 		case *servingv1.Configuration:
 			cfgs = append(cfgs, decl{key, o})
-			rd.units[key] = o
 		case *servingv1.Route:
 			routes = append(routes, decl{key, o})
-			rd.units[key] = o
 		case *corev1.ConfigMap:
 			cms = append(cms, o)
 		case *v1beta1.DomainMapping:
@@ -918,6 +934,10 @@ func (rd *round) output() {
 			}
 		}
 	}
+	res.Services = slices.Grow(res.Services, len(rd.services))
+	res.Configurations = slices.Grow(res.Configurations, len(rd.configs))
+	res.Revisions = slices.Grow(res.Revisions, len(rd.r.revisions))
+	res.Model.Revisions = slices.Grow(res.Model.Revisions, len(rd.r.revisions))
 	for _, e := range rd.services {
 		if e.gen == rd.gen {
 			e.out.Status.Conditions = e.cond.stamp(rd.prevConditions(servingv1.KindService, e.out.Namespace, e.out.Name), rd.now)

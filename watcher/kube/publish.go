@@ -42,7 +42,9 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		svc := s.services[key]
 		switch {
 		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
-			fresh := &servingv1.Configuration{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+			fresh := func() *servingv1.Configuration {
+				return &servingv1.Configuration{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+			}
 			putDerived(c, "Configuration/"+key, want, svc, have, have != nil, fresh, func(o *servingv1.Configuration) bool {
 				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
 				o.Spec = *want.Spec.DeepCopy()
@@ -64,7 +66,9 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		svc := s.services[key]
 		switch {
 		case svc != nil && (have == nil || isDerived(have.OwnerReferences)):
-			fresh := &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+			fresh := func() *servingv1.Route {
+				return &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+			}
 			putDerived(c, "Route/"+key, want, svc, have, have != nil, fresh, func(o *servingv1.Route) bool {
 				changed := !equality.Semantic.DeepEqual(o.Spec, want.Spec)
 				o.Spec = *want.Spec.DeepCopy()
@@ -197,16 +201,18 @@ func putStatus[T client.Object](c *Controller, key string, want any, have T, set
 // putDerived queues the writes of an object a Service derives: created
 // (owned by the Service; its status follows in a later round), or its
 // metadata and spec updated and then its status, observing the generation
-// that update produced. setSpec says whether it changed anything. want is
-// the object of the Result it comes from: see settled.
-func putDerived[T client.Object](c *Controller, key string, want any, svc *servingv1.Service, have T, exists bool, fresh T, setSpec func(T) bool, setStatus func(T)) {
+// that update produced. setSpec says whether it changed anything. fresh
+// makes the object to create, only when one is created: most rounds find
+// most objects settled. want is the object of the Result it comes from:
+// see settled.
+func putDerived[T client.Object](c *Controller, key string, want any, svc *servingv1.Service, have T, exists bool, fresh func() T, setSpec func(T) bool, setStatus func(T)) {
 	if !exists {
 		// Creates wait for the client's rate limit like any write: the
 		// same want is not prepared and queued again meanwhile.
 		if c.settled(key, want, have) {
 			return
 		}
-		o := fresh
+		o := fresh()
 		setSpec(o)
 		o.SetOwnerReferences([]metav1.OwnerReference{controllerRef(svc, servingv1.KindService)})
 		c.settle(key, want, have)
