@@ -96,6 +96,12 @@ type Options struct {
 	// Debounce is how long a round waits for more changes after the first
 	// (default 20 ms); changes meanwhile join it.
 	Debounce time.Duration
+	// WriteEvery is how long the statuses and objects a round would write
+	// may be left to the rounds after it while changes keep coming (default
+	// 1 s; negative: every round writes): a round that is followed at once
+	// by another leaves its writes to that one, if a round wrote less than
+	// WriteEvery ago. See writesLater.
+	WriteEvery time.Duration
 	// Writers is how many writes to the API server run at once (default 16).
 	Writers int
 	// ControllerService is the controller's Service, whose names go in the
@@ -149,6 +155,9 @@ func (o *Options) defaults() {
 	}
 	if o.Debounce == 0 {
 		o.Debounce = 20 * time.Millisecond
+	}
+	if o.WriteEvery == 0 {
+		o.WriteEvery = time.Second
 	}
 	if o.Writers == 0 {
 		o.Writers = 16
@@ -219,6 +228,9 @@ type Controller struct {
 	// beforePublish, when set, runs in a round once its model is pushed
 	// and before its writes (lead: the first round serves xDS then).
 	beforePublish func()
+	// deferWrites is set while the serving loop runs the rounds: a round
+	// may then leave its writes to the next (writesLater).
+	deferWrites bool
 	// st is the round's state; only the round goroutine touches it, but
 	// for st.settled, which a failed write unmarks (settledMu).
 	st        roundState
@@ -469,6 +481,8 @@ func (c *Controller) lead(ctx context.Context) error {
 	}
 	go func() { errs <- c.loop.Run(ctx) }()
 	defer c.serving.Store(false)
+	c.deferWrites = true
+	defer func() { c.deferWrites = false }()
 	return c.rounds(ctx, errs, c.pipe.Queued(), noRound, "reconciling", func(ctx context.Context) (time.Duration, error) {
 		return noRound, c.round(ctx)
 	})

@@ -67,6 +67,8 @@ type roundState struct {
 	// fullNext asks the next round to recompute everything (round).
 	readyCertificates map[string]bool
 	fullNext          bool
+	// published is when a round last queued its writes (writesLater).
+	published time.Time
 }
 
 // declarations are the objects to hand the reconciler: each of now, or
@@ -407,10 +409,11 @@ func (c *Controller) round(ctx context.Context) error {
 	c.noteCollected(s, res)
 	t3 := time.Now()
 	var t4 time.Time
+	wrote := false
 	defer func() {
 		c.log.Debug("round", "read", t1.Sub(t0).Round(time.Millisecond), "reconcile", t2.Sub(t1).Round(time.Millisecond),
 			"autoscaler", t3.Sub(t2).Round(time.Millisecond), "certificates", t4.Sub(t3).Round(time.Millisecond),
-			"publish", time.Since(t4).Round(time.Millisecond), "services", len(s.services), "recomputed", res.Recomputed, "passes", passes)
+			"publish", time.Since(t4).Round(time.Millisecond), "services", len(s.services), "recomputed", res.Recomputed, "passes", passes, "wrote", wrote)
 	}()
 	// The certificates follow the hosts at once, like the routes: a host
 	// served over TLS is never without its certificate longer than needed.
@@ -428,14 +431,32 @@ func (c *Controller) round(ctx context.Context) error {
 	keepServing(issued, pending, c.tls.servedFrom)
 	c.tls.sync(certificateHosts(res, c.opts.DefaultCertificateSecret, issued))
 	t4 = time.Now()
+	if c.writesLater() {
+		return nil
+	}
 	if c.beforePublish != nil {
 		c.beforePublish()
 	}
+	c.st.published, wrote = time.Now(), true
 	c.publish(s, res)
 	c.publishDomainClaims(s, res)
 	c.publishCertificates(s, wanted)
 	c.publishCollection(s, res)
 	return nil
+}
+
+// writesLater says whether this round leaves its writes to the next one:
+// the serving loop runs the rounds (deferWrites), a change is waiting
+// already, so that the next round comes at once, and a round queued its
+// writes less than Options.WriteEvery ago. Writes are level-based (each
+// round compares the whole Result with the cache), so the next round's
+// cover this one's. While Services are created by the thousand, rounds
+// come back to back, and comparing and queueing their writes was the
+// longest part of each: a new Service waited for it before the round that
+// routes it could start. Routing (the pipeline's push) and certificates
+// are never deferred.
+func (c *Controller) writesLater() bool {
+	return c.deferWrites && c.opts.WriteEvery > 0 && len(c.kick) > 0 && time.Since(c.st.published) < c.opts.WriteEvery
 }
 
 // change turns the cache into the pipeline's input: every declared object
@@ -446,6 +467,9 @@ func (c *Controller) round(ctx context.Context) error {
 // them.
 func (c *Controller) change(s *snapshot) watcher.Change {
 	ch := watcher.Change{Replace: true, Failed: map[string]knative.Failure{}, Base: c.base(s)}
+	// Most Configurations and Routes are derived, and not declarations.
+	standalone := max(0, len(s.configurations)-len(s.services)) + max(0, len(s.routes)-len(s.services))
+	ch.Objects = make([]manifest.Object, 0, len(s.services)+standalone+len(s.mappings)+len(s.claims)+len(s.configMaps))
 	ch.Challenges = s.challenges // ACME HTTP-01 (challenges.go)
 	ch.NoGC = noGCMarks(s)       // marks put on live Revisions (gc.go)
 	// The declarations: an object whose status alone changed (kgate's own

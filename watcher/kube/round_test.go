@@ -742,3 +742,56 @@ func TestChangeBringsALaterRoundForward(t *testing.T) {
 		t.Fatal("a change waited for the round asked for a minute ahead")
 	}
 }
+
+// While changes keep coming, a round followed at once by another leaves
+// its writes to it, for at most Options.WriteEvery; alone, or once that
+// has passed, a round writes. Rounds run outside the serving loop (these
+// tests, the first round of a leader) always write.
+func TestWritesWaitForTheNextRoundWhileChangesKeepComing(t *testing.T) {
+	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
+	converge(t, c)
+	var svc servingv1.Service
+	if err := c.client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: "hello"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
+	svc.Generation++
+	if err := c.client.Update(t.Context(), &svc); err != nil {
+		t.Fatal(err)
+	}
+	const key = "Service/default/hello"
+	for _, step := range []struct {
+		name              string
+		serving, waiting  bool
+		sincePublished    time.Duration
+		wantServiceStatus bool
+	}{
+		{"outside the serving loop", false, true, 0, true},
+		{"a change waiting, written just now", true, true, 0, false},
+		{"no change waiting", true, false, 0, true},
+		{"a change waiting, written WriteEvery ago", true, true, time.Second, true},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			c.writes.take(key)
+			delete(c.st.settled, key)
+			c.deferWrites = step.serving
+			c.st.published = time.Now().Add(-step.sincePublished)
+			if step.waiting {
+				c.trigger()
+			}
+			if err := c.round(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-c.kick:
+			default:
+			}
+			if got := slices.Contains(queued(c), key); got != step.wantServiceStatus {
+				t.Errorf("the Service's status queued: %v, want %v (queued %v)", got, step.wantServiceStatus, queued(c))
+			}
+			if rt := c.pipe.Current(); len(rt.Services) != 1 || rt.Services[0].Status.LatestCreatedRevisionName != "hello-00002" {
+				t.Errorf("the round did not reconcile the change")
+			}
+		})
+	}
+}
