@@ -714,6 +714,14 @@ func (e *Engine) awaitClusters(routes map[string]types.Resource) {
 	}
 	timeout := time.NewTimer(e.routeHold)
 	defer timeout.Stop()
+	// How long a push waits here is part of a change's time to the
+	// gateways (and of a Kubernetes round's): worth a debug line.
+	start := time.Now()
+	defer func() {
+		if waited := time.Since(start); waited >= time.Millisecond {
+			e.log.Debug("routes waited for the gateways to apply their clusters", "routes", len(routes), "waited", waited.Round(time.Millisecond))
+		}
+	}()
 	for {
 		changed := e.changes()
 		// A gateway that has left a response unanswered for longer than
