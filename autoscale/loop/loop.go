@@ -123,6 +123,22 @@ type Loop struct {
 type applied struct {
 	replicas  int32
 	endpoints model.RevisionEndpoints
+	// recorded is what the revision's metrics were last set from; every
+	// tick decides every revision, mostly as before, and setting a dozen
+	// labelled series for each of 10,000 revisions was most of a tick
+	// (held under l.mu, which a controller's round waits for).
+	recorded *recordedMetrics
+}
+
+// recordedMetrics is everything promMetrics.record reads.
+type recordedMetrics struct {
+	service, configuration string
+	decision               autoscale.Decision
+	metric                 string
+	target                 float64
+	mode                   model.Mode
+	pods                   int
+	requested              int32
 }
 
 // New returns a Loop scaling no revision yet.
@@ -460,12 +476,19 @@ func (l *Loop) apply(ctx context.Context, d autoscale.Decision) {
 		}
 		prev.replicas = d.Replicas
 	}
-	l.applied[key] = prev
 	if l.metrics != nil {
 		if r := l.as.Revision(key); r != nil {
-			l.metrics.record(l.revs[key], d, r.Settings(), prev.endpoints, prev.replicas)
+			rev, s := l.revs[key], r.Settings()
+			m := recordedMetrics{service: rev.Service, configuration: rev.Configuration, decision: d, metric: s.Metric,
+				target: s.TargetValue, mode: prev.endpoints.Mode, pods: len(prev.endpoints.Pods), requested: prev.replicas}
+			if prev.recorded == nil || *prev.recorded != m {
+				l.metrics.record(rev, d, s, prev.endpoints, prev.replicas)
+				prev.recorded = new(recordedMetrics)
+				*prev.recorded = m
+			}
 		}
 	}
+	l.applied[key] = prev
 	if l.opts.OnDecision != nil {
 		l.opts.OnDecision(d)
 	}
