@@ -140,6 +140,22 @@ func TestControllerAtScale(t *testing.T) {
 	t.Logf("  of which the API server answering the create: p50 %v, p90 %v, p99 %v; its answer → host: p50 %v, p90 %v, p99 %v",
 		percentile(calls, 0.5), percentile(calls, 0.9), percentile(calls, 0.99),
 		percentile(afterAccepted, 0.5), percentile(afterAccepted, 0.9), percentile(afterAccepted, 0.99))
+	// The slowest, with their times, to find in the controller's debug log
+	// (KGATE_BENCH_LOG_LEVEL=debug: its rounds and pushes).
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		sa, _ := gw.seen(benchHost(a))
+		sb, _ := gw.seen(benchHost(b))
+		return cmp.Compare(sb.Sub(created[b]), sa.Sub(created[a]))
+	})
+	for _, i := range order[:min(5, n)] {
+		seen, _ := gw.seen(benchHost(i))
+		t.Logf("  slow: %s created %s, answered %s, at the gateway %s", benchHost(i),
+			created[i].Format("15:04:05.000"), accepted[i].Format("15:04:05.000"), seen.Format("15:04:05.000"))
+	}
 	t.Logf("first create → every Service Ready (statuses written): %v", allReady.Round(time.Millisecond))
 	t.Logf("controller memory after creating them: RSS %d MiB, peak %d MiB", rss>>20, peak>>20)
 	t.Logf("restart with %d Services: process start → /readyz %v, → a new gateway holds every host %v; RSS %d MiB, peak %d MiB",
