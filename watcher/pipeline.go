@@ -70,6 +70,10 @@ type Options struct {
 	// (Change.Ready): a revision is Ready once reported. Without a deploy
 	// (the control plane alone) every revision counts as ready.
 	Deployed bool
+	// StartsAtZero, with Deployed, says which new revisions the autoscaler
+	// starts at zero: Ready from the pass that makes them
+	// (knative.Input.StartsAtZero). nil: a revision is Ready once reported.
+	StartsAtZero func(now time.Time, cfg config.Autoscaler, annotations map[string]string, containerConcurrency int64) bool
 	// Base is the configuration of absent ConfigMaps; nil is Knative's
 	// defaults.
 	Base *config.Config
@@ -323,7 +327,13 @@ func (p *Pipeline) Stop() {
 
 // Apply runs one pass over the queued changes and ch, and returns its
 // result: the model has been handed to Routing, and every status is final.
-func (p *Pipeline) Apply(ch Change) *knative.Result {
+func (p *Pipeline) Apply(ch Change) *knative.Result { return p.ApplyScaling(ch, nil) }
+
+// ApplyScaling is Apply, with scale (when not nil) given the pass's Result
+// before its model is pushed: an autoscaler configured there pushes a new
+// revision's endpoints before the routes that name it, so that the
+// engine's make-before-break waits for them too. scale may Submit.
+func (p *Pipeline) ApplyScaling(ch Change, scale func(*knative.Result)) *knative.Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.qmu.Lock()
@@ -335,7 +345,7 @@ func (p *Pipeline) Apply(ch Change) *knative.Result {
 	}
 	p.qmu.Unlock()
 	p.apply(merge(queued, ch))
-	return p.pass()
+	return p.pass(scale)
 }
 
 // Current is the latest pass's result; nil before the first.
@@ -431,11 +441,12 @@ func (p *Pipeline) upsert(deleted []ObjectKey, objs []manifest.Object) {
 	}
 }
 
-// pass reconciles, pushes the model and logs what is new.
-func (p *Pipeline) pass() *knative.Result {
+// pass reconciles, gives the Result to scale (when not nil), pushes the
+// model and logs what is new.
+func (p *Pipeline) pass(scale func(*knative.Result)) *knative.Result {
 	in := knative.Input{Objects: p.objects, Failed: p.failed, Certificate: p.opts.Certificate, Challenges: p.challenges, NoGC: p.noGC}
 	if p.opts.Deployed {
-		in.Ready = p.ready
+		in.Ready, in.StartsAtZero = p.ready, p.opts.StartsAtZero
 	}
 	var waiting []model.Service
 	if gw := p.opts.Gateways; gw != nil {
@@ -451,6 +462,17 @@ func (p *Pipeline) pass() *knative.Result {
 		in.Full, p.lastFull, p.fullNext = true, now, false
 	}
 	res := p.rec.Reconcile(in)
+	if len(res.ReadyAtZero) > 0 {
+		// Ready as if reported: the autoscaler saying so is no news.
+		p.qmu.Lock()
+		for _, r := range res.ReadyAtZero {
+			p.ready[r], p.knownReady[r] = true, true
+		}
+		p.qmu.Unlock()
+	}
+	if scale != nil {
+		scale(res)
+	}
 	p.wakeAt(nextPass(res))
 	gone := p.pushSolvers(res.Model.Endpoints)
 	if err := p.route(res); err != nil {

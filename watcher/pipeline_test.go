@@ -405,3 +405,36 @@ data:
 		t.Error("a pass after Run returned armed a timer")
 	}
 }
+
+// With Deployed and StartsAtZero, a new revision at zero is routed by the
+// pass that makes it; ApplyScaling's scale sees that pass's Result before
+// its model is pushed (a new revision's endpoints before the routes naming
+// it), and the autoscaler then reporting it Ready queues no second pass.
+func TestPipelineScalesBeforeItPushesARevisionAtZero(t *testing.T) {
+	r := &routing{}
+	p := New(Options{Routing: r, Deployed: true, Now: func() time.Time { return t0 }, Logger: slog.New(slog.DiscardHandler),
+		StartsAtZero: func(time.Time, config.Autoscaler, map[string]string, int64) bool { return true }})
+	var scaled []string
+	res := p.ApplyScaling(Change{Objects: decode(t, service("a", "img")), Replace: true}, func(res *knative.Result) {
+		if len(r.pushes) != 0 {
+			t.Errorf("scale ran after the push of %v", r.pushes)
+		}
+		for _, rev := range res.Revisions {
+			scaled = append(scaled, rev.Namespace+"/"+rev.Name)
+		}
+		// The autoscaler's word that it is Ready at zero: nothing new.
+		p.Submit(Change{Ready: []string{"default/a-00001"}})
+	})
+	if !slices.Equal(scaled, []string{"default/a-00001"}) {
+		t.Errorf("scale saw %v, want the new revision", scaled)
+	}
+	if got := r.last(); !slices.Equal(got, []string{"default/a"}) {
+		t.Errorf("the pass pushed %v, want the Service routed", got)
+	}
+	if ready(res, "a") != corev1.ConditionTrue {
+		t.Errorf("Ready %s after one pass, want True", ready(res, "a"))
+	}
+	if p.Pending() {
+		t.Error("the autoscaler's Ready queued a second pass")
+	}
+}

@@ -236,6 +236,23 @@ func (l *Loop) Configure(ctx context.Context, now time.Time, cfg config.Autoscal
 	return maps.Clone(invalid)
 }
 
+// StartsAtZero says whether Configure's first decision for a revision new
+// to the loop, r under cfg, is zero replicas: what it decides with no pod
+// ready and no demand yet. A controller may count such a revision Ready
+// from the moment it makes it, rather than wait for the decision (Knative:
+// Ready at zero, not Active). Invalid settings and another autoscaler's
+// revisions (r.External) are not decided here: false.
+func StartsAtZero(now time.Time, cfg config.Autoscaler, r Revision) bool {
+	if r.External {
+		return false
+	}
+	s, err := autoscale.NewSettings(cfg, r.Spec)
+	if err != nil {
+		return false
+	}
+	return autoscale.NewRevision(now, s, 0).Tick(now).Replicas == 0
+}
+
 // sortedKeys are the keys of revs in order, each once. Callers hand
 // revisions over sorted already (a Result's order), which is checked
 // rather than sorted again.

@@ -169,7 +169,7 @@ func (rd *round) dirtyUnits(cms, claims []manifest.Object, extra map[string]bool
 // (ready, failed and why) differs from what its conditions were set from.
 func (rev *revisionState) inputsChanged(in Input, key string) bool {
 	failure, failed := in.Failed[key]
-	ready := !failed && (in.Ready == nil || in.Ready[key])
+	ready := !failed && (in.Ready == nil || in.Ready[key] || rev.atZero)
 	return ready != rev.ready || failed != rev.failed || failure != rev.failure
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/api/serving/v1beta1"
@@ -234,7 +235,8 @@ func TestIncrementalRoundsMatchFullRounds(t *testing.T) {
 						objs = append(objs, o)
 					}
 				}
-				in := Input{Objects: objs, Ready: ready, Failed: failed, Waiting: waiting, Certificate: certificate, Full: fullNext}
+				in := Input{Objects: objs, Ready: ready, Failed: failed, Waiting: waiting, Certificate: certificate, Full: fullNext,
+					StartsAtZero: startsAtZeroSometimes}
 				got := inc.Reconcile(in)
 				in.Full = true
 				want := full.Reconcile(in)
@@ -362,4 +364,10 @@ func TestCompareKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startsAtZeroSometimes starts the revisions made in every other minute
+// at zero: Ready from the round that makes them (Input.StartsAtZero).
+func startsAtZeroSometimes(now time.Time, _ config.Autoscaler, _ map[string]string, _ int64) bool {
+	return now.Unix()/60%2 == 0
 }

@@ -47,6 +47,14 @@ type Input struct {
 	// Failed are the revisions the deployer cannot run, and why: they are
 	// not Ready, with the failure's reason and message.
 	Failed map[string]Failure
+	// StartsAtZero, when set, says whether the autoscaler's first decision
+	// for a revision made now, with these annotations and container
+	// concurrency under config-autoscaler cfg, is zero replicas. Such a
+	// revision is Ready from the round that makes it (Knative: Ready at
+	// zero, not Active), before Ready names it: its Route serves it in that
+	// round, where waiting for the autoscaler's word took a second one.
+	// It is asked once per revision, when made.
+	StartsAtZero func(now time.Time, cfg config.Autoscaler, annotations map[string]string, containerConcurrency int64) bool
 	// Waiting, when set, says whether every gateway serves a Route's
 	// networking as the round builds it: while one does not (hold), the
 	// Route's IngressReady is Unknown, IngressNotConfigured, with msg, as
@@ -136,6 +144,10 @@ type Result struct {
 	// Route, a standalone Configuration or Route) this round computed;
 	// the others it carried over (incremental.go).
 	Recomputed int
+	// ReadyAtZero are the revisions ("namespace/name") this round made
+	// that start at zero (Input.StartsAtZero), so are Ready unless they
+	// fail: the caller counts them among Input.Ready from now on.
+	ReadyAtZero []string
 }
 
 // ModelChange names what a round may have changed in the model, by key.
@@ -790,7 +802,7 @@ func (rd *round) addConfiguration(e *cfgEntry, declared servingv1.RevisionTempla
 	if !e.served {
 		return
 	}
-	cs := rd.r.apply(rd.now, e.out, declared, e.owner)
+	cs := rd.r.apply(rd.now, e.out, declared, e.owner, rd.startsAtZero)
 	e.out.Generation = cs.gen
 }
 

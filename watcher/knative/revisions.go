@@ -54,7 +54,10 @@ type revisionState struct {
 	annotations     map[string]string
 	spec            servingv1.RevisionSpec // defaulted when made
 	ready           bool
-	cond            conds
+	// atZero says the autoscaler starts it at zero, as Input.StartsAtZero
+	// said when it was made: it is Ready without waiting for Input.Ready.
+	atZero bool
+	cond   conds
 	// failed and failure are the failure the conditions were set from
 	// (Input.Failed), with ready what an incremental round compares.
 	failed  bool
@@ -129,7 +132,7 @@ func (r *Reconciler) plan(ns, cfg string, tmpl servingv1.RevisionTemplateSpec, p
 // template as declared, which decides what counts as a change (defaults
 // changing later do not make new revisions, as in Knative where defaults are
 // frozen into the stored object).
-func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared servingv1.RevisionTemplateSpec, owner string) *configState {
+func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared servingv1.RevisionTemplateSpec, owner string, atZero func(*revisionState) bool) *configState {
 	key := cfg.Namespace + "/" + cfg.Name
 	cs := r.configs[key]
 	if cs == nil {
@@ -158,9 +161,27 @@ func (r *Reconciler) apply(now time.Time, cfg *servingv1.Configuration, declared
 		spec:    clone(cfg.Spec.Template.Spec),
 		routing: RoutingStatePending, routingModified: now,
 	}
+	rev.atZero = atZero(rev)
 	r.revisions[rev.key()] = rev
 	r.revsNew = append(r.revsNew, rev)
 	return cs
+}
+
+// startsAtZero asks Input.StartsAtZero about a revision made this round,
+// and lists it in the Result when it does.
+func (rd *round) startsAtZero(rev *revisionState) bool {
+	if rd.in.StartsAtZero == nil {
+		return false
+	}
+	var cc int64
+	if rev.spec.ContainerConcurrency != nil {
+		cc = *rev.spec.ContainerConcurrency
+	}
+	if !rd.in.StartsAtZero(rd.now, rd.r.settings.Autoscaler, rev.annotations, cc) {
+		return false
+	}
+	rd.res.ReadyAtZero = append(rd.res.ReadyAtZero, rev.key())
+	return true
 }
 
 // output is the Revision object (status filled by the caller).
@@ -220,7 +241,7 @@ func (rd *round) revisionStatuses() {
 			continue // as it was
 		}
 		failure, failed := rd.in.Failed[key]
-		rev.ready = !failed && (rd.in.Ready == nil || rd.in.Ready[key])
+		rev.ready = !failed && (rd.in.Ready == nil || rd.in.Ready[key] || rev.atZero)
 		rev.failed, rev.failure, rev.fresh = failed, failure, true
 		rev.cond = conds{}
 		switch {

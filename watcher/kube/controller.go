@@ -338,7 +338,7 @@ func New(opts Options) (*Controller, error) {
 	// The Secrets' informers start from the leader's context (lead).
 	c.tls = newCertificates(c.log, c.engine, opts.DefaultCertificateSecret, nil)
 	c.pipe = watcher.New(watcher.Options{
-		Routing: c.engine, Gateways: c.engine, Deployed: true, Logger: c.log,
+		Routing: c.engine, Gateways: c.engine, Deployed: true, StartsAtZero: startsAtZero, Logger: c.log,
 		Certificate: c.certificateState,
 		Recheck:     max(time.Second, cmp.Or(opts.StaleAfter, xds.DefaultStaleAfter)/2),
 		// Stored times have whole seconds: so do the statuses, or every

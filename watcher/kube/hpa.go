@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +50,15 @@ const defaultCPUUtilization = 80
 // isHPA says whether the HorizontalPodAutoscaler scales a revision.
 func isHPA(cfg config.Autoscaler, annotations map[string]string) bool {
 	return autoscale.Class(cfg, annotations) == config.ClassHPA
+}
+
+// startsAtZero is watcher.Options.StartsAtZero: a new revision the loop
+// will start at zero (loop.StartsAtZero), the HPA class never.
+func startsAtZero(now time.Time, cfg config.Autoscaler, annotations map[string]string, containerConcurrency int64) bool {
+	return loop.StartsAtZero(now, cfg, loop.Revision{
+		Spec:     autoscale.RevisionSpec{Annotations: annotations, ContainerConcurrency: containerConcurrency},
+		External: isHPA(cfg, annotations),
+	})
 }
 
 // markExternal marks the revisions of the HPA class as scaled elsewhere:

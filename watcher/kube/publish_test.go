@@ -171,7 +171,7 @@ func newTestControllerOn(t testing.TB, cl client.Client) *Controller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.pipe = watcher.New(watcher.Options{Routing: nopRouting{}, Deployed: true, Logger: discard,
+	c.pipe = watcher.New(watcher.Options{Routing: nopRouting{}, Deployed: true, StartsAtZero: startsAtZero, Logger: discard,
 		Now: func() time.Time { return statusTime }})
 	return c
 }

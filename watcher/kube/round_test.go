@@ -495,6 +495,10 @@ func TestRoundRoutesARevisionAtZeroInTheRoundThatMadeIt(t *testing.T) {
 		if c.pipe.Pending() {
 			t.Errorf("%s: the round left the autoscaler's decision queued for the next", name)
 		}
+		// In one pass: the last is the one that made the revision.
+		if got := c.pipe.Current().ReadyAtZero; !slices.Contains(got, "default/"+name+"-00001") {
+			t.Errorf("%s: the round's last pass made %v at zero, want its revision: a second pass ran", name, got)
+		}
 		if got := modelHosts(c); !slices.Contains(got, name+".default.example.com") {
 			t.Errorf("%s: after one round the gateways are pushed %v, want its host", name, got)
 		}
