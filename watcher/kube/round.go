@@ -117,7 +117,7 @@ func listCached[T any, P interface {
 	*T
 	client.Object
 }](ctx context.Context, c *Controller, list client.ObjectList, key func(client.Object) string, want func(client.Object) bool, kept *map[string]P) (map[string]P, error) {
-	out := map[string]P{}
+	out := make(map[string]P, len(*kept)) // as many as last round, or about
 	add := func(o P) {
 		if want == nil || want(o) {
 			out[key(o)] = o
