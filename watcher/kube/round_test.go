@@ -542,18 +542,8 @@ func TestSteadyRoundComparesNothing(t *testing.T) {
 // neither compare them again nor queue the write twice; one that fails is
 // compared and queued again by the next round.
 func TestQueuedWriteStandsUntilItFails(t *testing.T) {
-	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
-	converge(t, c)
 	// A new image: the next round writes the Service's status, and more.
-	var svc servingv1.Service
-	if err := c.client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: "hello"}, &svc); err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
-	svc.Generation++
-	if err := c.client.Update(t.Context(), &svc); err != nil {
-		t.Fatal(err)
-	}
+	c := newImageAfterConverging(t)
 	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -752,17 +742,7 @@ func TestChangeBringsALaterRoundForward(t *testing.T) {
 // has passed, a round writes. Rounds run outside the serving loop (these
 // tests, the first round of a leader) always write.
 func TestWritesWaitForTheNextRoundWhileChangesKeepComing(t *testing.T) {
-	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
-	converge(t, c)
-	var svc servingv1.Service
-	if err := c.client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: "hello"}, &svc); err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
-	svc.Generation++
-	if err := c.client.Update(t.Context(), &svc); err != nil {
-		t.Fatal(err)
-	}
+	c := newImageAfterConverging(t)
 	const key = "Service/default/hello"
 	for _, step := range []struct {
 		name              string
@@ -798,4 +778,23 @@ func TestWritesWaitForTheNextRoundWhileChangesKeepComing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newImageAfterConverging is a controller whose Service hello has
+// converged at example.org/hello:1 and then been given
+// example.org/hello:2, which no round has seen yet.
+func newImageAfterConverging(t *testing.T) *Controller {
+	t.Helper()
+	c, _ := newTestController(t, ksvc("hello", image("example.org/hello:1"), generation(1)))
+	converge(t, c)
+	var svc servingv1.Service
+	if err := c.client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: "hello"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.Template.Spec.Containers[0].Image = "example.org/hello:2"
+	svc.Generation++
+	if err := c.client.Update(t.Context(), &svc); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
