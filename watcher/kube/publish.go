@@ -27,9 +27,23 @@ import (
 // Services created, and what lost its owner deleted. Only differences
 // are written; a write that fails is retried by a later round.
 func (c *Controller) publish(s *snapshot, res *knative.Result) {
+	routes := make(map[string]*servingv1.Route, len(res.Routes))
+	for _, rt := range res.Routes {
+		routes[rt.Namespace+"/"+rt.Name] = rt
+	}
+	configurations := make(map[string]*servingv1.Configuration, len(res.Configurations))
+	for _, cfg := range res.Configurations {
+		configurations[cfg.Namespace+"/"+cfg.Name] = cfg
+	}
 	for _, want := range res.Services {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
+			if !c.settled("Service/"+key, want, have) && !derivedStatusesWritten(s, key, routes[key], configurations[key]) {
+				// As in Knative, a Service's status follows what its
+				// Route's and Configuration's say in the API: a later
+				// round, once theirs have landed.
+				continue
+			}
 			putStatus(c, "Service/"+key, want, have, func(o *servingv1.Service) {
 				o.Status = *want.Status.DeepCopy()
 				o.Status.ObservedGeneration = o.Generation
@@ -102,6 +116,41 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	c.publishHPAs(s, res)
 	c.publishPlaceholders(s, res)
 	c.prune(s)
+}
+
+// derivedStatusesWritten says whether the cache holds the statuses this
+// Result gives a Service's derived Route and Configuration (key), as far
+// as the Service's status repeats them: their Ready, the Route's URL,
+// address and traffic, the Configuration's latest revisions. Objects the
+// Service does not derive (someone else's, of its name) do not count.
+func derivedStatusesWritten(s *snapshot, key string, wantRoute *servingv1.Route, wantConfig *servingv1.Configuration) bool {
+	if have := s.routes[key]; wantRoute != nil && have != nil && isDerived(have.OwnerReferences) {
+		if readiness(have.Status.Conditions) != readiness(wantRoute.Status.Conditions) ||
+			!equality.Semantic.DeepEqual(have.Status.RouteStatusFields, wantRoute.Status.RouteStatusFields) {
+			return false
+		}
+	} else if wantRoute != nil && have == nil {
+		return false // not created yet
+	}
+	if have := s.configurations[key]; wantConfig != nil && have != nil && isDerived(have.OwnerReferences) {
+		if readiness(have.Status.Conditions) != readiness(wantConfig.Status.Conditions) ||
+			have.Status.ConfigurationStatusFields != wantConfig.Status.ConfigurationStatusFields {
+			return false
+		}
+	} else if wantConfig != nil && have == nil {
+		return false
+	}
+	return true
+}
+
+// readiness is the status of the Ready condition; "" without one.
+func readiness(conds []servingv1.Condition) corev1.ConditionStatus {
+	for _, c := range conds {
+		if c.Type == servingv1.ConditionReady {
+			return c.Status
+		}
+	}
+	return ""
 }
 
 // LabelRoute names the Route a Route's ExternalName Service belongs to.
@@ -199,7 +248,7 @@ func putStatus[T client.Object](c *Controller, key string, want any, have T, set
 }
 
 // putDerived queues the writes of an object a Service derives: created
-// (owned by the Service; its status follows in a later round), or its
+// (owned by the Service) and its status written, or its
 // metadata and spec updated and then its status, observing the generation
 // that update produced. setSpec says whether it changed anything. fresh
 // makes the object to create, only when one is created: most rounds find
@@ -216,7 +265,15 @@ func putDerived[T client.Object](c *Controller, key string, want any, svc *servi
 		setSpec(o)
 		o.SetOwnerReferences([]metav1.OwnerReference{controllerRef(svc, servingv1.KindService)})
 		c.settle(key, want, have)
-		c.writes.put(key, c.unsettleOnError(key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, o)) }))
+		c.writes.put(key, c.unsettleOnError(key, func(ctx context.Context) error {
+			if err := c.client.Create(ctx, o); err != nil {
+				return ignoreExists(err) // someone's, or ours already: a later round compares it
+			}
+			// The API server drops a created object's status: its own
+			// write, at once, so the Service's can follow.
+			setStatus(o)
+			return c.client.Status().Update(ctx, o)
+		}))
 		return
 	}
 	if c.settled(key, want, have) {

@@ -376,15 +376,16 @@ func TestPublish(t *testing.T) {
 	}{
 		// A Service's Configuration and Route.
 		{
-			name:  "a new Service's Configuration and Route are created, owned by it, and its status is written",
+			name:  "a new Service's Configuration and Route are created, owned by it, with their statuses; the Service's waits for them",
 			cache: []client.Object{ksvc("hello", image("hello:1"), generation(2))},
 			result: knative.Result{
 				Services:       []*servingv1.Service{ksvc("hello", image("hello:1"), status(corev1.ConditionUnknown, 0))},
 				Configurations: []*servingv1.Configuration{kcfg("hello", image("hello:1"), labels(knative.LabelService, "hello"))},
 				Routes:         []*servingv1.Route{kroute("hello", traffic("hello", ""), labels(knative.LabelService, "hello"))},
 			},
-			queued: []string{"Configuration/default/hello", "Route/default/hello", "Service/default/hello"},
-			calls:  []string{"create Configuration default/hello", "create Route default/hello", "update status Service default/hello"},
+			queued: []string{"Configuration/default/hello", "Route/default/hello"},
+			calls: []string{"create Configuration default/hello", "create Route default/hello",
+				"update status Configuration default/hello", "update status Route default/hello"},
 			check: func(t *testing.T, c *Controller) {
 				cfg := get(t, c, &servingv1.Configuration{}, "hello")
 				if want := []metav1.OwnerReference{owner(servingv1.KindService, "hello")}; !equalRefs(cfg.OwnerReferences, want) {
@@ -397,9 +398,37 @@ func TestPublish(t *testing.T) {
 				if !equalRefs(rt.OwnerReferences, []metav1.OwnerReference{owner(servingv1.KindService, "hello")}) {
 					t.Errorf("the Route's owners are %v, want the Service", rt.OwnerReferences)
 				}
-				svc := get(t, c, &servingv1.Service{}, "hello")
-				if svc.Status.ObservedGeneration != 2 || len(svc.Status.Conditions) != 1 {
-					t.Errorf("the Service's status is %+v, want the result's observing generation 2", svc.Status)
+				if svc := get(t, c, &servingv1.Service{}, "hello"); len(svc.Status.Conditions) != 0 {
+					t.Errorf("the Service's status is %+v, written before its Route's and Configuration's", svc.Status)
+				}
+			},
+		},
+		{
+			name: "a Service's status waits for its Route's to land, then follows",
+			cache: []client.Object{
+				ksvc("hello", image("hello:1"), generation(2), status(corev1.ConditionUnknown, 2)),
+				kcfg("hello", ownedBy(servingv1.KindService, "hello"), image("hello:1"), labels(knative.LabelService, "hello"),
+					generation(1), status(corev1.ConditionTrue, 1)),
+				kroute("hello", ownedBy(servingv1.KindService, "hello"), traffic("hello", ""), labels(knative.LabelService, "hello"),
+					generation(1), status(corev1.ConditionUnknown, 1)),
+			},
+			result: knative.Result{
+				Services:       []*servingv1.Service{ksvc("hello", image("hello:1"), status(corev1.ConditionTrue, 0))},
+				Configurations: []*servingv1.Configuration{kcfg("hello", image("hello:1"), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
+				Routes:         []*servingv1.Route{kroute("hello", traffic("hello", ""), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
+			},
+			queued: []string{"Route/default/hello"},
+			calls:  []string{"update status Route default/hello"},
+			check: func(t *testing.T, c *Controller) {
+				// The same Result again, now that the Route's status landed.
+				res := knative.Result{
+					Services:       []*servingv1.Service{ksvc("hello", image("hello:1"), status(corev1.ConditionTrue, 0))},
+					Configurations: []*servingv1.Configuration{kcfg("hello", image("hello:1"), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
+					Routes:         []*servingv1.Route{kroute("hello", traffic("hello", ""), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
+				}
+				c.publish(snap(t, c), &res)
+				if got := queued(c); !slices.Equal(got, []string{"Service/default/hello"}) {
+					t.Errorf("once the Route's status landed, publish queued %v, want the Service's alone", got)
 				}
 			},
 		},

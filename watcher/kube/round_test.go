@@ -502,9 +502,22 @@ func TestRoundRoutesARevisionAtZeroInTheRoundThatMadeIt(t *testing.T) {
 		if got := modelHosts(c); !slices.Contains(got, name+".default.example.com") {
 			t.Errorf("%s: after one round the gateways are pushed %v, want its host", name, got)
 		}
+		// The Service's status follows its Route's and Configuration's,
+		// which this round creates and writes: the next writes it, Ready
+		// from the first.
+		flush(t, c)
+		if got := readyStatus(get(t, c, &servingv1.Service{}, name).Status.Conditions); got != "" {
+			t.Errorf("%s: the Service's status was written Ready %q before its Route's", name, got)
+		}
+		if err := c.round(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 		flush(t, c)
 		if got := readyStatus(get(t, c, &servingv1.Service{}, name).Status.Conditions); got != corev1.ConditionTrue {
 			t.Errorf("%s: the Service's first status is Ready %q, want True", name, got)
+		}
+		if rt := get(t, c, &servingv1.Route{}, name); rt.Status.URL == nil || readyStatus(rt.Status.Conditions) != corev1.ConditionTrue {
+			t.Errorf("%s: the Service is Ready, its Route's status %+v is not", name, rt.Status)
 		}
 	}
 }
@@ -542,20 +555,20 @@ func TestSteadyRoundComparesNothing(t *testing.T) {
 // neither compare them again nor queue the write twice; one that fails is
 // compared and queued again by the next round.
 func TestQueuedWriteStandsUntilItFails(t *testing.T) {
-	// A new image: the next round writes the Service's status, and more.
+	// A new image: the next round writes the Configuration's status, and more.
 	c := newImageAfterConverging(t)
 	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	const key = "Service/default/hello"
+	const key = "Configuration/default/hello"
 	if _, ok := c.writes.take(key); !ok { // under way while the next round runs
-		t.Fatalf("queued %v, want the Service's status among them", queued(c))
+		t.Fatalf("queued %v, want the Configuration's status among them", queued(c))
 	}
 	if err := c.round(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(queued(c), key) {
-		t.Errorf("a round while the Service's write is under way queued it again")
+		t.Errorf("a round while the Configuration's write is under way queued it again")
 	}
 	// It fails: the next round writes again.
 	c.writes.put(key, c.unsettleOnError(key, func(context.Context) error { return errors.New("the API server is away") }))
@@ -567,7 +580,7 @@ func TestQueuedWriteStandsUntilItFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Contains(queued(c), key) {
-		t.Errorf("after the Service's write failed, the next round queued %v, want it again", queued(c))
+		t.Errorf("after the Configuration's write failed, the next round queued %v, want it again", queued(c))
 	}
 }
 
@@ -743,12 +756,12 @@ func TestChangeBringsALaterRoundForward(t *testing.T) {
 // tests, the first round of a leader) always write.
 func TestWritesWaitForTheNextRoundWhileChangesKeepComing(t *testing.T) {
 	c := newImageAfterConverging(t)
-	const key = "Service/default/hello"
+	const key = "Configuration/default/hello"
 	for _, step := range []struct {
-		name              string
-		serving, waiting  bool
-		sincePublished    time.Duration
-		wantServiceStatus bool
+		name             string
+		serving, waiting bool
+		sincePublished   time.Duration
+		wantQueued       bool
 	}{
 		{"outside the serving loop", false, true, 0, true},
 		{"a change waiting, written just now", true, true, 0, false},
@@ -770,8 +783,8 @@ func TestWritesWaitForTheNextRoundWhileChangesKeepComing(t *testing.T) {
 			case <-c.kick:
 			default:
 			}
-			if got := slices.Contains(queued(c), key); got != step.wantServiceStatus {
-				t.Errorf("the Service's status queued: %v, want %v (queued %v)", got, step.wantServiceStatus, queued(c))
+			if got := slices.Contains(queued(c), key); got != step.wantQueued {
+				t.Errorf("the Configuration's status queued: %v, want %v (queued %v)", got, step.wantQueued, queued(c))
 			}
 			if rt := c.pipe.Current(); len(rt.Services) != 1 || rt.Services[0].Status.LatestCreatedRevisionName != "hello-00002" {
 				t.Errorf("the round did not reconcile the change")
