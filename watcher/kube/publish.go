@@ -118,39 +118,26 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	c.prune(s)
 }
 
-// derivedStatusesWritten says whether the cache holds the statuses this
-// Result gives a Service's derived Route and Configuration (key), as far
-// as the Service's status repeats them: their Ready, the Route's URL,
-// address and traffic, the Configuration's latest revisions. Objects the
-// Service does not derive (someone else's, of its name) do not count.
+// derivedStatusesWritten says whether the cache holds a status for a
+// Service's derived Route and Configuration (key): a Service is never
+// written with a URL or Ready while its Route has no status at all. It
+// does not wait for their every later status: those writes queue ahead of
+// the Service's (one queue, first in first out), and waiting for each to
+// land put every Service's write behind the whole queue at 10,000.
+// Objects the Service does not derive (someone else's, of its name) do
+// not count.
 func derivedStatusesWritten(s *snapshot, key string, wantRoute *servingv1.Route, wantConfig *servingv1.Configuration) bool {
-	if have := s.routes[key]; wantRoute != nil && have != nil && isDerived(have.OwnerReferences) {
-		if readiness(have.Status.Conditions) != readiness(wantRoute.Status.Conditions) ||
-			!equality.Semantic.DeepEqual(have.Status.RouteStatusFields, wantRoute.Status.RouteStatusFields) {
+	if wantRoute != nil {
+		if have := s.routes[key]; have == nil || (isDerived(have.OwnerReferences) && len(have.Status.Conditions) == 0) {
 			return false
 		}
-	} else if wantRoute != nil && have == nil {
-		return false // not created yet
 	}
-	if have := s.configurations[key]; wantConfig != nil && have != nil && isDerived(have.OwnerReferences) {
-		if readiness(have.Status.Conditions) != readiness(wantConfig.Status.Conditions) ||
-			have.Status.ConfigurationStatusFields != wantConfig.Status.ConfigurationStatusFields {
+	if wantConfig != nil {
+		if have := s.configurations[key]; have == nil || (isDerived(have.OwnerReferences) && len(have.Status.Conditions) == 0) {
 			return false
 		}
-	} else if wantConfig != nil && have == nil {
-		return false
 	}
 	return true
-}
-
-// readiness is the status of the Ready condition; "" without one.
-func readiness(conds []servingv1.Condition) corev1.ConditionStatus {
-	for _, c := range conds {
-		if c.Type == servingv1.ConditionReady {
-			return c.Status
-		}
-	}
-	return ""
 }
 
 // LabelRoute names the Route a Route's ExternalName Service belongs to.

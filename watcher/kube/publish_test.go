@@ -404,13 +404,13 @@ func TestPublish(t *testing.T) {
 			},
 		},
 		{
-			name: "a Service's status waits for its Route's to land, then follows",
+			name: "a Service's status waits for its Route to have one, then follows",
 			cache: []client.Object{
 				ksvc("hello", image("hello:1"), generation(2), status(corev1.ConditionUnknown, 2)),
 				kcfg("hello", ownedBy(servingv1.KindService, "hello"), image("hello:1"), labels(knative.LabelService, "hello"),
 					generation(1), status(corev1.ConditionTrue, 1)),
 				kroute("hello", ownedBy(servingv1.KindService, "hello"), traffic("hello", ""), labels(knative.LabelService, "hello"),
-					generation(1), status(corev1.ConditionUnknown, 1)),
+					generation(1)),
 			},
 			result: knative.Result{
 				Services:       []*servingv1.Service{ksvc("hello", image("hello:1"), status(corev1.ConditionTrue, 0))},
