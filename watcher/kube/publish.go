@@ -27,22 +27,12 @@ import (
 // Services created, and what lost its owner deleted. Only differences
 // are written; a write that fails is retried by a later round.
 func (c *Controller) publish(s *snapshot, res *knative.Result) {
-	routes := make(map[string]*servingv1.Route, len(res.Routes))
-	for _, rt := range res.Routes {
-		routes[rt.Namespace+"/"+rt.Name] = rt
-	}
-	configurations := make(map[string]*servingv1.Configuration, len(res.Configurations))
-	for _, cfg := range res.Configurations {
-		configurations[cfg.Namespace+"/"+cfg.Name] = cfg
-	}
 	for _, want := range res.Services {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
-			if !c.settled("Service/"+key, want, have) && !derivedStatusesWritten(s, key, routes[key], configurations[key]) {
-				// As in Knative, a Service's status follows what its
-				// Route's and Configuration's say in the API: a later
-				// round, once theirs have landed.
-				continue
+			if !c.settled("Service/"+key, want, have) &&
+				!derivedStatusesWritten(s, key, inResult(res.Routes, key), inResult(res.Configurations, key)) {
+				continue // a later round, once its Route and Configuration have a status
 			}
 			putStatus(c, "Service/"+key, want, have, func(o *servingv1.Service) {
 				o.Status = *want.Status.DeepCopy()
@@ -126,18 +116,27 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 // land put every Service's write behind the whole queue at 10,000.
 // Objects the Service does not derive (someone else's, of its name) do
 // not count.
-func derivedStatusesWritten(s *snapshot, key string, wantRoute *servingv1.Route, wantConfig *servingv1.Configuration) bool {
-	if wantRoute != nil {
+func derivedStatusesWritten(s *snapshot, key string, derivesRoute, derivesConfig bool) bool {
+	if derivesRoute {
 		if have := s.routes[key]; have == nil || (isDerived(have.OwnerReferences) && len(have.Status.Conditions) == 0) {
 			return false
 		}
 	}
-	if wantConfig != nil {
+	if derivesConfig {
 		if have := s.configurations[key]; have == nil || (isDerived(have.OwnerReferences) && len(have.Status.Conditions) == 0) {
 			return false
 		}
 	}
 	return true
+}
+
+// inResult says whether objs, sorted by "namespace/name" as a Result's
+// are, hold the object of that key.
+func inResult[T metav1.Object](objs []T, key string) bool {
+	_, found := slices.BinarySearchFunc(objs, key, func(x T, key string) int {
+		return strings.Compare(x.GetNamespace()+"/"+x.GetName(), key)
+	})
+	return found
 }
 
 // LabelRoute names the Route a Route's ExternalName Service belongs to.
