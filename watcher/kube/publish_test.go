@@ -361,6 +361,15 @@ func get[T client.Object](t *testing.T, c *Controller, o T, name string) T {
 }
 
 func TestPublish(t *testing.T) {
+	// readyHello is a Result with Service hello, its Configuration and its
+	// Route all Ready; each call makes new objects.
+	readyHello := func() knative.Result {
+		return knative.Result{
+			Services:       []*servingv1.Service{ksvc("hello", image("hello:1"), status(corev1.ConditionTrue, 0))},
+			Configurations: []*servingv1.Configuration{kcfg("hello", image("hello:1"), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
+			Routes:         []*servingv1.Route{kroute("hello", traffic("hello", ""), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
+		}
+	}
 	tests := []struct {
 		name string
 		// cache is what the informer caches hold; result is the pipeline's.
@@ -412,20 +421,12 @@ func TestPublish(t *testing.T) {
 				kroute("hello", ownedBy(servingv1.KindService, "hello"), traffic("hello", ""), labels(knative.LabelService, "hello"),
 					generation(1)),
 			},
-			result: knative.Result{
-				Services:       []*servingv1.Service{ksvc("hello", image("hello:1"), status(corev1.ConditionTrue, 0))},
-				Configurations: []*servingv1.Configuration{kcfg("hello", image("hello:1"), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
-				Routes:         []*servingv1.Route{kroute("hello", traffic("hello", ""), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
-			},
+			result: readyHello(),
 			queued: []string{"Route/default/hello"},
 			calls:  []string{"update status Route default/hello"},
 			check: func(t *testing.T, c *Controller) {
 				// The same Result again, now that the Route's status landed.
-				res := knative.Result{
-					Services:       []*servingv1.Service{ksvc("hello", image("hello:1"), status(corev1.ConditionTrue, 0))},
-					Configurations: []*servingv1.Configuration{kcfg("hello", image("hello:1"), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
-					Routes:         []*servingv1.Route{kroute("hello", traffic("hello", ""), labels(knative.LabelService, "hello"), status(corev1.ConditionTrue, 0))},
-				}
+				res := readyHello()
 				c.publish(snap(t, c), &res)
 				if got := queued(c); !slices.Equal(got, []string{"Service/default/hello"}) {
 					t.Errorf("once the Route's status landed, publish queued %v, want the Service's alone", got)
