@@ -27,6 +27,9 @@ import (
 // Services created, and what lost its owner deleted. Only differences
 // are written; a write that fails is retried by a later round.
 func (c *Controller) publish(s *snapshot, res *knative.Result) {
+	c.settledMu.Lock()
+	c.st.marksBound = marksBound(s)
+	c.settledMu.Unlock()
 	for _, want := range res.Services {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
@@ -343,6 +346,17 @@ func (c *Controller) unsettle(key string) {
 	c.settledMu.Unlock()
 }
 
+// marksBound is how many write marks (settled) the objects of s can hold,
+// twice over, and some: one for each Service, Configuration, Route and
+// DomainMapping, and three for each revision (its status, Deployment and
+// private Service). Past it, most marks are of objects gone, and settle
+// starts over. A bound of 4 per revision cleared every mark, over and
+// over, while 10,000 Services' creates waited in the write queue: each
+// round then compared and queued everything again, for seconds.
+func marksBound(s *snapshot) int {
+	return 2*(len(s.services)+len(s.configurations)+len(s.routes)+len(s.mappings)+3*len(s.revisions)) + 4096
+}
+
 // settle marks the write of key needless for want and have (settled).
 func (c *Controller) settle(key string, want, have any, rt ...runtimeMark) {
 	if want == nil {
@@ -350,7 +364,7 @@ func (c *Controller) settle(key string, want, have any, rt ...runtimeMark) {
 	}
 	c.settledMu.Lock()
 	defer c.settledMu.Unlock()
-	if len(c.st.settled) > 4*len(c.st.scaled)+4096 {
+	if len(c.st.settled) > c.st.marksBound {
 		clear(c.st.settled) // keys of objects gone since: start over
 	}
 	m := settledMark{want: want, have: have}

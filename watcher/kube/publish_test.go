@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -778,5 +779,42 @@ func TestInResult(t *testing.T) {
 		if got := inResult(routes, key); got != want {
 			t.Errorf("inResult(%s) = %v, want %v", key, got, want)
 		}
+	}
+}
+
+// TestMarksOutliveTheWritesOfTenThousandServices: while 10,000 Services'
+// writes wait, each holds marks for its Service, Configuration, Route and
+// revision, and for its Deployment and private Service created; none is
+// dropped for being too many (the bound was 4 per revision, and every
+// round at 10,000 compared and queued everything again). Past twice what
+// the objects can hold, the marks start over.
+func TestMarksOutliveTheWritesOfTenThousandServices(t *testing.T) {
+	const n = 10000
+	s := &snapshot{
+		services: map[string]*servingv1.Service{}, configurations: map[string]*servingv1.Configuration{},
+		routes: map[string]*servingv1.Route{}, revisions: map[string]*servingv1.Revision{},
+	}
+	for i := range n {
+		key := fmt.Sprintf("default/s-%05d", i)
+		s.services[key], s.configurations[key], s.routes[key] = &servingv1.Service{}, &servingv1.Configuration{}, &servingv1.Route{}
+		s.revisions[key+"-00001"] = &servingv1.Revision{}
+	}
+	c, _ := newTestController(t)
+	c.publish(s, &knative.Result{})
+	want := &struct{}{}
+	kinds := []string{"Service", "Configuration", "Route", "Revision", "Deployment", "PrivateService"}
+	for i := range n {
+		for _, kind := range kinds {
+			c.settle(fmt.Sprintf("%s/default/s-%05d", kind, i), want, nil)
+		}
+	}
+	if got := len(c.st.settled); got != n*len(kinds) {
+		t.Fatalf("%d marks kept, want all %d", got, n*len(kinds))
+	}
+	for i := 0; len(c.st.settled) >= n*len(kinds); i++ {
+		if i > 2*marksBound(s) {
+			t.Fatal("the marks never start over")
+		}
+		c.settle(fmt.Sprintf("Gone/%d", i), want, nil)
 	}
 }

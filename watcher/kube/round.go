@@ -55,6 +55,9 @@ type roundState struct {
 	collected collectedRevisions
 	// settled are the writes found needless, by write key (publish.go).
 	settled map[string]settledMark
+	// marksBound is how many marks settled may hold before it starts over
+	// (marksBound, set by publish).
+	marksBound int
 	// kept are the objects of the last round (keep), and declared those
 	// the reconciler was handed (declarations).
 	kept     keptObjects
@@ -239,6 +242,7 @@ func keep[T any, P interface {
 func (s *roundState) init() {
 	s.scaled = map[string]bool{}
 	s.settled = map[string]settledMark{}
+	s.marksBound = 4096
 }
 
 // snapshot is one consistent read of the informer caches.
