@@ -102,6 +102,11 @@ type Options struct {
 	// by another leaves its writes to that one, if a round wrote less than
 	// WriteEvery ago. See writesLater.
 	WriteEvery time.Duration
+	// WriteBacklog is how many writes may wait in the write queue before a
+	// round leaves its own to the round that follows once they drain below
+	// it (default: a second of writes at Config's QPS, or 200; negative:
+	// never). See writesLater.
+	WriteBacklog int
 	// Writers is how many writes to the API server run at once (default 16).
 	Writers int
 	// ControllerService is the controller's Service, whose names go in the
@@ -155,6 +160,12 @@ func (o *Options) defaults() {
 	}
 	if o.Debounce == 0 {
 		o.Debounce = 20 * time.Millisecond
+	}
+	if o.WriteBacklog == 0 {
+		o.WriteBacklog = 200
+		if o.Config != nil && o.Config.QPS >= 1 {
+			o.WriteBacklog = int(o.Config.QPS)
+		}
 	}
 	if o.WriteEvery == 0 {
 		o.WriteEvery = time.Second

@@ -457,18 +457,32 @@ func (c *Controller) round(ctx context.Context) error {
 	return nil
 }
 
-// writesLater says whether this round leaves its writes to the next one:
-// the serving loop runs the rounds (deferWrites), a change is waiting
-// already, so that the next round comes at once, and a round queued its
-// writes less than Options.WriteEvery ago. Writes are level-based (each
-// round compares the whole Result with the cache), so the next round's
-// cover this one's. While Services are created by the thousand, rounds
-// come back to back, and comparing and queueing their writes was the
-// longest part of each: a new Service waited for it before the round that
-// routes it could start. Routing (the pipeline's push) and certificates
-// are never deferred.
+// writesLater says whether this round leaves its writes to a later one,
+// when the serving loop runs the rounds (deferWrites):
+//   - a change is waiting already, so that the next round comes at once,
+//     and a round queued its writes less than Options.WriteEvery ago; or
+//   - the write queue holds Options.WriteBacklog writes or more: what this
+//     round queued would only wait behind them, and the round that
+//     follows once they drain below it (whenBelow) queues the latest.
+//
+// Writes are level-based (each round compares the whole Result with the
+// cache), so a later round's cover this one's. While Services are created
+// by the thousand, rounds come back to back, and comparing and queueing
+// their writes was the longest part of each: a new Service waited for it
+// before the round that routes it could start. Routing (the pipeline's
+// push) and certificates are never deferred.
 func (c *Controller) writesLater() bool {
-	return c.deferWrites && c.opts.WriteEvery > 0 && len(c.kick) > 0 && time.Since(c.st.published) < c.opts.WriteEvery
+	if !c.deferWrites {
+		return false
+	}
+	if c.opts.WriteEvery > 0 && len(c.kick) > 0 && time.Since(c.st.published) < c.opts.WriteEvery {
+		return true
+	}
+	if n := c.opts.WriteBacklog; n > 0 && c.writes.backlog() >= n {
+		c.writes.whenBelow(n, c.trigger)
+		return true
+	}
+	return false
 }
 
 // change turns the cache into the pipeline's input: every declared object

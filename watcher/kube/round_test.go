@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -757,20 +758,30 @@ func TestChangeBringsALaterRoundForward(t *testing.T) {
 func TestWritesWaitForTheNextRoundWhileChangesKeepComing(t *testing.T) {
 	c := newImageAfterConverging(t)
 	const key = "Configuration/default/hello"
+	backlog := c.opts.WriteBacklog
 	for _, step := range []struct {
 		name             string
 		serving, waiting bool
 		sincePublished   time.Duration
+		backlog          int // writes of other objects waiting
 		wantQueued       bool
 	}{
-		{"outside the serving loop", false, true, 0, true},
-		{"a change waiting, written just now", true, true, 0, false},
-		{"no change waiting", true, false, 0, true},
-		{"a change waiting, written WriteEvery ago", true, true, time.Second, true},
+		{"outside the serving loop", false, true, 0, 0, true},
+		{"a change waiting, written just now", true, true, 0, 0, false},
+		{"no change waiting", true, false, 0, 0, true},
+		{"a change waiting, written WriteEvery ago", true, true, time.Second, 0, true},
+		{"WriteBacklog writes waiting", true, false, time.Second, backlog, false},
+		{"fewer than WriteBacklog waiting", true, false, time.Second, backlog - 1, true},
+		{"WriteBacklog waiting, outside the serving loop", false, false, time.Second, backlog, true},
 	} {
 		t.Run(step.name, func(t *testing.T) {
-			c.writes.take(key)
+			for _, k := range queued(c) {
+				c.writes.take(k) // what earlier steps left
+			}
 			delete(c.st.settled, key)
+			for i := range step.backlog {
+				c.writes.put(fmt.Sprintf("Other/%d", i), func(context.Context) error { return nil })
+			}
 			c.deferWrites = step.serving
 			c.st.published = time.Now().Add(-step.sincePublished)
 			if step.waiting {
@@ -784,7 +795,24 @@ func TestWritesWaitForTheNextRoundWhileChangesKeepComing(t *testing.T) {
 			default:
 			}
 			if got := slices.Contains(queued(c), key); got != step.wantQueued {
-				t.Errorf("the Configuration's status queued: %v, want %v (queued %v)", got, step.wantQueued, queued(c))
+				t.Errorf("the Configuration's status queued: %v, want %v (queued %v)", got, step.wantQueued, len(queued(c)))
+			}
+			// The round that writes what this one left comes once the
+			// backlog drains below WriteBacklog, not before.
+			deferred := step.serving && step.backlog >= backlog
+			for i := range step.backlog {
+				if deferred && len(c.kick) > 0 {
+					t.Fatalf("a round asked for with all %d writes still waiting", step.backlog)
+				}
+				c.writes.take(fmt.Sprintf("Other/%d", i))
+				if deferred && len(c.kick) == 0 {
+					t.Errorf("no round asked for once the backlog fell below WriteBacklog")
+				}
+				deferred = false
+				select {
+				case <-c.kick:
+				default:
+				}
 			}
 			if rt := c.pipe.Current(); len(rt.Services) != 1 || rt.Services[0].Status.LatestCreatedRevisionName != "hello-00002" {
 				t.Errorf("the round did not reconcile the change")

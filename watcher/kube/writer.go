@@ -41,6 +41,10 @@ type writer struct {
 
 	mu      sync.Mutex
 	pending map[string]func(context.Context) error // by key: the latest write not yet started
+	// below, when set, is called once the writes pending fall under
+	// belowN (whenBelow).
+	below  func()
+	belowN int
 }
 
 func newWriter(log *slog.Logger, workers int, onFailure func()) *writer {
@@ -68,10 +72,37 @@ func (w *writer) put(key string, write func(context.Context) error) {
 // in the queue with no write left (a retry that a newer write ran before).
 func (w *writer) take(key string) (func(context.Context) error, bool) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	write, ok := w.pending[key]
 	delete(w.pending, key)
+	var below func()
+	if w.below != nil && len(w.pending) < w.belowN {
+		below, w.below = w.below, nil
+	}
+	w.mu.Unlock()
+	if below != nil {
+		below()
+	}
 	return write, ok
+}
+
+// backlog is how many writes are waiting to start.
+func (w *writer) backlog() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
+
+// whenBelow calls f once, when fewer than n writes are waiting (at once if
+// they are already); a later call replaces an earlier one not yet made.
+func (w *writer) whenBelow(n int, f func()) {
+	w.mu.Lock()
+	if len(w.pending) < n {
+		w.mu.Unlock()
+		f()
+		return
+	}
+	w.below, w.belowN = f, n
+	w.mu.Unlock()
 }
 
 // retry puts a failed write back, unless a newer write of its object was
