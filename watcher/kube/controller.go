@@ -297,9 +297,16 @@ func New(opts Options) (*Controller, error) {
 	mgr, err := manager.New(opts.Config, manager.Options{
 		Scheme: scheme,
 		Logger: logr.FromSlogHandler(opts.Logger.Handler()),
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{cmNamespace: {}}},
-		}},
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{cmNamespace: {}}},
+			},
+			// kgate never reads who manages which field, and an update
+			// that omits managedFields leaves the API server's as they
+			// are: at 10,000 Services they were a good part of every
+			// cached object.
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
 		// cert-manager's Certificates, read as unstructured objects, come
 		// from the cache too.
 		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
