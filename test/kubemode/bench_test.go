@@ -19,8 +19,11 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/dataplane/xdsclient"
@@ -120,6 +123,7 @@ func TestControllerAtScale(t *testing.T) {
 	})
 	allReady := time.Since(start)
 	rss, peak := ctl.memory(t)
+	writes := apiWrites(t, e)
 
 	// Start-up with every Service existing.
 	ctl.stop(t)
@@ -159,6 +163,7 @@ func TestControllerAtScale(t *testing.T) {
 			created[i].Format("15:04:05.000"), accepted[i].Format("15:04:05.000"), seen.Format("15:04:05.000"))
 	}
 	t.Logf("first create → every Service Ready (statuses written): %v", allReady.Round(time.Millisecond))
+	t.Logf("writes the API server answered until then (the benchmark's own %d creates included): %s", n, writes)
 	t.Logf("controller memory after creating them: RSS %d MiB, peak %d MiB", rss>>20, peak>>20)
 	t.Logf("restart with %d Services: process start → /readyz %v, → a new gateway holds every host %v; RSS %d MiB, peak %d MiB",
 		n, toReady.Round(time.Millisecond), toHosts.Round(time.Millisecond), rss2>>20, peak2>>20)
@@ -378,4 +383,66 @@ func (w *hostWatch) count() int {
 // percentile is the p-quantile of sorted durations, to the millisecond.
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))].Round(time.Millisecond)
+}
+
+// apiWrites sums the API server's own count of the writes it answered
+// (apiserver_request_total), by verb, resource and subresource, largest
+// first: what the controller spent its write rate on.
+func apiWrites(t testing.TB, e *env) string {
+	t.Helper()
+	hc, err := rest.HTTPClientFor(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Get(e.cfg.Host + "/metrics")
+	if err != nil {
+		t.Logf("reading the API server's metrics: %v", err)
+		return "unknown"
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Logf("parsing the API server's metrics: %v", err)
+		return "unknown"
+	}
+	type count struct {
+		what string
+		n    float64
+	}
+	by := map[string]float64{}
+	var total float64
+	for _, m := range fams["apiserver_request_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		switch labels["verb"] {
+		case "POST", "PUT", "PATCH", "DELETE", "APPLY":
+		default:
+			continue
+		}
+		what := labels["verb"] + " " + labels["resource"]
+		if sub := labels["subresource"]; sub != "" {
+			what += "/" + sub
+		}
+		if code := labels["code"]; !strings.HasPrefix(code, "2") {
+			what += " (" + code + ")"
+		}
+		by[what] += m.GetCounter().GetValue()
+		total += m.GetCounter().GetValue()
+	}
+	var counts []count
+	for what, n := range by {
+		counts = append(counts, count{what, n})
+	}
+	slices.SortFunc(counts, func(a, b count) int { return cmp.Compare(b.n, a.n) })
+	var out strings.Builder
+	fmt.Fprintf(&out, "%.0f", total)
+	for _, c := range counts {
+		if c.n >= 10 {
+			fmt.Fprintf(&out, "; %s %.0f", c.what, c.n)
+		}
+	}
+	return out.String()
 }
