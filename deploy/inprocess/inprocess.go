@@ -160,8 +160,10 @@ func (d *Deployer) goReady(rev string, p *pod) {
 			return
 		}
 		d.mu.Lock()
-		// A pod stopped meanwhile is no longer in its revision's list.
-		live := slices.Contains(d.revisions[rev].pods, p)
+		// A pod stopped meanwhile is no longer in its revision's list,
+		// and Close drops every revision.
+		r := d.revisions[rev]
+		live := r != nil && slices.Contains(r.pods, p)
 		if live {
 			p.ready = true
 		}

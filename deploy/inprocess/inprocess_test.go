@@ -122,3 +122,26 @@ func TestScaleErrors(t *testing.T) {
 		t.Error("Scale after Close: no error")
 	}
 }
+
+// TestCloseWhilePodsStart: closing the deployer while its pods are still
+// starting stops them; none of them turns ready after, and nothing
+// panics (a pod's start used to find its revision gone).
+func TestCloseWhilePodsStart(t *testing.T) {
+	for i := range 50 {
+		d, err := New(Options{
+			Handler:    func(string) http.Handler { return http.NotFoundHandler() },
+			StartDelay: time.Duration(i%5) * 100 * time.Microsecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const rev = "default/hello-00001"
+		if err := d.Scale(t.Context(), rev, 3); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if eps := d.Ready(rev); len(eps) != 0 {
+			t.Fatalf("ready after Close: %v", eps)
+		}
+	}
+}
