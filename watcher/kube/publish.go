@@ -173,6 +173,12 @@ func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 			if have != nil && have.Spec.ExternalName == target {
 				continue
 			}
+			if have == nil && c.serviceExists(key) {
+				// Someone else's, without the label: creating it would
+				// fail on every round.
+				c.clashOnce(key, rkey)
+				continue
+			}
 			o := &corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{
 					Namespace: want.Namespace, Name: name, Labels: map[string]string{LabelRoute: want.Name},
@@ -197,6 +203,19 @@ func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 			})
 		}
 	}
+}
+
+// serviceExists says whether the cache holds a Kubernetes Service of key
+// ("namespace/name"), labelled or not; without an informer cache (a
+// test's fake client) it asks the client.
+func (c *Controller) serviceExists(key string) bool {
+	if items, ok := c.informerStore(&corev1.Service{}); ok {
+		_, exists, err := items.GetByKey(key)
+		return err == nil && exists
+	}
+	ns, name, _ := strings.Cut(key, "/")
+	err := c.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &corev1.Service{})
+	return err == nil
 }
 
 // clashOnce logs, once per Service, that a Route's cluster-local Service

@@ -151,16 +151,27 @@ func listCached[T any, P interface {
 
 // informerItems are the objects the informer of list's kind holds, when
 // the controller reads through an informer cache.
-func (c *Controller) informerItems(ctx context.Context, list client.ObjectList) ([]any, bool) {
+func (c *Controller) informerItems(_ context.Context, list client.ObjectList) ([]any, bool) {
+	store, ok := c.informerStore(list)
+	if !ok {
+		return nil, false
+	}
+	return store.List(), true
+}
+
+// informerStore is the store of the informer of obj's kind (an object or
+// a list of them), when the controller reads through an informer cache:
+// its own objects, by "namespace/name", never copied.
+func (c *Controller) informerStore(obj runtime.Object) (toolscache.Store, bool) {
 	if c.mgr == nil {
 		return nil, false
 	}
-	gvk, err := apiutil.GVKForObject(list, c.mgr.GetScheme())
+	gvk, err := apiutil.GVKForObject(obj, c.mgr.GetScheme())
 	if err != nil {
 		return nil, false
 	}
 	gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
-	inf, err := c.mgr.GetCache().GetInformerForKind(ctx, gvk)
+	inf, err := c.mgr.GetCache().GetInformerForKind(context.Background(), gvk)
 	if err != nil {
 		return nil, false
 	}
@@ -168,7 +179,7 @@ func (c *Controller) informerItems(ctx context.Context, list client.ObjectList) 
 	if !ok {
 		return nil, false
 	}
-	return sii.GetStore().List(), true
+	return sii.GetStore(), true
 }
 
 // readyCertificates are the names ("namespace/name") of the Ready ones.

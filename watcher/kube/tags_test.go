@@ -93,6 +93,14 @@ func TestTagServices(t *testing.T) {
 			have:  []string{"hello", "v1-hello", "v2-hello"},
 		},
 		{
+			name: "a Service of the name without the label is someone else's: never created over, every round",
+			cache: []client.Object{
+				kroute("hello", addressed()),
+				&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"}},
+			},
+			route: kroute("hello", addressed()),
+		},
+		{
 			name: "a Route not served keeps its tags' Services (a passing failure deletes nothing)",
 			cache: []client.Object{
 				kroute("hello", tagged()),
