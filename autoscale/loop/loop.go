@@ -200,40 +200,119 @@ func (l *Loop) Configure(ctx context.Context, now time.Time, cfg config.Autoscal
 	invalid := map[string]error{}
 	external := map[string]bool{}
 	for _, key := range sortedKeys(revs, next) {
-		if next[key].External {
+		old, hadOld := prev[key]
+		ext, err := l.configure(ctx, now, cfg, next[key], old, hadOld && sameCfg)
+		if ext {
 			external[key] = true
-			l.handOver(key)
-			l.serveExternal(key)
-			continue
 		}
-		if l.external[key] {
-			// Back from another autoscaler: scaled and routed afresh.
-			delete(l.applied, key)
-		} else if old, ok := prev[key]; ok && sameCfg && old.same(next[key]) && l.invalid[key] == nil && l.as.Revision(key) != nil {
-			// As it was: its settings stand, and Handle keeps its ready
-			// pods. At 10,000 revisions, parsing every one's settings
-			// again each round held the loop's lock for tens of ms.
-			continue
-		}
-		s, err := autoscale.NewSettings(cfg, next[key].Spec)
 		if err != nil {
-			invalid[key] = fmt.Errorf("revision %s: %w", key, err)
-			if l.invalid[key] == nil {
-				l.log.Error("not scaling revision: invalid autoscaling settings", "revision", key, "error", err)
-			}
-			continue
-		}
-		isNew := l.as.Revision(key) == nil
-		l.as.Set(now, key, s, int32(len(l.opts.Deployer.Ready(key))))
-		if isNew {
-			// A new revision starts at its initial scale now, not at the
-			// next tick.
-			l.poke(ctx, now, key)
+			invalid[key] = err
 		}
 	}
 	l.invalid = invalid
 	l.external = external
 	return maps.Clone(invalid)
+}
+
+// Update is Configure for what changed since the last Configure or
+// Update: the revisions of set are configured as Configure configures
+// them (new ones start, changed ones take their new settings), those of
+// gone stop being scaled, and every other revision stands as it is. With
+// a config-autoscaler other than the last, every revision is configured
+// again under it. It returns the errors of the revisions configured whose
+// settings are invalid. A controller with 10,000 revisions hands over the
+// few that changed, not all of them, each round.
+func (l *Loop) Update(ctx context.Context, now time.Time, cfg config.Autoscaler, set []Revision, gone []string) map[string]error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sameCfg := reflect.DeepEqual(l.cfg, cfg)
+	l.cfg = cfg
+	for _, key := range slices.Sorted(slices.Values(gone)) {
+		if _, ok := l.revs[key]; !ok {
+			continue
+		}
+		delete(l.revs, key)
+		l.remove(ctx, key)
+		delete(l.invalid, key)
+		delete(l.external, key)
+	}
+	old := make(map[string]Revision, len(set))
+	for _, r := range set {
+		if o, ok := l.revs[r.Key]; ok {
+			old[r.Key] = o
+		}
+		l.revs[r.Key] = r
+	}
+	var keys []string
+	if sameCfg {
+		for _, r := range set {
+			keys = append(keys, r.Key)
+		}
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+	} else {
+		keys = slices.Sorted(maps.Keys(l.revs))
+	}
+	invalid := map[string]error{}
+	for _, key := range keys {
+		o, hadOld := old[key]
+		if !sameCfg {
+			o, hadOld = Revision{}, false
+		}
+		ext, err := l.configure(ctx, now, cfg, l.revs[key], o, hadOld)
+		if ext {
+			l.external[key] = true
+		} else {
+			delete(l.external, key)
+		}
+		if err != nil {
+			invalid[key] = err
+			l.invalid[key] = err
+		} else {
+			delete(l.invalid, key)
+		}
+	}
+	return invalid
+}
+
+// configure sets up one revision, r, in the autoscaler: another
+// autoscaler's is handed over, invalid settings are logged once and
+// returned, and new or changed settings are set (a new revision starting
+// at its initial scale now). old is what it was configured with last
+// (hadOld: at the same config-autoscaler), to leave it as it is when
+// nothing changed. It reads l.external and l.invalid as they were before
+// this change, and the caller updates them. l.mu is held.
+func (l *Loop) configure(ctx context.Context, now time.Time, cfg config.Autoscaler, r Revision, old Revision, hadOld bool) (external bool, err error) {
+	key := r.Key
+	if r.External {
+		l.handOver(key)
+		l.serveExternal(key)
+		return true, nil
+	}
+	if l.external[key] {
+		// Back from another autoscaler: scaled and routed afresh.
+		delete(l.applied, key)
+	} else if hadOld && old.same(r) && l.invalid[key] == nil && l.as.Revision(key) != nil {
+		// As it was: its settings stand, and Handle keeps its ready
+		// pods. At 10,000 revisions, parsing every one's settings
+		// again each round held the loop's lock for tens of ms.
+		return false, nil
+	}
+	s, err := autoscale.NewSettings(cfg, r.Spec)
+	if err != nil {
+		if l.invalid[key] == nil {
+			l.log.Error("not scaling revision: invalid autoscaling settings", "revision", key, "error", err)
+		}
+		return false, fmt.Errorf("revision %s: %w", key, err)
+	}
+	isNew := l.as.Revision(key) == nil
+	l.as.Set(now, key, s, int32(len(l.opts.Deployer.Ready(key))))
+	if isNew {
+		// A new revision starts at its initial scale now, not at the
+		// next tick.
+		l.poke(ctx, now, key)
+	}
+	return false, nil
 }
 
 // StartsAtZero says whether Configure's first decision for a revision new
