@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/autoscale"
 	"github.com/kgate/kgate/autoscale/loop"
 	"github.com/kgate/kgate/watcher/knative"
@@ -17,15 +18,21 @@ func Scaled(res *knative.Result, cannotRun map[string]knative.Failure) []loop.Re
 		if _, failed := cannotRun[key]; failed {
 			continue
 		}
-		var cc int64
-		if rev.Spec.ContainerConcurrency != nil {
-			cc = *rev.Spec.ContainerConcurrency
-		}
-		out = append(out, loop.Revision{Key: key, Spec: autoscale.RevisionSpec{
-			Annotations:          rev.Annotations,
-			ContainerConcurrency: cc,
-			Unreachable:          !res.Routed[key],
-		}, Service: rev.Labels[knative.LabelService], Configuration: rev.Labels[knative.LabelConfiguration]})
+		out = append(out, ScaledRevision(res, key, rev))
 	}
 	return out
+}
+
+// ScaledRevision is one of Scaled's: a result's revision rev, of key
+// "namespace/name", as the autoscaler takes it.
+func ScaledRevision(res *knative.Result, key string, rev *servingv1.Revision) loop.Revision {
+	var cc int64
+	if rev.Spec.ContainerConcurrency != nil {
+		cc = *rev.Spec.ContainerConcurrency
+	}
+	return loop.Revision{Key: key, Spec: autoscale.RevisionSpec{
+		Annotations:          rev.Annotations,
+		ContainerConcurrency: cc,
+		Unreachable:          !res.Routed[key],
+	}, Service: rev.Labels[knative.LabelService], Configuration: rev.Labels[knative.LabelConfiguration]}
 }

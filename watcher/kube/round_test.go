@@ -1,12 +1,15 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -838,4 +841,44 @@ func newImageAfterConverging(t *testing.T) *Controller {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestAutoscalerTakesWhatChanged: the autoscaler loop is handed the
+// revisions a Result made again, those whose traffic came or went, and
+// those gone; a revision whose object the Result kept is not handed over
+// again, and one gone is no longer scaled. Revision a's settings are
+// invalid: each hand-over of it logs the error once, and only those do.
+func TestAutoscalerTakesWhatChanged(t *testing.T) {
+	c, _ := newTestController(t)
+	var logged bytes.Buffer
+	c.log = slog.New(slog.NewTextHandler(&logged, nil))
+	a := krev("a-00001", "a", annotated("autoscaling.knative.dev/min-scale", "lots"))
+	b := krev("b-00001", "b")
+	result := func(routed map[string]bool, revs ...*servingv1.Revision) *knative.Result {
+		return &knative.Result{Revisions: revs, Routed: routed, Config: config.Default()}
+	}
+	both := map[string]bool{"default/a-00001": true, "default/b-00001": true}
+	steps := []struct {
+		name       string
+		res        *knative.Result
+		wantErrors int      // a handed over
+		wantRevs   []string // revisions the loop decides for afterwards
+	}{
+		{"first", result(both, a, b), 1, []string{"default/b-00001"}},
+		{"nothing changed", result(both, a, b), 0, []string{"default/b-00001"}},
+		{"a loses its traffic", result(map[string]bool{"default/b-00001": true}, a, b), 1, []string{"default/b-00001"}},
+		{"b made again", result(map[string]bool{"default/b-00001": true}, a, krev("b-00001", "b")), 0, []string{"default/b-00001"}},
+		{"a made again", result(map[string]bool{"default/b-00001": true}, krev("a-00001", "a"), b), 0, []string{"default/a-00001", "default/b-00001"}},
+		{"a gone", result(both, b), 0, []string{"default/b-00001"}},
+	}
+	for _, step := range steps {
+		logged.Reset()
+		c.configureAutoscaler(t.Context(), step.res)
+		if got := strings.Count(logged.String(), "not autoscaling a revision"); got != step.wantErrors {
+			t.Errorf("%s: %d errors logged, want %d:\n%s", step.name, got, step.wantErrors, logged.String())
+		}
+		if got := slices.Sorted(maps.Keys(c.loop.Decisions())); !slices.Equal(got, step.wantRevs) {
+			t.Errorf("%s: the loop decides for %v, want %v", step.name, got, step.wantRevs)
+		}
+	}
 }
