@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -236,6 +237,9 @@ type Controller struct {
 	scales      *asyncScaler
 
 	pipe *watcher.Pipeline
+	// idx are the objects a round reads, kept by the informers' events
+	// (index.go; nil without informers: a round lists).
+	idx *indexes
 	// beforePublish, when set, runs in a round once its model is pushed
 	// and before its writes (lead: the first round serves xDS then).
 	beforePublish func()
@@ -460,6 +464,9 @@ func (c *Controller) lead(ctx context.Context) error {
 	start := time.Now()
 	if !c.mgr.GetCache().WaitForCacheSync(ctx) {
 		return errors.New("the informer caches did not sync")
+	}
+	if c.idx != nil && !toolscache.WaitForCacheSync(ctx.Done(), c.idx.synced...) {
+		return errors.New("the indexes did not take the informers' objects")
 	}
 	if c.opts.Ingress != nil {
 		return c.leadIngress(ctx, start)

@@ -281,48 +281,37 @@ type snapshot struct {
 	hpas           map[string]*autoscalingv2.HorizontalPodAutoscaler // by revision key (hpa.go)
 }
 
-// read lists everything a round needs from the caches.
+// The keys and kinds a round reads the caches by.
+func byKey(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+
+// byRevision keys a revision's Deployment and private Service by the
+// revision's key.
+func byRevision(o client.Object) string {
+	return o.GetNamespace() + "/" + o.GetLabels()[deploykube.LabelRevision]
+}
+
+func hasRevision(o client.Object) bool { _, ok := o.GetLabels()[deploykube.LabelRevision]; return ok }
+
+// isPrivate says whether a Kubernetes Service is a revision's private one.
+func isPrivate(o client.Object) bool {
+	return o.GetLabels()[deploykube.LabelServiceType] == deploykube.ServiceTypePrivate && hasRevision(o)
+}
+
+// isRouteService says whether a Kubernetes Service is a Route's
+// ExternalName Service, or its tag's (tags.go).
+func isRouteService(o client.Object) bool { _, ok := o.GetLabels()[LabelRoute]; return ok }
+
+// read lists everything a round needs from the caches: from the indexes
+// the informers' events keep (index.go), or, without them (a test's fake
+// client), by listing.
 func (c *Controller) read(ctx context.Context) (*snapshot, error) {
-	s := &snapshot{
-		services: map[string]*servingv1.Service{}, configurations: map[string]*servingv1.Configuration{},
-		routes: map[string]*servingv1.Route{}, mappings: map[string]*v1beta1.DomainMapping{}, claims: map[string]*networkingv1alpha1.ClusterDomainClaim{}, revisions: map[string]*servingv1.Revision{},
-		deployments: map[string]*appsv1.Deployment{}, private: map[string]*corev1.Service{},
-		placeholders: map[string]*corev1.Service{},
-	}
-	byKey := func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }
-	byRevision := func(o client.Object) string { return o.GetNamespace() + "/" + o.GetLabels()[deploykube.LabelRevision] }
-	hasRevision := func(o client.Object) bool { _, ok := o.GetLabels()[deploykube.LabelRevision]; return ok }
-	var err error
-	if s.services, err = listCached(ctx, c, &servingv1.ServiceList{}, byKey, nil, &c.st.kept.services); err != nil {
-		return nil, fmt.Errorf("listing Services: %w", err)
-	}
-	if s.configurations, err = listCached(ctx, c, &servingv1.ConfigurationList{}, byKey, nil, &c.st.kept.configurations); err != nil {
-		return nil, fmt.Errorf("listing Configurations: %w", err)
-	}
-	if s.routes, err = listCached(ctx, c, &servingv1.RouteList{}, byKey, nil, &c.st.kept.routes); err != nil {
-		return nil, fmt.Errorf("listing Routes: %w", err)
-	}
-	if s.revisions, err = listCached(ctx, c, &servingv1.RevisionList{}, byKey, nil, &c.st.kept.revisions); err != nil {
-		return nil, fmt.Errorf("listing Revisions: %w", err)
-	}
-	if s.mappings, err = listCached(ctx, c, &v1beta1.DomainMappingList{}, byKey, nil, &c.st.kept.mappings); err != nil {
-		return nil, fmt.Errorf("listing DomainMappings: %w", err)
-	}
-	if s.claims, err = listCached(ctx, c, &networkingv1alpha1.ClusterDomainClaimList{}, client.Object.GetName, nil, &c.st.kept.claims); err != nil {
-		return nil, fmt.Errorf("listing ClusterDomainClaims: %w", err)
-	}
-	if s.deployments, err = listCached(ctx, c, &appsv1.DeploymentList{}, byRevision, hasRevision, &c.st.kept.deployments); err != nil {
-		return nil, fmt.Errorf("listing Deployments: %w", err)
-	}
-	private := func(o client.Object) bool {
-		return o.GetLabels()[deploykube.LabelServiceType] == deploykube.ServiceTypePrivate && hasRevision(o)
-	}
-	if s.private, err = listCached(ctx, c, &corev1.ServiceList{}, byRevision, private, &c.st.kept.private); err != nil {
-		return nil, fmt.Errorf("listing private Services: %w", err)
-	}
-	routeLabelled := func(o client.Object) bool { _, ok := o.GetLabels()[LabelRoute]; return ok }
-	if s.placeholders, err = listCached(ctx, c, &corev1.ServiceList{}, byKey, routeLabelled, &c.st.kept.placeholders); err != nil {
-		return nil, fmt.Errorf("listing the Routes' Services: %w", err)
+	s := &snapshot{}
+	if x := c.idx; x != nil {
+		s.services, s.configurations, s.routes = x.services.take(), x.configurations.take(), x.routes.take()
+		s.revisions, s.mappings, s.claims = x.revisions.take(), x.mappings.take(), x.claims.take()
+		s.deployments, s.private, s.placeholders = x.deployments.take(), x.private.take(), x.placeholders.take()
+	} else if err := c.list(ctx, s); err != nil {
+		return nil, err
 	}
 	var cms corev1.ConfigMapList
 	if err := c.client.List(ctx, &cms, client.InNamespace(c.opts.SystemNamespace)); err != nil {
@@ -353,6 +342,39 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 		s.gateway = &gw
 	}
 	return s, nil
+}
+
+// list fills s's objects by listing, for a controller without indexes.
+func (c *Controller) list(ctx context.Context, s *snapshot) error {
+	var err error
+	if s.services, err = listCached(ctx, c, &servingv1.ServiceList{}, byKey, nil, &c.st.kept.services); err != nil {
+		return fmt.Errorf("listing Services: %w", err)
+	}
+	if s.configurations, err = listCached(ctx, c, &servingv1.ConfigurationList{}, byKey, nil, &c.st.kept.configurations); err != nil {
+		return fmt.Errorf("listing Configurations: %w", err)
+	}
+	if s.routes, err = listCached(ctx, c, &servingv1.RouteList{}, byKey, nil, &c.st.kept.routes); err != nil {
+		return fmt.Errorf("listing Routes: %w", err)
+	}
+	if s.revisions, err = listCached(ctx, c, &servingv1.RevisionList{}, byKey, nil, &c.st.kept.revisions); err != nil {
+		return fmt.Errorf("listing Revisions: %w", err)
+	}
+	if s.mappings, err = listCached(ctx, c, &v1beta1.DomainMappingList{}, byKey, nil, &c.st.kept.mappings); err != nil {
+		return fmt.Errorf("listing DomainMappings: %w", err)
+	}
+	if s.claims, err = listCached(ctx, c, &networkingv1alpha1.ClusterDomainClaimList{}, client.Object.GetName, nil, &c.st.kept.claims); err != nil {
+		return fmt.Errorf("listing ClusterDomainClaims: %w", err)
+	}
+	if s.deployments, err = listCached(ctx, c, &appsv1.DeploymentList{}, byRevision, hasRevision, &c.st.kept.deployments); err != nil {
+		return fmt.Errorf("listing Deployments: %w", err)
+	}
+	if s.private, err = listCached(ctx, c, &corev1.ServiceList{}, byRevision, isPrivate, &c.st.kept.private); err != nil {
+		return fmt.Errorf("listing private Services: %w", err)
+	}
+	if s.placeholders, err = listCached(ctx, c, &corev1.ServiceList{}, byKey, isRouteService, &c.st.kept.placeholders); err != nil {
+		return fmt.Errorf("listing the Routes' Services: %w", err)
+	}
+	return nil
 }
 
 // restore loads the reconciler with what the API server stores, so that

@@ -35,14 +35,21 @@ func (c *Controller) watch(ctx context.Context) error {
 		UpdateFunc: func(any, any) { c.trigger() },
 		DeleteFunc: func(any) { c.trigger() },
 	}
+	c.idx = newIndexes()
 	for _, obj := range kinds {
 		inf, err := c.mgr.GetCache().GetInformer(ctx, obj)
 		if err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
-		if _, err := inf.AddEventHandler(round); err != nil {
+		h := round
+		if idx := c.idx.of(obj); idx != nil {
+			h = handler(c.trigger, idx...)
+		}
+		reg, err := inf.AddEventHandler(h)
+		if err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
+		c.idx.synced = append(c.idx.synced, reg.HasSynced)
 	}
 	c.watchCertificates(ctx, round)
 	c.watchChallenges(ctx, round)
