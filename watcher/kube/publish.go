@@ -34,8 +34,9 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
 			if !c.settled("Service/"+key, want, have) &&
-				!derivedStatusesWritten(s, key, inResult(res.Routes, key), inResult(res.Configurations, key)) {
-				continue // a later round, once its Route and Configuration have a status
+				(!derivedStatusesWritten(s, key, inResult(res.Routes, key), inResult(res.Configurations, key)) ||
+					!revisionsWritten(s, want)) {
+				continue // a later round, once its Route, Configuration and revisions have a status
 			}
 			putStatus(c, "Service/"+key, want, have, func(o *servingv1.Service) {
 				o.Status = *want.Status.DeepCopy()
@@ -127,6 +128,23 @@ func derivedStatusesWritten(s *snapshot, key string, derivesRoute, derivesConfig
 	}
 	if derivesConfig {
 		if have := s.configurations[key]; have == nil || (isDerived(have.OwnerReferences) && len(have.Status.Conditions) == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// revisionsWritten says whether the revisions a Service's status names
+// are in the cache, and its latest ready one written Ready: a Service is
+// never Ready while `kubectl get revision` finds no such revision, or
+// finds it not Ready. Their writes queue ahead of the Service's.
+func revisionsWritten(s *snapshot, want *servingv1.Service) bool {
+	if name := want.Status.LatestCreatedRevisionName; name != "" && s.revisions[want.Namespace+"/"+name] == nil {
+		return false
+	}
+	if name := want.Status.LatestReadyRevisionName; name != "" {
+		rev := s.revisions[want.Namespace+"/"+name]
+		if rev == nil || !isTrue(rev.Status.Conditions, servingv1.ConditionReady) {
 			return false
 		}
 	}

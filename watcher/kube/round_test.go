@@ -506,22 +506,28 @@ func TestRoundRoutesARevisionAtZeroInTheRoundThatMadeIt(t *testing.T) {
 		if got := modelHosts(c); !slices.Contains(got, name+".default.example.com") {
 			t.Errorf("%s: after one round the gateways are pushed %v, want its host", name, got)
 		}
-		// The Service's status follows its Route's and Configuration's,
-		// which this round creates and writes: the next writes it, Ready
-		// from the first.
+		// The Service's status follows its Route's, its Configuration's
+		// and its revision's, which this round and the next ones create
+		// and write: Ready from the first.
 		flush(t, c)
-		if got := readyStatus(get(t, c, &servingv1.Service{}, name).Status.Conditions); got != "" {
-			t.Errorf("%s: the Service's status was written Ready %q before its Route's", name, got)
+		for i := 0; readyStatus(get(t, c, &servingv1.Service{}, name).Status.Conditions) == ""; i++ {
+			if i == 4 {
+				t.Fatalf("%s: no status written for the Service in 4 rounds", name)
+			}
+			if err := c.round(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			flush(t, c)
 		}
-		if err := c.round(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		flush(t, c)
 		if got := readyStatus(get(t, c, &servingv1.Service{}, name).Status.Conditions); got != corev1.ConditionTrue {
 			t.Errorf("%s: the Service's first status is Ready %q, want True", name, got)
 		}
 		if rt := get(t, c, &servingv1.Route{}, name); rt.Status.URL == nil || readyStatus(rt.Status.Conditions) != corev1.ConditionTrue {
 			t.Errorf("%s: the Service is Ready, its Route's status %+v is not", name, rt.Status)
+		}
+		var rev servingv1.Revision
+		if err := c.client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: name + "-00001"}, &rev); err != nil || readyStatus(rev.Status.Conditions) != corev1.ConditionTrue {
+			t.Errorf("%s: the Service is Ready, its revision is not (%v, %+v)", name, err, rev.Status.Conditions)
 		}
 	}
 }
