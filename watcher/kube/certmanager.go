@@ -166,6 +166,10 @@ func (rc *routeCert) dnsNames() []string {
 // covers. wildcard says which Routes those are (Route key → the wildcard
 // Certificate's name).
 func wantedCertificates(res *knative.Result, issuers [2]*IssuerRef, selected map[string]bool) (out map[string]*routeCert, wildcard map[string]string) {
+	out = map[string]*routeCert{}
+	if issuers[0] == nil && issuers[1] == nil {
+		return out, nil // no issuer, no Certificate: not a walk over every host each round
+	}
 	routes := map[string]bool{}
 	for _, rt := range res.Routes {
 		routes[rt.Namespace+"/"+rt.Name] = true
@@ -174,7 +178,6 @@ func wantedCertificates(res *knative.Result, issuers [2]*IssuerRef, selected map
 	for _, dm := range res.DomainMappings {
 		mappings[dm.Namespace+"/"+dm.Name] = dm
 	}
-	out = map[string]*routeCert{}
 	add := func(kind, owner, ns, name, host string, issuer *IssuerRef) {
 		rc := out[ns+"/"+name]
 		if rc == nil {
