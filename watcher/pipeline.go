@@ -415,6 +415,12 @@ func (p *Pipeline) apply(ch Change) {
 // upsert removes the deleted objects, then replaces each object in place
 // (keeping its rank) or appends it.
 func (p *Pipeline) upsert(deleted []ObjectKey, objs []manifest.Object) {
+	if len(deleted) == 0 && len(objs) == 0 {
+		return
+	}
+	// The reconciler keeps the last pass's slice (knative.Input.Objects):
+	// a new one, not that one changed.
+	p.objects = slices.Clone(p.objects)
 	if len(deleted) > 0 {
 		gone := map[ObjectKey]bool{}
 		for _, k := range deleted {

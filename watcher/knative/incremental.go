@@ -104,8 +104,11 @@ func (rd *round) dirtyUnits(cms, claims []manifest.Object, extra map[string]bool
 			work = append(work, u)
 		}
 	}
-	for u, o := range rd.units {
-		if p, ok := rd.prior.units[u]; !ok || p.Obj != o.Obj || p.File != o.File || p.Line != o.Line {
+	for u, i := range rd.units {
+		o := &rd.in.Objects[i]
+		if at, ok := rd.prior.units[u]; !ok {
+			mark(u)
+		} else if p := &rd.prior.in.Objects[at]; p.Obj != o.Obj || p.File != o.File || p.Line != o.Line {
 			mark(u)
 		}
 	}

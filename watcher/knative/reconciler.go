@@ -39,7 +39,9 @@ type Input struct {
 	// Objects are the declared objects (Services, Configurations, Routes and
 	// the ConfigMaps config-domain, config-network, config-defaults,
 	// config-autoscaler and config-gc), in a stable order: when two declare the same
-	// object, the first wins.
+	// object, the first wins. The reconciler reads the slice again in the
+	// next round, to tell what changed: hand it a new slice, never this one
+	// changed.
 	Objects []manifest.Object
 	// Ready says which revisions ("namespace/name") are ready. nil means no
 	// deploy is attached and every revision counts as ready.
@@ -354,9 +356,9 @@ type round struct {
 	// prior is the previous round (nil: none, or a restore since), whose
 	// entries the units not recomputed keep.
 	prior *round
-	// units are the declared units this round, by unit key: the
-	// declaration each was computed from.
-	units map[string]manifest.Object
+	// units are the declared units this round, by unit key: the index in
+	// in.Objects of the declaration each was computed from.
+	units map[string]int
 	// gone are the revisions this round removed.
 	gone []goneRevision
 	// problemsBy are this round's problems by unit key, for the next
@@ -529,22 +531,30 @@ type decl struct {
 	manifest.Object
 }
 
+// declared is the input's object i, in its namespace (the default one
+// when it names none).
+func (in *Input) declared(i int) manifest.Object {
+	o := in.Objects[i]
+	if o.Namespace == "" {
+		o.Namespace = manifest.DefaultNamespace
+	}
+	return o
+}
+
 // group sorts the declared objects by kind, dropping duplicates and
 // reporting objects kgate does not read.
 func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest.Object) {
 	// The units are most of what is declared: they are found again in
 	// rd.units, the others in first.
-	first := map[string]manifest.Object{}
-	rd.units = make(map[string]manifest.Object, len(rd.in.Objects))
+	first := map[string]int{}
+	rd.units = make(map[string]int, len(rd.in.Objects))
 	if p := rd.r.prior; p != nil {
 		svcs = make([]decl, 0, len(p.services))
 	}
-	for _, o := range rd.in.Objects {
+	for i := range rd.in.Objects {
+		o := rd.in.declared(i)
 		if o.Obj == nil {
 			continue // skipped by the decoder, which said why
-		}
-		if o.Namespace == "" {
-			o.Namespace = manifest.DefaultNamespace
 		}
 		key := objectKey(o.Kind, o.Namespace, o.Name)
 		seen := first
@@ -552,7 +562,8 @@ func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest
 		case *servingv1.Service, *servingv1.Configuration, *servingv1.Route:
 			seen = rd.units
 		}
-		if f, dup := seen[key]; dup {
+		if at, dup := seen[key]; dup {
+			f := rd.in.declared(at)
 			rd.problem(o, "", fmt.Sprintf("declared again (first at %s:%d); this one is ignored", f.File, f.Line))
 			if len(rd.dups[key]) == 0 {
 				rd.dups[key] = []manifest.Object{f}
@@ -560,7 +571,7 @@ func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest
 			rd.dups[key] = append(rd.dups[key], o)
 			continue
 		}
-		seen[key] = o
+		seen[key] = i
 		switch o.Obj.(type) {
 		case *servingv1.Service:
 			svcs = append(svcs, decl{key, o})
