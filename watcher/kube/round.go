@@ -85,21 +85,33 @@ type roundState struct {
 // managed fields have changed since. The reconciler reads declarations
 // (metadata and spec), and tells what changed by pointer: a status kgate
 // wrote itself then recomputes nothing. last also remembers the cache's
-// object each was compared with, so that one is not compared again.
+// object each was compared with, so that one is not compared again. last
+// is updated in place and returned: a new map of 10,000 each round was
+// garbage.
 func declarations[T client.Object](last map[string]declared[T], now map[string]T, spec func(T) any) map[string]declared[T] {
-	out := make(map[string]declared[T], len(now))
+	if last == nil {
+		last = make(map[string]declared[T], len(now))
+	}
 	for key, o := range now {
 		d, ok := last[key]
 		switch {
 		case ok && (any(d.seen) == any(o) || any(d.decl) == any(o)):
+			continue
 		case ok && sameDeclaration(d.decl, o, spec):
 			d.seen = o
 		default:
 			d = declared[T]{decl: o, seen: o}
 		}
-		out[key] = d
+		last[key] = d
 	}
-	return out
+	if len(last) != len(now) { // last holds every key of now, and some gone
+		for key := range last {
+			if _, ok := now[key]; !ok {
+				delete(last, key)
+			}
+		}
+	}
+	return last
 }
 
 // declared is the object handed to the reconciler for a key, and the

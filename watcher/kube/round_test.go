@@ -888,3 +888,38 @@ func TestAutoscalerTakesWhatChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestDeclarations: the reconciler is handed, for each object, the one it
+// was handed last while only status changed since; a new spec, a new
+// object and a gone one show at once.
+func TestDeclarations(t *testing.T) {
+	spec := func(o *servingv1.Service) any { return &o.Spec }
+	v1 := ksvc("a", image("example.org/a:1"), generation(1))
+	v1status := v1.DeepCopy()
+	v1status.Status.ObservedGeneration = 1
+	v1status.ResourceVersion = "2"
+	v2 := ksvc("a", image("example.org/a:2"), generation(2))
+	b := ksvc("b", image("example.org/b:1"), generation(1))
+	var last map[string]declared[*servingv1.Service]
+	steps := []struct {
+		name string
+		now  map[string]*servingv1.Service
+		want map[string]*servingv1.Service // handed to the reconciler
+	}{
+		{"first", map[string]*servingv1.Service{"default/a": v1}, map[string]*servingv1.Service{"default/a": v1}},
+		{"only its status changed", map[string]*servingv1.Service{"default/a": v1status}, map[string]*servingv1.Service{"default/a": v1}},
+		{"a new one", map[string]*servingv1.Service{"default/a": v1status, "default/b": b}, map[string]*servingv1.Service{"default/a": v1, "default/b": b}},
+		{"a new spec", map[string]*servingv1.Service{"default/a": v2, "default/b": b}, map[string]*servingv1.Service{"default/a": v2, "default/b": b}},
+		{"one gone", map[string]*servingv1.Service{"default/b": b}, map[string]*servingv1.Service{"default/b": b}},
+	}
+	for _, step := range steps {
+		last = declarations(last, step.now, spec)
+		got := map[string]*servingv1.Service{}
+		for key, d := range last {
+			got[key] = d.decl
+		}
+		if !maps.Equal(got, step.want) {
+			t.Errorf("%s: handed %v, want %v", step.name, got, step.want)
+		}
+	}
+}
