@@ -255,6 +255,9 @@ type Controller struct {
 	acme acmeState
 
 	kick chan struct{}
+	// relevant says something the reconciler reads may have changed since
+	// the last round began (changed).
+	relevant atomic.Bool
 
 	mu       sync.Mutex
 	xdsAddr  net.Addr
@@ -370,6 +373,12 @@ func New(opts Options) (*Controller, error) {
 	c.scaler = deploykube.NewScaler(c.client)
 	c.scales = newAsyncScaler(c.scaler, c.log)
 	c.writes = newWriter(c.log, opts.Writers, func() { time.AfterFunc(time.Second, c.trigger) })
+	if err := c.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kgate_controller_writes_waiting",
+		Help: "Writes to the API server the controller has queued and not started: objects to create and statuses to write, behind the client's rate limit.",
+	}, func() float64 { return float64(c.writes.backlog()) })); err != nil {
+		return nil, fmt.Errorf("registering the write queue's metric: %w", err)
+	}
 	c.loop, err = loop.New(loop.Options{
 		Deployer: scalerDeployer{c.scales, c.scaler}, Endpoints: c.engine, Metrics: c.lrs, Logger: c.log,
 		OnDecision: c.decided, Registerer: c.registry,
@@ -557,12 +566,14 @@ func (c *Controller) rounds(ctx context.Context, errs <-chan error, queued <-cha
 		case <-c.kick:
 			soon()
 		case <-queued:
+			c.relevant.Store(true)
 			soon()
 		case <-timer.C:
 			armed = false
 			switch next, err := round(ctx); {
 			case err != nil:
 				c.log.Error(what, "error", err)
+				c.relevant.Store(true)
 				arm(time.Second)
 			case next >= 0:
 				arm(next)
@@ -591,7 +602,15 @@ func (c *Controller) serveXDS(ctx context.Context, start time.Time, what string,
 }
 
 // trigger asks for a round; it never blocks.
-func (c *Controller) trigger() {
+func (c *Controller) trigger() { c.changed(true) }
+
+// changed asks for a round after an informer's event; relevant says the
+// reconciler may read what changed, false that only publish compares it
+// (kgate's own status writes coming back: see round). It never blocks.
+func (c *Controller) changed(relevant bool) {
+	if relevant {
+		c.relevant.Store(true)
+	}
 	select {
 	case c.kick <- struct{}{}:
 	default:

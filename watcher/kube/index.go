@@ -128,28 +128,53 @@ type eventTaker interface {
 }
 
 // handler updates the indexes with an informer's events, then asks for a
-// round (after, so that the round reads what the event brought).
-func handler(then func(), indexes ...eventTaker) toolscache.ResourceEventHandlerFuncs {
+// round (after, so that the round reads what the event brought): with
+// then(true) when the reconciler may read what changed, then(false) when
+// echo says the update changed only what publish compares (a status kgate
+// wrote, mostly: see Controller.round). echo nil: every event matters.
+func handler(then func(relevant bool), echo func(oldObj, newObj any) bool, indexes ...eventTaker) toolscache.ResourceEventHandlerFuncs {
 	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			for _, x := range indexes {
 				x.added(obj)
 			}
-			then()
+			then(true)
 		},
 		UpdateFunc: func(oldObj, newObj any) {
 			for _, x := range indexes {
 				x.updated(oldObj, newObj)
 			}
-			then()
+			then(echo == nil || !echo(oldObj, newObj))
 		},
 		DeleteFunc: func(obj any) {
 			for _, x := range indexes {
 				x.deleted(obj)
 			}
-			then()
+			then(true)
 		},
 	}
+}
+
+// statusOnly is an echo (handler) for a kind whose spec is what spec
+// returns: an update that leaves the declaration as it was
+// (sameDeclaration) changed only its status, which publish compares and
+// the reconciler does not read.
+func statusOnly[P client.Object](spec func(P) any) func(oldObj, newObj any) bool {
+	return func(oldObj, newObj any) bool {
+		a, okA := oldObj.(P)
+		b, okB := newObj.(P)
+		return okA && okB && sameDeclaration(a, b, spec)
+	}
+}
+
+// derivedServiceOnly is the echo of Kubernetes Services: a revision's
+// private Service and a Route's ExternalName Services are publish's
+// alone; any other Service (the gateway's, whose address makes the
+// default domain) matters to the reconciler.
+func derivedServiceOnly(oldObj, newObj any) bool {
+	a, okA := oldObj.(*corev1.Service)
+	b, okB := newObj.(*corev1.Service)
+	return okA && okB && (isPrivate(a) || isRouteService(a)) && (isPrivate(b) || isRouteService(b))
 }
 
 // indexes are the objects a round reads (snapshot), by kind.
@@ -182,25 +207,26 @@ func newIndexes() *indexes {
 	}
 }
 
-// of are the indexes that take the events of obj's kind.
-func (x *indexes) of(obj client.Object) []eventTaker {
+// of are the indexes that take the events of obj's kind, and what tells
+// an update that matters only to publish (handler's echo; nil: none).
+func (x *indexes) of(obj client.Object) ([]eventTaker, func(oldObj, newObj any) bool) {
 	switch obj.(type) {
 	case *servingv1.Service:
-		return []eventTaker{x.services}
+		return []eventTaker{x.services}, statusOnly(func(o *servingv1.Service) any { return &o.Spec })
 	case *servingv1.Configuration:
-		return []eventTaker{x.configurations}
+		return []eventTaker{x.configurations}, statusOnly(func(o *servingv1.Configuration) any { return &o.Spec })
 	case *servingv1.Route:
-		return []eventTaker{x.routes}
+		return []eventTaker{x.routes}, statusOnly(func(o *servingv1.Route) any { return &o.Spec })
 	case *servingv1.Revision:
-		return []eventTaker{x.revisions}
+		return []eventTaker{x.revisions}, statusOnly(func(o *servingv1.Revision) any { return &o.Spec })
 	case *v1beta1.DomainMapping:
-		return []eventTaker{x.mappings}
+		return []eventTaker{x.mappings}, statusOnly(func(o *v1beta1.DomainMapping) any { return &o.Spec })
 	case *networkingv1alpha1.ClusterDomainClaim:
-		return []eventTaker{x.claims}
+		return []eventTaker{x.claims}, nil
 	case *appsv1.Deployment:
-		return []eventTaker{x.deployments}
+		return []eventTaker{x.deployments}, nil // its status is the revision's readiness
 	case *corev1.Service:
-		return []eventTaker{x.private, x.placeholders}
+		return []eventTaker{x.private, x.placeholders}, derivedServiceOnly
 	}
-	return nil
+	return nil, nil
 }

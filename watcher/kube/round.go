@@ -435,6 +435,15 @@ func (c *Controller) restore(ctx context.Context) error {
 // the same round routes it, and its status is written Ready the first
 // time.
 func (c *Controller) round(ctx context.Context) error {
+	// Only kgate's own writes coming back since the last round, and its
+	// writes wait behind a backlog anyway: the round would recompute
+	// nothing, push nothing and leave its writes to a later one. At 10,000
+	// Services every status landing brought such a round, back to back
+	// for minutes. The round that follows once the backlog drains
+	// (writesLater) runs whole.
+	if !c.relevant.Swap(false) && c.deferWrites && c.backlogged() {
+		return nil
+	}
 	t0 := time.Now()
 	s, err := c.read(ctx)
 	if err != nil {
@@ -529,6 +538,12 @@ func (c *Controller) writesLater() bool {
 	if c.opts.WriteEvery > 0 && len(c.kick) > 0 && time.Since(c.st.published) < c.opts.WriteEvery {
 		return true
 	}
+	return c.backlogged()
+}
+
+// backlogged says whether Options.WriteBacklog writes or more wait in the
+// write queue; if so, a round is asked for once they fall below it.
+func (c *Controller) backlogged() bool {
 	if n := c.opts.WriteBacklog; n > 0 && c.writes.backlog() >= n {
 		c.writes.whenBelow(n, c.trigger)
 		return true

@@ -923,3 +923,70 @@ func TestDeclarations(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoRoundsWaitForTheBacklog: while a backlog of writes waits, a
+// round asked for only by kgate's own writes coming back is not run (it
+// would recompute nothing and leave its writes to a later round); one
+// asked for by anything else is, and so is the one the backlog's
+// draining asks for.
+func TestEchoRoundsWaitForTheBacklog(t *testing.T) {
+	c := newImageAfterConverging(t)
+	c.deferWrites = true
+	c.st.published = time.Time{}
+	for i := range c.opts.WriteBacklog {
+		c.writes.put(fmt.Sprintf("Other/%d", i), func(context.Context) error { return nil })
+	}
+	reconciled := func() bool {
+		return c.pipe.Current().Services[0].Status.LatestCreatedRevisionName == "hello-00002"
+	}
+	c.relevant.Store(false)
+	c.changed(false) // a status kgate wrote, back
+	if err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if reconciled() {
+		t.Fatal("a round asked for by an echo ran while the backlog waited")
+	}
+	c.writes.take("Other/0") // the backlog falls below the mark: a round
+	if !c.relevant.Load() {
+		t.Fatal("the backlog's draining asked for no full round")
+	}
+	if err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !reconciled() {
+		t.Error("the round the draining asked for did not reconcile the new image")
+	}
+}
+
+// TestEchoes: which informer updates are kgate's own writes coming back,
+// for publish alone, and which the reconciler reads.
+func TestEchoes(t *testing.T) {
+	svcEcho := statusOnly(func(o *servingv1.Service) any { return &o.Spec })
+	v1 := ksvc("a", image("example.org/a:1"), generation(1))
+	withStatus := v1.DeepCopy()
+	withStatus.Status.ObservedGeneration, withStatus.ResourceVersion = 1, "9"
+	v2 := ksvc("a", image("example.org/a:2"), generation(2))
+	relabelled := v1.DeepCopy()
+	relabelled.Labels = map[string]string{"team": "x"}
+	private := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "a-00001-private", Labels: map[string]string{
+		deploykube.LabelRevision: "a-00001", deploykube.LabelServiceType: deploykube.ServiceTypePrivate}}}
+	gateway := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kgate-gateway"}}
+	for _, tt := range []struct {
+		name     string
+		echo     func(any, any) bool
+		old, new any
+		want     bool
+	}{
+		{"a Service's status", svcEcho, v1, withStatus, true},
+		{"a Service's spec", svcEcho, v1, v2, false},
+		{"a Service's labels", svcEcho, v1, relabelled, false},
+		{"a private Service", derivedServiceOnly, private, private.DeepCopy(), true},
+		{"the gateway's Service", derivedServiceOnly, gateway, gateway.DeepCopy(), false},
+		{"a Service made private", derivedServiceOnly, gateway, private, false},
+	} {
+		if got := tt.echo(tt.old, tt.new); got != tt.want {
+			t.Errorf("%s: echo %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -42,8 +42,8 @@ func (c *Controller) watch(ctx context.Context) error {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
 		h := round
-		if idx := c.idx.of(obj); idx != nil {
-			h = handler(c.trigger, idx...)
+		if idx, echo := c.idx.of(obj); idx != nil {
+			h = handler(c.changed, echo, idx...)
 		}
 		reg, err := inf.AddEventHandler(h)
 		if err != nil {
