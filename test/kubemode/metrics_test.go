@@ -42,6 +42,9 @@ func TestModesServeMetrics(t *testing.T) {
 				if n, _ := f.Value("kgate_xds_pushes_total", map[string]string{"type_url": resource.RouteType}); n < 1 {
 					return fmt.Errorf("kgate_xds_pushes_total{type_url=RDS} = %v, want at least 1", n)
 				}
+				if n, ok := f.Value("kgate_controller_writes_waiting", nil); !ok || n < 0 {
+					return fmt.Errorf("kgate_controller_writes_waiting = %v (found: %v), want a count", n, ok)
+				}
 				return nil
 			})
 		})
