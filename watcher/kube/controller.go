@@ -105,8 +105,11 @@ type Options struct {
 	WriteEvery time.Duration
 	// WriteBacklog is how many writes may wait in the write queue before a
 	// round leaves its own to the round that follows once they drain below
-	// it (default: a second of writes at Config's QPS, or 200; negative:
-	// never). See writesLater.
+	// it (default: ten seconds of writes at Config's QPS, or at 200;
+	// negative: never). See writesLater. A second of them serialized the
+	// writes of each step (a Configuration, then its revision, then the
+	// revision's status, then the Service's): each waited for the queue to
+	// drain before the next was queued, and the queue ran dry between.
 	WriteBacklog int
 	// Writers is how many writes to the API server run at once (default 16).
 	Writers int
@@ -163,10 +166,11 @@ func (o *Options) defaults() {
 		o.Debounce = 20 * time.Millisecond
 	}
 	if o.WriteBacklog == 0 {
-		o.WriteBacklog = 200
+		qps := 200
 		if o.Config != nil && o.Config.QPS >= 1 {
-			o.WriteBacklog = int(o.Config.QPS)
+			qps = int(o.Config.QPS)
 		}
+		o.WriteBacklog = 10 * qps
 	}
 	if o.WriteEvery == 0 {
 		o.WriteEvery = time.Second
