@@ -103,6 +103,29 @@ func TestControllerAtScale(t *testing.T) {
 		calls[i] = accepted[i].Sub(created[i])
 	}
 	slices.Sort(calls)
+	// Printed now: a run whose Services do not all become Ready keeps them.
+	pct := func(p float64) time.Duration { return percentile(lat, p) }
+	t.Logf("Services: %d, created in %v (16 at a time)", n, createdAll.Round(time.Millisecond))
+	t.Logf("create → host in the gateway's xDS snapshot: p50 %v, p90 %v, p99 %v, max %v", pct(0.5), pct(0.9), pct(0.99), lat[len(lat)-1].Round(time.Millisecond))
+	t.Logf("  of which the API server answering the create: p50 %v, p90 %v, p99 %v; its answer → host: p50 %v, p90 %v, p99 %v",
+		percentile(calls, 0.5), percentile(calls, 0.9), percentile(calls, 0.99),
+		percentile(afterAccepted, 0.5), percentile(afterAccepted, 0.9), percentile(afterAccepted, 0.99))
+	// The slowest, with their times, to find in the controller's debug log
+	// (KGATE_BENCH_LOG_LEVEL=debug: its rounds and pushes).
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		sa, _ := gw.seen(benchHost(a))
+		sb, _ := gw.seen(benchHost(b))
+		return cmp.Compare(sb.Sub(created[b]), sa.Sub(created[a]))
+	})
+	for _, i := range order[:min(5, n)] {
+		seen, _ := gw.seen(benchHost(i))
+		t.Logf("  slow: %s created %s, answered %s, at the gateway %s", benchHost(i),
+			created[i].Format("15:04:05.000"), accepted[i].Format("15:04:05.000"), seen.Format("15:04:05.000"))
+	}
 	// A measurement, not a goal: 10,000 take 6–11 minutes at 200 writes
 	// a second.
 	e.eventually(20*time.Minute, "every Service Ready", func() error {
@@ -140,28 +163,6 @@ func TestControllerAtScale(t *testing.T) {
 	toHosts := time.Since(restart)
 	rss2, peak2 := ctl2.memory(t)
 
-	pct := func(p float64) time.Duration { return percentile(lat, p) }
-	t.Logf("Services: %d, created in %v (16 at a time)", n, createdAll.Round(time.Millisecond))
-	t.Logf("create → host in the gateway's xDS snapshot: p50 %v, p90 %v, p99 %v, max %v", pct(0.5), pct(0.9), pct(0.99), lat[len(lat)-1].Round(time.Millisecond))
-	t.Logf("  of which the API server answering the create: p50 %v, p90 %v, p99 %v; its answer → host: p50 %v, p90 %v, p99 %v",
-		percentile(calls, 0.5), percentile(calls, 0.9), percentile(calls, 0.99),
-		percentile(afterAccepted, 0.5), percentile(afterAccepted, 0.9), percentile(afterAccepted, 0.99))
-	// The slowest, with their times, to find in the controller's debug log
-	// (KGATE_BENCH_LOG_LEVEL=debug: its rounds and pushes).
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		sa, _ := gw.seen(benchHost(a))
-		sb, _ := gw.seen(benchHost(b))
-		return cmp.Compare(sb.Sub(created[b]), sa.Sub(created[a]))
-	})
-	for _, i := range order[:min(5, n)] {
-		seen, _ := gw.seen(benchHost(i))
-		t.Logf("  slow: %s created %s, answered %s, at the gateway %s", benchHost(i),
-			created[i].Format("15:04:05.000"), accepted[i].Format("15:04:05.000"), seen.Format("15:04:05.000"))
-	}
 	t.Logf("first create → every Service Ready (statuses written): %v", allReady.Round(time.Millisecond))
 	t.Logf("writes the API server answered until then (the benchmark's own %d creates included): %s", n, writes)
 	t.Logf("controller memory after creating them: RSS %d MiB, peak %d MiB", rss>>20, peak>>20)
