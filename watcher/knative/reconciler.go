@@ -197,6 +197,10 @@ func (p Problem) String() string {
 // rounds, as Knative keeps it in etcd. It is not safe for concurrent use.
 type Reconciler struct {
 	now func() time.Time
+	// declScratch is group's slices of the last attempt, reused: nothing
+	// keeps them past an attempt, and 10,000 declarations a round were a
+	// good part of its garbage.
+	declScratch [3][]decl
 
 	seen      map[string]time.Time   // object key → when first seen
 	good      map[string]any         // object key → last valid declared version
@@ -481,6 +485,7 @@ func (rd *round) run(extra map[string]bool, attempt int) (escaped map[string]boo
 		r.prev = nil
 	}
 	svcs, cfgs, routes, dms, cms, claims := rd.group()
+	defer func() { r.declScratch = [3][]decl{svcs[:0], cfgs[:0], routes[:0]} }()
 	rd.dirtyUnits(cms, claims, extra, attempt)
 	rd.configMaps(cms)
 	rd.domainClaims(claims)
@@ -548,9 +553,8 @@ func (rd *round) group() (svcs, cfgs, routes []decl, dms, cms, claims []manifest
 	// rd.units, the others in first.
 	first := map[string]int{}
 	rd.units = make(map[string]int, len(rd.in.Objects))
-	if p := rd.r.prior; p != nil {
-		svcs = make([]decl, 0, len(p.services))
-	}
+	svcs, cfgs, routes = rd.r.declScratch[0][:0], rd.r.declScratch[1][:0], rd.r.declScratch[2][:0]
+	rd.r.declScratch = [3][]decl{} // this attempt's until it ends
 	for i := range rd.in.Objects {
 		o := rd.in.declared(i)
 		if o.Obj == nil {
@@ -1054,25 +1058,25 @@ func (rd *round) output() {
 	// through metav1.Object's methods, 10,000 of each took a tenth of a
 	// round.
 	sortUnlessSorted(res.Services, func(a, b *servingv1.Service) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+		return CompareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	sortUnlessSorted(res.Configurations, func(a, b *servingv1.Configuration) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+		return CompareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	sortUnlessSorted(res.Routes, func(a, b *servingv1.Route) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+		return CompareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	sortUnlessSorted(res.DomainMappings, func(a, b *v1beta1.DomainMapping) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+		return CompareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	sortUnlessSorted(res.Revisions, func(a, b *servingv1.Revision) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+		return CompareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	sortUnlessSorted(res.Model.Services, func(a, b model.Service) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+		return CompareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	sortUnlessSorted(res.Model.Revisions, func(a, b model.Revision) int {
-		return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
+		return CompareKeys(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 }
 
@@ -1099,7 +1103,7 @@ func inOrder[E any](order []E, byKey map[string]E) []E {
 // sortedRevisions are the revisions sorted by key, kept from round to
 // round while none comes or goes.
 func (r *Reconciler) sortedRevisions() []*revisionState {
-	byKey := func(a, b *revisionState) int { return compareKeys(a.namespace, a.name, b.namespace, b.name) }
+	byKey := func(a, b *revisionState) int { return CompareKeys(a.namespace, a.name, b.namespace, b.name) }
 	if !r.revsMoved && len(r.revOrder)+len(r.revsNew) == len(r.revisions) {
 		for _, rev := range r.revsNew {
 			i, _ := slices.BinarySearchFunc(r.revOrder, rev, byKey)
