@@ -23,6 +23,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -611,15 +612,20 @@ func equalEndpoints(a, b model.RevisionEndpoints) bool {
 	return a.Revision == b.Revision && a.Mode == b.Mode && slices.Equal(a.Pods, b.Pods) && slices.Equal(a.Activators, b.Activators)
 }
 
-// forget drops the readiness of revisions that no longer exist.
+// forget drops the readiness of revisions that no longer exist. A
+// Result's revisions are sorted by key: each key is looked up there,
+// rather than a set of 10,000 keys built every pass.
 func (p *Pipeline) forget(res *knative.Result) {
-	live := make(map[string]bool, len(res.Revisions))
-	for _, r := range res.Revisions {
-		live[r.Namespace+"/"+r.Name] = true
+	live := func(key string) bool {
+		ns, name, _ := strings.Cut(key, "/")
+		_, found := slices.BinarySearchFunc(res.Revisions, key, func(r *servingv1.Revision, _ string) int {
+			return knative.CompareKeys(r.Namespace, r.Name, ns, name)
+		})
+		return found
 	}
-	maps.DeleteFunc(p.ready, func(k string, _ bool) bool { return !live[k] })
+	maps.DeleteFunc(p.ready, func(k string, _ bool) bool { return !live(k) })
 	p.qmu.Lock()
-	maps.DeleteFunc(p.knownReady, func(k string, _ bool) bool { return !live[k] && !p.ready[k] })
+	maps.DeleteFunc(p.knownReady, func(k string, _ bool) bool { return !p.ready[k] && !live(k) })
 	p.qmu.Unlock()
 }
 

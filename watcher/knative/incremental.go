@@ -316,9 +316,9 @@ func (rd *round) refsOf(key string, e *routeEntry) []string {
 	return out
 }
 
-// compareKeys orders two objects as their "namespace/name" keys sort,
-// without building the keys.
-func compareKeys(ans, aname, bns, bname string) int {
+// CompareKeys orders two objects as their "namespace/name" keys sort,
+// without building the keys: the order of a Result's objects.
+func CompareKeys(ans, aname, bns, bname string) int {
 	if ans == bns {
 		return strings.Compare(aname, bname)
 	}

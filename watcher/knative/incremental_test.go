@@ -357,8 +357,8 @@ func TestCompareKeys(t *testing.T) {
 			for _, bns := range parts {
 				for _, bn := range parts {
 					want := strings.Compare(ans+"/"+an, bns+"/"+bn)
-					if got := compareKeys(ans, an, bns, bn); got != want {
-						t.Errorf("compareKeys(%q, %q, %q, %q) = %d, want %d", ans, an, bns, bn, got, want)
+					if got := CompareKeys(ans, an, bns, bn); got != want {
+						t.Errorf("CompareKeys(%q, %q, %q, %q) = %d, want %d", ans, an, bns, bn, got, want)
 					}
 				}
 			}
