@@ -36,9 +36,10 @@ import (
 type roundState struct {
 	// base is the configuration standing for absent ConfigMaps, last set.
 	base *config.Config
-	// scaled are the revisions handed to the autoscaler, by key, and
+	// scaled are the revisions handed to the autoscaler, by the Result's
+	// object, and
 	// scaledConfig the config-autoscaler it last had (configureAutoscaler).
-	scaled           map[string]scaledRevision
+	scaled           map[*servingv1.Revision]scaledRevision
 	scaledGen        uint64
 	scaledConfig     config.Autoscaler
 	scaledConfigured bool
@@ -78,6 +79,9 @@ type roundState struct {
 	fullNext          bool
 	// published is when a round last queued its writes (writesLater).
 	published time.Time
+	// objects is the last round's Change.Objects, whose array the next
+	// round reuses (change).
+	objects []manifest.Object
 }
 
 // declarations are the objects to hand the reconciler: each of now, or
@@ -269,7 +273,7 @@ func keep[T any, P interface {
 }
 
 func (s *roundState) init() {
-	s.scaled = map[string]scaledRevision{}
+	s.scaled = map[*servingv1.Revision]scaledRevision{}
 	s.settled = map[string]settledMark{}
 	s.marksBound = 4096
 }
@@ -561,7 +565,10 @@ func (c *Controller) change(s *snapshot) watcher.Change {
 	ch := watcher.Change{Replace: true, Failed: map[string]knative.Failure{}, Base: c.base(s)}
 	// Most Configurations and Routes are derived, and not declarations.
 	standalone := max(0, len(s.configurations)-len(s.services)) + max(0, len(s.routes)-len(s.services))
-	ch.Objects = make([]manifest.Object, 0, len(s.services)+standalone+len(s.mappings)+len(s.claims)+len(s.configMaps))
+	// The pipeline copies the objects (watcher.Pipeline.apply): the last
+	// round's slice is reused.
+	ch.Objects = slices.Grow(c.st.objects[:0], len(s.services)+standalone+len(s.mappings)+len(s.claims)+len(s.configMaps))
+	defer func() { c.st.objects = ch.Objects }()
 	ch.Challenges = s.challenges // ACME HTTP-01 (challenges.go)
 	ch.NoGC = noGCMarks(s)       // marks put on live Revisions (gc.go)
 	// The declarations: an object whose status alone changed (kgate's own
@@ -690,20 +697,34 @@ func (c *Controller) configureAutoscaler(ctx context.Context, res *knative.Resul
 	c.st.scaledGen++
 	gen := c.st.scaledGen
 	var set []loop.Revision
+	// By the Result's object: a revision handed over before keeps its key,
+	// which is not built again.
 	for _, rev := range res.Revisions {
-		key := rev.Namespace + "/" + rev.Name
+		was, ok := c.st.scaled[rev]
+		key := was.key
+		if !ok {
+			key = rev.Namespace + "/" + rev.Name
+		}
 		routed := res.Routed[key]
-		if was, ok := c.st.scaled[key]; all || !ok || was.rev != rev || was.routed != routed {
+		if all || !ok || was.routed != routed {
 			set = append(set, watcher.ScaledRevision(res, key, rev))
 		}
-		c.st.scaled[key] = scaledRevision{rev: rev, routed: routed, gen: gen}
+		c.st.scaled[rev] = scaledRevision{key: key, routed: routed, gen: gen}
 	}
 	var gone []string
 	if len(c.st.scaled) > len(res.Revisions) {
-		for key, was := range c.st.scaled {
+		// Objects the Result no longer holds: a revision gone, or one made
+		// again (handed over above under the same key).
+		again := make(map[string]bool, len(set))
+		for _, r := range set {
+			again[r.Key] = true
+		}
+		for rev, was := range c.st.scaled {
 			if was.gen != gen {
-				gone = append(gone, key)
-				delete(c.st.scaled, key)
+				delete(c.st.scaled, rev)
+				if !again[was.key] {
+					gone = append(gone, was.key)
+				}
 			}
 		}
 	}
@@ -717,10 +738,10 @@ func (c *Controller) configureAutoscaler(ctx context.Context, res *knative.Resul
 }
 
 // scaledRevision is what the autoscaler loop was last handed of a
-// revision: the Result's object, whether a Route sent it traffic, and the
-// call that saw it last (configureAutoscaler).
+// revision, by the Result's object: its key, whether a Route sent it
+// traffic, and the call that saw it last (configureAutoscaler).
 type scaledRevision struct {
-	rev    *servingv1.Revision
+	key    string
 	routed bool
 	gen    uint64
 }
