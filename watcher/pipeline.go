@@ -23,7 +23,6 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
-	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -163,6 +162,7 @@ type Pipeline struct {
 	rec     *knative.Reconciler
 	objects []manifest.Object
 	ready   map[string]bool
+	live    map[string]bool // forget's scratch: the revisions of a pass
 	failed  map[string]knative.Failure
 	// challenges are the ACME HTTP-01 challenges (Change.Challenges), and
 	// solvers the solvers' endpoints pushed (see pushSolvers).
@@ -612,20 +612,19 @@ func equalEndpoints(a, b model.RevisionEndpoints) bool {
 	return a.Revision == b.Revision && a.Mode == b.Mode && slices.Equal(a.Pods, b.Pods) && slices.Equal(a.Activators, b.Activators)
 }
 
-// forget drops the readiness of revisions that no longer exist. A
-// Result's revisions are sorted by key: each key is looked up there,
-// rather than a set of 10,000 keys built every pass.
+// forget drops the readiness of revisions that no longer exist. The set
+// of live keys is the last pass's map, cleared and filled again.
 func (p *Pipeline) forget(res *knative.Result) {
-	live := func(key string) bool {
-		ns, name, _ := strings.Cut(key, "/")
-		_, found := slices.BinarySearchFunc(res.Revisions, key, func(r *servingv1.Revision, _ string) int {
-			return knative.CompareKeys(r.Namespace, r.Name, ns, name)
-		})
-		return found
+	if p.live == nil {
+		p.live = make(map[string]bool, len(res.Revisions))
 	}
-	maps.DeleteFunc(p.ready, func(k string, _ bool) bool { return !live(k) })
+	clear(p.live)
+	for _, r := range res.Revisions {
+		p.live[r.Namespace+"/"+r.Name] = true
+	}
+	maps.DeleteFunc(p.ready, func(k string, _ bool) bool { return !p.live[k] })
 	p.qmu.Lock()
-	maps.DeleteFunc(p.knownReady, func(k string, _ bool) bool { return !p.ready[k] && !live(k) })
+	maps.DeleteFunc(p.knownReady, func(k string, _ bool) bool { return !p.live[k] && !p.ready[k] })
 	p.qmu.Unlock()
 }
 
