@@ -481,22 +481,25 @@ func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 			c.putRevisionStatus(key, have, st)
 		}
 		// A create stands until the object shows in the cache; then the
-		// mark goes, so that one deleted later is created again.
+		// mark goes, so that one deleted later is created again. It is the
+		// revision's (by UID), not the revision object's: a status written
+		// meanwhile must not queue the create again, to fail as a
+		// duplicate once the first has landed.
 		if dep != nil {
 			c.unsettle("Deployment/" + key)
-		} else if !c.settled("Deployment/"+key, have, dep) {
+		} else if !c.settled("Deployment/"+key, have.UID, dep) {
 			d := deploykube.Deployment(have, c.opts.Deployment)
 			if n, ok := c.scales.desired(key); ok {
 				d.Spec.Replicas = &n
 			}
-			c.settle("Deployment/"+key, have, dep)
+			c.settle("Deployment/"+key, have.UID, dep)
 			c.writes.put("Deployment/"+key, c.unsettleOnError("Deployment/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, d)) }))
 		}
 		if p := s.private[key]; p != nil {
 			c.unsettle("PrivateService/" + key)
-		} else if !c.settled("PrivateService/"+key, have, p) {
+		} else if !c.settled("PrivateService/"+key, have.UID, p) {
 			svc := deploykube.PrivateService(have)
-			c.settle("PrivateService/"+key, have, p)
+			c.settle("PrivateService/"+key, have.UID, p)
 			c.writes.put("PrivateService/"+key, c.unsettleOnError("PrivateService/"+key, func(ctx context.Context) error { return ignoreExists(c.client.Create(ctx, svc)) }))
 		}
 	}

@@ -818,3 +818,37 @@ func TestMarksOutliveTheWritesOfTenThousandServices(t *testing.T) {
 		c.settle(fmt.Sprintf("Gone/%d", i), want, nil)
 	}
 }
+
+// TestACreateIsQueuedOnceWhileItsRevisionChanges: a revision's Deployment
+// and private Service are queued once, and not again when the revision's
+// status changes before they show in the cache (they would fail as
+// duplicates once the first create landed).
+func TestACreateIsQueuedOnceWhileItsRevisionChanges(t *testing.T) {
+	rev := krev("hello-00001", "hello")
+	rev.UID = "rev-uid"
+	c, _ := newTestController(t, rev)
+	res := &knative.Result{Revisions: []*servingv1.Revision{krev("hello-00001", "hello")}, Config: config.Default()}
+	c.publishRevisions(snap(t, c), res)
+	creates := []string{"Deployment/default/hello-00001", "PrivateService/default/hello-00001"}
+	for _, key := range creates {
+		if !slices.Contains(queued(c), key) {
+			t.Fatalf("%s not queued: %v", key, queued(c))
+		}
+		c.writes.take(key) // under way: not in the cache yet
+	}
+	// The revision's status is written meanwhile: a new object.
+	var now servingv1.Revision
+	if err := c.client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: "hello-00001"}, &now); err != nil {
+		t.Fatal(err)
+	}
+	now.Status.ObservedGeneration = 7
+	if err := c.client.Status().Update(t.Context(), &now); err != nil {
+		t.Fatal(err)
+	}
+	c.publishRevisions(snap(t, c), res)
+	for _, key := range creates {
+		if slices.Contains(queued(c), key) {
+			t.Errorf("%s queued again after the revision's status changed", key)
+		}
+	}
+}
