@@ -30,7 +30,24 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	c.settledMu.Lock()
 	c.st.marksBound = marksBound(s)
 	c.settledMu.Unlock()
+	// In the serving loop a round queues a second's share of writes at
+	// most (a tenth of WriteBacklog): at 10,000 Services one publish
+	// after a burst queued 11,000 writes in 850 ms, and new Services
+	// waited for that round. A publish that stops short asks for the next
+	// round, which goes on; writes are level-based, so nothing is lost.
+	c.st.publishLimit = 0
+	if c.deferWrites && c.opts.WriteBacklog > 0 {
+		c.st.publishLimit = c.writes.backlog() + max(1, c.opts.WriteBacklog/10)
+		defer func() {
+			if c.publishFull() {
+				c.writes.whenBelow(c.opts.WriteBacklog, c.trigger)
+			}
+		}()
+	}
 	for _, want := range res.Services {
+		if c.publishFull() {
+			return
+		}
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
 			if !c.settled("Service/"+key, want, have) &&
@@ -45,6 +62,9 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		}
 	}
 	for _, want := range res.Configurations {
+		if c.publishFull() {
+			return
+		}
 		key := want.Namespace + "/" + want.Name
 		have := s.configurations[key]
 		svc := s.services[key]
@@ -69,6 +89,9 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		}
 	}
 	for _, want := range res.Routes {
+		if c.publishFull() {
+			return
+		}
 		key := want.Namespace + "/" + want.Name
 		have := s.routes[key]
 		svc := s.services[key]
@@ -98,6 +121,9 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		}
 	}
 	for _, want := range res.DomainMappings {
+		if c.publishFull() {
+			return
+		}
 		key := want.Namespace + "/" + want.Name
 		if have := s.mappings[key]; have != nil {
 			putStatus(c, "DomainMapping/"+key, want, have, func(o *v1beta1.DomainMapping) {
@@ -110,6 +136,12 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 	c.publishHPAs(s, res)
 	c.publishPlaceholders(s, res)
 	c.prune(s)
+}
+
+// publishFull says whether this publish has queued its share of writes
+// (publish).
+func (c *Controller) publishFull() bool {
+	return c.st.publishLimit > 0 && c.writes.backlog() >= c.st.publishLimit
 }
 
 // derivedStatusesWritten says whether the cache holds a status for a
@@ -172,6 +204,9 @@ func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 	target := c.opts.InternalGatewayService + "." + c.opts.SystemNamespace + ".svc.cluster.local"
 	byRoute := routeServicesByRoute(s)
 	for _, want := range res.Routes {
+		if c.publishFull() {
+			return
+		}
 		rkey := want.Namespace + "/" + want.Name
 		rt := s.routes[rkey]
 		if rt == nil || want.Status.Address == nil {
@@ -442,6 +477,9 @@ func setAnnotation(o *metav1.ObjectMeta, k, v string) bool {
 func (c *Controller) publishRevisions(s *snapshot, res *knative.Result) {
 	decisions, modes := c.loop.Decisions(), c.loop.Modes()
 	for _, want := range res.Revisions {
+		if c.publishFull() {
+			return
+		}
 		key := want.Namespace + "/" + want.Name
 		have := s.revisions[key]
 		if have == nil {

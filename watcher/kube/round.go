@@ -65,6 +65,9 @@ type roundState struct {
 	// marksBound is how many marks settled may hold before it starts over
 	// (marksBound, set by publish).
 	marksBound int
+	// publishLimit is the write backlog at which a publish stops (0: none;
+	// publishFull).
+	publishLimit int
 	// kept are the objects of the last round (keep), and declared those
 	// the reconciler was handed (declarations).
 	kept     keptObjects

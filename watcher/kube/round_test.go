@@ -990,3 +990,43 @@ func TestEchoes(t *testing.T) {
 		}
 	}
 }
+
+// TestAPublishQueuesAShareAndAsksForTheRest: in the serving loop a round
+// queues a tenth of WriteBacklog of new writes at most, asks for the next
+// round, and the rounds that follow queue the rest.
+func TestAPublishQueuesAShareAndAsksForTheRest(t *testing.T) {
+	c, _ := newTestController(t, ksvc("a", image("example.org/a:1"), generation(1)),
+		ksvc("b", image("example.org/b:1"), generation(1)), ksvc("c", image("example.org/c:1"), generation(1)))
+	c.opts.WriteBacklog, c.deferWrites = 20, true // a share of 2
+	c.st.published = time.Time{}
+	if err := c.round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(queued(c)); got != 2 {
+		t.Errorf("the first round queued %d writes, want its share of 2: %v", got, queued(c))
+	}
+	if len(c.kick) == 0 {
+		t.Fatal("a publish that stopped short asked for no next round")
+	}
+	seen := map[string]bool{}
+	for i := 0; len(c.kick) > 0; i++ {
+		if i > 20 {
+			t.Fatal("the rounds never queued everything")
+		}
+		<-c.kick
+		for _, key := range queued(c) {
+			seen[key] = true
+		}
+		flush(t, c)
+		if err := c.round(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		for _, kind := range []string{"Configuration", "Route"} {
+			if key := kind + "/default/" + name; !seen[key] {
+				t.Errorf("%s never queued: %v", key, slices.Sorted(maps.Keys(seen)))
+			}
+		}
+	}
+}
