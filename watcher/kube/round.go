@@ -135,53 +135,29 @@ func sameDeclaration[T client.Object](a, b T, spec func(T) any) bool {
 		equality.Semantic.DeepEqual(spec(a), spec(b))
 }
 
-// listCached indexes by key the objects of a kind that keep says (nil:
-// all), as the informer cache holds them: its own objects, which a round
-// only reads (every write starts from a copy), and not a List's copies —
-// at 10,000 Services, copying every object of every kind each round took
-// much of the round. kept is the last round's index (keep). Without an
-// informer cache (a test's fake client) it lists.
-func listCached[T any, P interface {
+// listed indexes by key the objects of a kind that want says (nil: all),
+// listed through the client: a controller without informers (a test's
+// fake client) reads so (list); with informers, a round reads the
+// indexes their events keep (index.go). kept is the last round's index
+// (keep).
+func listed[T any, P interface {
 	*T
 	client.Object
 }](ctx context.Context, c *Controller, list client.ObjectList, key func(client.Object) string, want func(client.Object) bool, kept *map[string]P) (map[string]P, error) {
 	out := make(map[string]P, len(*kept)) // as many as last round, or about
-	add := func(o P) {
-		if want == nil || want(o) {
-			out[key(o)] = o
-		}
+	if err := c.client.List(ctx, list); err != nil {
+		return nil, err
 	}
-	if items, ok := c.informerItems(ctx, list); ok {
-		for _, it := range items {
-			if o, ok := it.(P); ok {
-				add(o)
-			}
+	if err := meta.EachListItem(list, func(o runtime.Object) error {
+		if p, ok := o.(P); ok && (want == nil || want(p)) {
+			out[key(p)] = p
 		}
-	} else {
-		if err := c.client.List(ctx, list); err != nil {
-			return nil, err
-		}
-		if err := meta.EachListItem(list, func(o runtime.Object) error {
-			if p, ok := o.(P); ok {
-				add(p)
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	*kept = keep(*kept, out)
 	return *kept, nil
-}
-
-// informerItems are the objects the informer of list's kind holds, when
-// the controller reads through an informer cache.
-func (c *Controller) informerItems(_ context.Context, list client.ObjectList) ([]any, bool) {
-	store, ok := c.informerStore(list)
-	if !ok {
-		return nil, false
-	}
-	return store.List(), true
 }
 
 // informerStore is the store of the informer of obj's kind (an object or
@@ -366,31 +342,31 @@ func (c *Controller) read(ctx context.Context) (*snapshot, error) {
 // list fills s's objects by listing, for a controller without indexes.
 func (c *Controller) list(ctx context.Context, s *snapshot) error {
 	var err error
-	if s.services, err = listCached(ctx, c, &servingv1.ServiceList{}, byKey, nil, &c.st.kept.services); err != nil {
+	if s.services, err = listed(ctx, c, &servingv1.ServiceList{}, byKey, nil, &c.st.kept.services); err != nil {
 		return fmt.Errorf("listing Services: %w", err)
 	}
-	if s.configurations, err = listCached(ctx, c, &servingv1.ConfigurationList{}, byKey, nil, &c.st.kept.configurations); err != nil {
+	if s.configurations, err = listed(ctx, c, &servingv1.ConfigurationList{}, byKey, nil, &c.st.kept.configurations); err != nil {
 		return fmt.Errorf("listing Configurations: %w", err)
 	}
-	if s.routes, err = listCached(ctx, c, &servingv1.RouteList{}, byKey, nil, &c.st.kept.routes); err != nil {
+	if s.routes, err = listed(ctx, c, &servingv1.RouteList{}, byKey, nil, &c.st.kept.routes); err != nil {
 		return fmt.Errorf("listing Routes: %w", err)
 	}
-	if s.revisions, err = listCached(ctx, c, &servingv1.RevisionList{}, byKey, nil, &c.st.kept.revisions); err != nil {
+	if s.revisions, err = listed(ctx, c, &servingv1.RevisionList{}, byKey, nil, &c.st.kept.revisions); err != nil {
 		return fmt.Errorf("listing Revisions: %w", err)
 	}
-	if s.mappings, err = listCached(ctx, c, &v1beta1.DomainMappingList{}, byKey, nil, &c.st.kept.mappings); err != nil {
+	if s.mappings, err = listed(ctx, c, &v1beta1.DomainMappingList{}, byKey, nil, &c.st.kept.mappings); err != nil {
 		return fmt.Errorf("listing DomainMappings: %w", err)
 	}
-	if s.claims, err = listCached(ctx, c, &networkingv1alpha1.ClusterDomainClaimList{}, client.Object.GetName, nil, &c.st.kept.claims); err != nil {
+	if s.claims, err = listed(ctx, c, &networkingv1alpha1.ClusterDomainClaimList{}, client.Object.GetName, nil, &c.st.kept.claims); err != nil {
 		return fmt.Errorf("listing ClusterDomainClaims: %w", err)
 	}
-	if s.deployments, err = listCached(ctx, c, &appsv1.DeploymentList{}, byRevision, hasRevision, &c.st.kept.deployments); err != nil {
+	if s.deployments, err = listed(ctx, c, &appsv1.DeploymentList{}, byRevision, hasRevision, &c.st.kept.deployments); err != nil {
 		return fmt.Errorf("listing Deployments: %w", err)
 	}
-	if s.private, err = listCached(ctx, c, &corev1.ServiceList{}, byRevision, isPrivate, &c.st.kept.private); err != nil {
+	if s.private, err = listed(ctx, c, &corev1.ServiceList{}, byRevision, isPrivate, &c.st.kept.private); err != nil {
 		return fmt.Errorf("listing private Services: %w", err)
 	}
-	if s.placeholders, err = listCached(ctx, c, &corev1.ServiceList{}, byKey, isRouteService, &c.st.kept.placeholders); err != nil {
+	if s.placeholders, err = listed(ctx, c, &corev1.ServiceList{}, byKey, isRouteService, &c.st.kept.placeholders); err != nil {
 		return fmt.Errorf("listing the Routes' Services: %w", err)
 	}
 	return nil
