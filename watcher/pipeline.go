@@ -23,6 +23,7 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
+	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -163,7 +164,9 @@ type Pipeline struct {
 	objects []manifest.Object
 	ready   map[string]bool
 	live    map[string]bool // forget's scratch: the revisions of a pass
-	failed  map[string]knative.Failure
+	// readySince are the keys made ready since the last forget.
+	readySince []string
+	failed     map[string]knative.Failure
 	// challenges are the ACME HTTP-01 challenges (Change.Challenges), and
 	// solvers the solvers' endpoints pushed (see pushSolvers).
 	challenges []knative.Challenge
@@ -390,7 +393,10 @@ func (p *Pipeline) apply(ch Change) {
 		p.upsert(ch.Deleted, ch.Objects)
 	}
 	for _, r := range ch.Ready {
-		p.ready[r] = true
+		if !p.ready[r] {
+			p.ready[r] = true
+			p.readySince = append(p.readySince, r)
+		}
 	}
 	if ch.Failed != nil {
 		p.failed = maps.Clone(ch.Failed)
@@ -612,9 +618,33 @@ func equalEndpoints(a, b model.RevisionEndpoints) bool {
 	return a.Revision == b.Revision && a.Mode == b.Mode && slices.Equal(a.Pods, b.Pods) && slices.Equal(a.Activators, b.Activators)
 }
 
-// forget drops the readiness of revisions that no longer exist. The set
-// of live keys is the last pass's map, cleared and filled again.
+// forget drops the readiness of revisions that no longer exist. After a
+// pass that names what it changed (knative.Result.Changed), only those
+// revisions, and the keys made ready since the last forget (readySince),
+// can be readiness of no revision: at 10,000 revisions, walking both maps
+// every pass was a twentieth of a Kubernetes round. After a full pass
+// every key is looked at; the set of live keys is the last such pass's
+// map, cleared and filled again.
 func (p *Pipeline) forget(res *knative.Result) {
+	since := p.readySince
+	p.readySince = p.readySince[:0]
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if res.Changed != nil {
+		drop := func(k string) {
+			if !hasRevision(res.Revisions, k) {
+				delete(p.ready, k)
+				delete(p.knownReady, k)
+			}
+		}
+		for k := range res.Changed.Revisions {
+			drop(k)
+		}
+		for _, k := range since {
+			drop(k)
+		}
+		return
+	}
 	if p.live == nil {
 		p.live = make(map[string]bool, len(res.Revisions))
 	}
@@ -623,9 +653,17 @@ func (p *Pipeline) forget(res *knative.Result) {
 		p.live[r.Namespace+"/"+r.Name] = true
 	}
 	maps.DeleteFunc(p.ready, func(k string, _ bool) bool { return !p.live[k] })
-	p.qmu.Lock()
 	maps.DeleteFunc(p.knownReady, func(k string, _ bool) bool { return !p.live[k] && !p.ready[k] })
-	p.qmu.Unlock()
+}
+
+// hasRevision says whether revs, sorted as a Result's are, hold the
+// revision of key ("namespace/name").
+func hasRevision(revs []*servingv1.Revision, key string) bool {
+	ns, name, _ := strings.Cut(key, "/")
+	_, found := slices.BinarySearchFunc(revs, key, func(r *servingv1.Revision, _ string) int {
+		return knative.CompareKeys(r.Namespace, r.Name, ns, name)
+	})
+	return found
 }
 
 // logNew logs each problem and host conflict once, when it appears, and

@@ -195,6 +195,41 @@ func TestPipelineReadinessIsAnInput(t *testing.T) {
 	}
 }
 
+// TestPipelineForgetsTheReadinessOfRevisionsGone: a revision's readiness
+// goes with it, in the incremental passes too, and readiness reported for
+// a revision that does not exist is not kept for one made later: a Service
+// deleted and made again under its name, or made after its revision's
+// pods were reported, is not Ready before its pods say so.
+func TestPipelineForgetsTheReadinessOfRevisionsGone(t *testing.T) {
+	p, _, _ := newPipeline(t, Options{Deployed: true})
+	a, b := decode(t, service("a", "img")), decode(t, service("b", "img"))
+	p.Apply(Change{Objects: append(slices.Clone(a), b...), Replace: true})
+	res := p.Apply(Change{Objects: append(slices.Clone(a), b...), Replace: true, Ready: []string{"default/a-00001", "default/b-00001"}})
+	if res.Changed == nil || ready(res, "a") != corev1.ConditionTrue || ready(res, "b") != corev1.ConditionTrue {
+		t.Fatalf("incremental %v; Ready a %s, b %s; want both True", res.Changed != nil, ready(res, "a"), ready(res, "b"))
+	}
+	for _, s := range []struct {
+		name  string
+		ch    Change
+		wantB corev1.ConditionStatus
+	}{
+		{"b deleted", Change{Objects: a, Replace: true}, "absent"},
+		{"b made again", Change{Objects: append(slices.Clone(a), b...), Replace: true}, corev1.ConditionUnknown},
+		{"b deleted again", Change{Objects: a, Replace: true}, "absent"},
+		{"its pods reported before it is made", Change{Objects: a, Replace: true, Ready: []string{"default/b-00001"}}, "absent"},
+		{"b made after", Change{Objects: append(slices.Clone(a), b...), Replace: true}, corev1.ConditionUnknown},
+		{"its pods ready", Change{Objects: append(slices.Clone(a), b...), Replace: true, Ready: []string{"default/b-00001"}}, corev1.ConditionTrue},
+	} {
+		res := p.Apply(s.ch)
+		if res.Changed == nil {
+			t.Errorf("%s: a full pass; this test is of the incremental ones", s.name)
+		}
+		if got := ready(res, "b"); got != s.wantB || ready(res, "a") != corev1.ConditionTrue {
+			t.Errorf("%s: Ready b %s, a %s; want b %s, a True", s.name, got, ready(res, "a"), s.wantB)
+		}
+	}
+}
+
 func TestPipelineWithoutDeployEveryRevisionIsReady(t *testing.T) {
 	p, r, _ := newPipeline(t, Options{})
 	res := p.Apply(Change{Objects: decode(t, service("a", "img")), Replace: true})
