@@ -72,9 +72,9 @@ type roundState struct {
 	// the reconciler was handed (declarations).
 	kept     keptObjects
 	declared struct {
-		services       map[string]declared[*servingv1.Service]
-		configurations map[string]declared[*servingv1.Configuration]
-		routes         map[string]declared[*servingv1.Route]
+		services       *declaredSet[*servingv1.Service]
+		configurations *declaredSet[*servingv1.Configuration]
+		routes         *declaredSet[*servingv1.Route]
 	}
 	// readyCertificates are the kgate Certificates Ready last round, and
 	// fullNext asks the next round to recompute everything (round).
@@ -94,31 +94,70 @@ type roundState struct {
 // wrote itself then recomputes nothing. last also remembers the cache's
 // object each was compared with, so that one is not compared again. last
 // is updated in place and returned: a new map of 10,000 each round was
-// garbage.
-func declarations[T client.Object](last map[string]declared[T], now map[string]T, spec func(T) any) map[string]declared[T] {
+// garbage. Its keys stay sorted: new ones are merged in, not sorted again
+// with the 10,000 others every round.
+func declarations[T client.Object](last *declaredSet[T], now map[string]T, spec func(T) any) *declaredSet[T] {
 	if last == nil {
-		last = make(map[string]declared[T], len(now))
+		last = &declaredSet[T]{byKey: make(map[string]declared[T], len(now))}
 	}
+	var added []string
 	for key, o := range now {
-		d, ok := last[key]
+		d, ok := last.byKey[key]
 		switch {
 		case ok && (any(d.seen) == any(o) || any(d.decl) == any(o)):
 			continue
 		case ok && sameDeclaration(d.decl, o, spec):
 			d.seen = o
+		case ok:
+			d = declared[T]{decl: o, seen: o}
 		default:
 			d = declared[T]{decl: o, seen: o}
+			added = append(added, key)
 		}
-		last[key] = d
+		last.byKey[key] = d
 	}
-	if len(last) != len(now) { // last holds every key of now, and some gone
-		for key := range last {
+	if len(last.byKey) != len(now) { // byKey holds every key of now, and some gone
+		for key := range last.byKey {
 			if _, ok := now[key]; !ok {
-				delete(last, key)
+				delete(last.byKey, key)
 			}
 		}
+		last.keys = slices.DeleteFunc(last.keys, func(key string) bool { _, ok := now[key]; return !ok })
+	}
+	if len(added) > 0 {
+		slices.Sort(added)
+		last.keys = mergeSorted(last.keys, added)
 	}
 	return last
+}
+
+// declaredSet is what declarations keep of a kind: by key, and the keys
+// sorted.
+type declaredSet[T any] struct {
+	byKey map[string]declared[T]
+	keys  []string
+}
+
+// sorted is the objects to hand the reconciler, in key order.
+func (s *declaredSet[T]) sorted(yield func(T) bool) {
+	for _, key := range s.keys {
+		if !yield(s.byKey[key].decl) {
+			return
+		}
+	}
+}
+
+// mergeSorted merges b into a, both sorted and with no key in common.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // declared is the object handed to the reconciler for a key, and the
@@ -554,21 +593,18 @@ func (c *Controller) change(s *snapshot) watcher.Change {
 	// writes, thousands while Services become Ready) is handed over as it
 	// was, so the reconciler sees nothing new in it.
 	c.st.declared.services = declarations(c.st.declared.services, s.services, func(o *servingv1.Service) any { return &o.Spec })
-	for _, d := range sortedValues(c.st.declared.services) {
-		o := d.decl
+	for o := range c.st.declared.services.sorted {
 		ch.Objects = append(ch.Objects, object(servingv1.KindService, o.Namespace, o.Name, o))
 	}
 	c.st.declared.configurations = declarations(c.st.declared.configurations, s.configurations, func(o *servingv1.Configuration) any { return &o.Spec })
-	for _, d := range sortedValues(c.st.declared.configurations) {
-		o := d.decl
+	for o := range c.st.declared.configurations.sorted {
 		if isDerived(o.OwnerReferences) {
 			continue // derived: the reconciler's output, not its input
 		}
 		ch.Objects = append(ch.Objects, object(servingv1.KindConfiguration, o.Namespace, o.Name, o))
 	}
 	c.st.declared.routes = declarations(c.st.declared.routes, s.routes, func(o *servingv1.Route) any { return &o.Spec })
-	for _, d := range sortedValues(c.st.declared.routes) {
-		o := d.decl
+	for o := range c.st.declared.routes.sorted {
 		if isDerived(o.OwnerReferences) {
 			continue
 		}

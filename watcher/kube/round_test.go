@@ -900,7 +900,8 @@ func TestDeclarations(t *testing.T) {
 	v1status.ResourceVersion = "2"
 	v2 := ksvc("a", image("example.org/a:2"), generation(2))
 	b := ksvc("b", image("example.org/b:1"), generation(1))
-	var last map[string]declared[*servingv1.Service]
+	c, d, e := ksvc("c", image("example.org/c:1")), ksvc("d", image("example.org/d:1")), ksvc("e", image("example.org/e:1"))
+	var last *declaredSet[*servingv1.Service]
 	steps := []struct {
 		name string
 		now  map[string]*servingv1.Service
@@ -911,15 +912,24 @@ func TestDeclarations(t *testing.T) {
 		{"a new one", map[string]*servingv1.Service{"default/a": v1status, "default/b": b}, map[string]*servingv1.Service{"default/a": v1, "default/b": b}},
 		{"a new spec", map[string]*servingv1.Service{"default/a": v2, "default/b": b}, map[string]*servingv1.Service{"default/a": v2, "default/b": b}},
 		{"one gone", map[string]*servingv1.Service{"default/b": b}, map[string]*servingv1.Service{"default/b": b}},
+		{"new ones on both sides", map[string]*servingv1.Service{"default/a": v2, "default/b": b, "default/d": d}, map[string]*servingv1.Service{"default/a": v2, "default/b": b, "default/d": d}},
+		{"new ones between, one gone", map[string]*servingv1.Service{"default/a": v2, "default/c": c, "default/d": d, "default/e": e}, map[string]*servingv1.Service{"default/a": v2, "default/c": c, "default/d": d, "default/e": e}},
 	}
 	for _, step := range steps {
 		last = declarations(last, step.now, spec)
 		got := map[string]*servingv1.Service{}
-		for key, d := range last {
+		for key, d := range last.byKey {
 			got[key] = d.decl
 		}
 		if !maps.Equal(got, step.want) {
 			t.Errorf("%s: handed %v, want %v", step.name, got, step.want)
+		}
+		var order []*servingv1.Service
+		for o := range last.sorted {
+			order = append(order, o)
+		}
+		if want := sortedValues(step.want); !slices.Equal(order, want) {
+			t.Errorf("%s: handed in the order %v, want %v", step.name, order, want)
 		}
 	}
 }
