@@ -652,3 +652,76 @@ data:
 		})
 	}
 }
+
+// TestResultInKeyOrder: a Result's objects are sorted by key whatever order
+// they were declared in, in a full round and in the incremental rounds
+// after one, with and without Configurations and Routes of their own.
+func TestResultInKeyOrder(t *testing.T) {
+	standalone := `apiVersion: serving.knative.dev/v1
+kind: Configuration
+metadata:
+  name: b-config
+spec:
+  template:
+    spec:
+      containers:
+        - image: img
+---
+apiVersion: serving.knative.dev/v1
+kind: Route
+metadata:
+  name: a-route
+spec:
+  traffic:
+    - configurationName: b-config
+      percent: 100`
+	inNS := func(name, ns string) string { return service(name, "img", "\n  namespace: "+ns) }
+	for _, c := range []struct {
+		name  string
+		first []string // declared first, in this order
+		then  []string // then, in this order
+	}{
+		{"sorted", []string{service("a", "img"), service("c", "img")}, []string{service("a", "img"), service("b", "img"), service("c", "img")}},
+		{"unsorted", []string{service("c", "img"), service("a", "img")}, []string{service("c", "img"), service("b", "img"), service("a", "img")}},
+		{"namespaces", []string{inNS("a", "z"), inNS("z", "a")}, []string{inNS("a", "z"), inNS("m", "a"), inNS("z", "a")}},
+		{"with standalone objects", []string{service("a", "img"), service("c", "img"), standalone}, []string{service("a", "img"), service("b", "img"), service("c", "img"), standalone}},
+		{"one gone", []string{service("a", "img"), service("b", "img"), service("c", "img")}, []string{service("a", "img"), service("c", "img")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := NewReconciler(func() time.Time { return t0 })
+			for i, docs := range [][]string{c.first, c.then, c.then} {
+				res := r.Reconcile(Input{Objects: decode(t, docs...)})
+				byKey := func(ns, name string) string { return ns + "/" + name }
+				check := func(kind string, keys []string) {
+					if !slices.IsSorted(keys) {
+						t.Errorf("round %d: %s out of order: %v", i, kind, keys)
+					}
+				}
+				var svcs, cfgs, routes, revs, mrevs []string
+				for _, o := range res.Services {
+					svcs = append(svcs, byKey(o.Namespace, o.Name))
+				}
+				for _, o := range res.Configurations {
+					cfgs = append(cfgs, byKey(o.Namespace, o.Name))
+				}
+				for _, o := range res.Routes {
+					routes = append(routes, byKey(o.Namespace, o.Name))
+				}
+				for _, o := range res.Revisions {
+					revs = append(revs, byKey(o.Namespace, o.Name))
+				}
+				for _, o := range res.Model.Revisions {
+					mrevs = append(mrevs, byKey(o.Namespace, o.Name))
+				}
+				check("Services", svcs)
+				check("Configurations", cfgs)
+				check("Routes", routes)
+				check("Revisions", revs)
+				check("the model's revisions", mrevs)
+				if len(svcs) == 0 || len(revs) < len(svcs) {
+					t.Fatalf("round %d: %d Services and %d revisions", i, len(svcs), len(revs))
+				}
+			}
+		})
+	}
+}
