@@ -257,6 +257,11 @@ func launch(t testing.TB, bin, kubeconfig, mode string) *process {
 	cmd := exec.Command(bin, mode, "--kubeconfig", kubeconfig, "--system-namespace", systemNamespace,
 		"--xds-address", xdsAddr, "--health-address", health, "--log-level", cmp.Or(os.Getenv("KGATE_BENCH_LOG_LEVEL"), "warn"),
 		"--profiling="+strconv.FormatBool(os.Getenv("KGATE_BENCH_PROFILING") != ""))
+	// KGATE_BENCH_FLAGS: more flags for the runs by hand ("--kube-qps 100").
+	cmd.Args = append(cmd.Args, strings.Fields(os.Getenv("KGATE_BENCH_FLAGS"))...)
+	if env := os.Getenv("KGATE_BENCH_ENV"); env != "" { // and its environment ("GOGC=200")
+		cmd.Env = append(os.Environ(), strings.Fields(env)...)
+	}
 	cmd.Stderr = testWriter{t}
 	if os.Getenv("KGATE_BENCH_PROFILING") != "" {
 		t.Logf("%s profiles: http://%s/debug/pprof/", mode, health)
