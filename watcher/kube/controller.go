@@ -218,7 +218,8 @@ type Controller struct {
 	opts Options
 	log  *slog.Logger
 	// clashes are the Route Services whose name another Service holds,
-	// logged once each (publishPlaceholders; the round's goroutine only).
+	// logged once each (publishPlaceholders; the publishing goroutine
+	// only).
 	clashes map[string]bool
 	// registry holds the metrics served at /metrics (Options.Registry).
 	registry *prometheus.Registry
@@ -250,6 +251,9 @@ type Controller struct {
 	// deferWrites is set while the serving loop runs the rounds: a round
 	// may then leave its writes to the next (writesLater).
 	deferWrites bool
+	// pub, set while the serving loop runs the rounds, queues their writes
+	// behind them (publisher.go); without it a round queues its own.
+	pub *publisher
 	// st is the round's state; only the round goroutine touches it, but
 	// for st.settled, which a failed write unmarks (settledMu).
 	st        roundState
@@ -521,6 +525,17 @@ func (c *Controller) lead(ctx context.Context) error {
 	defer c.serving.Store(false)
 	c.deferWrites = true
 	defer func() { c.deferWrites = false }()
+	// The publisher ends before lead returns: a later term's first round
+	// publishes by itself, never beside it.
+	pctx, stop := context.WithCancel(ctx)
+	var published sync.WaitGroup
+	c.pub = newPublisher()
+	published.Go(func() { c.pub.run(pctx, c.publishAll) })
+	defer func() {
+		stop()
+		published.Wait()
+		c.pub = nil
+	}()
 	return c.rounds(ctx, errs, c.pipe.Queued(), noRound, "reconciling", func(ctx context.Context) (time.Duration, error) {
 		return noRound, c.round(ctx)
 	})

@@ -85,11 +85,12 @@ func noGCMarks(s *snapshot) map[string]bool {
 	return marks
 }
 
-// publishCollection deletes each collected Revision until the cache no
+// deleteCollected deletes each collected Revision until the cache no
 // longer holds it, so that a failed deletion is retried by the rounds that
 // follow (a restart forgets the list, but the Revision, restored, is
-// collected again), and writes the routing states.
-func (c *Controller) publishCollection(s *snapshot, res *knative.Result) {
+// collected again). It returns the Revisions still being deleted, whose
+// routing state is not written (publishRoutingStates).
+func (c *Controller) deleteCollected(s *snapshot) collectedRevisions {
 	for _, key := range slices.Sorted(maps.Keys(c.st.collected)) {
 		o := s.revisions[key]
 		if o == nil || o.UID != c.st.collected[key] {
@@ -105,18 +106,18 @@ func (c *Controller) publishCollection(s *snapshot, res *knative.Result) {
 		}
 		c.deleteLater("Revision/"+key, o)
 	}
-	c.publishRoutingStates(s, res)
+	return maps.Clone(c.st.collected)
 }
 
 // publishRoutingStates patches the routing state label and its
 // modification time onto the Revisions whose state changed, with a merge
 // patch as Knative's labeler does (the status writes of the same Revision
 // are not affected).
-func (c *Controller) publishRoutingStates(s *snapshot, res *knative.Result) {
+func (c *Controller) publishRoutingStates(s *snapshot, res *knative.Result, collected collectedRevisions) {
 	for _, want := range res.Revisions {
 		key := want.Namespace + "/" + want.Name
 		have := s.revisions[key]
-		if have == nil || c.st.collected[key] != "" {
+		if have == nil || collected[key] != "" {
 			continue // created with its labels, or being deleted
 		}
 		state, modified := want.Labels[knative.LabelRoutingState], want.Annotations[knative.AnnotationRoutingStateModified]

@@ -66,7 +66,7 @@ type roundState struct {
 	// (marksBound, set by publish).
 	marksBound int
 	// publishLimit is the write backlog at which a publish stops (0: none;
-	// publishFull).
+	// publishFull); the publishing goroutine's (publisher.go).
 	publishLimit int
 	// kept are the objects of the last round (keep), and declared those
 	// the reconciler was handed (declarations).
@@ -532,10 +532,12 @@ func (c *Controller) round(ctx context.Context) error {
 		c.beforePublish()
 	}
 	c.st.published, wrote = time.Now(), true
-	c.publish(s, res)
-	c.publishDomainClaims(s, res)
-	c.publishCertificates(s, wanted)
-	c.publishCollection(s, res)
+	w := &publication{s: s, res: res, wanted: wanted, collected: c.deleteCollected(s)}
+	if c.pub != nil {
+		c.pub.offer(w) // behind the rounds (publisher.go)
+		return nil
+	}
+	c.publishAll(w)
 	return nil
 }
 
