@@ -190,11 +190,22 @@ func benchService(i int) *servingv1.Service {
 
 func benchHost(i int) string { return fmt.Sprintf("bench-%05d.default.example.com", i) }
 
+// buildArgs are go's arguments to build kgate into bin: with the race
+// detector when the tests have it (make test), so that the controller
+// processes the failover and metrics tests run are checked too; a
+// benchmark, run without it, measures a plain build.
+func buildArgs(bin string) []string {
+	if raceDetector {
+		return []string{"build", "-race", "-o", bin, "./cmd/kgate"}
+	}
+	return []string{"build", "-o", bin, "./cmd/kgate"}
+}
+
 // buildKgate builds the kgate command for a benchmark to run as a process.
 func buildKgate(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "kgate")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/kgate")
+	build := exec.Command("go", buildArgs(bin)...)
 	build.Dir = kube.RepoRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building kgate: %v\n%s", err, out)
