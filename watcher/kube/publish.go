@@ -226,11 +226,16 @@ func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 			if have != nil && have.Spec.ExternalName == target {
 				continue
 			}
-			if have == nil && c.serviceExists(key) {
-				// Someone else's, without the label: creating it would
-				// fail on every round.
-				c.clashOnce(key, rkey)
-				continue
+			if have == nil {
+				if live := c.liveService(key); live != nil {
+					// Ours, created since this round's snapshot was read,
+					// is left to the next; someone else's, without the
+					// label, would fail to create on every round.
+					if ref, ok := controllerOf(live.OwnerReferences, servingv1.KindRoute); !ok || ref.UID != rt.UID {
+						c.clashOnce(key, rkey)
+					}
+					continue
+				}
 			}
 			o := &corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{
@@ -258,17 +263,24 @@ func (c *Controller) publishPlaceholders(s *snapshot, res *knative.Result) {
 	}
 }
 
-// serviceExists says whether the cache holds a Kubernetes Service of key
-// ("namespace/name"), labelled or not; without an informer cache (a
-// test's fake client) it asks the client.
-func (c *Controller) serviceExists(key string) bool {
+// liveService is the Kubernetes Service of key ("namespace/name"),
+// labelled or not, as the cache holds it now (nil: none), which may be
+// newer than the round's snapshot; without an informer cache (a test's
+// fake client) it asks the client.
+func (c *Controller) liveService(key string) *corev1.Service {
 	if items, ok := c.informerStore(&corev1.Service{}); ok {
-		_, exists, err := items.GetByKey(key)
-		return err == nil && exists
+		o, exists, err := items.GetByKey(key)
+		if svc, ok := o.(*corev1.Service); err == nil && exists && ok {
+			return svc
+		}
+		return nil
 	}
 	ns, name, _ := strings.Cut(key, "/")
-	err := c.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &corev1.Service{})
-	return err == nil
+	var svc corev1.Service
+	if err := c.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil {
+		return nil
+	}
+	return &svc
 }
 
 // clashOnce logs, once per Service, that a Route's cluster-local Service

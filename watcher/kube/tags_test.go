@@ -217,3 +217,38 @@ func TestTagServiceNameTakenIsLeftAlone(t *testing.T) {
 		t.Errorf("%d clash warnings over two rounds, want 1:\n%s", n, logs)
 	}
 }
+
+// TestRouteServiceCreatedSinceTheSnapshot: the Route's own Service,
+// created after the round's snapshot was read (a publication runs behind
+// the round), is neither created again nor taken for someone else's; one
+// of the name that is someone else's is, once.
+func TestRouteServiceCreatedSinceTheSnapshot(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		since     *corev1.Service
+		wantClash int
+	}{
+		{"the Route's own", routeService("hello", internalGateway, ownedBy(servingv1.KindRoute, "hello")), 0},
+		{"someone else's, unlabelled", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hello"}}, 1},
+		{"another Route's of the name", routeService("hello", internalGateway, ownedBy(servingv1.KindRoute, "other")), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, calls := newTestController(t, kroute("hello", addressed()))
+			logs := &testrun.Buffer{}
+			c.log = slog.New(slog.NewTextHandler(logs, nil))
+			s := snap(t, c)
+			if err := c.client.Create(t.Context(), tt.since); err != nil {
+				t.Fatal(err)
+			}
+			calls.take()
+			res := knative.Result{Routes: []*servingv1.Route{kroute("hello", addressed())}, Config: config.Default()}
+			c.publish(s, &res)
+			if got := queued(c); len(got) != 0 {
+				t.Errorf("queued %q, want nothing", got)
+			}
+			if n := strings.Count(logs.String(), "taken by a Service it does not control"); n != tt.wantClash {
+				t.Errorf("%d clash warnings, want %d:\n%s", n, tt.wantClash, logs)
+			}
+		})
+	}
+}
