@@ -108,11 +108,11 @@ func declarations[T client.Object](last *declaredSet[T], now map[string]T, spec 
 			continue
 		case ok && sameDeclaration(d.decl, o, spec):
 			d.seen = o
-		case ok:
-			d = declared[T]{decl: o, seen: o}
 		default:
+			if !ok {
+				added = append(added, key)
+			}
 			d = declared[T]{decl: o, seen: o}
-			added = append(added, key)
 		}
 		last.byKey[key] = d
 	}
