@@ -23,7 +23,6 @@ import (
 
 	"github.com/kgate/kgate/api/config"
 	"github.com/kgate/kgate/api/manifest"
-	servingv1 "github.com/kgate/kgate/api/serving/v1"
 	"github.com/kgate/kgate/translator/model"
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -632,7 +631,7 @@ func (p *Pipeline) forget(res *knative.Result) {
 	defer p.qmu.Unlock()
 	if res.Changed != nil {
 		drop := func(k string) {
-			if !hasRevision(res.Revisions, k) {
+			if !knative.HasKey(res.Revisions, k) {
 				delete(p.ready, k)
 				delete(p.knownReady, k)
 			}
@@ -654,16 +653,6 @@ func (p *Pipeline) forget(res *knative.Result) {
 	}
 	maps.DeleteFunc(p.ready, func(k string, _ bool) bool { return !p.live[k] })
 	maps.DeleteFunc(p.knownReady, func(k string, _ bool) bool { return !p.live[k] && !p.ready[k] })
-}
-
-// hasRevision says whether revs, sorted as a Result's are, hold the
-// revision of key ("namespace/name").
-func hasRevision(revs []*servingv1.Revision, key string) bool {
-	ns, name, _ := strings.Cut(key, "/")
-	_, found := slices.BinarySearchFunc(revs, key, func(r *servingv1.Revision, _ string) int {
-		return knative.CompareKeys(r.Namespace, r.Name, ns, name)
-	})
-	return found
 }
 
 // logNew logs each problem and host conflict once, when it appears, and

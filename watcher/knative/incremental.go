@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/kgate/kgate/api/manifest"
 	servingv1 "github.com/kgate/kgate/api/serving/v1"
 )
@@ -333,4 +335,14 @@ func CompareKeys(ans, aname, bns, bname string) int {
 		return cmp.Compare('/', bns[n])
 	}
 	return cmp.Compare(ans[n], '/')
+}
+
+// HasKey says whether objs, in a Result's order (CompareKeys), hold the
+// object of key ("namespace/name").
+func HasKey[T metav1.Object](objs []T, key string) bool {
+	ns, name, _ := strings.Cut(key, "/")
+	_, found := slices.BinarySearchFunc(objs, key, func(o T, _ string) int {
+		return CompareKeys(o.GetNamespace(), o.GetName(), ns, name)
+	})
+	return found
 }

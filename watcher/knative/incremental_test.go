@@ -371,3 +371,18 @@ func TestCompareKeys(t *testing.T) {
 func startsAtZeroSometimes(now time.Time, _ config.Autoscaler, _ map[string]string, _ int64) bool {
 	return now.Unix()/60%2 == 0
 }
+
+// TestHasKey searches a Result's objects in their order, "namespace/name"
+// as one string: namespace a-b sorts before a ('-' before '/').
+func TestHasKey(t *testing.T) {
+	var routes []*servingv1.Route
+	for _, key := range []string{"a-b/x", "a/x", "a/y", "b/a"} {
+		ns, name, _ := strings.Cut(key, "/")
+		routes = append(routes, &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	}
+	for key, want := range map[string]bool{"a-b/x": true, "a/x": true, "a/y": true, "b/a": true, "a/z": false, "a-b/y": false, "c/a": false} {
+		if got := HasKey(routes, key); got != want {
+			t.Errorf("HasKey(%s) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func (c *Controller) publish(s *snapshot, res *knative.Result) {
 		key := want.Namespace + "/" + want.Name
 		if have := s.services[key]; have != nil {
 			if !c.settled("Service/"+key, want, have) &&
-				(!derivedStatusesWritten(s, key, inResult(res.Routes, key), inResult(res.Configurations, key)) ||
+				(!derivedStatusesWritten(s, key, knative.HasKey(res.Routes, key), knative.HasKey(res.Configurations, key)) ||
 					!revisionsWritten(s, want)) {
 				continue // a later round, once its Route, Configuration and revisions have a status
 			}
@@ -181,15 +181,6 @@ func revisionsWritten(s *snapshot, want *servingv1.Service) bool {
 		}
 	}
 	return true
-}
-
-// inResult says whether objs, sorted by "namespace/name" as a Result's
-// are, hold the object of that key.
-func inResult[T metav1.Object](objs []T, key string) bool {
-	_, found := slices.BinarySearchFunc(objs, key, func(x T, key string) int {
-		return strings.Compare(x.GetNamespace()+"/"+x.GetName(), key)
-	})
-	return found
 }
 
 // LabelRoute names the Route a Route's ExternalName Service belongs to.

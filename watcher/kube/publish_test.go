@@ -767,21 +767,6 @@ func equalRefs(a, b []metav1.OwnerReference) bool {
 	})
 }
 
-// inResult searches a Result's objects in their order, "namespace/name"
-// as one string: namespace a-b sorts before a ('-' before '/').
-func TestInResult(t *testing.T) {
-	var routes []*servingv1.Route
-	for _, key := range []string{"a-b/x", "a/x", "a/y", "b/a"} {
-		ns, name, _ := strings.Cut(key, "/")
-		routes = append(routes, &servingv1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
-	}
-	for key, want := range map[string]bool{"a-b/x": true, "a/x": true, "a/y": true, "b/a": true, "a/z": false, "a-b/y": false, "c/a": false} {
-		if got := inResult(routes, key); got != want {
-			t.Errorf("inResult(%s) = %v, want %v", key, got, want)
-		}
-	}
-}
-
 // TestMarksOutliveTheWritesOfTenThousandServices: while 10,000 Services'
 // writes wait, each holds marks for its Service, Configuration, Route and
 // revision, and for its Deployment and private Service created; none is
