@@ -40,14 +40,9 @@ type publisher struct {
 	mu   sync.Mutex
 	next *publication
 	wake chan struct{}
-	// idle is closed, and replaced, each time the publisher has nothing
-	// left to run (tests wait for it).
-	idle chan struct{}
 }
 
-func newPublisher() *publisher {
-	return &publisher{wake: make(chan struct{}, 1), idle: make(chan struct{})}
-}
+func newPublisher() *publisher { return &publisher{wake: make(chan struct{}, 1)} }
 
 // offer hands over a publication, replacing one not yet started.
 func (p *publisher) offer(w *publication) {
@@ -66,14 +61,11 @@ func (p *publisher) take() *publication {
 	defer p.mu.Unlock()
 	w := p.next
 	p.next = nil
-	if w == nil {
-		close(p.idle)
-		p.idle = make(chan struct{})
-	}
 	return w
 }
 
-// run publishes what the rounds offer until ctx ends.
+// run publishes what the rounds offer until ctx ends; what was offered
+// before a publication it runs ends is published before it looks at ctx.
 func (p *publisher) run(ctx context.Context, publish func(*publication)) {
 	for {
 		select {
@@ -85,13 +77,6 @@ func (p *publisher) run(ctx context.Context, publish func(*publication)) {
 			publish(w)
 		}
 	}
-}
-
-// whenIdle is closed once the publisher has nothing left to run.
-func (p *publisher) whenIdle() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.idle
 }
 
 // publishAll queues the writes of one round (publish and its kin).

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/kgate/kgate/watcher/knative"
 )
@@ -45,16 +44,12 @@ func TestPublisherRunsOneAtATimeTheLatestFirst(t *testing.T) {
 	})
 	p.offer(pubs[0])
 	<-started // the first runs, and holds
-	idle := p.whenIdle()
 	p.offer(pubs[1])
 	p.offer(pubs[2])
 	p.offer(pubs[3])
+	// What was offered while the first ran is published before run looks
+	// at ctx again.
 	close(release)
-	select {
-	case <-idle:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the publisher never went idle")
-	}
 	cancel()
 	done.Wait()
 	if want := []int{0, 3}; !slices.Equal(ran, want) || overlap {
